@@ -1,0 +1,366 @@
+-- 0001: the registration schema and the registration transaction.
+--
+-- Registration runs as one SQL function so that the gateway's batched path and
+-- the benchmark's one-contact-per-transaction path execute exactly the same
+-- work, and a whole contact costs the gateway one statement in a pipeline.
+-- Idempotency is a UNIQUE constraint on messages.idempotency_key; the function
+-- also takes a transaction-scoped advisory lock on the key first, so
+-- concurrent duplicates wait for the first copy and then find it, instead of
+-- doing the work twice and failing on the constraint.
+
+CREATE SEQUENCE customer_number_seq;
+CREATE SEQUENCE ticket_number_seq;
+
+CREATE TABLE queues (
+    name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_-]{1,31}$'),
+    description text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO queues (name, description) VALUES
+    ('presales',   'product and price questions before a sale'),
+    ('orders',     'orders, delivery, invoices, returns'),
+    ('technical',  'faults and usage questions'),
+    ('complaints', 'complaints, handled by supervisors'),
+    ('general',    'everything not classified, callbacks, suggestions');
+
+CREATE TABLE customers (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    number      text NOT NULL UNIQUE,
+    name        text,
+    company     text,
+    industry    text,
+    language    text CHECK (language IN ('zh', 'en')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- One identity (an email address, a phone number, a chat id) belongs to one customer.
+CREATE TABLE customer_identities (
+    kind        text NOT NULL CHECK (kind IN ('email', 'phone', 'chat')),
+    value       text NOT NULL,
+    customer_id bigint NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (kind, value),
+    CHECK (kind <> 'email' OR value = lower(value)),
+    CHECK (kind <> 'phone' OR value ~ '^\+[1-9][0-9]{6,14}$')
+);
+CREATE INDEX customer_identities_customer ON customer_identities (customer_id);
+
+CREATE TABLE agents (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name             text NOT NULL,
+    email            text UNIQUE,
+    role             text NOT NULL DEFAULT 'agent' CHECK (role IN ('agent', 'lead', 'supervisor')),
+    online           boolean NOT NULL DEFAULT false,
+    token_hash       text UNIQUE,
+    last_assigned_at timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE agent_queues (
+    agent_id bigint NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    queue    text NOT NULL REFERENCES queues (name),
+    PRIMARY KEY (queue, agent_id)
+);
+
+CREATE TABLE tickets (
+    id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    number                text NOT NULL UNIQUE,
+    customer_id           bigint NOT NULL REFERENCES customers (id),
+    status                text NOT NULL DEFAULT 'new'
+                          CHECK (status IN ('new', 'open', 'pending', 'resolved', 'closed')),
+    channel               text NOT NULL,
+    subject               text,
+    summary               text,
+    product               text,
+    category              text NOT NULL,
+    priority              text NOT NULL CHECK (priority IN ('urgent', 'important', 'normal')),
+    escalation_level      smallint NOT NULL DEFAULT 1 CHECK (escalation_level BETWEEN 1 AND 3),
+    queue                 text NOT NULL REFERENCES queues (name),
+    assignee_id           bigint REFERENCES agents (id),
+    language              text NOT NULL CHECK (language IN ('zh', 'en')),
+    first_response_due_at timestamptz NOT NULL,
+    handling_due_at       timestamptz NOT NULL,
+    resolution_due_at     timestamptz NOT NULL,
+    first_responded_at    timestamptz,
+    handling_started_at   timestamptz,
+    resolved_at           timestamptz,
+    closed_at             timestamptz,
+    solution              text,
+    result                text,
+    customer_confirmed_at timestamptz,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    updated_at            timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX tickets_customer ON tickets (customer_id);
+CREATE INDEX tickets_assignee_open ON tickets (assignee_id)
+    WHERE status IN ('new', 'open', 'pending');
+
+CREATE TABLE messages (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket_id       bigint NOT NULL REFERENCES tickets (id),
+    direction       text NOT NULL CHECK (direction IN ('in', 'out')),
+    channel         text NOT NULL,
+    idempotency_key text NOT NULL UNIQUE,
+    external_ref    text,
+    sender_name     text,
+    sender_address  text,
+    subject         text,
+    body            text NOT NULL DEFAULT '',
+    language        text,
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX messages_ticket ON messages (ticket_id);
+CREATE INDEX messages_external_ref ON messages (external_ref) WHERE external_ref IS NOT NULL;
+
+CREATE TABLE attachments (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id   bigint NOT NULL REFERENCES messages (id),
+    filename     text,
+    content_type text NOT NULL DEFAULT 'application/octet-stream',
+    size_bytes   bigint NOT NULL CHECK (size_bytes >= 0),
+    sha256       bytea NOT NULL CHECK (length(sha256) = 32),
+    content      bytea,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX attachments_message ON attachments (message_id);
+
+-- The ticket's timeline: created, message, reopened, assigned, escalated, resolved ...
+CREATE TABLE ticket_events (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket_id  bigint NOT NULL REFERENCES tickets (id),
+    kind       text NOT NULL,
+    actor      text NOT NULL DEFAULT 'system',
+    detail     jsonb NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id);
+
+-- Everything sent out. A row is written in the registering transaction and
+-- delivered later; dedupe_key makes "at most once per idempotency key" a constraint.
+-- 'sending' rows carry a lease in next_attempt_at and return to the pool when it expires.
+CREATE TABLE outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            text NOT NULL,
+    channel         text,
+    ticket_id       bigint REFERENCES tickets (id),
+    message_id      bigint REFERENCES messages (id),
+    dedupe_key      text NOT NULL UNIQUE,
+    payload         jsonb NOT NULL,
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sending', 'sent', 'skipped', 'failed')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    sent_at         timestamptz
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status IN ('pending', 'sending');
+
+-- Lookups by identity, email before phone before chat id.
+CREATE FUNCTION intake_identity_owner(p_kind text, p_value text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT customer_id FROM customer_identities WHERE kind = p_kind AND value = p_value
+$$;
+
+CREATE FUNCTION intake_register(c jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_key        text := c->>'key';
+    v_email      text := lower(c->>'email');
+    v_phone      text := c->>'phone';
+    v_chat       text := c->>'chat_id';
+    v_email_own  bigint;
+    v_phone_own  bigint;
+    v_chat_own   bigint;
+    v_cust       bigint;
+    v_cust_no    text;
+    v_cust_lang  text;
+    v_cust_name  text;
+    v_new_cust   boolean := false;
+    v_won        bigint;
+    v_ticket     bigint;
+    v_ticket_no  text;
+    v_status     text;
+    v_category   text;
+    v_priority   text;
+    v_queue      text;
+    v_lang       text;
+    v_assignee   bigint;
+    v_new_ticket boolean := false;
+    v_reopened   boolean := false;
+    v_msg        bigint;
+    v_received   timestamptz := coalesce(to_timestamp((c->>'received_at')::double precision), now());
+    v_event      text;
+BEGIN
+    IF v_key IS NULL OR v_key = '' THEN
+        RAISE EXCEPTION 'idempotency key is required' USING ERRCODE = '22023';
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(hashtextextended(v_key, 0));
+    SELECT t.number, cu.number, t.category, t.priority, t.queue, t.language
+      INTO v_ticket_no, v_cust_no, v_category, v_priority, v_queue, v_lang
+      FROM messages m
+      JOIN tickets t ON t.id = m.ticket_id
+      JOIN customers cu ON cu.id = t.customer_id
+     WHERE m.idempotency_key = v_key;
+    IF FOUND THEN
+        RETURN jsonb_build_object('duplicate', true, 'ticket', v_ticket_no, 'customer', v_cust_no,
+            'category', v_category, 'priority', v_priority, 'queue', v_queue,
+            'language', v_lang, 'new_ticket', false, 'new_customer', false, 'reopened', false);
+    END IF;
+
+    -- The customer: whoever owns the first identity we know.
+    IF v_email IS NOT NULL THEN v_email_own := intake_identity_owner('email', v_email); END IF;
+    IF v_phone IS NOT NULL THEN v_phone_own := intake_identity_owner('phone', v_phone); END IF;
+    IF v_chat IS NOT NULL THEN v_chat_own := intake_identity_owner('chat', v_chat); END IF;
+    v_cust := coalesce(v_email_own, v_phone_own, v_chat_own);
+
+    IF v_cust IS NULL THEN
+        INSERT INTO customers (number, name, company, language)
+        VALUES (c->>'customer_prefix' || lpad(nextval('customer_number_seq')::text, 6, '0'),
+                c->>'name', c->>'company', c->>'language_explicit')
+        RETURNING id, number, language, name INTO v_cust, v_cust_no, v_cust_lang, v_cust_name;
+        v_new_cust := true;
+    ELSE
+        SELECT number, language, name INTO v_cust_no, v_cust_lang, v_cust_name
+          FROM customers WHERE id = v_cust;
+        IF (v_cust_name IS NULL AND c->>'name' IS NOT NULL)
+           OR (c->>'language_explicit' IS DISTINCT FROM v_cust_lang AND c->>'language_explicit' IS NOT NULL) THEN
+            UPDATE customers
+               SET name = coalesce(name, c->>'name'),
+                   language = coalesce(c->>'language_explicit', language),
+                   updated_at = now()
+             WHERE id = v_cust
+            RETURNING language INTO v_cust_lang;
+        END IF;
+    END IF;
+
+    -- Attach identities nobody owns yet. Two first contacts from one new
+    -- address can race here; the loser adopts the winner's customer record.
+    IF v_email IS NOT NULL AND v_email_own IS NULL THEN
+        INSERT INTO customer_identities (kind, value, customer_id) VALUES ('email', v_email, v_cust)
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND AND v_new_cust THEN
+            v_won := intake_identity_owner('email', v_email);
+            DELETE FROM customers WHERE id = v_cust;
+            v_cust := v_won;
+            v_new_cust := false;
+            SELECT number, language INTO v_cust_no, v_cust_lang FROM customers WHERE id = v_cust;
+        END IF;
+    END IF;
+    IF v_phone IS NOT NULL AND v_phone_own IS NULL THEN
+        INSERT INTO customer_identities (kind, value, customer_id) VALUES ('phone', v_phone, v_cust)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF v_chat IS NOT NULL AND v_chat_own IS NULL THEN
+        INSERT INTO customer_identities (kind, value, customer_id) VALUES ('chat', v_chat, v_cust)
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- The answer language: what the sender asked for, else Chinese text gets
+    -- a Chinese answer, else the customer's stored preference, else English.
+    v_lang := coalesce(c->>'language_explicit',
+                       CASE WHEN c->>'language_detected' = 'zh' THEN 'zh' END,
+                       v_cust_lang, 'en');
+
+    -- Threading: a ticket the sender named, else one an earlier message belongs
+    -- to; only the customer's own tickets, and a closed ticket stays closed.
+    IF c->>'ticket_ref' IS NOT NULL THEN
+        SELECT id, number, status INTO v_ticket, v_ticket_no, v_status
+          FROM tickets WHERE number = c->>'ticket_ref' AND customer_id = v_cust FOR UPDATE;
+    END IF;
+    IF v_ticket IS NULL AND jsonb_array_length(coalesce(c->'thread_refs', '[]')) > 0 THEN
+        SELECT t.id, t.number, t.status INTO v_ticket, v_ticket_no, v_status
+          FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         WHERE m.external_ref IN (SELECT jsonb_array_elements_text(c->'thread_refs'))
+           AND t.customer_id = v_cust
+         ORDER BY m.id DESC LIMIT 1
+           FOR UPDATE OF t;
+    END IF;
+    IF v_status = 'closed' THEN
+        v_ticket := NULL;
+    END IF;
+
+    IF v_ticket IS NULL THEN
+        v_category := c->>'category';
+        v_priority := c->>'priority';
+        v_queue := c->>'queue';
+        -- The online agent of the queue with the fewest open tickets; ties go
+        -- to whoever was assigned least recently (round robin).
+        SELECT a.id INTO v_assignee
+          FROM agents a JOIN agent_queues aq ON aq.agent_id = a.id AND aq.queue = v_queue
+         WHERE a.online
+         ORDER BY (SELECT count(*) FROM tickets t
+                    WHERE t.assignee_id = a.id AND t.status IN ('new', 'open', 'pending')),
+                  a.last_assigned_at NULLS FIRST, a.id
+         LIMIT 1;
+        IF v_assignee IS NOT NULL THEN
+            UPDATE agents SET last_assigned_at = clock_timestamp() WHERE id = v_assignee;
+        END IF;
+        INSERT INTO tickets (number, customer_id, channel, subject, summary, product, category,
+                             priority, queue, assignee_id, language, first_response_due_at,
+                             handling_due_at, resolution_due_at)
+        VALUES (c->>'ticket_prefix' || lpad(nextval('ticket_number_seq')::text, 6, '0'),
+                v_cust, c->>'channel', c->>'subject', c->>'summary', c->>'product', v_category,
+                v_priority, v_queue, v_assignee, v_lang,
+                v_received + make_interval(secs => (c->>'first_response_s')::int),
+                v_received + make_interval(secs => (c->>'handling_s')::int),
+                v_received + make_interval(secs => (c->>'resolve_s')::int))
+        RETURNING id, number INTO v_ticket, v_ticket_no;
+        v_new_ticket := true;
+        v_event := 'created';
+    ELSE
+        SELECT category, priority, queue, language, assignee_id
+          INTO v_category, v_priority, v_queue, v_lang, v_assignee
+          FROM tickets WHERE id = v_ticket;
+        v_reopened := v_status = 'resolved';
+        UPDATE tickets
+           SET status = CASE WHEN status IN ('resolved', 'pending') THEN 'open' ELSE status END,
+               resolved_at = CASE WHEN v_reopened THEN NULL ELSE resolved_at END,
+               updated_at = now()
+         WHERE id = v_ticket;
+        v_event := CASE WHEN v_reopened THEN 'reopened' ELSE 'message' END;
+    END IF;
+
+    INSERT INTO messages (ticket_id, direction, channel, idempotency_key, external_ref,
+                          sender_name, sender_address, subject, body, language, received_at)
+    VALUES (v_ticket, 'in', c->>'channel', v_key, c->>'external_ref', c->>'name',
+            coalesce(v_email, v_phone, v_chat), c->>'subject', coalesce(c->>'body', ''),
+            c->>'language_detected', v_received)
+    RETURNING id INTO v_msg;
+
+    IF jsonb_array_length(coalesce(c->'attachments', '[]')) > 0 THEN
+        INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)
+        SELECT v_msg, a->>'filename', coalesce(a->>'content_type', 'application/octet-stream'),
+               (a->>'size')::bigint, decode(a->>'sha256', 'hex'), decode(a->>'data', 'base64')
+          FROM jsonb_array_elements(c->'attachments') a;
+    END IF;
+
+    INSERT INTO ticket_events (ticket_id, kind, detail)
+    VALUES (v_ticket, v_event, jsonb_build_object('message', v_msg, 'channel', c->>'channel',
+            'category', v_category, 'priority', v_priority, 'queue', v_queue,
+            'assignee', v_assignee));
+
+    -- The customer hears back on a new or reopened ticket; agents on every message.
+    IF v_new_ticket OR v_reopened THEN
+        INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
+        VALUES ('ack', c->>'channel', v_ticket, v_msg, 'ack:' || v_key,
+                jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no,
+                    'name', c->>'name', 'category', v_category, 'priority', v_priority,
+                    'language', v_lang, 'subject', c->>'subject', 'event', v_event,
+                    'reply_handle', c->>'reply_handle', 'external_ref', c->>'external_ref',
+                    'first_response_s', (c->>'first_response_s')::int));
+    END IF;
+    INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
+    VALUES ('agent_notify', c->>'channel', v_ticket, v_msg, 'agent:' || v_key,
+            jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no, 'event', v_event,
+                'queue', v_queue, 'assignee', v_assignee, 'priority', v_priority,
+                'category', v_category));
+
+    RETURN jsonb_build_object('duplicate', false, 'ticket', v_ticket_no, 'customer', v_cust_no,
+        'category', v_category, 'priority', v_priority, 'queue', v_queue, 'language', v_lang,
+        'new_ticket', v_new_ticket, 'new_customer', v_new_cust, 'reopened', v_reopened);
+END
+$fn$;

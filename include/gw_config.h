@@ -1,0 +1,86 @@
+/*
+ * Configuration: built-in defaults, overlaid by one JSON file, overlaid by
+ * environment variables (INTAKE_DATABASE_URL, INTAKE_LISTEN, INTAKE_PUBLIC_URL,
+ * INTAKE_API_TOKEN). Loading collects every problem instead of stopping at the
+ * first, so `intake check-config` can list them all. A loaded config is
+ * immutable and shared read-only by all threads.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+
+#include "gw_error.h"
+
+enum gw_priority { GW_PRIO_URGENT, GW_PRIO_IMPORTANT, GW_PRIO_NORMAL, GW_PRIO__COUNT };
+
+const char *gw_priority_name(enum gw_priority p);
+
+struct gw_sla {
+    int first_response_s; /* first human answer due */
+    int handling_s;       /* handling must start within */
+};
+
+struct gw_category {
+    char *name;  /* e.g. aftersale.fault.software */
+    char *queue; /* queue its tickets go to */
+    enum gw_priority min_priority;
+    char **keywords; /* matched case-insensitively; ASCII words on word boundaries */
+    size_t n_keywords;
+};
+
+struct gw_config {
+    char *database_url;
+    char *listen_host;
+    int listen_port;
+    char *public_url;
+    char *api_token; /* NULL when unset */
+
+    int db_workers;   /* registration threads, each with one connection */
+    int db_batch_max; /* most contacts committed together */
+    int queue_max;    /* jobs waiting before new ones get 503 */
+    size_t max_body;  /* bytes accepted in one request body */
+
+    char *ticket_prefix;
+    char *customer_prefix;
+
+    struct gw_category *categories; /* in precedence order: first match wins */
+    size_t n_categories;
+    size_t default_category; /* index used when nothing matches */
+    char **priority_keywords[GW_PRIO__COUNT];
+    size_t n_priority_keywords[GW_PRIO__COUNT];
+
+    struct gw_sla sla[GW_PRIO__COUNT];
+    int resolve_s[3]; /* resolution due per escalation level 1..3 */
+
+    int outbox_max_attempts;
+    int outbox_backoff_s; /* first retry delay; doubles per attempt */
+    int outbox_poll_ms;
+    int outbox_lease_s; /* a claimed row returns to the pool after this */
+};
+
+/* Every problem found while loading, as "path: what is wrong" lines. */
+struct gw_problems {
+    char **items;
+    size_t n;
+};
+
+void gw_problems_add(struct gw_problems *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void gw_problems_clear(struct gw_problems *p);
+
+/*
+ * Loads defaults + path (NULL: defaults only) + environment. On GW_OK *out is
+ * the caller's (free with gw_config_free); on GW_ERR_CONFIG problems says why.
+ */
+GW_MUST_USE enum gw_err gw_config_load(const char *path, struct gw_config **out,
+                                       struct gw_problems *problems);
+/* The same from a JSON text instead of a file (tests, embedded defaults). */
+GW_MUST_USE enum gw_err gw_config_load_text(const char *json_text, struct gw_config **out,
+                                            struct gw_problems *problems);
+void gw_config_free(struct gw_config *cfg);
+
+/* The built-in defaults as JSON text. */
+extern const char gw_config_defaults[];
+
+#endif

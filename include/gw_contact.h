@@ -1,0 +1,47 @@
+/*
+ * The normalized contact: what every channel adapter produces from its wire
+ * format, and the only thing the intake core sees. All strings are UTF-8 and
+ * owned by the arena the contact was built in; optional fields are NULL.
+ */
+#ifndef GW_CONTACT_H
+#define GW_CONTACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct gw_attachment {
+    const char *filename;
+    const char *content_type;
+    const unsigned char *data; /* may be NULL when only metadata is kept */
+    size_t size;
+    unsigned char sha256[32];
+};
+
+struct gw_sender {
+    const char *name;
+    const char *email;    /* lower-cased by the adapter */
+    const char *phone;    /* E.164, "+" and digits */
+    const char *chat_id;  /* the chat channel's stable visitor id */
+    const char *company;
+    const char *language; /* "zh" or "en" when the sender said so */
+};
+
+struct gw_contact {
+    const char *channel;         /* the adapter's name */
+    const char *idempotency_key; /* required; unique across all channels */
+    const char *external_ref;    /* the channel's own id for this message, for threading */
+    const char *const *thread_refs; /* ids of earlier messages this one answers */
+    size_t n_thread_refs;
+    const char *ticket_ref; /* a ticket number the sender named */
+    struct gw_sender sender;
+    const char *subject;
+    const char *body;
+    const char *product; /* product or service named, if any */
+    const struct gw_attachment *attachments;
+    size_t n_attachments;
+    time_t received_at;       /* 0: now */
+    const char *reply_handle; /* where the channel sends the acknowledgement */
+};
+
+#endif

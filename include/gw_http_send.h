@@ -1,0 +1,21 @@
+/*
+ * Outbound HTTP for the dispatcher (callbacks, webhooks), with libcurl. Only
+ * http and https, no redirects, short timeouts: a slow receiver must not
+ * stall the outbox.
+ */
+#ifndef GW_HTTP_SEND_H
+#define GW_HTTP_SEND_H
+
+#include <stddef.h>
+
+#include "gw_error.h"
+
+/*
+ * POSTs body to url with the given content type and Idempotency-Key. GW_OK
+ * only on a 2xx answer; otherwise why says what happened.
+ */
+GW_MUST_USE enum gw_err gw_http_post(void *curl, const char *url, const char *content_type,
+                                     const char *body, size_t len, const char *idempotency_key,
+                                     char *why, size_t why_len);
+
+#endif

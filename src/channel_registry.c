@@ -1,0 +1,12 @@
+/* Lookup of a channel by the name stored with its messages and outbox rows. */
+#include <string.h>
+
+#include "gw_channel.h"
+
+const struct gw_channel *gw_channel_find(const char *name)
+{
+    for (const struct gw_channel *const *c = gw_channels; name && *c; c++)
+        if (!strcmp((*c)->name, name))
+            return *c;
+    return NULL;
+}

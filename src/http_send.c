@@ -1,0 +1,51 @@
+/* libcurl POST with the gateway's safety settings; the handle is the caller's. */
+#include "gw_http_send.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
+{
+    (void)ptr;
+    (void)user;
+    return size * nmemb;
+}
+
+enum gw_err gw_http_post(void *handle, const char *url, const char *content_type,
+                         const char *body, size_t len, const char *idempotency_key, char *why,
+                         size_t why_len)
+{
+    CURL *curl = handle;
+    char ct[128], key[160];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+    snprintf(key, sizeof(key), "Idempotency-Key: %s", idempotency_key);
+    struct curl_slist *headers = curl_slist_append(NULL, ct);
+    headers = curl_slist_append(headers, key);
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "intake-gateway");
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode rc = curl_easy_perform(curl);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+        snprintf(why, why_len, "%s", curl_easy_strerror(rc));
+        return GW_ERR_DELIVERY;
+    }
+    if (status < 200 || status > 299) {
+        snprintf(why, why_len, "HTTP %ld", status);
+        return GW_ERR_DELIVERY;
+    }
+    return GW_OK;
+}

@@ -1,0 +1,227 @@
+/*
+ * The registration worker pool. Jobs arrive from the event loop through one
+ * locked queue; each worker takes everything waiting (up to batch_max) and
+ * registers it as one batch, so the batch size grows by itself with load:
+ * while a worker waits for a commit, new contacts pile up for the next one.
+ * No timer delays a lone contact. Finished jobs go to a completion queue and
+ * the loop is woken through the wake hook, the only cross-thread call into it.
+ */
+#include "gw_intake.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_config.h"
+#include "gw_db.h"
+#include "gw_log.h"
+#include "gw_register.h"
+
+struct job_list {
+    struct gw_intake_job *head, *tail;
+    size_t n;
+};
+
+struct gw_intake {
+    const struct gw_config *cfg;
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    struct job_list pending;
+    struct job_list done;
+    size_t in_flight;
+    int stopping;
+    pthread_t *threads;
+    int n_threads;
+    gw_intake_wake_fn wake;
+    void *wake_user;
+    void (*commit_hook)(void *);
+    void *commit_user;
+};
+
+static void list_push(struct job_list *l, struct gw_intake_job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->n++;
+}
+
+static struct gw_intake_job *list_pop(struct job_list *l)
+{
+    struct gw_intake_job *j = l->head;
+    if (j) {
+        l->head = j->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->n--;
+        j->next = NULL;
+    }
+    return j;
+}
+
+static int ensure_connection(struct gw_intake *in, PGconn **conn)
+{
+    if (*conn && !gw_db_is_broken(*conn))
+        return 1;
+    if (*conn) {
+        PQfinish(*conn);
+        *conn = NULL;
+    }
+    PGconn *c = NULL;
+    if (gw_db_connect(in->cfg->database_url, "intake-register", &c) != GW_OK)
+        return 0;
+    if (gw_register_prepare(c) != GW_OK) {
+        PQfinish(c);
+        return 0;
+    }
+    *conn = c;
+    return 1;
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_intake *in = arg;
+    PGconn *conn = NULL;
+    size_t cap = (size_t)in->cfg->db_batch_max;
+    struct gw_intake_job **batch = calloc(cap, sizeof(*batch));
+    if (!batch)
+        return NULL;
+    for (;;) {
+        pthread_mutex_lock(&in->lock);
+        while (!in->pending.head && !in->stopping)
+            pthread_cond_wait(&in->work, &in->lock);
+        size_t n = 0;
+        while (n < cap && in->pending.head)
+            batch[n++] = list_pop(&in->pending);
+        int stop = n == 0 && in->stopping;
+        pthread_mutex_unlock(&in->lock);
+        if (stop)
+            break;
+
+        int committed = 0;
+        if (!ensure_connection(in, &conn)) {
+            for (size_t i = 0; i < n; i++) {
+                memset(&batch[i]->result, 0, sizeof(batch[i]->result));
+                batch[i]->result.err = GW_ERR_DB_UNAVAILABLE;
+            }
+        } else if (gw_register_batch(conn, in->cfg, batch, n) == GW_ERR_DB_UNAVAILABLE) {
+            PQfinish(conn);
+            conn = NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (batch[i]->kind == GW_JOB_REGISTER && batch[i]->result.err == GW_OK &&
+                !batch[i]->result.duplicate)
+                committed = 1;
+        if (committed && in->commit_hook)
+            in->commit_hook(in->commit_user);
+
+        pthread_mutex_lock(&in->lock);
+        for (size_t i = 0; i < n; i++)
+            list_push(&in->done, batch[i]);
+        pthread_mutex_unlock(&in->lock);
+        in->wake(in->wake_user);
+    }
+    free(batch);
+    if (conn)
+        PQfinish(conn);
+    return NULL;
+}
+
+enum gw_err gw_intake_create(const struct gw_config *cfg, gw_intake_wake_fn wake, void *wake_user,
+                             struct gw_intake **out)
+{
+    struct gw_intake *in = calloc(1, sizeof(*in));
+    if (!in)
+        return GW_ERR_NOMEM;
+    in->cfg = cfg;
+    in->wake = wake;
+    in->wake_user = wake_user;
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->work, NULL);
+    in->threads = calloc((size_t)cfg->db_workers, sizeof(*in->threads));
+    if (!in->threads) {
+        free(in);
+        return GW_ERR_NOMEM;
+    }
+    for (int i = 0; i < cfg->db_workers; i++) {
+        if (pthread_create(&in->threads[i], NULL, worker_main, in) != 0) {
+            gw_intake_destroy(in);
+            return GW_ERR_NOMEM;
+        }
+        in->n_threads++;
+    }
+    *out = in;
+    return GW_OK;
+}
+
+void gw_intake_stop(struct gw_intake *in)
+{
+    pthread_mutex_lock(&in->lock);
+    in->stopping = 1;
+    pthread_cond_broadcast(&in->work);
+    pthread_mutex_unlock(&in->lock);
+    for (int i = 0; i < in->n_threads; i++)
+        pthread_join(in->threads[i], NULL);
+    in->n_threads = 0;
+}
+
+void gw_intake_destroy(struct gw_intake *in)
+{
+    if (!in)
+        return;
+    gw_intake_stop(in);
+    pthread_mutex_destroy(&in->lock);
+    pthread_cond_destroy(&in->work);
+    free(in->threads);
+    free(in);
+}
+
+void gw_intake_set_commit_hook(struct gw_intake *in, void (*hook)(void *), void *user)
+{
+    in->commit_hook = hook;
+    in->commit_user = user;
+}
+
+enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
+{
+    pthread_mutex_lock(&in->lock);
+    enum gw_err err = GW_OK;
+    if (in->stopping)
+        err = GW_ERR_SHUTTING_DOWN;
+    else if (in->pending.n >= (size_t)in->cfg->queue_max)
+        err = GW_ERR_BUSY;
+    else {
+        list_push(&in->pending, job);
+        in->in_flight++;
+        pthread_cond_signal(&in->work);
+    }
+    pthread_mutex_unlock(&in->lock);
+    return err;
+}
+
+size_t gw_intake_collect(struct gw_intake *in, gw_intake_done_fn done, void *user)
+{
+    pthread_mutex_lock(&in->lock);
+    struct job_list ready = in->done;
+    memset(&in->done, 0, sizeof(in->done));
+    in->in_flight -= ready.n;
+    pthread_mutex_unlock(&in->lock);
+    size_t count = 0;
+    struct gw_intake_job *j;
+    while ((j = list_pop(&ready)) != NULL) {
+        done(j, user);
+        count++;
+    }
+    return count;
+}
+
+size_t gw_intake_in_flight(struct gw_intake *in)
+{
+    pthread_mutex_lock(&in->lock);
+    size_t n = in->in_flight;
+    pthread_mutex_unlock(&in->lock);
+    return n;
+}

@@ -1,0 +1,146 @@
+/*
+ * The `intake` command: serve, migrate, check-config. Each command loads the
+ * configuration the same way (--config FILE or INTAKE_CONFIG, then the
+ * environment) and exits with a sysexits-style code a supervisor can act on.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "gw_config.h"
+#include "gw_db.h"
+#include "gw_intake.h"
+#include "gw_log.h"
+#include "gw_outbox.h"
+#include "gw_server.h"
+
+#define DRAIN_SECONDS 10
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: intake [--config FILE] COMMAND\n\n"
+                 "commands:\n"
+                 "  serve          run the gateway (HTTP on the configured listen address)\n"
+                 "  migrate        apply database migrations from db/ that are not applied yet\n"
+                 "  check-config   report every problem in the configuration, then exit\n"
+                 "  defaults       print the built-in configuration as JSON\n\n"
+                 "environment: INTAKE_CONFIG, INTAKE_DATABASE_URL, INTAKE_LISTEN,\n"
+                 "             INTAKE_PUBLIC_URL, INTAKE_API_TOKEN\n");
+}
+
+static int load_config(const char *path, struct gw_config **cfg)
+{
+    struct gw_problems problems = {0};
+    if (gw_config_load(path, cfg, &problems) == GW_OK)
+        return 1;
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "config: %s\n", problems.items[i]);
+    gw_problems_clear(&problems);
+    return 0;
+}
+
+static int cmd_check_config(const char *path)
+{
+    struct gw_config *cfg = NULL;
+    if (!load_config(path, &cfg))
+        return EX_CONFIG;
+    int ok = 1;
+    if (!cfg->api_token) {
+        fprintf(stderr, "config: api_token: required to serve (or set INTAKE_API_TOKEN)\n");
+        ok = 0;
+    } else if (strlen(cfg->api_token) < 16) {
+        fprintf(stderr, "config: api_token: use at least 16 characters\n");
+        ok = 0;
+    }
+    if (ok)
+        printf("configuration OK: listen %s:%d, %zu categories, %d database workers\n",
+               cfg->listen_host, cfg->listen_port, cfg->n_categories, cfg->db_workers);
+    gw_config_free(cfg);
+    return ok ? EX_OK : EX_CONFIG;
+}
+
+static int cmd_migrate(const struct gw_config *cfg)
+{
+    PGconn *conn = NULL;
+    if (gw_db_connect(cfg->database_url, "intake-migrate", &conn) != GW_OK) {
+        fprintf(stderr, "migrate: cannot connect to the database\n");
+        return EX_TEMPFAIL;
+    }
+    int applied = 0;
+    enum gw_err err = gw_db_migrate(conn, &applied);
+    if (err == GW_OK)
+        err = gw_db_sync_queues(conn, cfg);
+    PQfinish(conn);
+    if (err != GW_OK) {
+        fprintf(stderr, "migrate: %s\n", gw_strerror(err));
+        return err == GW_ERR_DB_UNAVAILABLE ? EX_TEMPFAIL : EX_SOFTWARE;
+    }
+    printf("migrate: %d applied, schema at version %d\n", applied, gw_db_latest_version());
+    return EX_OK;
+}
+
+static int cmd_serve(const struct gw_config *cfg)
+{
+    if (!cfg->api_token || strlen(cfg->api_token) < 16) {
+        fprintf(stderr, "serve: set api_token (16+ characters) or INTAKE_API_TOKEN\n");
+        return EX_CONFIG;
+    }
+    struct gw_server *srv = NULL;
+    if (gw_server_create(cfg, &srv) != GW_OK)
+        return EX_UNAVAILABLE;
+    struct gw_outbox *outbox = NULL;
+    if (gw_outbox_start(cfg, &outbox) != GW_OK) {
+        gw_server_destroy(srv);
+        return EX_OSERR;
+    }
+    gw_intake_set_commit_hook(gw_server_intake(srv), gw_outbox_kick, outbox);
+    gw_server_run(srv, DRAIN_SECONDS);
+    gw_server_destroy(srv);
+    gw_outbox_stop(outbox);
+    return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = getenv("INTAKE_CONFIG");
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config_path = argv[++i];
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return EX_OK;
+        } else {
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    const char *cmd = argv[i];
+    if (config_path && !*config_path)
+        config_path = NULL;
+    if (!strcmp(cmd, "check-config"))
+        return cmd_check_config(config_path);
+    if (!strcmp(cmd, "defaults")) {
+        fputs(gw_config_defaults, stdout);
+        return EX_OK;
+    }
+    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
+        fprintf(stderr, "intake: unknown command \"%s\"\n", cmd);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    struct gw_config *cfg = NULL;
+    if (!load_config(config_path, &cfg))
+        return EX_CONFIG;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = !strcmp(cmd, "migrate") ? cmd_migrate(cfg) : cmd_serve(cfg);
+    curl_global_cleanup();
+    gw_config_free(cfg);
+    return rc;
+}

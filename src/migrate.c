@@ -1,0 +1,106 @@
+/*
+ * Schema migrations. The SQL files in db/ are compiled into the binary (see
+ * cmake/embed_migrations.cmake) so `intake migrate` needs no install path.
+ * Each migration runs once, in its own transaction, recorded in
+ * schema_migrations; a session advisory lock keeps two nodes from migrating
+ * at the same time.
+ */
+#include "gw_db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gw_log.h"
+
+/* Arbitrary but fixed: "intake" in ASCII. */
+#define MIGRATION_LOCK_KEY "115923119860581"
+
+static int exec_ok(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        gw_error("migrate: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return ok;
+}
+
+static int is_applied(PGconn *conn, int version, int *applied)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {v};
+    PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+                                 NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (ok)
+        *applied = PQntuples(res) > 0;
+    PQclear(res);
+    return ok;
+}
+
+static int apply_one(PGconn *conn, const struct gw_migration *m)
+{
+    if (!exec_ok(conn, "BEGIN"))
+        return 0;
+    char v[16];
+    snprintf(v, sizeof(v), "%d", m->version);
+    const char *params[] = {v, m->name};
+    if (!exec_ok(conn, m->sql))
+        goto fail;
+    PGresult *res = PQexecParams(conn,
+                                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                 2, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok || !exec_ok(conn, "COMMIT"))
+        goto fail;
+    gw_info("migrate: applied %04d_%s", m->version, m->name);
+    return 1;
+fail:
+    gw_error("migrate: %04d_%s failed and was rolled back", m->version, m->name);
+    PGresult *rb = PQexec(conn, "ROLLBACK");
+    PQclear(rb);
+    return 0;
+}
+
+enum gw_err gw_db_migrate(PGconn *conn, int *applied)
+{
+    int count = 0;
+    if (!exec_ok(conn, "SET client_min_messages = warning") ||
+        !exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")"))
+        return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
+    enum gw_err err = GW_OK;
+    if (!exec_ok(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       " version integer PRIMARY KEY, name text NOT NULL,"
+                       " applied_at timestamptz NOT NULL DEFAULT now())")) {
+        err = GW_ERR_DB;
+        goto out;
+    }
+    for (size_t i = 0; i < gw_n_migrations; i++) {
+        int done = 0;
+        if (!is_applied(conn, gw_migrations[i].version, &done)) {
+            err = GW_ERR_DB;
+            goto out;
+        }
+        if (done)
+            continue;
+        if (!apply_one(conn, &gw_migrations[i])) {
+            err = GW_ERR_DB;
+            goto out;
+        }
+        count++;
+    }
+out:;
+    PGresult *res = PQexec(conn, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")");
+    PQclear(res);
+    if (err == GW_OK)
+        *applied = count;
+    return err;
+}
+
+int gw_db_latest_version(void)
+{
+    return gw_n_migrations ? gw_migrations[gw_n_migrations - 1].version : 0;
+}

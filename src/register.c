@@ -1,0 +1,300 @@
+/*
+ * The registration transaction on one connection. A batch of contacts is sent
+ * in libpq pipeline mode as N executions of intake_register() followed by one
+ * Sync: one round trip and one implicit transaction, so the batch commits (and
+ * pays for one WAL flush) together. Results count only once the Sync arrives
+ * without an error. If one contact fails, the whole implicit transaction is
+ * rolled back, and each contact is retried alone, so a poison contact fails
+ * by itself.
+ */
+#include "gw_register.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_classify.h"
+#include "gw_config.h"
+#include "gw_db.h"
+#include "gw_log.h"
+
+#define REGISTER_STMT    "gw_register"
+#define SUMMARY_CHARS    200
+#define RETRIES_ON_RACE  3
+
+enum gw_err gw_register_prepare(PGconn *conn)
+{
+    PGresult *res =
+        PQprepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb)", 1, NULL);
+    enum gw_err err = PQresultStatus(res) == PGRES_COMMAND_OK ? GW_OK : GW_ERR_DB;
+    if (err != GW_OK)
+        gw_error("database: cannot prepare registration: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return err;
+}
+
+/* The first SUMMARY_CHARS characters of the body on one line, cut on a UTF-8 boundary. */
+static json_t *summary_of(const char *body)
+{
+    if (!body)
+        return json_null();
+    char buf[SUMMARY_CHARS * 4 + 1];
+    size_t out = 0, chars = 0;
+    int space = 0;
+    for (const unsigned char *p = (const unsigned char *)body; *p && chars < SUMMARY_CHARS;) {
+        if (*p == '\r' || *p == '\n' || *p == '\t' || *p == ' ') {
+            space = out > 0;
+            p++;
+            continue;
+        }
+        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : 4;
+        size_t avail = strnlen((const char *)p, n);
+        if (avail < n)
+            break;
+        if (space) {
+            buf[out++] = ' ';
+            space = 0;
+        }
+        memcpy(buf + out, p, n);
+        out += n;
+        p += n;
+        chars++;
+    }
+    buf[out] = '\0';
+    return json_string(buf);
+}
+
+static void set_str(json_t *doc, const char *key, const char *val)
+{
+    if (val)
+        json_object_set_new(doc, key, json_string(val));
+}
+
+char *gw_register_document(const struct gw_config *cfg, const struct gw_contact *c)
+{
+    struct gw_classification cls = gw_classify(cfg, c->subject, c->body);
+    json_t *doc = json_object();
+    if (!doc)
+        return NULL;
+    set_str(doc, "key", c->idempotency_key);
+    set_str(doc, "channel", c->channel);
+    set_str(doc, "external_ref", c->external_ref);
+    set_str(doc, "ticket_ref", c->ticket_ref);
+    if (c->n_thread_refs) {
+        json_t *refs = json_array();
+        for (size_t i = 0; i < c->n_thread_refs; i++)
+            json_array_append_new(refs, json_string(c->thread_refs[i]));
+        json_object_set_new(doc, "thread_refs", refs);
+    }
+    set_str(doc, "name", c->sender.name);
+    set_str(doc, "email", c->sender.email);
+    set_str(doc, "phone", c->sender.phone);
+    set_str(doc, "chat_id", c->sender.chat_id);
+    set_str(doc, "company", c->sender.company);
+    set_str(doc, "language_explicit", c->sender.language);
+    set_str(doc, "language_detected", gw_detect_language(c->subject, c->body));
+    set_str(doc, "subject", c->subject);
+    set_str(doc, "body", c->body);
+    json_object_set_new(doc, "summary", summary_of(c->body));
+    set_str(doc, "product", c->product);
+    set_str(doc, "reply_handle", c->reply_handle);
+    if (c->received_at)
+        json_object_set_new(doc, "received_at", json_integer((json_int_t)c->received_at));
+    set_str(doc, "category", cls.category->name);
+    set_str(doc, "queue", cls.category->queue);
+    set_str(doc, "priority", gw_priority_name(cls.priority));
+    json_object_set_new(doc, "first_response_s", json_integer(cfg->sla[cls.priority].first_response_s));
+    json_object_set_new(doc, "handling_s", json_integer(cfg->sla[cls.priority].handling_s));
+    json_object_set_new(doc, "resolve_s", json_integer(cfg->resolve_s[0]));
+    set_str(doc, "ticket_prefix", cfg->ticket_prefix);
+    set_str(doc, "customer_prefix", cfg->customer_prefix);
+    if (c->n_attachments) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < c->n_attachments; i++) {
+            const struct gw_attachment *a = &c->attachments[i];
+            char hex[65];
+            for (int j = 0; j < 32; j++)
+                snprintf(hex + 2 * j, 3, "%02x", a->sha256[j]);
+            json_t *o = json_pack("{s:s?, s:s?, s:I, s:s}", "filename", a->filename,
+                                  "content_type", a->content_type, "size", (json_int_t)a->size,
+                                  "sha256", hex);
+            json_array_append_new(arr, o);
+        }
+        json_object_set_new(doc, "attachments", arr);
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return text;
+}
+
+static void copy_field(char *dst, size_t cap, json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    snprintf(dst, cap, "%s", s ? s : "");
+}
+
+static void read_result(const char *text, struct gw_intake_result *r)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    memset(r, 0, sizeof(*r));
+    if (!o) {
+        r->err = GW_ERR_DB;
+        return;
+    }
+    r->duplicate = json_is_true(json_object_get(o, "duplicate"));
+    r->new_ticket = json_is_true(json_object_get(o, "new_ticket"));
+    r->new_customer = json_is_true(json_object_get(o, "new_customer"));
+    r->reopened = json_is_true(json_object_get(o, "reopened"));
+    copy_field(r->ticket, sizeof(r->ticket), o, "ticket");
+    copy_field(r->customer, sizeof(r->customer), o, "customer");
+    copy_field(r->category, sizeof(r->category), o, "category");
+    copy_field(r->priority, sizeof(r->priority), o, "priority");
+    copy_field(r->queue, sizeof(r->queue), o, "queue");
+    copy_field(r->language, sizeof(r->language), o, "language");
+    json_decref(o);
+}
+
+enum pipeline_outcome { PIPE_COMMITTED, PIPE_BROKEN, PIPE_RETRY, PIPE_FAILED };
+
+/*
+ * Sends docs as one pipeline and reads every result. On PIPE_FAILED, *failed
+ * is the index of the job whose statement raised and *state its SQLSTATE.
+ */
+static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **jobs,
+                                          char **docs, size_t n, size_t *failed, char *state)
+{
+    if (PQenterPipelineMode(conn) != 1)
+        return PIPE_BROKEN;
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!docs[i])
+            continue;
+        const char *params[] = {docs[i]};
+        if (PQsendQueryPrepared(conn, REGISTER_STMT, 1, params, NULL, NULL, 0) != 1)
+            goto broken;
+        sent++;
+    }
+    /* A batch of readiness probes alone still proves a round trip works. */
+    if (sent == 0 && PQsendQueryParams(conn, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0) != 1)
+        goto broken;
+    if (PQpipelineSync(conn) != 1)
+        goto broken;
+
+    enum pipeline_outcome outcome = PIPE_COMMITTED;
+    size_t next = 0;
+    for (size_t q = 0; q < (sent ? sent : 1); q++) {
+        while (sent && !docs[next])
+            next++;
+        size_t idx = sent ? next++ : 0;
+        PGresult *res;
+        while ((res = PQgetResult(conn)) != NULL) {
+            ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_TUPLES_OK && sent && PQntuples(res) == 1) {
+                read_result(PQgetvalue(res, 0, 0), &jobs[idx]->result);
+            } else if (st == PGRES_FATAL_ERROR && outcome == PIPE_COMMITTED) {
+                const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+                snprintf(state, 6, "%s", s ? s : "?????");
+                *failed = idx;
+                outcome = gw_db_is_retryable(res) ? PIPE_RETRY : PIPE_FAILED;
+                gw_warn("database: registration statement failed (sqlstate %s)", state);
+            }
+            PQclear(res);
+        }
+        if (gw_db_is_broken(conn))
+            goto broken;
+    }
+    PGresult *sync = PQgetResult(conn);
+    int synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!synced || PQexitPipelineMode(conn) != 1)
+        return PIPE_BROKEN;
+    return outcome;
+broken:
+    gw_warn("database: connection lost during registration");
+    return PIPE_BROKEN;
+}
+
+static void fail_all(struct gw_intake_job **jobs, size_t n, enum gw_err err)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&jobs[i]->result, 0, sizeof(jobs[i]->result));
+        jobs[i]->result.err = err;
+    }
+}
+
+/* A 23505 that escaped the advisory lock is a duplicate racing us: run it again. */
+static int is_unique_violation(const char *state)
+{
+    return !strcmp(state, "23505");
+}
+
+static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, char *doc)
+{
+    for (int attempt = 0; attempt < RETRIES_ON_RACE; attempt++) {
+        size_t failed = 0;
+        char state[6] = "";
+        enum pipeline_outcome o = run_pipeline(conn, &job, &doc, 1, &failed, state);
+        if (o == PIPE_COMMITTED)
+            return GW_OK;
+        if (o == PIPE_BROKEN) {
+            fail_all(&job, 1, GW_ERR_DB_UNAVAILABLE);
+            return GW_ERR_DB_UNAVAILABLE;
+        }
+        if (o == PIPE_FAILED && !is_unique_violation(state)) {
+            fail_all(&job, 1, state[0] == '2' && state[1] == '2' ? GW_ERR_INVALID : GW_ERR_DB);
+            snprintf(job->result.detail, sizeof(job->result.detail),
+                     "the database rejected the contact (sqlstate %s)", state);
+            return GW_OK;
+        }
+    }
+    fail_all(&job, 1, GW_ERR_DB);
+    return GW_OK;
+}
+
+enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
+                              struct gw_intake_job **jobs, size_t n)
+{
+    if (n == 0)
+        return GW_OK;
+    char **docs = calloc(n, sizeof(*docs));
+    if (!docs) {
+        fail_all(jobs, n, GW_ERR_NOMEM);
+        return GW_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&jobs[i]->result, 0, sizeof(jobs[i]->result));
+        if (jobs[i]->kind == GW_JOB_REGISTER) {
+            docs[i] = gw_register_document(cfg, &jobs[i]->contact);
+            if (!docs[i])
+                jobs[i]->result.err = GW_ERR_NOMEM;
+        }
+    }
+    enum gw_err ret = GW_OK;
+    enum pipeline_outcome o = PIPE_RETRY;
+    for (int attempt = 0; attempt < RETRIES_ON_RACE && o == PIPE_RETRY; attempt++) {
+        size_t failed = 0;
+        char state[6] = "";
+        o = run_pipeline(conn, jobs, docs, n, &failed, state);
+    }
+    if (o == PIPE_BROKEN) {
+        fail_all(jobs, n, GW_ERR_DB_UNAVAILABLE);
+        ret = GW_ERR_DB_UNAVAILABLE;
+    } else if (o != PIPE_COMMITTED) {
+        /*
+         * The batch rolled back, so results read before the failure are void.
+         * Isolate the culprit: everyone else commits on their own; whoever is
+         * not reached because the connection broke is told to retry.
+         */
+        for (size_t i = 0; i < n; i++)
+            if (docs[i])
+                fail_all(&jobs[i], 1, GW_ERR_DB_UNAVAILABLE);
+        for (size_t i = 0; i < n && ret == GW_OK; i++)
+            if (docs[i])
+                ret = run_single(conn, jobs[i], docs[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(docs[i]);
+    free(docs);
+    return ret;
+}

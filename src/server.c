@@ -1,0 +1,550 @@
+/*
+ * The HTTP front: one libwebsockets event loop. A request is read into a
+ * per-request arena (body capped by limits.max_body_bytes), matched against
+ * the built-in endpoints and every channel's routes, checked for its token,
+ * parsed by the channel into a contact and handed to the intake workers. The
+ * reply is written only when the worker reports the commit, so "2xx" always
+ * means "stored". A client that hangs up early orphans its job; the job's
+ * arena is freed when the worker hands it back.
+ */
+#include "gw_server.h"
+
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw_channel.h"
+#include "gw_config.h"
+#include "gw_intake.h"
+#include "gw_log.h"
+#include "gw_metrics.h"
+#include "gw_reply.h"
+
+#define PATH_MAX_LEN  512
+#define HEADER_MAX    8192
+#define HEADERS_SPACE 1024
+
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *volatile signal_context;
+
+struct gw_server {
+    const struct gw_config *cfg;
+    struct lws_context *ctx;
+    struct gw_intake *intake;
+    struct gw_metrics metrics;
+    int draining;
+    int closing; /* the context is being destroyed: collect no jobs from callbacks */
+    size_t open_requests; /* between request line and last byte of the reply */
+};
+
+enum builtin { BUILTIN_NONE, BUILTIN_HEALTH, BUILTIN_READY, BUILTIN_METRICS };
+
+struct session {
+    struct lws *wsi;
+    struct gw_arena *arena; /* this request's; NULL between requests */
+    const struct gw_route *route;
+    enum builtin builtin;
+    char method[8];
+    char path[PATH_MAX_LEN];
+    unsigned char *body;
+    size_t body_len, body_cap;
+    int early_status; /* a rejection decided before the body: 401, 403, 404, 405 */
+    int close_after;  /* the body was not read to its end: close after replying */
+    int counted;      /* counted in open_requests */
+    struct gw_intake_job *job;
+    struct gw_http_reply reply;
+    int reply_ready;
+    int headers_sent;
+};
+
+static struct gw_server *server_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+static void end_request(struct gw_server *srv, struct session *s)
+{
+    if (s->job) {
+        /* The worker still holds the job: let it take the arena with it. */
+        s->job->owner = NULL;
+        s->job = NULL;
+        s->arena = NULL;
+    }
+    gw_arena_destroy(s->arena);
+    s->arena = NULL;
+    free(s->body);
+    s->body = NULL;
+    s->body_len = s->body_cap = 0;
+    s->route = NULL;
+    s->builtin = BUILTIN_NONE;
+    s->early_status = 0;
+    s->reply_ready = 0;
+    s->headers_sent = 0;
+    memset(&s->reply, 0, sizeof(s->reply));
+    if (s->counted) {
+        s->counted = 0;
+        srv->open_requests--;
+    }
+}
+
+static void send_reply(struct session *s)
+{
+    s->reply_ready = 1;
+    lws_callback_on_writable(s->wsi);
+}
+
+static void reply_error(struct session *s, int status, const char *msg, const char *field)
+{
+    gw_reply_error(&s->reply, s->arena, status, msg, field);
+    send_reply(s);
+}
+
+static const char *method_name(struct lws *wsi)
+{
+    static const char *const names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"};
+    char *uri;
+    int len;
+    int m = lws_http_get_uri_and_method(wsi, &uri, &len);
+    return m >= 0 && (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : NULL;
+}
+
+/* Finds the route for (method, path); *path_known says whether any method matched. */
+static const struct gw_route *find_route(const char *method, const char *path, int *path_known)
+{
+    *path_known = 0;
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        for (size_t i = 0; i < (*c)->n_routes; i++) {
+            const struct gw_route *r = &(*c)->routes[i];
+            if (strcmp(r->path, path))
+                continue;
+            *path_known = 1;
+            if (!strcmp(r->method, method))
+                return r;
+        }
+    return NULL;
+}
+
+static int token_status(struct gw_server *srv, struct lws *wsi)
+{
+    char auth[512];
+    int n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 0)
+        return 401;
+    if (strncasecmp(auth, "Bearer ", 7) || !srv->cfg->api_token)
+        return 403;
+    const char *given = auth + 7;
+    size_t gl = strlen(given), wl = strlen(srv->cfg->api_token);
+    /* Constant time over the expected token so timing says nothing about it. */
+    if (gl != wl || CRYPTO_memcmp(given, srv->cfg->api_token, wl) != 0)
+        return 403;
+    return 0;
+}
+
+static const char *header_lookup(const struct gw_http_request *req, const char *name)
+{
+    struct session *s = req->header_ctx;
+    static const struct {
+        const char *name;
+        enum lws_token_indexes token;
+    } known[] = {{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+                 {"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE},
+                 {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
+                 {"host", WSI_TOKEN_HOST}};
+    char buf[HEADER_MAX];
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(known[i].name, name)) {
+            int n = lws_hdr_copy(s->wsi, buf, sizeof(buf), known[i].token);
+            return n > 0 ? gw_arena_strndup(s->arena, buf, (size_t)n) : NULL;
+        }
+    /* lws keeps other headers by their raw "name:" */
+    char key[128];
+    int kl = snprintf(key, sizeof(key), "%s:", name);
+    if (kl <= 0 || (size_t)kl >= sizeof(key))
+        return NULL;
+    int n = lws_hdr_custom_copy(s->wsi, buf, sizeof(buf), key, kl);
+    return n >= 0 ? gw_arena_strndup(s->arena, buf, (size_t)n) : NULL;
+}
+
+static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi, const char *uri)
+{
+    s->wsi = wsi;
+    s->arena = gw_arena_create(4096);
+    s->counted = 1;
+    srv->open_requests++;
+    const char *m = method_name(wsi);
+    snprintf(s->method, sizeof(s->method), "%s", m ? m : "?");
+    if (!s->arena) {
+        s->close_after = 1;
+        return;
+    }
+    if (strlen(uri) >= sizeof(s->path)) {
+        s->early_status = 414;
+        return;
+    }
+    snprintf(s->path, sizeof(s->path), "%s", uri);
+    if (!strcmp(s->method, "GET")) {
+        if (!strcmp(s->path, "/healthz"))
+            s->builtin = BUILTIN_HEALTH;
+        else if (!strcmp(s->path, "/readyz"))
+            s->builtin = BUILTIN_READY;
+        else if (!strcmp(s->path, "/metrics"))
+            s->builtin = BUILTIN_METRICS;
+        if (s->builtin)
+            return;
+    }
+    int path_known;
+    s->route = find_route(s->method, s->path, &path_known);
+    if (!s->route)
+        s->early_status = path_known ? 405 : 404;
+    else if (s->route->auth == GW_AUTH_API_TOKEN)
+        s->early_status = token_status(srv, wsi);
+}
+
+static void job_done(struct gw_intake_job *job, void *user)
+{
+    struct gw_server *srv = user;
+    struct session *s = job->owner;
+    gw_metrics_count_result(&srv->metrics, job);
+    if (!s) {
+        gw_arena_destroy(job->arena);
+        return;
+    }
+    s->job = NULL;
+    if (job->kind == GW_JOB_PING) {
+        if (job->result.err == GW_OK)
+            gw_reply_json(&s->reply, s->arena, 200, json_pack("{s:s}", "status", "ready"));
+        else {
+            gw_reply_error(&s->reply, s->arena, 503, "database unavailable", NULL);
+            s->reply.retry_after_s = 1;
+        }
+    } else {
+        s->route->respond(&job->result, s->arena, &s->reply);
+    }
+    send_reply(s);
+}
+
+static void submit(struct gw_server *srv, struct session *s, struct gw_intake_job *job)
+{
+    job->arena = s->arena;
+    job->owner = s;
+    enum gw_err err = srv->draining ? GW_ERR_SHUTTING_DOWN : gw_intake_submit(srv->intake, job);
+    if (err == GW_OK) {
+        s->job = job;
+        return;
+    }
+    struct gw_intake_result r = {.err = err};
+    snprintf(r.detail, sizeof(r.detail), "%s, retry later", gw_strerror(err));
+    gw_reply_intake_failure(&s->reply, s->arena, &r);
+    send_reply(s);
+}
+
+static void serve_builtin(struct gw_server *srv, struct session *s)
+{
+    if (s->builtin == BUILTIN_HEALTH) {
+        gw_reply_json(&s->reply, s->arena, 200, json_pack("{s:s}", "status", "ok"));
+        send_reply(s);
+    } else if (s->builtin == BUILTIN_METRICS) {
+        s->reply.status = 200;
+        s->reply.content_type = "text/plain; version=0.0.4";
+        s->reply.body = gw_metrics_render(&srv->metrics, s->arena,
+                                          gw_intake_in_flight(srv->intake));
+        s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
+        send_reply(s);
+    } else {
+        struct gw_intake_job *job = gw_arena_zalloc(s->arena, sizeof(*job));
+        if (!job) {
+            reply_error(s, 500, "out of memory", NULL);
+            return;
+        }
+        job->kind = GW_JOB_PING;
+        submit(srv, s, job);
+    }
+}
+
+static void on_body_complete(struct gw_server *srv, struct session *s)
+{
+    if (s->early_status) {
+        static const char *const why[] = {[1] = "missing bearer token", [3] = "wrong token",
+                                          [4] = "no such endpoint", [5] = "method not allowed",
+                                          [14] = "path too long"};
+        int st = s->early_status;
+        reply_error(s, st, why[st - 400] ? why[st - 400] : "rejected", NULL);
+        if (st == 401)
+            s->reply.www_authenticate = "Bearer";
+        return;
+    }
+    if (s->builtin) {
+        serve_builtin(srv, s);
+        return;
+    }
+    struct gw_http_request req = {
+        .method = s->method,
+        .path = s->path,
+        .body = s->body,
+        .body_len = s->body_len,
+        .header = header_lookup,
+        .header_ctx = s,
+        .config = srv->cfg,
+    };
+    req.content_type = header_lookup(&req, "content-type");
+    struct gw_intake_job *job = gw_arena_zalloc(s->arena, sizeof(*job));
+    if (!job) {
+        reply_error(s, 500, "out of memory", NULL);
+        return;
+    }
+    job->kind = GW_JOB_REGISTER;
+    if (s->route->parse(&req, s->arena, &job->contact, &s->reply) != GW_OK) {
+        srv->metrics.rejected++;
+        send_reply(s);
+        return;
+    }
+    submit(srv, s, job);
+}
+
+static int append_body(struct gw_server *srv, struct session *s, const void *in, size_t len)
+{
+    if (s->reply_ready)
+        return 0; /* already rejected; discard */
+    if (s->body_len + len > srv->cfg->max_body) {
+        s->close_after = 1;
+        reply_error(s, 413, "request body too large", NULL);
+        return 0;
+    }
+    if (s->body_len + len + 1 > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap * 2 : 4096;
+        while (cap < s->body_len + len + 1)
+            cap *= 2;
+        unsigned char *grown = realloc(s->body, cap);
+        if (!grown)
+            return -1;
+        s->body = grown;
+        s->body_cap = cap;
+    }
+    memcpy(s->body + s->body_len, in, len);
+    s->body_len += len;
+    s->body[s->body_len] = '\0';
+    return 0;
+}
+
+static int write_reply(struct gw_server *srv, struct session *s)
+{
+    unsigned char buf[LWS_PRE + HEADERS_SPACE];
+    if (!s->headers_sent) {
+        unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+        if (lws_add_http_common_headers(s->wsi, (unsigned)s->reply.status, s->reply.content_type,
+                                        s->reply.body_len, &p, end))
+            return -1;
+        if (s->reply.retry_after_s > 0) {
+            char v[16];
+            int n = snprintf(v, sizeof(v), "%d", s->reply.retry_after_s);
+            if (lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                             (unsigned char *)v, n, &p, end))
+                return -1;
+        }
+        if (s->reply.www_authenticate &&
+            lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                         (const unsigned char *)s->reply.www_authenticate,
+                                         (int)strlen(s->reply.www_authenticate), &p, end))
+            return -1;
+        if (s->close_after &&
+            lws_add_http_header_by_token(s->wsi, WSI_TOKEN_CONNECTION,
+                                         (const unsigned char *)"close", 5, &p, end))
+            return -1;
+        if (lws_finalize_write_http_header(s->wsi, start, &p, end))
+            return -1;
+        s->headers_sent = 1;
+        srv->metrics.responses[s->reply.status / 100 < 6 ? s->reply.status / 100 : 5]++;
+        if (s->reply.body_len) {
+            lws_callback_on_writable(s->wsi);
+            return 0;
+        }
+    } else {
+        /* The body needs LWS_PRE bytes in front of it: copy into a padded buffer. */
+        size_t n = s->reply.body_len;
+        unsigned char *out = malloc(LWS_PRE + n);
+        if (!out)
+            return -1;
+        memcpy(out + LWS_PRE, s->reply.body, n);
+        int w = lws_write(s->wsi, out + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
+        free(out);
+        if (w < 0 || (size_t)w != n)
+            return -1;
+    }
+    int close_after = s->close_after;
+    end_request(srv, s);
+    if (close_after)
+        return -1;
+    return lws_http_transaction_completed(s->wsi) ? -1 : 0;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct session *s = user;
+    struct gw_server *srv = server_of(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        end_request(srv, s);
+        on_request(srv, s, wsi, in);
+        if (s->close_after)
+            return -1;
+        if (strcmp(s->method, "POST") && strcmp(s->method, "PUT") && strcmp(s->method, "PATCH"))
+            on_body_complete(srv, s);
+        else {
+            char cl[32];
+            if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+                strtoull(cl, NULL, 10) > srv->cfg->max_body) {
+                s->close_after = 1;
+                reply_error(s, 413, "request body too large", NULL);
+            }
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        return s->arena ? append_body(srv, s, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (s->arena && !s->reply_ready)
+            on_body_complete(srv, s);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!s->arena || !s->reply_ready)
+            return 0;
+        return write_reply(srv, s);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (s)
+            end_request(srv, s);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv && srv->intake && !srv->closing)
+            gw_intake_collect(srv->intake, job_done, srv);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", http_callback, sizeof(struct session), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void wake_loop(void *user)
+{
+    lws_cancel_service(user);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (signal_context)
+        lws_cancel_service(signal_context);
+}
+
+enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out)
+{
+    struct gw_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return GW_ERR_NOMEM;
+    srv->cfg = cfg;
+    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->listen_port;
+    info.iface = strcmp(cfg->listen_host, "*") ? cfg->listen_host : NULL;
+    info.protocols = protocols;
+    info.user = srv;
+    info.keepalive_timeout = 60;
+    info.timeout_secs = 30;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->listen_host, ':');
+    srv->ctx = lws_create_context(&info);
+    if (!srv->ctx) {
+        gw_error("server: cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        free(srv);
+        return GW_ERR_IO;
+    }
+    if (gw_intake_create(cfg, wake_loop, srv->ctx, &srv->intake) != GW_OK) {
+        lws_context_destroy(srv->ctx);
+        free(srv);
+        return GW_ERR_NOMEM;
+    }
+    *out = srv;
+    return GW_OK;
+}
+
+struct gw_intake *gw_server_intake(struct gw_server *srv)
+{
+    return srv->intake;
+}
+
+static void install_signals(struct lws_context *ctx)
+{
+    signal_context = ctx;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void drain_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul; /* only here to wake lws_service while draining */
+}
+
+void gw_server_run(struct gw_server *srv, int drain_s)
+{
+    install_signals(srv->ctx);
+    gw_info("server: listening on %s:%d", srv->cfg->listen_host, srv->cfg->listen_port);
+    while (!stop_requested)
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    /*
+     * Draining: requests already read get their answer; new contacts are told
+     * 503 + Retry-After. Stop when nothing is open or the time is up.
+     */
+    srv->draining = 1;
+    gw_info("server: draining %zu open requests", srv->open_requests);
+    double deadline = now_s() + drain_s;
+    lws_sorted_usec_list_t tick;
+    memset(&tick, 0, sizeof(tick));
+    while ((srv->open_requests > 0 || gw_intake_in_flight(srv->intake) > 0) &&
+           now_s() < deadline) {
+        lws_sul_schedule(srv->ctx, 0, &tick, drain_tick, 50 * LWS_US_PER_MS);
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+    }
+    lws_sul_cancel(&tick);
+    gw_info("server: stopped (%zu requests left open)", srv->open_requests);
+}
+
+void gw_server_destroy(struct gw_server *srv)
+{
+    if (!srv)
+        return;
+    /*
+     * Order matters: workers finish and stop while the loop can still be
+     * woken; closing the context then orphans every job still waiting for its
+     * session; collecting afterwards frees those jobs' arenas.
+     */
+    gw_intake_stop(srv->intake);
+    srv->closing = 1;
+    signal_context = NULL;
+    lws_context_destroy(srv->ctx);
+    gw_intake_collect(srv->intake, job_done, srv);
+    gw_intake_destroy(srv->intake);
+    free(srv);
+}
