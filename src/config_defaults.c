@@ -43,7 +43,7 @@ const char gw_config_defaults[] =
     "\"退货\"]},\n"
     "      {\"name\": \"presale\", \"queue\": \"presales\",\n"
     "       \"keywords\": [\"price\", \"pricing\", \"quote\", \"discount\", \"trial\", "
-    "\"buy\", \"purchase\",\n"
+    "\"buy\", \"purchase\", \"cost\", \"how much\",\n"
     "                    \"价格\", \"报价\", \"多少钱\", \"优惠\", \"购买\", \"试用\"]},\n"
     "      {\"name\": \"aftersale.usage\", \"queue\": \"technical\",\n"
     "       \"keywords\": [\"how do i\", \"how to\", \"how can i\", \"configure\", \"set up\", "

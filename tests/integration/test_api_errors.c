@@ -1,0 +1,196 @@
+/*
+ * Every error the API channel promises, through the real server: the status,
+ * the JSON {"error", "field"} body, and that nothing was stored.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+struct fixture {
+    struct harness_db db;
+    struct harness_gateway gw;
+    PGconn *pg;
+    char url[128];
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    harness_db_create(&f.db, "api_errors");
+    if (harness_migrate(f.db.url, NULL, 0) != 0)
+        return -1;
+    harness_gateway_start(&f.gw, f.db.url, NULL);
+    f.pg = harness_pg(f.db.url);
+    snprintf(f.url, sizeof(f.url), "%s/v1/contacts", f.gw.base);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    PQfinish(f->pg);
+    int rc = harness_gateway_stop(&f->gw);
+    harness_db_drop(&f->db);
+    return rc == 0 ? 0 : -1;
+}
+
+static void expect(struct fixture *f, const char *token, const char *ctype, const char *body,
+                   size_t len, long status, const char *field)
+{
+    struct harness_response r;
+    harness_http("POST", f->url, token, ctype, body, len, &r);
+    if (r.status != status)
+        fail_msg("expected %ld, got %ld for %.80s: %s", status, r.status, body, r.body);
+    char *err = harness_json_str(r.body, "error");
+    assert_non_null(err);
+    assert_true(strlen(err) > 0);
+    char *fld = harness_json_str(r.body, "field");
+    if (field) {
+        if (!fld || strcmp(fld, field))
+            fail_msg("expected field %s, got %s (%s)", field, fld ? fld : "none", r.body);
+    }
+    free(err);
+    free(fld);
+    harness_response_free(&r);
+}
+
+static void bad(struct fixture *f, const char *body, const char *field)
+{
+    expect(f, HARNESS_TOKEN, "application/json", body, strlen(body), 400, field);
+}
+
+static void test_malformed_and_invalid_bodies_are_400(void **state)
+{
+    struct fixture *f = *state;
+    bad(f, "{\"external_id\": \"x\",", NULL);
+    bad(f, "[1,2,3]", NULL);
+    bad(f, "{\"customer\":{\"email\":\"a@b.co\"},\"body\":\"hi\"}", "external_id");
+    bad(f, "{\"external_id\":\"e1\",\"body\":\"hi\"}", "customer");
+    bad(f, "{\"external_id\":\"e2\",\"customer\":{\"name\":\"N\"},\"body\":\"hi\"}",
+        "customer.email");
+    bad(f, "{\"external_id\":\"e3\",\"customer\":{\"email\":\"not-an-address\"},\"body\":\"hi\"}",
+        "customer.email");
+    bad(f, "{\"external_id\":\"e4\",\"customer\":{\"phone\":\"555-1234\"},\"body\":\"hi\"}",
+        "customer.phone");
+    bad(f, "{\"external_id\":\"e5\",\"customer\":{\"email\":\"a@b.co\"}}", "body");
+    bad(f, "{\"external_id\":\"e6\",\"customer\":{\"email\":\"a@b.co\"},\"body\":42}", "body");
+    bad(f, "{\"external_id\":\"e7\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\",\"sujbect\":1}",
+        "sujbect");
+    bad(f, "{\"external_id\":\"e8\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\","
+           "\"language\":\"fr\"}",
+        "language");
+    bad(f, "{\"external_id\":\"e9\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\","
+           "\"callback_url\":\"file:///etc/passwd\"}",
+        "callback_url");
+    /* Invalid UTF-8 (a lone continuation byte and an overlong slash). */
+    static const char bad_utf8[] =
+        "{\"external_id\":\"e10\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"\x80\xC0\xAF\"}";
+    expect(f, HARNESS_TOKEN, "application/json", bad_utf8, sizeof(bad_utf8) - 1, 400, NULL);
+    expect(f, HARNESS_TOKEN, "text/plain", "hello", 5, 415, NULL);
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM messages"), 0);
+}
+
+static void test_body_over_256_kib_is_413(void **state)
+{
+    struct fixture *f = *state;
+    size_t n = 256 * 1024 + 100;
+    char *big = malloc(n + 1);
+    int head = snprintf(big, n, "{\"external_id\":\"big\",\"customer\":{\"email\":\"a@b.co\"},"
+                                "\"body\":\"");
+    memset(big + head, 'a', n - (size_t)head - 2);
+    memcpy(big + n - 2, "\"}", 2);
+    big[n] = '\0';
+    expect(f, HARNESS_TOKEN, "application/json", big, n, 413, NULL);
+    free(big);
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM messages"), 0);
+    /* The server is still fine afterwards. */
+    struct harness_response r;
+    harness_post_contact(&f->gw,
+                         "{\"external_id\":\"after-big\",\"customer\":{\"email\":\"a@b.co\"},"
+                         "\"body\":\"small\"}",
+                         &r);
+    assert_int_equal(r.status, 201);
+    harness_response_free(&r);
+}
+
+static void test_tokens_401_403(void **state)
+{
+    struct fixture *f = *state;
+    const char *body = "{\"external_id\":\"tok\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\"}";
+    struct harness_response r;
+    harness_http("POST", f->url, NULL, "application/json", body, strlen(body), &r);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(r.www_auth, "Bearer");
+    harness_response_free(&r);
+    expect(f, "wrong-token-wrong-token", "application/json", body, strlen(body), 403, NULL);
+    expect(f, HARNESS_TOKEN "x", "application/json", body, strlen(body), 403, NULL);
+    assert_int_equal(
+        harness_pg_long(f->pg, "SELECT count(*) FROM messages WHERE idempotency_key = 'api:tok'"),
+        0);
+}
+
+static void test_unknown_routes_404_405(void **state)
+{
+    struct fixture *f = *state;
+    char url[160];
+    struct harness_response r;
+    snprintf(url, sizeof(url), "%s/v1/nothing-here", f->gw.base);
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 404);
+    harness_response_free(&r);
+    harness_http("GET", f->url, HARNESS_TOKEN, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 405);
+    harness_response_free(&r);
+}
+
+static void test_database_down_is_503_with_retry_after(void **state)
+{
+    (void)state;
+    struct harness_gateway gw;
+    char dead[160];
+    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing",
+             harness_free_port());
+    harness_gateway_start(&gw, dead, NULL);
+    struct harness_response r;
+    harness_post_contact(&gw,
+                         "{\"external_id\":\"down-1\",\"customer\":{\"email\":\"a@b.co\"},"
+                         "\"body\":\"x\"}",
+                         &r);
+    assert_int_equal(r.status, 503);
+    assert_true(atoi(r.retry_after) >= 1);
+    char *err = harness_json_str(r.body, "error");
+    assert_non_null(err);
+    free(err);
+    harness_response_free(&r);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/readyz", gw.base);
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 503);
+    harness_response_free(&r);
+    snprintf(url, sizeof(url), "%s/healthz", gw.base);
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200); /* alive, just not ready */
+    harness_response_free(&r);
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_malformed_and_invalid_bodies_are_400),
+        cmocka_unit_test(test_body_over_256_kib_is_413),
+        cmocka_unit_test(test_tokens_401_403),
+        cmocka_unit_test(test_unknown_routes_404_405),
+        cmocka_unit_test(test_database_down_is_503_with_retry_after),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

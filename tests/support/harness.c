@@ -1,0 +1,365 @@
+/*
+ * Integration test harness. Tests fail (never skip) when the database the
+ * suite needs is missing: a suite that silently skips proves nothing.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+extern char **environ;
+
+static const char *test_pg(void)
+{
+    const char *u = getenv("INTAKE_TEST_PG");
+    if (!u || !*u)
+        fail_msg("INTAKE_TEST_PG is not set: run the suite through scripts/test");
+    return u;
+}
+
+PGconn *harness_pg(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to %s: %s", url, PQerrorMessage(c));
+    return c;
+}
+
+void harness_pg_exec(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("SQL failed: %s\n%s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+char *harness_pg_text(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("SQL failed: %s\n%s", sql, PQresultErrorMessage(r));
+    char *out = NULL;
+    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        out = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return out;
+}
+
+long harness_pg_long(PGconn *conn, const char *sql)
+{
+    char *t = harness_pg_text(conn, sql);
+    if (!t)
+        fail_msg("SQL returned no value: %s", sql);
+    long v = strtol(t, NULL, 10);
+    free(t);
+    return v;
+}
+
+/* Replace the database name at the end of a URL. */
+static void url_with_db(char *out, size_t n, const char *server_url, const char *db)
+{
+    const char *slash = strrchr(server_url, '/');
+    int keep = slash ? (int)(slash - server_url) : (int)strlen(server_url);
+    snprintf(out, n, "%.*s/%s", keep, server_url, db);
+}
+
+void harness_db_create_on(struct harness_db *db, const char *server_url, const char *test_name)
+{
+    snprintf(db->name, sizeof(db->name), "t_%s_%d", test_name, (int)getpid());
+    PGconn *c = harness_pg(server_url);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db->name);
+    harness_pg_exec(c, sql);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db->name);
+    harness_pg_exec(c, sql);
+    PQfinish(c);
+    url_with_db(db->url, sizeof(db->url), server_url, db->name);
+}
+
+void harness_db_create(struct harness_db *db, const char *test_name)
+{
+    harness_db_create_on(db, test_pg(), test_name);
+}
+
+void harness_db_drop(struct harness_db *db)
+{
+    char admin[512];
+    url_with_db(admin, sizeof(admin), db->url, "postgres");
+    PGconn *c = PQconnectdb(admin);
+    if (PQstatus(c) == CONNECTION_OK) {
+        char sql[256];
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db->name);
+        PGresult *r = PQexec(c, sql);
+        PQclear(r);
+    }
+    PQfinish(c);
+}
+
+int harness_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        fail_msg("cannot find a free port");
+    int port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* fork + exec with environ plus extra; stdout/stderr to log_path (or inherited). */
+static pid_t spawn(char *const argv[], const char *const *extra, const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        for (const char *const *e = extra; e && *e; e++)
+            putenv((char *)*e);
+        if (log_path) {
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+int harness_migrate(const char *url, char *output, size_t output_len)
+{
+    char envv[600];
+    snprintf(envv, sizeof(envv), "INTAKE_DATABASE_URL=%s", url);
+    const char *extra[] = {envv, NULL};
+    char log[] = "/tmp/intake-migrate-XXXXXX";
+    int fd = mkstemp(log);
+    if (fd < 0)
+        fail_msg("mkstemp");
+    close(fd);
+    char *argv[] = {(char *)INTAKE_BINARY, (char *)"migrate", NULL};
+    int rc = wait_status(spawn(argv, extra, log));
+    if (output && output_len) {
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(output, 1, output_len - 1, f) : 0;
+        output[n] = '\0';
+        if (f)
+            fclose(f);
+    }
+    unlink(log);
+    return rc;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void harness_gateway_start_config(struct harness_gateway *gw, const char *db_url,
+                                  const char *config_json, const char *const *extra_env)
+{
+    memset(gw, 0, sizeof(*gw));
+    gw->port = harness_free_port();
+    snprintf(gw->base, sizeof(gw->base), "http://127.0.0.1:%d", gw->port);
+    snprintf(gw->log_path, sizeof(gw->log_path), "/tmp/intake-test-%d-%d.log", (int)getpid(),
+             gw->port);
+    static char env[8][700];
+    const char *all[16];
+    size_t n = 0;
+    snprintf(env[0], sizeof(env[0]), "INTAKE_DATABASE_URL=%s", db_url);
+    snprintf(env[1], sizeof(env[1]), "INTAKE_LISTEN=127.0.0.1:%d", gw->port);
+    snprintf(env[2], sizeof(env[2]), "INTAKE_API_TOKEN=%s", HARNESS_TOKEN);
+    snprintf(env[3], sizeof(env[3]), "INTAKE_CONFIG=");
+    for (int i = 0; i < 4; i++)
+        all[n++] = env[i];
+    if (config_json) {
+        char path[128];
+        snprintf(path, sizeof(path), "/tmp/intake-test-%d-%d.json", (int)getpid(), gw->port);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            fail_msg("cannot write %s", path);
+        fputs(config_json, f);
+        fclose(f);
+        snprintf(env[3], sizeof(env[3]), "INTAKE_CONFIG=%s", path);
+    }
+    for (const char *const *e = extra_env; e && *e && n < 15; e++)
+        all[n++] = *e;
+    all[n] = NULL;
+    char *argv[] = {(char *)INTAKE_BINARY, (char *)"serve", NULL};
+    gw->pid = spawn(argv, all, gw->log_path);
+
+    char url[128];
+    snprintf(url, sizeof(url), "%s/healthz", gw->base);
+    for (int i = 0; i < 200; i++) {
+        struct harness_response r;
+        harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+        long st = r.status;
+        harness_response_free(&r);
+        if (st == 200)
+            return;
+        int status;
+        if (waitpid(gw->pid, &status, WNOHANG) == gw->pid)
+            fail_msg("intake serve exited early; see %s", gw->log_path);
+        sleep_ms(50);
+    }
+    fail_msg("intake serve did not come up; see %s", gw->log_path);
+}
+
+void harness_gateway_start(struct harness_gateway *gw, const char *db_url,
+                           const char *const *extra_env)
+{
+    harness_gateway_start_config(gw, db_url, NULL, extra_env);
+}
+
+int harness_gateway_stop(struct harness_gateway *gw)
+{
+    if (gw->pid <= 0)
+        return -1;
+    kill(gw->pid, SIGTERM);
+    int rc = wait_status(gw->pid);
+    gw->pid = 0;
+    return rc;
+}
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *user)
+{
+    struct buf *b = user;
+    size_t add = size * n;
+    char *grown = realloc(b->data, b->len + add + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, add);
+    b->data = grown;
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t n, void *user)
+{
+    struct harness_response *r = user;
+    size_t len = size * n;
+    if (len > 13 && !strncasecmp(ptr, "retry-after:", 12))
+        snprintf(r->retry_after, sizeof(r->retry_after), "%.*s", (int)strcspn(ptr + 13, "\r\n"),
+                 ptr + 13);
+    if (len > 18 && !strncasecmp(ptr, "www-authenticate:", 17))
+        snprintf(r->www_auth, sizeof(r->www_auth), "%.*s", (int)strcspn(ptr + 18, "\r\n"),
+                 ptr + 18);
+    return len;
+}
+
+void harness_http(const char *method, const char *url, const char *token, const char *content_type,
+                  const char *body, size_t len, struct harness_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char line[256];
+    if (token) {
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, line);
+    }
+    if (content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
+        h = curl_slist_append(h, line);
+    }
+    h = curl_slist_append(h, "Expect:");
+    struct buf b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    out->body = b.data ? b.data : strdup("");
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+void harness_response_free(struct harness_response *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+void harness_post_contact(const struct harness_gateway *gw, const char *json,
+                          struct harness_response *out)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v1/contacts", gw->base);
+    harness_http("POST", url, HARNESS_TOKEN, "application/json", json, strlen(json), out);
+}
+
+char *harness_json_str(const char *json, const char *key)
+{
+    json_t *o = json_loads(json, 0, NULL);
+    const char *s = json_string_value(json_object_get(o, key));
+    char *out = s ? strdup(s) : NULL;
+    json_decref(o);
+    return out;
+}
+
+int harness_json_bool(const char *json, const char *key)
+{
+    json_t *o = json_loads(json, 0, NULL);
+    int v = json_is_true(json_object_get(o, key));
+    json_decref(o);
+    return v;
+}
+
+int harness_lib_sh(const char *command)
+{
+    const char *dir = getenv("INTAKE_TEST_SCRIPTS");
+    if (!dir)
+        fail_msg("INTAKE_TEST_SCRIPTS is not set: run the suite through scripts/test");
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "bash -c '. \"%s/lib.sh\" && %s'", dir, command);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}

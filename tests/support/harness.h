@@ -1,0 +1,79 @@
+/*
+ * What integration tests share: a fresh database per test on the cluster
+ * scripts/test started (INTAKE_TEST_PG), the real `intake` binary started
+ * and stopped as a child process, HTTP with libcurl, and SQL with libpq.
+ */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define HARNESS_TOKEN "test-token-0123456789abcdef"
+
+struct harness_db {
+    char name[64];
+    char url[512];
+};
+
+struct harness_gateway {
+    pid_t pid;
+    int port;
+    char base[64]; /* http://127.0.0.1:PORT */
+    char log_path[256];
+};
+
+struct harness_response {
+    long status;
+    char *body;          /* NUL-terminated, malloc'd */
+    char retry_after[16]; /* "" when absent */
+    char www_auth[64];
+};
+
+/* Creates an empty database named after the test; aborts the test on failure. */
+void harness_db_create(struct harness_db *db, const char *test_name);
+void harness_db_drop(struct harness_db *db);
+/* Same, but on any server URL (a base URL ending in a database name). */
+void harness_db_create_on(struct harness_db *db, const char *server_url, const char *test_name);
+
+/* Runs `intake migrate` against url; returns its exit status. */
+int harness_migrate(const char *url, char *output, size_t output_len);
+
+/* A free loopback TCP port. */
+int harness_free_port(void);
+
+/*
+ * Starts `intake serve` on a free port with extra "KEY=VALUE" environment
+ * entries (NULL-terminated, may be NULL); waits for /healthz.
+ */
+void harness_gateway_start(struct harness_gateway *gw, const char *db_url,
+                           const char *const *extra_env);
+/* The same with a config file. */
+void harness_gateway_start_config(struct harness_gateway *gw, const char *db_url,
+                                  const char *config_json, const char *const *extra_env);
+/* SIGTERM, wait; returns the exit status (or 128+signal). */
+int harness_gateway_stop(struct harness_gateway *gw);
+
+/* One request; token NULL sends no Authorization. */
+void harness_http(const char *method, const char *url, const char *token, const char *content_type,
+                  const char *body, size_t len, struct harness_response *out);
+void harness_response_free(struct harness_response *r);
+/* POST a JSON contact to gw with the test token. */
+void harness_post_contact(const struct harness_gateway *gw, const char *json,
+                          struct harness_response *out);
+
+PGconn *harness_pg(const char *url);
+/* First column of the first row as a number / a malloc'd string; aborts on SQL error. */
+long harness_pg_long(PGconn *conn, const char *sql);
+char *harness_pg_text(PGconn *conn, const char *sql);
+void harness_pg_exec(PGconn *conn, const char *sql);
+
+/* A JSON string field of a JSON text, malloc'd, or NULL. */
+char *harness_json_str(const char *json, const char *key);
+int harness_json_bool(const char *json, const char *key);
+
+/* Runs a bash function from scripts/lib.sh (pg_start, pg_stop ...); returns its exit status. */
+int harness_lib_sh(const char *command);
+
+#endif
