@@ -1,0 +1,170 @@
+/*
+ * The outbox dispatcher against a real receiver on loopback: an
+ * acknowledgement goes to the contact's callback URL after the commit,
+ * failed deliveries are retried with backoff and finally marked failed, a
+ * contact without a callback is skipped, and agent notifications arrive
+ * through LISTEN/NOTIFY.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gw_outbox.h"
+#include "harness.h"
+#include "sink.h"
+
+struct fixture {
+    struct harness_db db;
+    struct harness_gateway gw;
+    PGconn *pg;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    harness_db_create(&f.db, "outbox");
+    if (harness_migrate(f.db.url, NULL, 0) != 0)
+        return -1;
+    harness_gateway_start_config(
+        &f.gw, f.db.url,
+        "{\"outbox\":{\"backoff_seconds\":1,\"poll_ms\":100,\"max_attempts\":3}}", NULL);
+    f.pg = harness_pg(f.db.url);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    PQfinish(f->pg);
+    int rc = harness_gateway_stop(&f->gw);
+    harness_db_drop(&f->db);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Polls until the SQL yields expect (or 15 s pass); returns the last value. */
+static long wait_for(struct fixture *f, const char *sql, long expect)
+{
+    long v = -1;
+    for (int i = 0; i < 150; i++) {
+        v = harness_pg_long(f->pg, sql);
+        if (v == expect)
+            break;
+        usleep(100 * 1000);
+    }
+    return v;
+}
+
+static char *post_ok(struct fixture *f, const char *id, const char *callback)
+{
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"external_id\":\"%s\",\"customer\":{\"name\":\"Zhang San\",\"email\":"
+             "\"zs@example.cn\"},\"body\":\"订单还没到\"%s%s%s}",
+             id, callback ? ",\"callback_url\":\"" : "", callback ? callback : "",
+             callback ? "\"" : "");
+    struct harness_response r;
+    harness_post_contact(&f->gw, json, &r);
+    assert_int_equal(r.status, 201);
+    char *ticket = harness_json_str(r.body, "ticket");
+    harness_response_free(&r);
+    assert_non_null(ticket);
+    return ticket;
+}
+
+static void test_callback_retried_until_delivered(void **state)
+{
+    struct fixture *f = *state;
+    struct sink s;
+    const int statuses[] = {500, 200};
+    sink_start(&s, statuses, 2);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", s.port);
+    char *ticket = post_ok(f, "cb-1", url);
+
+    assert_int_equal(sink_wait(&s, 2, 15000), 2);
+    assert_int_equal(wait_for(f,
+                              "SELECT count(*) FROM outbox WHERE dedupe_key = 'ack:api:cb-1' AND "
+                              "status = 'sent' AND attempts = 2 AND last_error IS NULL",
+                              1),
+                     1);
+    /* Both attempts carried the same body and the same Idempotency-Key. */
+    assert_non_null(strstr(s.bodies[1], ticket));
+    assert_non_null(strstr(s.bodies[1], "ticket.acknowledged"));
+    assert_string_equal(s.bodies[0], s.bodies[1]);
+    char *id = harness_pg_text(f->pg, "SELECT 'Idempotency-Key: outbox-' || id FROM outbox "
+                                      "WHERE dedupe_key = 'ack:api:cb-1'");
+    assert_non_null(strcasestr(s.headers[0], id));
+    assert_non_null(strcasestr(s.headers[1], id));
+    /* Chinese text in, Chinese acknowledgement out. */
+    assert_non_null(strstr(s.bodies[1], "工单号"));
+    free(id);
+    free(ticket);
+    /* Sent means sent: no third delivery. */
+    assert_int_equal(sink_wait(&s, 3, 1500), 2);
+    sink_stop(&s);
+}
+
+static void test_unreachable_callback_fails_after_max_attempts(void **state)
+{
+    struct fixture *f = *state;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/nobody", harness_free_port());
+    char *ticket = post_ok(f, "cb-2", url);
+    assert_int_equal(wait_for(f,
+                              "SELECT count(*) FROM outbox WHERE dedupe_key = 'ack:api:cb-2' AND "
+                              "status = 'failed' AND attempts = 3 AND last_error <> ''",
+                              1),
+                     1);
+    free(ticket);
+}
+
+static void test_no_callback_is_skipped_and_agents_are_notified(void **state)
+{
+    struct fixture *f = *state;
+    PGconn *listener = harness_pg(f->db.url);
+    harness_pg_exec(listener, "LISTEN " GW_AGENT_EVENTS_CHANNEL);
+    char *ticket = post_ok(f, "cb-3", NULL);
+    assert_int_equal(wait_for(f,
+                              "SELECT count(*) FROM outbox WHERE dedupe_key = 'ack:api:cb-3' AND "
+                              "status = 'skipped'",
+                              1),
+                     1);
+    int seen = 0;
+    for (int i = 0; i < 100 && !seen; i++) {
+        int sock = PQsocket(listener);
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(sock, &rd);
+        struct timeval tv = {0, 100000};
+        select(sock + 1, &rd, NULL, NULL, &tv);
+        PQconsumeInput(listener);
+        PGnotify *n;
+        while ((n = PQnotifies(listener)) != NULL) {
+            if (strstr(n->extra, ticket))
+                seen = 1;
+            PQfreemem(n);
+        }
+    }
+    assert_true(seen);
+    PQfinish(listener);
+    free(ticket);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_callback_retried_until_delivered),
+        cmocka_unit_test(test_unreachable_callback_fails_after_max_attempts),
+        cmocka_unit_test(test_no_callback_is_skipped_and_agents_are_notified),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
