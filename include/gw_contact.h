@@ -20,17 +20,17 @@ struct gw_attachment {
 
 struct gw_sender {
     const char *name;
-    const char *email;    /* lower-cased by the adapter */
-    const char *phone;    /* E.164, "+" and digits */
-    const char *chat_id;  /* the chat channel's stable visitor id */
+    const char *email;   /* lower-cased by the adapter */
+    const char *phone;   /* E.164, "+" and digits */
+    const char *chat_id; /* the chat channel's stable visitor id */
     const char *company;
     const char *language; /* "zh" or "en" when the sender said so */
 };
 
 struct gw_contact {
-    const char *channel;         /* the adapter's name */
-    const char *idempotency_key; /* required; unique across all channels */
-    const char *external_ref;    /* the channel's own id for this message, for threading */
+    const char *channel;            /* the adapter's name */
+    const char *idempotency_key;    /* required; unique across all channels */
+    const char *external_ref;       /* the channel's own id for this message, for threading */
     const char *const *thread_refs; /* ids of earlier messages this one answers */
     size_t n_thread_refs;
     const char *ticket_ref; /* a ticket number the sender named */

@@ -26,8 +26,8 @@ void gw_outbox_kick(void *outbox);
 void gw_outbox_stop(struct gw_outbox *outbox);
 
 /*
- * One pass on conn (curl: a CURL easy handle): claims up to limit due rows and delivers them. *handled
- * counts rows claimed. Used by the thread and by tests.
+ * One pass on conn (curl: a CURL easy handle): claims up to limit due rows and delivers them.
+ * *handled counts rows claimed. Used by the thread and by tests.
  */
 GW_MUST_USE enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config *cfg,
                                            int limit, int *handled);

@@ -42,6 +42,6 @@ char *gw_ack_text(const json_t *ack, const struct gw_config *cfg, struct gw_aren
                            "answer within %ld minutes, and at the latest within 24 hours.\n"
                            "To add information, reply to this message and keep [%s] in the "
                            "subject.\n",
-                           name ? " " : "", name ? name : "",
-                           reopened ? "reopened" : "received", ticket, minutes, ticket);
+                           name ? " " : "", name ? name : "", reopened ? "reopened" : "received",
+                           ticket, minutes, ticket);
 }

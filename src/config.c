@@ -174,8 +174,7 @@ static void parse_listen(struct gw_config *cfg, const char *listen, const char *
 
 static void load_classification(struct gw_config *cfg, json_t *cls, struct gw_problems *pr)
 {
-    static const char *const keys[] = {"default_category", "categories", "priority_keywords",
-                                       NULL};
+    static const char *const keys[] = {"default_category", "categories", "priority_keywords", NULL};
     check_keys(cls, "classification.", keys, pr);
     json_t *cats = json_object_get(cls, "categories");
     if (!json_is_array(cats) || json_array_size(cats) == 0) {

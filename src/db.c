@@ -13,9 +13,9 @@
 
 enum gw_err gw_db_connect(const char *url, const char *app_name, PGconn **out)
 {
-    const char *keys[] = {"dbname",    "connect_timeout",     "application_name",
-                          "keepalives", "keepalives_idle",    "keepalives_interval",
-                          "keepalives_count", NULL};
+    const char *keys[] = {
+        "dbname",          "connect_timeout",     "application_name", "keepalives",
+        "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
     const char *vals[] = {url, "3", app_name, "1", "5", "2", "2", NULL};
     /* expand_dbname=1: the URL (or key=value string) fills in everything it names. */
     PGconn *conn = PQconnectdbParams(keys, vals, 1);

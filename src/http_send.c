@@ -11,9 +11,8 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
     return size * nmemb;
 }
 
-enum gw_err gw_http_post(void *handle, const char *url, const char *content_type,
-                         const char *body, size_t len, const char *idempotency_key, char *why,
-                         size_t why_len)
+enum gw_err gw_http_post(void *handle, const char *url, const char *content_type, const char *body,
+                         size_t len, const char *idempotency_key, char *why, size_t why_len)
 {
     CURL *curl = handle;
     char ct[128], key[160];

@@ -49,9 +49,9 @@ static int apply_one(PGconn *conn, const struct gw_migration *m)
     const char *params[] = {v, m->name};
     if (!exec_ok(conn, m->sql))
         goto fail;
-    PGresult *res = PQexecParams(conn,
-                                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                 2, NULL, params, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
+                     params, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok || !exec_ok(conn, "COMMIT"))

@@ -23,8 +23,8 @@
 #include "gw_http_send.h"
 #include "gw_log.h"
 
-#define CLAIM_BATCH     32
-#define MAX_BACKOFF_S   3600
+#define CLAIM_BATCH   32
+#define MAX_BACKOFF_S 3600
 
 struct gw_outbox {
     const struct gw_config *cfg;
@@ -111,8 +111,8 @@ static int deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
         char why[256] = "";
         char key[48];
         snprintf(key, sizeof(key), "outbox-%s", row->id);
-        if (gw_http_post(curl, d.url, d.content_type, d.body, d.body_len, key, why,
-                         sizeof(why)) == GW_OK) {
+        if (gw_http_post(curl, d.url, d.content_type, d.body, d.body_len, key, why, sizeof(why)) ==
+            GW_OK) {
             ok = mark_done(conn, row->id, "sent");
         } else {
             gw_warn("outbox: row %s delivery attempt %d failed: %s", row->id, row->attempts, why);
@@ -131,15 +131,15 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
     snprintf(lease, sizeof(lease), "%d", cfg->outbox_lease_s);
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *params[] = {lease, lim};
-    PGresult *res = PQexecParams(
-        conn,
-        "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, "
-        "next_attempt_at = now() + make_interval(secs => $1::int) "
-        "WHERE o.id IN (SELECT id FROM outbox WHERE status IN ('pending', 'sending') "
-        "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2::int "
-        "FOR UPDATE SKIP LOCKED) "
-        "RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts",
-        2, NULL, params, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(conn,
+                     "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, "
+                     "next_attempt_at = now() + make_interval(secs => $1::int) "
+                     "WHERE o.id IN (SELECT id FROM outbox WHERE status IN ('pending', 'sending') "
+                     "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2::int "
+                     "FOR UPDATE SKIP LOCKED) "
+                     "RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts",
+                     2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
         return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
@@ -199,8 +199,7 @@ static void *dispatcher_main(void *arg)
             if (gw_db_connect(ob->cfg->database_url, "intake-outbox", &conn) != GW_OK)
                 conn = NULL;
         }
-        if (conn && curl &&
-            gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled) != GW_OK)
+        if (conn && curl && gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled) != GW_OK)
             handled = 0;
         if (handled < CLAIM_BATCH)
             wait_for_kick(ob, ob->cfg->outbox_poll_ms);

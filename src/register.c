@@ -19,14 +19,13 @@
 #include "gw_db.h"
 #include "gw_log.h"
 
-#define REGISTER_STMT    "gw_register"
-#define SUMMARY_CHARS    200
-#define RETRIES_ON_RACE  3
+#define REGISTER_STMT   "gw_register"
+#define SUMMARY_CHARS   200
+#define RETRIES_ON_RACE 3
 
 enum gw_err gw_register_prepare(PGconn *conn)
 {
-    PGresult *res =
-        PQprepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb)", 1, NULL);
+    PGresult *res = PQprepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb)", 1, NULL);
     enum gw_err err = PQresultStatus(res) == PGRES_COMMAND_OK ? GW_OK : GW_ERR_DB;
     if (err != GW_OK)
         gw_error("database: cannot prepare registration: %s", PQresultErrorMessage(res));
@@ -104,7 +103,8 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     set_str(doc, "category", cls.category->name);
     set_str(doc, "queue", cls.category->queue);
     set_str(doc, "priority", gw_priority_name(cls.priority));
-    json_object_set_new(doc, "first_response_s", json_integer(cfg->sla[cls.priority].first_response_s));
+    json_object_set_new(doc, "first_response_s",
+                        json_integer(cfg->sla[cls.priority].first_response_s));
     json_object_set_new(doc, "handling_s", json_integer(cfg->sla[cls.priority].handling_s));
     json_object_set_new(doc, "resolve_s", json_integer(cfg->resolve_s[0]));
     set_str(doc, "ticket_prefix", cfg->ticket_prefix);
@@ -116,9 +116,8 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
             char hex[65];
             for (int j = 0; j < 32; j++)
                 snprintf(hex + 2 * j, 3, "%02x", a->sha256[j]);
-            json_t *o = json_pack("{s:s?, s:s?, s:I, s:s}", "filename", a->filename,
-                                  "content_type", a->content_type, "size", (json_int_t)a->size,
-                                  "sha256", hex);
+            json_t *o = json_pack("{s:s?, s:s?, s:I, s:s}", "filename", a->filename, "content_type",
+                                  a->content_type, "size", (json_int_t)a->size, "sha256", hex);
             json_array_append_new(arr, o);
         }
         json_object_set_new(doc, "attachments", arr);
@@ -161,8 +160,8 @@ enum pipeline_outcome { PIPE_COMMITTED, PIPE_BROKEN, PIPE_RETRY, PIPE_FAILED };
  * Sends docs as one pipeline and reads every result. On PIPE_FAILED, *failed
  * is the index of the job whose statement raised and *state its SQLSTATE.
  */
-static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **jobs,
-                                          char **docs, size_t n, size_t *failed, char *state)
+static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **jobs, char **docs,
+                                          size_t n, size_t *failed, char *state)
 {
     if (PQenterPipelineMode(conn) != 1)
         return PIPE_BROKEN;

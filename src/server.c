@@ -37,7 +37,7 @@ struct gw_server {
     struct gw_intake *intake;
     struct gw_metrics metrics;
     int draining;
-    int closing; /* the context is being destroyed: collect no jobs from callbacks */
+    int closing;          /* the context is being destroyed: collect no jobs from callbacks */
     size_t open_requests; /* between request line and last byte of the reply */
 };
 
@@ -250,8 +250,8 @@ static void serve_builtin(struct gw_server *srv, struct session *s)
     } else if (s->builtin == BUILTIN_METRICS) {
         s->reply.status = 200;
         s->reply.content_type = "text/plain; version=0.0.4";
-        s->reply.body = gw_metrics_render(&srv->metrics, s->arena,
-                                          gw_intake_in_flight(srv->intake));
+        s->reply.body =
+            gw_metrics_render(&srv->metrics, s->arena, gw_intake_in_flight(srv->intake));
         s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
         send_reply(s);
     } else {
@@ -268,8 +268,10 @@ static void serve_builtin(struct gw_server *srv, struct session *s)
 static void on_body_complete(struct gw_server *srv, struct session *s)
 {
     if (s->early_status) {
-        static const char *const why[] = {[1] = "missing bearer token", [3] = "wrong token",
-                                          [4] = "no such endpoint", [5] = "method not allowed",
+        static const char *const why[] = {[1] = "missing bearer token",
+                                          [3] = "wrong token",
+                                          [4] = "no such endpoint",
+                                          [5] = "method not allowed",
                                           [14] = "path too long"};
         int st = s->early_status;
         reply_error(s, st, why[st - 400] ? why[st - 400] : "rejected", NULL);
@@ -341,8 +343,8 @@ static int write_reply(struct gw_server *srv, struct session *s)
         if (s->reply.retry_after_s > 0) {
             char v[16];
             int n = snprintf(v, sizeof(v), "%d", s->reply.retry_after_s);
-            if (lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
-                                             (unsigned char *)v, n, &p, end))
+            if (lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (unsigned char *)v,
+                                             n, &p, end))
                 return -1;
         }
         if (s->reply.www_authenticate &&
@@ -521,8 +523,7 @@ void gw_server_run(struct gw_server *srv, int drain_s)
     double deadline = now_s() + drain_s;
     lws_sorted_usec_list_t tick;
     memset(&tick, 0, sizeof(tick));
-    while ((srv->open_requests > 0 || gw_intake_in_flight(srv->intake) > 0) &&
-           now_s() < deadline) {
+    while ((srv->open_requests > 0 || gw_intake_in_flight(srv->intake) > 0) && now_s() < deadline) {
         lws_sul_schedule(srv->ctx, 0, &tick, drain_tick, 50 * LWS_US_PER_MS);
         if (lws_service(srv->ctx, 0) < 0)
             break;

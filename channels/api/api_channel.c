@@ -102,9 +102,9 @@ static int parse_customer(struct parse_ctx *p, json_t *cust, struct gw_sender *s
 static int parse_fields(struct parse_ctx *p, json_t *root, const struct gw_config *cfg,
                         struct gw_contact *c)
 {
-    static const char *const known[] = {"external_id", "customer", "subject", "body",
-                                        "language",    "ticket",   "product", "callback_url",
-                                        NULL};
+    static const char *const known[] = {"external_id", "customer",     "subject",
+                                        "body",        "language",     "ticket",
+                                        "product",     "callback_url", NULL};
     if (!json_is_object(root))
         return reject(p, "the body must be a JSON object", NULL);
     if (!only_known_keys(p, root, known, ""))
@@ -153,7 +153,8 @@ static enum gw_err parse_contact(const struct gw_http_request *req, struct gw_ar
         return GW_ERR_INVALID;
     }
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root =
+        json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         const char *msg = gw_arena_printf(arena, "malformed JSON at line %d column %d: %s",
                                           jerr.line, jerr.column, jerr.text);
@@ -175,10 +176,10 @@ static void respond_contact(const struct gw_intake_result *r, struct gw_arena *a
         gw_reply_intake_failure(reply, arena, r);
         return;
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "ticket", r->ticket,
-                          "customer", r->customer, "category", r->category, "priority",
-                          r->priority, "queue", r->queue, "language", r->language, "new_ticket",
-                          r->new_ticket, "duplicate", r->duplicate);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "ticket", r->ticket, "customer",
+                  r->customer, "category", r->category, "priority", r->priority, "queue", r->queue,
+                  "language", r->language, "new_ticket", r->new_ticket, "duplicate", r->duplicate);
     gw_reply_json(reply, arena, r->duplicate ? 200 : 201, o);
 }
 
@@ -193,12 +194,11 @@ static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
         return GW_OK;
     }
     const char *text = gw_ack_text(ack, cfg, arena);
-    json_t *o = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:O?, s:s?}", "event", "ticket.acknowledged",
-                          "ticket", json_object_get(ack, "ticket"), "customer",
-                          json_object_get(ack, "customer"), "priority",
-                          json_object_get(ack, "priority"), "category",
-                          json_object_get(ack, "category"), "language",
-                          json_object_get(ack, "language"), "message", text);
+    json_t *o = json_pack(
+        "{s:s, s:O?, s:O?, s:O?, s:O?, s:O?, s:s?}", "event", "ticket.acknowledged", "ticket",
+        json_object_get(ack, "ticket"), "customer", json_object_get(ack, "customer"), "priority",
+        json_object_get(ack, "priority"), "category", json_object_get(ack, "category"), "language",
+        json_object_get(ack, "language"), "message", text);
     char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!body)

@@ -83,13 +83,16 @@ static void test_malformed_and_invalid_bodies_are_400(void **state)
         "customer.phone");
     bad(f, "{\"external_id\":\"e5\",\"customer\":{\"email\":\"a@b.co\"}}", "body");
     bad(f, "{\"external_id\":\"e6\",\"customer\":{\"email\":\"a@b.co\"},\"body\":42}", "body");
-    bad(f, "{\"external_id\":\"e7\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\",\"sujbect\":1}",
+    bad(f,
+        "{\"external_id\":\"e7\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\",\"sujbect\":1}",
         "sujbect");
-    bad(f, "{\"external_id\":\"e8\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\","
-           "\"language\":\"fr\"}",
+    bad(f,
+        "{\"external_id\":\"e8\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\","
+        "\"language\":\"fr\"}",
         "language");
-    bad(f, "{\"external_id\":\"e9\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\","
-           "\"callback_url\":\"file:///etc/passwd\"}",
+    bad(f,
+        "{\"external_id\":\"e9\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\","
+        "\"callback_url\":\"file:///etc/passwd\"}",
         "callback_url");
     /* Invalid UTF-8 (a lone continuation byte and an overlong slash). */
     static const char bad_utf8[] =
@@ -104,8 +107,9 @@ static void test_body_over_256_kib_is_413(void **state)
     struct fixture *f = *state;
     size_t n = 256 * 1024 + 100;
     char *big = malloc(n + 1);
-    int head = snprintf(big, n, "{\"external_id\":\"big\",\"customer\":{\"email\":\"a@b.co\"},"
-                                "\"body\":\"");
+    int head = snprintf(big, n,
+                        "{\"external_id\":\"big\",\"customer\":{\"email\":\"a@b.co\"},"
+                        "\"body\":\"");
     memset(big + head, 'a', n - (size_t)head - 2);
     memcpy(big + n - 2, "\"}", 2);
     big[n] = '\0';
@@ -125,7 +129,8 @@ static void test_body_over_256_kib_is_413(void **state)
 static void test_tokens_401_403(void **state)
 {
     struct fixture *f = *state;
-    const char *body = "{\"external_id\":\"tok\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\"}";
+    const char *body =
+        "{\"external_id\":\"tok\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"x\"}";
     struct harness_response r;
     harness_http("POST", f->url, NULL, "application/json", body, strlen(body), &r);
     assert_int_equal(r.status, 401);
@@ -157,8 +162,7 @@ static void test_database_down_is_503_with_retry_after(void **state)
     (void)state;
     struct harness_gateway gw;
     char dead[160];
-    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing",
-             harness_free_port());
+    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing", harness_free_port());
     harness_gateway_start(&gw, dead, NULL);
     struct harness_response r;
     harness_post_contact(&gw,

@@ -39,9 +39,8 @@ static int setup(void **state)
     if (harness_migrate(f.db.url, NULL, 0) != 0)
         return -1;
     /* Several workers, so duplicates really land in different transactions. */
-    harness_gateway_start_config(&f.gw, f.db.url,
-                                 "{\"database\":{\"workers\":4,\"batch_max\":8,\"queue_max\":1000}}",
-                                 NULL);
+    harness_gateway_start_config(
+        &f.gw, f.db.url, "{\"database\":{\"workers\":4,\"batch_max\":8,\"queue_max\":1000}}", NULL);
     f.pg = harness_pg(f.db.url);
     *state = &f;
     return 0;
@@ -115,13 +114,13 @@ static void test_parallel_duplicates_make_one_ticket(void **state)
         assert_int_equal(created, 1);
         assert_int_equal(repeated, PARALLEL - 1);
         char sql[256];
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE idempotency_key = 'api:dup-%d'",
-                 round);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM messages WHERE idempotency_key = 'api:dup-%d'", round);
         assert_int_equal(harness_pg_long(f->pg, sql), 1);
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM tickets WHERE number = '%s'", first);
         assert_int_equal(harness_pg_long(f->pg, sql), 1);
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM outbox WHERE dedupe_key = 'ack:api:dup-%d'",
-                 round);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM outbox WHERE dedupe_key = 'ack:api:dup-%d'", round);
         assert_int_equal(harness_pg_long(f->pg, sql), 1);
         free(first);
     }

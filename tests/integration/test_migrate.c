@@ -25,9 +25,10 @@ static void test_migrate_from_empty_then_rerun(void **state)
                      (long)gw_n_migrations);
     assert_int_equal(harness_pg_long(c, "SELECT max(version) FROM schema_migrations"),
                      gw_db_latest_version());
-    static const char *const tables[] = {"customers", "customer_identities", "tickets",
-                                         "messages",  "attachments",         "ticket_events",
-                                         "queues",    "agents",              "outbox"};
+    static const char *const tables[] = {
+        "customers",   "customer_identities", "tickets", "messages",
+        "attachments", "ticket_events",       "queues",  "agents",
+        "outbox"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char sql[128];
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_tables WHERE tablename = '%s'",

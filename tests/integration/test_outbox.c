@@ -34,8 +34,8 @@ static int setup(void **state)
     if (harness_migrate(f.db.url, NULL, 0) != 0)
         return -1;
     harness_gateway_start_config(
-        &f.gw, f.db.url,
-        "{\"outbox\":{\"backoff_seconds\":1,\"poll_ms\":100,\"max_attempts\":3}}", NULL);
+        &f.gw, f.db.url, "{\"outbox\":{\"backoff_seconds\":1,\"poll_ms\":100,\"max_attempts\":3}}",
+        NULL);
     f.pg = harness_pg(f.db.url);
     *state = &f;
     return 0;

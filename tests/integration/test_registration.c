@@ -190,9 +190,8 @@ static void test_threading_by_ticket_reference(void **state)
                    ticket);
     char *td = field(d, "ticket");
     assert_string_equal(ticket, td);
-    assert_int_equal(sqlf(f, "SELECT count(*) FROM tickets WHERE number = '%s' AND status = 'open'",
-                          ticket),
-                     1);
+    assert_int_equal(
+        sqlf(f, "SELECT count(*) FROM tickets WHERE number = '%s' AND status = 'open'", ticket), 1);
     assert_int_equal(sqlf(f,
                           "SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = "
                           "e.ticket_id WHERE t.number = '%s' AND e.kind = 'reopened'",
@@ -222,14 +221,14 @@ static void test_classification_and_deadlines_per_priority(void **state)
 {
     struct fixture *f = *state;
     static const struct expectation cases[] = {
-        {"cls-urgent", "网站宕机", "我们的系统完全瘫痪，登录报错，紧急！", "aftersale.fault.software",
-         "urgent", "technical", 300, 7200},
-        {"cls-important", "Slow delivery", "My order delivery is very slow, please hurry",
-         "order", "important", "orders", 900, 86400},
+        {"cls-urgent", "网站宕机", "我们的系统完全瘫痪，登录报错，紧急！",
+         "aftersale.fault.software", "urgent", "technical", 300, 7200},
+        {"cls-important", "Slow delivery", "My order delivery is very slow, please hurry", "order",
+         "important", "orders", 900, 86400},
         {"cls-normal", "Pricing", "What is the price of the pro plan?", "presale", "normal",
          "presales", 900, 172800},
-        {"cls-complaint", "投诉", "我要投诉你们的客服态度", "complaint", "important",
-         "complaints", 900, 86400},
+        {"cls-complaint", "投诉", "我要投诉你们的客服态度", "complaint", "important", "complaints",
+         900, 86400},
         {"cls-general", "Hi", "Just saying hello", "general", "normal", "general", 900, 172800},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

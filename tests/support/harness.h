@@ -26,7 +26,7 @@ struct harness_gateway {
 
 struct harness_response {
     long status;
-    char *body;          /* NUL-terminated, malloc'd */
+    char *body;           /* NUL-terminated, malloc'd */
     char retry_after[16]; /* "" when absent */
     char www_auth[64];
 };
