@@ -15,32 +15,24 @@
 #include "harness.h"
 
 struct fixture {
-    struct harness_db db;
-    struct harness_gateway gw;
-    PGconn *pg;
+    struct harness_env env;
     char url[128];
 };
 
 static int setup(void **state)
 {
     static struct fixture f;
-    harness_db_create(&f.db, "api_errors");
-    if (harness_migrate(f.db.url, NULL, 0) != 0)
-        return -1;
-    harness_gateway_start(&f.gw, f.db.url, NULL);
-    f.pg = harness_pg(f.db.url);
-    snprintf(f.url, sizeof(f.url), "%s/v1/contacts", f.gw.base);
     *state = &f;
+    if (harness_env_setup(&f.env, "api_errors", NULL) != 0)
+        return -1;
+    snprintf(f.url, sizeof(f.url), "%s/v1/contacts", f.env.gw.base);
     return 0;
 }
 
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    PQfinish(f->pg);
-    int rc = harness_gateway_stop(&f->gw);
-    harness_db_drop(&f->db);
-    return rc == 0 ? 0 : -1;
+    return harness_env_teardown(&f->env);
 }
 
 static void expect(struct fixture *f, const char *token, const char *ctype, const char *body,
@@ -99,7 +91,7 @@ static void test_malformed_and_invalid_bodies_are_400(void **state)
         "{\"external_id\":\"e10\",\"customer\":{\"email\":\"a@b.co\"},\"body\":\"\x80\xC0\xAF\"}";
     expect(f, HARNESS_TOKEN, "application/json", bad_utf8, sizeof(bad_utf8) - 1, 400, NULL);
     expect(f, HARNESS_TOKEN, "text/plain", "hello", 5, 415, NULL);
-    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM messages"), 0);
+    assert_int_equal(harness_pg_long(f->env.pg, "SELECT count(*) FROM messages"), 0);
 }
 
 static void test_body_over_256_kib_is_413(void **state)
@@ -115,10 +107,10 @@ static void test_body_over_256_kib_is_413(void **state)
     big[n] = '\0';
     expect(f, HARNESS_TOKEN, "application/json", big, n, 413, NULL);
     free(big);
-    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM messages"), 0);
+    assert_int_equal(harness_pg_long(f->env.pg, "SELECT count(*) FROM messages"), 0);
     /* The server is still fine afterwards. */
     struct harness_response r;
-    harness_post_contact(&f->gw,
+    harness_post_contact(&f->env.gw,
                          "{\"external_id\":\"after-big\",\"customer\":{\"email\":\"a@b.co\"},"
                          "\"body\":\"small\"}",
                          &r);
@@ -139,7 +131,8 @@ static void test_tokens_401_403(void **state)
     expect(f, "wrong-token-wrong-token", "application/json", body, strlen(body), 403, NULL);
     expect(f, HARNESS_TOKEN "x", "application/json", body, strlen(body), 403, NULL);
     assert_int_equal(
-        harness_pg_long(f->pg, "SELECT count(*) FROM messages WHERE idempotency_key = 'api:tok'"),
+        harness_pg_long(f->env.pg,
+                        "SELECT count(*) FROM messages WHERE idempotency_key = 'api:tok'"),
         0);
 }
 
@@ -148,7 +141,7 @@ static void test_unknown_routes_404_405(void **state)
     struct fixture *f = *state;
     char url[160];
     struct harness_response r;
-    snprintf(url, sizeof(url), "%s/v1/nothing-here", f->gw.base);
+    snprintf(url, sizeof(url), "%s/v1/nothing-here", f->env.gw.base);
     harness_http("GET", url, NULL, NULL, NULL, 0, &r);
     assert_int_equal(r.status, 404);
     harness_response_free(&r);

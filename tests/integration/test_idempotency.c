@@ -19,12 +19,6 @@
 
 #define PARALLEL 32
 
-struct fixture {
-    struct harness_db db;
-    struct harness_gateway gw;
-    PGconn *pg;
-};
-
 struct shot {
     const struct harness_gateway *gw;
     char json[512];
@@ -34,25 +28,15 @@ struct shot {
 
 static int setup(void **state)
 {
-    static struct fixture f;
-    harness_db_create(&f.db, "idempotency");
-    if (harness_migrate(f.db.url, NULL, 0) != 0)
-        return -1;
-    /* Several workers, so duplicates really land in different transactions. */
-    harness_gateway_start_config(
-        &f.gw, f.db.url, "{\"database\":{\"workers\":4,\"batch_max\":8,\"queue_max\":1000}}", NULL);
-    f.pg = harness_pg(f.db.url);
-    *state = &f;
-    return 0;
+    static struct harness_env env;
+    *state = &env;
+    return harness_env_setup(&env, "idempotency",
+                             "{\"database\":{\"workers\":4,\"batch_max\":8,\"queue_max\":1000}}");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    PQfinish(f->pg);
-    int rc = harness_gateway_stop(&f->gw);
-    harness_db_drop(&f->db);
-    return rc == 0 ? 0 : -1;
+    return harness_env_teardown(*state);
 }
 
 static void *fire(void *arg)
@@ -80,7 +64,7 @@ static void fire_all(struct shot *shots, size_t n)
 
 static void test_parallel_duplicates_make_one_ticket(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     for (int round = 0; round < 5; round++) {
         struct shot shots[PARALLEL];
         memset(shots, 0, sizeof(shots));
@@ -130,7 +114,7 @@ static void test_parallel_duplicates_make_one_ticket(void **state)
 
 static void test_parallel_first_contacts_make_one_customer(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     struct shot shots[PARALLEL];
     memset(shots, 0, sizeof(shots));
     for (int i = 0; i < PARALLEL; i++) {

@@ -21,37 +21,21 @@
 #include "harness.h"
 #include "sink.h"
 
-struct fixture {
-    struct harness_db db;
-    struct harness_gateway gw;
-    PGconn *pg;
-};
-
 static int setup(void **state)
 {
-    static struct fixture f;
-    harness_db_create(&f.db, "outbox");
-    if (harness_migrate(f.db.url, NULL, 0) != 0)
-        return -1;
-    harness_gateway_start_config(
-        &f.gw, f.db.url, "{\"outbox\":{\"backoff_seconds\":1,\"poll_ms\":100,\"max_attempts\":3}}",
-        NULL);
-    f.pg = harness_pg(f.db.url);
-    *state = &f;
-    return 0;
+    static struct harness_env env;
+    *state = &env;
+    return harness_env_setup(
+        &env, "outbox", "{\"outbox\":{\"backoff_seconds\":1,\"poll_ms\":100,\"max_attempts\":3}}");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    PQfinish(f->pg);
-    int rc = harness_gateway_stop(&f->gw);
-    harness_db_drop(&f->db);
-    return rc == 0 ? 0 : -1;
+    return harness_env_teardown(*state);
 }
 
 /* Polls until the SQL yields expect (or 15 s pass); returns the last value. */
-static long wait_for(struct fixture *f, const char *sql, long expect)
+static long wait_for(struct harness_env *f, const char *sql, long expect)
 {
     long v = -1;
     for (int i = 0; i < 150; i++) {
@@ -63,7 +47,7 @@ static long wait_for(struct fixture *f, const char *sql, long expect)
     return v;
 }
 
-static char *post_ok(struct fixture *f, const char *id, const char *callback)
+static char *post_ok(struct harness_env *f, const char *id, const char *callback)
 {
     char json[512];
     snprintf(json, sizeof(json),
@@ -82,7 +66,7 @@ static char *post_ok(struct fixture *f, const char *id, const char *callback)
 
 static void test_callback_retried_until_delivered(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     struct sink s;
     const int statuses[] = {500, 200};
     sink_start(&s, statuses, 2);
@@ -115,7 +99,7 @@ static void test_callback_retried_until_delivered(void **state)
 
 static void test_unreachable_callback_fails_after_max_attempts(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/nobody", harness_free_port());
     char *ticket = post_ok(f, "cb-2", url);
@@ -129,7 +113,7 @@ static void test_unreachable_callback_fails_after_max_attempts(void **state)
 
 static void test_no_callback_is_skipped_and_agents_are_notified(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     PGconn *listener = harness_pg(f->db.url);
     harness_pg_exec(listener, "LISTEN " GW_AGENT_EVENTS_CHANNEL);
     char *ticket = post_ok(f, "cb-3", NULL);

@@ -15,35 +15,20 @@
 
 #include "harness.h"
 
-struct fixture {
-    struct harness_db db;
-    struct harness_gateway gw;
-    PGconn *pg;
-};
-
 static int setup(void **state)
 {
-    static struct fixture f;
-    harness_db_create(&f.db, "registration");
-    if (harness_migrate(f.db.url, NULL, 0) != 0)
-        return -1;
-    harness_gateway_start(&f.gw, f.db.url, NULL);
-    f.pg = harness_pg(f.db.url);
-    *state = &f;
-    return 0;
+    static struct harness_env env;
+    *state = &env;
+    return harness_env_setup(&env, "registration", NULL);
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    PQfinish(f->pg);
-    int rc = harness_gateway_stop(&f->gw);
-    harness_db_drop(&f->db);
-    return rc == 0 ? 0 : -1;
+    return harness_env_teardown(*state);
 }
 
 /* POSTs and expects status; returns the response body (caller frees). */
-static char *post(struct fixture *f, long expect, const char *fmt, ...)
+static char *post(struct harness_env *f, long expect, const char *fmt, ...)
 {
     char json[4096];
     va_list ap;
@@ -57,7 +42,7 @@ static char *post(struct fixture *f, long expect, const char *fmt, ...)
     return r.body;
 }
 
-static long sqlf(struct fixture *f, const char *fmt, ...)
+static long sqlf(struct harness_env *f, const char *fmt, ...)
 {
     char sql[2048];
     va_list ap;
@@ -76,7 +61,7 @@ static char *field(const char *json, const char *key)
 
 static void test_new_customer_gets_ticket_message_events_and_outbox(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     char *body = post(f, 201,
                       "{\"external_id\":\"new-1\",\"customer\":{\"name\":\"Ada Lovelace\","
                       "\"email\":\"Ada@Example.COM\",\"company\":\"Analytical\"},"
@@ -119,7 +104,7 @@ static void test_new_customer_gets_ticket_message_events_and_outbox(void **state
 
 static void test_returning_customer_by_email_and_phone(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     char *a = post(f, 201,
                    "{\"external_id\":\"ret-1\",\"customer\":{\"email\":\"grace@example.org\"},"
                    "\"body\":\"first\"}");
@@ -148,7 +133,7 @@ static void test_returning_customer_by_email_and_phone(void **state)
 
 static void test_threading_by_ticket_reference(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     char *a = post(f, 201,
                    "{\"external_id\":\"thr-1\",\"customer\":{\"email\":\"tom@example.net\"},"
                    "\"body\":\"my invoice is wrong\"}");
@@ -219,7 +204,7 @@ struct expectation {
 
 static void test_classification_and_deadlines_per_priority(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     static const struct expectation cases[] = {
         {"cls-urgent", "网站宕机", "我们的系统完全瘫痪，登录报错，紧急！",
          "aftersale.fault.software", "urgent", "technical", 300, 7200},
@@ -266,7 +251,7 @@ static void test_classification_and_deadlines_per_priority(void **state)
 
 static void test_language_follows_text_then_preference(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     char *a = post(f, 201,
                    "{\"external_id\":\"lang-1\",\"customer\":{\"email\":\"li@example.cn\"},"
                    "\"body\":\"你好，我想咨询一下\"}");
@@ -292,7 +277,7 @@ static void test_language_follows_text_then_preference(void **state)
 
 static void test_routing_to_online_agent_with_fewest_open_tickets(void **state)
 {
-    struct fixture *f = *state;
+    struct harness_env *f = *state;
     harness_pg_exec(f->pg, "INSERT INTO agents (name, online) VALUES ('Ann', true), "
                            "('Bob', true), ('Off', false)");
     harness_pg_exec(f->pg, "INSERT INTO agent_queues SELECT id, 'orders' FROM agents");

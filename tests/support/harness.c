@@ -363,3 +363,21 @@ int harness_lib_sh(const char *command)
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
+
+int harness_env_setup(struct harness_env *env, const char *test_name, const char *config_json)
+{
+    harness_db_create(&env->db, test_name);
+    if (harness_migrate(env->db.url, NULL, 0) != 0)
+        return -1;
+    harness_gateway_start_config(&env->gw, env->db.url, config_json, NULL);
+    env->pg = harness_pg(env->db.url);
+    return 0;
+}
+
+int harness_env_teardown(struct harness_env *env)
+{
+    PQfinish(env->pg);
+    int rc = harness_gateway_stop(&env->gw);
+    harness_db_drop(&env->db);
+    return rc == 0 ? 0 : -1;
+}

@@ -31,6 +31,18 @@ struct harness_response {
     char www_auth[64];
 };
 
+/* A migrated database of its own, a gateway serving it, and a connection to it. */
+struct harness_env {
+    struct harness_db db;
+    struct harness_gateway gw;
+    PGconn *pg;
+};
+
+/* For cmocka group setup/teardown: returns 0 on success like they must. */
+int harness_env_setup(struct harness_env *env, const char *test_name, const char *config_json);
+/* Stops the gateway (which must exit 0) and drops the database. */
+int harness_env_teardown(struct harness_env *env);
+
 /* Creates an empty database named after the test; aborts the test on failure. */
 void harness_db_create(struct harness_db *db, const char *test_name);
 void harness_db_drop(struct harness_db *db);
