@@ -26,6 +26,8 @@ struct gw_arena {
 
 static struct chunk *chunk_new(size_t size)
 {
+    if (size > SIZE_MAX - sizeof(struct chunk))
+        return NULL;
     struct chunk *c = malloc(sizeof(*c) + size);
     if (!c)
         return NULL;

@@ -103,6 +103,11 @@ static size_t next_codepoint(const unsigned char *s, unsigned *cp)
         *cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
         return 3;
     }
+    if ((s[0] & 0xF8) == 0xF0 && s[1] && s[2] && s[3]) {
+        *cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) |
+              (s[3] & 0x3Fu);
+        return 4;
+    }
     *cp = 0;
     return 1;
 }
@@ -115,7 +120,9 @@ static bool has_cjk(const char *text)
     size_t scanned = 0, n;
     unsigned cp;
     while (scanned < CLASSIFY_SCAN_BYTES && (n = next_codepoint(s, &cp)) > 0) {
-        if ((cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF))
+        /* Unified ideographs, extension A, and extensions B-F in plane 2. */
+        if ((cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+            (cp >= 0x20000 && cp <= 0x2FA1F))
             return true;
         s += n;
         scanned += n;

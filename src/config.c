@@ -354,6 +354,7 @@ static void apply_env(json_t *root)
 
 static enum gw_err finish(json_t *user, struct gw_config **out, struct gw_problems *pr)
 {
+    size_t before = pr->n;
     json_error_t jerr;
     json_t *root = json_loads(gw_config_defaults, 0, &jerr);
     if (!root) {
@@ -372,7 +373,6 @@ static enum gw_err finish(json_t *user, struct gw_config **out, struct gw_proble
         json_decref(root);
         return GW_ERR_NOMEM;
     }
-    size_t before = pr->n;
     load_rest(cfg, root, pr);
     json_decref(root);
     if (pr->n > before) {

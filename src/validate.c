@@ -48,6 +48,11 @@ char *gw_normalize_phone(struct gw_arena *arena, const char *in)
     else
         return NULL; /* without a country code the number is ambiguous */
     for (; *p; p++) {
+        /* "+44 (0)20 ...": the bracketed trunk zero is not dialled from abroad. */
+        if (!strncmp(p, "(0)", 3) && n > 0) {
+            p += 2;
+            continue;
+        }
         if (*p >= '0' && *p <= '9') {
             if (n == 15)
                 return NULL;

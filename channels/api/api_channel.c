@@ -26,14 +26,30 @@
 struct parse_ctx {
     struct gw_arena *arena;
     struct gw_http_reply *reply;
-    const char *failed; /* set once a reply was written */
 };
 
 static int reject(struct parse_ctx *p, const char *msg, const char *field)
 {
     gw_reply_error(p->reply, p->arena, 400, msg, field);
-    p->failed = field ? field : "body";
     return 0;
+}
+
+/* "application/json", optionally with parameters; a missing type is taken as JSON. */
+static int is_json_type(const char *ct)
+{
+    static const char json[] = "application/json";
+    if (strncasecmp(ct, json, sizeof(json) - 1))
+        return 0;
+    char next = ct[sizeof(json) - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+static int is_blank(const char *s)
+{
+    for (; *s; s++)
+        if (!strchr(" \t\r\n", *s))
+            return 0;
+    return 1;
 }
 
 /*
@@ -125,7 +141,7 @@ static int parse_fields(struct parse_ctx *p, json_t *root, const struct gw_confi
         !opt_string(p, root, "product", "product", NAME_MAX_CHARS, &c->product) ||
         !opt_string(p, root, "callback_url", "callback_url", 0, &c->reply_handle))
         return 0;
-    if (!body || !*body)
+    if (!body || is_blank(body))
         return reject(p, "required", "body");
     if (language && strcmp(language, "zh") && strcmp(language, "en"))
         return reject(p, "must be \"zh\" or \"en\"", "language");
@@ -143,8 +159,8 @@ static int parse_fields(struct parse_ctx *p, json_t *root, const struct gw_confi
 static enum gw_err parse_contact(const struct gw_http_request *req, struct gw_arena *arena,
                                  struct gw_contact *c, struct gw_http_reply *reply)
 {
-    struct parse_ctx p = {arena, reply, NULL};
-    if (req->content_type && strncasecmp(req->content_type, "application/json", 16)) {
+    struct parse_ctx p = {arena, reply};
+    if (req->content_type && !is_json_type(req->content_type)) {
         gw_reply_error(reply, arena, 415, "Content-Type must be application/json", NULL);
         return GW_ERR_INVALID;
     }
