@@ -171,6 +171,12 @@ DECLARE
     v_email      text := lower(c->>'email');
     v_phone      text := c->>'phone';
     v_chat       text := c->>'chat_id';
+    v_name       text := c->>'name';
+    v_channel    text := c->>'channel';
+    v_subject    text := c->>'subject';
+    v_reply      text := c->>'reply_handle';
+    v_lang_given text := c->>'language_explicit';
+    v_dup        bigint;
     v_email_own  bigint;
     v_phone_own  bigint;
     v_chat_own   bigint;
@@ -199,13 +205,12 @@ BEGIN
     END IF;
 
     PERFORM pg_advisory_xact_lock(hashtextextended(v_key, 0));
-    SELECT t.number, cu.number, t.category, t.priority, t.queue, t.language
-      INTO v_ticket_no, v_cust_no, v_category, v_priority, v_queue, v_lang
-      FROM messages m
-      JOIN tickets t ON t.id = m.ticket_id
-      JOIN customers cu ON cu.id = t.customer_id
-     WHERE m.idempotency_key = v_key;
+    SELECT ticket_id INTO v_dup FROM messages WHERE idempotency_key = v_key;
     IF FOUND THEN
+        SELECT t.number, cu.number, t.category, t.priority, t.queue, t.language
+          INTO v_ticket_no, v_cust_no, v_category, v_priority, v_queue, v_lang
+          FROM tickets t JOIN customers cu ON cu.id = t.customer_id
+         WHERE t.id = v_dup;
         RETURN jsonb_build_object('duplicate', true, 'ticket', v_ticket_no, 'customer', v_cust_no,
             'category', v_category, 'priority', v_priority, 'queue', v_queue,
             'language', v_lang, 'new_ticket', false, 'new_customer', false, 'reopened', false);
@@ -220,17 +225,17 @@ BEGIN
     IF v_cust IS NULL THEN
         INSERT INTO customers (number, name, company, language)
         VALUES (c->>'customer_prefix' || lpad(nextval('customer_number_seq')::text, 6, '0'),
-                c->>'name', c->>'company', c->>'language_explicit')
+                v_name, c->>'company', v_lang_given)
         RETURNING id, number, language, name INTO v_cust, v_cust_no, v_cust_lang, v_cust_name;
         v_new_cust := true;
     ELSE
         SELECT number, language, name INTO v_cust_no, v_cust_lang, v_cust_name
           FROM customers WHERE id = v_cust;
-        IF (v_cust_name IS NULL AND c->>'name' IS NOT NULL)
-           OR (c->>'language_explicit' IS DISTINCT FROM v_cust_lang AND c->>'language_explicit' IS NOT NULL) THEN
+        IF (v_cust_name IS NULL AND v_name IS NOT NULL)
+           OR (v_lang_given IS DISTINCT FROM v_cust_lang AND v_lang_given IS NOT NULL) THEN
             UPDATE customers
-               SET name = coalesce(name, c->>'name'),
-                   language = coalesce(c->>'language_explicit', language),
+               SET name = coalesce(name, v_name),
+                   language = coalesce(v_lang_given, language),
                    updated_at = now()
              WHERE id = v_cust
             RETURNING language INTO v_cust_lang;
@@ -261,7 +266,7 @@ BEGIN
 
     -- The answer language: what the sender asked for, else Chinese text gets
     -- a Chinese answer, else the customer's stored preference, else English.
-    v_lang := coalesce(c->>'language_explicit',
+    v_lang := coalesce(v_lang_given,
                        CASE WHEN c->>'language_detected' = 'zh' THEN 'zh' END,
                        v_cust_lang, 'en');
 
@@ -303,7 +308,7 @@ BEGIN
                              priority, queue, assignee_id, language, first_response_due_at,
                              handling_due_at, resolution_due_at)
         VALUES (c->>'ticket_prefix' || lpad(nextval('ticket_number_seq')::text, 6, '0'),
-                v_cust, c->>'channel', c->>'subject', c->>'summary', c->>'product', v_category,
+                v_cust, v_channel, v_subject, c->>'summary', c->>'product', v_category,
                 v_priority, v_queue, v_assignee, v_lang,
                 v_received + make_interval(secs => (c->>'first_response_s')::int),
                 v_received + make_interval(secs => (c->>'handling_s')::int),
@@ -326,8 +331,8 @@ BEGIN
 
     INSERT INTO messages (ticket_id, direction, channel, idempotency_key, external_ref,
                           sender_name, sender_address, subject, body, language, received_at)
-    VALUES (v_ticket, 'in', c->>'channel', v_key, c->>'external_ref', c->>'name',
-            coalesce(v_email, v_phone, v_chat), c->>'subject', coalesce(c->>'body', ''),
+    VALUES (v_ticket, 'in', v_channel, v_key, c->>'external_ref', v_name,
+            coalesce(v_email, v_phone, v_chat), v_subject, coalesce(c->>'body', ''),
             c->>'language_detected', v_received)
     RETURNING id INTO v_msg;
 
@@ -339,22 +344,23 @@ BEGIN
     END IF;
 
     INSERT INTO ticket_events (ticket_id, kind, detail)
-    VALUES (v_ticket, v_event, jsonb_build_object('message', v_msg, 'channel', c->>'channel',
+    VALUES (v_ticket, v_event, jsonb_build_object('message', v_msg, 'channel', v_channel,
             'category', v_category, 'priority', v_priority, 'queue', v_queue,
             'assignee', v_assignee));
 
-    -- The customer hears back on a new or reopened ticket; agents on every message.
-    IF v_new_ticket OR v_reopened THEN
+    -- The customer hears back on a new or reopened ticket, when the channel
+    -- gave somewhere to answer; agents hear of every message.
+    IF (v_new_ticket OR v_reopened) AND v_reply IS NOT NULL THEN
         INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
-        VALUES ('ack', c->>'channel', v_ticket, v_msg, 'ack:' || v_key,
+        VALUES ('ack', v_channel, v_ticket, v_msg, 'ack:' || v_key,
                 jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no,
-                    'name', c->>'name', 'category', v_category, 'priority', v_priority,
-                    'language', v_lang, 'subject', c->>'subject', 'event', v_event,
-                    'reply_handle', c->>'reply_handle', 'external_ref', c->>'external_ref',
+                    'name', v_name, 'category', v_category, 'priority', v_priority,
+                    'language', v_lang, 'subject', v_subject, 'event', v_event,
+                    'reply_handle', v_reply, 'external_ref', c->>'external_ref',
                     'first_response_s', (c->>'first_response_s')::int));
     END IF;
     INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
-    VALUES ('agent_notify', c->>'channel', v_ticket, v_msg, 'agent:' || v_key,
+    VALUES ('agent_notify', v_channel, v_ticket, v_msg, 'agent:' || v_key,
             jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no, 'event', v_event,
                 'queue', v_queue, 'assignee', v_assignee, 'priority', v_priority,
                 'category', v_category));

@@ -29,6 +29,7 @@ struct gw_intake {
     struct job_list pending;
     struct job_list done;
     size_t in_flight;
+    int idle_workers; /* workers waiting for jobs, for splitting a backlog fairly */
     int stopping;
     pthread_t *threads;
     int n_threads;
@@ -91,11 +92,25 @@ static void *worker_main(void *arg)
         return NULL;
     for (;;) {
         pthread_mutex_lock(&in->lock);
+        in->idle_workers++;
         while (!in->pending.head && !in->stopping)
             pthread_cond_wait(&in->work, &in->lock);
+        /*
+         * Take an even share of the backlog when other workers are idle, so
+         * a burst is committed by all of them in parallel rather than by one
+         * while the rest wait.
+         */
+        size_t share = (in->pending.n + (size_t)in->idle_workers - 1) / (size_t)in->idle_workers;
+        in->idle_workers--;
+        if (share < cap)
+            share = share ? share : 1;
+        else
+            share = cap;
         size_t n = 0;
-        while (n < cap && in->pending.head)
+        while (n < share && in->pending.head)
             batch[n++] = list_pop(&in->pending);
+        if (in->pending.head)
+            pthread_cond_signal(&in->work);
         int stop = n == 0 && in->stopping;
         pthread_mutex_unlock(&in->lock);
         if (stop)

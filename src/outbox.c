@@ -40,26 +40,17 @@ struct claimed {
     int attempts;
 };
 
-static int exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
-{
-    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok)
-        gw_warn("outbox: %s", PQresultErrorMessage(res));
-    PQclear(res);
-    return ok;
-}
+/*
+ * What a pass decided for each claimed row, written back in one statement:
+ * per-row commits made the dispatcher fall behind registration under load.
+ */
+struct outcomes {
+    json_t *sent;    /* ids delivered (agent notifications are published on commit) */
+    json_t *skipped; /* ids with nothing to deliver on their channel */
+    json_t *retry;   /* [{id, delay, why}] */
+};
 
-static int mark_done(PGconn *conn, const char *id, const char *status)
-{
-    const char *params[] = {id, status};
-    return exec_params(conn,
-                       "UPDATE outbox SET status = $2, sent_at = now(), last_error = NULL "
-                       "WHERE id = $1",
-                       2, params);
-}
-
-static int mark_retry(PGconn *conn, const struct gw_config *cfg, const struct claimed *row,
+static void add_retry(struct outcomes *o, const struct gw_config *cfg, const struct claimed *row,
                       const char *why)
 {
     long delay = cfg->outbox_backoff_s;
@@ -67,61 +58,86 @@ static int mark_retry(PGconn *conn, const struct gw_config *cfg, const struct cl
         delay *= 2;
     if (delay > MAX_BACKOFF_S)
         delay = MAX_BACKOFF_S;
-    char d[24], max[16];
-    snprintf(d, sizeof(d), "%ld", delay);
-    snprintf(max, sizeof(max), "%d", cfg->outbox_max_attempts);
-    const char *params[] = {row->id, d, max, why};
-    int ok = exec_params(conn,
-                         "UPDATE outbox SET status = CASE WHEN attempts >= $3::int THEN 'failed' "
-                         "ELSE 'pending' END, next_attempt_at = now() + make_interval(secs => "
-                         "$2::int), last_error = $4 WHERE id = $1",
-                         4, params);
+    json_array_append_new(o->retry,
+                          json_pack("{s:I, s:I, s:s}", "id", (json_int_t)strtoll(row->id, NULL, 10),
+                                    "delay", (json_int_t)delay, "why", why));
     if (row->attempts >= cfg->outbox_max_attempts)
         gw_error("outbox: row %s (%s) failed for good after %d attempts: %s", row->id, row->kind,
                  row->attempts, why);
-    return ok;
 }
 
-/* Agent notifications go out as NOTIFY, delivered by PostgreSQL on commit. */
-static int publish_agent_event(PGconn *conn, const struct claimed *row)
+static void add_id(json_t *list, const char *id)
 {
-    const char *params[] = {GW_AGENT_EVENTS_CHANNEL, row->payload, row->id};
-    return exec_params(conn,
-                       "WITH sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), "
-                       "last_error = NULL WHERE id = $3 RETURNING id) "
-                       "SELECT pg_notify($1, $2) FROM sent",
-                       3, params);
+    json_array_append_new(list, json_integer((json_int_t)strtoll(id, NULL, 10)));
 }
 
-static int deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
-                       const struct claimed *row)
+static void deliver_ack(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
+                        struct outcomes *o)
 {
     const struct gw_channel *ch = gw_channel_find(row->channel);
-    if (!ch || !ch->render_ack)
-        return mark_retry(conn, cfg, row, "no channel can send this acknowledgement");
+    if (!ch || !ch->render_ack) {
+        add_retry(o, cfg, row, "no channel can send this acknowledgement");
+        return;
+    }
     json_t *payload = json_loads(row->payload, 0, NULL);
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_delivery d;
-    int ok;
     if (!payload || !arena || ch->render_ack(payload, cfg, arena, &d) != GW_OK) {
-        ok = mark_retry(conn, cfg, row, "could not render the acknowledgement");
+        add_retry(o, cfg, row, "could not render the acknowledgement");
     } else if (d.kind == GW_DELIVER_NONE) {
-        ok = mark_done(conn, row->id, "skipped");
+        add_id(o->skipped, row->id);
     } else {
         char why[256] = "";
         char key[48];
         snprintf(key, sizeof(key), "outbox-%s", row->id);
         if (gw_http_post(curl, d.url, d.content_type, d.body, d.body_len, key, why, sizeof(why)) ==
             GW_OK) {
-            ok = mark_done(conn, row->id, "sent");
+            add_id(o->sent, row->id);
         } else {
             gw_warn("outbox: row %s delivery attempt %d failed: %s", row->id, row->attempts, why);
-            ok = mark_retry(conn, cfg, row, why);
+            add_retry(o, cfg, row, why);
         }
     }
     json_decref(payload);
     gw_arena_destroy(arena);
-    return ok;
+}
+
+/* One statement: mark every outcome, and NOTIFY agents for the sent notifications. */
+static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
+                                   const struct outcomes *o)
+{
+    json_t *doc =
+        json_pack("{s:O, s:O, s:O}", "sent", o->sent, "skipped", o->skipped, "retry", o->retry);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        return GW_ERR_NOMEM;
+    char max[16];
+    snprintf(max, sizeof(max), "%d", cfg->outbox_max_attempts);
+    const char *params[] = {text, max, GW_AGENT_EVENTS_CHANNEL};
+    PGresult *res = PQexecParams(
+        conn,
+        "WITH d AS (SELECT $1::jsonb AS j), "
+        "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL "
+        "  WHERE id IN (SELECT jsonb_array_elements_text(j->'sent')::bigint FROM d) "
+        "  RETURNING kind, payload), "
+        "skipped AS (UPDATE outbox SET status = 'skipped', sent_at = now(), last_error = NULL "
+        "  WHERE id IN (SELECT jsonb_array_elements_text(j->'skipped')::bigint FROM d) "
+        "  RETURNING id), "
+        "retried AS (UPDATE outbox o SET status = CASE WHEN o.attempts >= $2::int THEN 'failed' "
+        "  ELSE 'pending' END, next_attempt_at = now() + make_interval(secs => r.delay), "
+        "  last_error = r.why FROM d, jsonb_to_recordset(d.j->'retry') AS r(id bigint, "
+        "  delay int, why text) WHERE o.id = r.id RETURNING o.id) "
+        "SELECT (SELECT count(pg_notify($3, payload::text)) FROM sent "
+        "  WHERE kind = 'agent_notify'), (SELECT count(*) FROM skipped), "
+        "  (SELECT count(*) FROM retried)",
+        3, NULL, params, NULL, NULL, 0);
+    free(text);
+    enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
+    if (err != GW_OK)
+        gw_warn("outbox: recording outcomes failed: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return err;
 }
 
 enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config *cfg, int limit,
@@ -145,19 +161,26 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
         return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
     }
     int n = PQntuples(res);
+    struct outcomes o = {json_array(), json_array(), json_array()};
     for (int i = 0; i < n; i++) {
         struct claimed row = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                               PQgetvalue(res, i, 3), atoi(PQgetvalue(res, i, 4))};
         if (!strcmp(row.kind, "ack"))
-            deliver_ack(conn, curl, cfg, &row);
+            deliver_ack(curl, cfg, &row, &o);
         else if (!strcmp(row.kind, "agent_notify"))
-            publish_agent_event(conn, &row);
+            add_id(o.sent, row.id);
         else
-            mark_retry(conn, cfg, &row, "unknown outbox kind");
+            add_retry(&o, cfg, &row, "unknown outbox kind");
     }
     PQclear(res);
-    *handled = n;
-    return GW_OK;
+    /* If this fails the rows keep their lease and come back: delivered at least once. */
+    enum gw_err err = n ? record_outcomes(conn, cfg, &o) : GW_OK;
+    json_decref(o.sent);
+    json_decref(o.skipped);
+    json_decref(o.retry);
+    if (err == GW_OK)
+        *handled = n;
+    return err;
 }
 
 static void wait_for_kick(struct gw_outbox *ob, int ms)

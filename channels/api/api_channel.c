@@ -152,7 +152,6 @@ static int parse_fields(struct parse_ctx *p, json_t *root, const struct gw_confi
     c->body = body;
     c->sender.language = language;
     c->idempotency_key = gw_arena_printf(p->arena, "api:%s", external_id);
-    c->external_ref = c->idempotency_key;
     return c->idempotency_key ? 1 : reject(p, "out of memory", NULL);
 }
 

@@ -72,7 +72,8 @@ static void test_parallel_duplicates_make_one_ticket(void **state)
             shots[i].gw = &f->gw;
             snprintf(shots[i].json, sizeof(shots[i].json),
                      "{\"external_id\":\"dup-%d\",\"customer\":{\"email\":\"dup%d@example.com\"},"
-                     "\"body\":\"the same request, delivered many times\"}",
+                     "\"body\":\"the same request, delivered many times\","
+                     "\"callback_url\":\"http://127.0.0.1:9/ack\"}",
                      round, round);
         }
         fire_all(shots, PARALLEL);

@@ -111,15 +111,18 @@ static void test_unreachable_callback_fails_after_max_attempts(void **state)
     free(ticket);
 }
 
-static void test_no_callback_is_skipped_and_agents_are_notified(void **state)
+static void test_no_callback_no_ack_row_and_agents_are_notified(void **state)
 {
     struct harness_env *f = *state;
     PGconn *listener = harness_pg(f->db.url);
     harness_pg_exec(listener, "LISTEN " GW_AGENT_EVENTS_CHANNEL);
     char *ticket = post_ok(f, "cb-3", NULL);
+    /* The HTTP answer was the acknowledgement: nothing else to send the caller. */
+    assert_int_equal(
+        harness_pg_long(f->pg, "SELECT count(*) FROM outbox WHERE dedupe_key = 'ack:api:cb-3'"), 0);
     assert_int_equal(wait_for(f,
-                              "SELECT count(*) FROM outbox WHERE dedupe_key = 'ack:api:cb-3' AND "
-                              "status = 'skipped'",
+                              "SELECT count(*) FROM outbox WHERE dedupe_key = 'agent:api:cb-3' "
+                              "AND status = 'sent'",
                               1),
                      1);
     int seen = 0;
@@ -148,7 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_callback_retried_until_delivered),
         cmocka_unit_test(test_unreachable_callback_fails_after_max_attempts),
-        cmocka_unit_test(test_no_callback_is_skipped_and_agents_are_notified),
+        cmocka_unit_test(test_no_callback_no_ack_row_and_agents_are_notified),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

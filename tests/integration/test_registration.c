@@ -65,7 +65,8 @@ static void test_new_customer_gets_ticket_message_events_and_outbox(void **state
     char *body = post(f, 201,
                       "{\"external_id\":\"new-1\",\"customer\":{\"name\":\"Ada Lovelace\","
                       "\"email\":\"Ada@Example.COM\",\"company\":\"Analytical\"},"
-                      "\"subject\":\"Question\",\"body\":\"Hello there.\"}");
+                      "\"subject\":\"Question\",\"body\":\"Hello there.\","
+                      "\"callback_url\":\"http://127.0.0.1:9/ack\"}");
     char *ticket = field(body, "ticket"), *customer = field(body, "customer");
     assert_true(harness_json_bool(body, "new_ticket"));
     assert_false(harness_json_bool(body, "duplicate"));
@@ -171,7 +172,8 @@ static void test_threading_by_ticket_reference(void **state)
     harness_pg_exec(f->pg, sql);
     char *d = post(f, 201,
                    "{\"external_id\":\"thr-4\",\"customer\":{\"email\":\"tom@example.net\"},"
-                   "\"ticket\":\"%s\",\"body\":\"it happened again\"}",
+                   "\"ticket\":\"%s\",\"body\":\"it happened again\","
+                   "\"callback_url\":\"http://127.0.0.1:9/ack\"}",
                    ticket);
     char *td = field(d, "ticket");
     assert_string_equal(ticket, td);
