@@ -13,7 +13,6 @@
 SELECT intake_register(jsonb_build_object(
            'key', k.key,
            'channel', 'api',
-           'external_ref', k.key,
            'name', 'Customer ' || :c::int,
            'email', 'customer' || :c::int || '@example.com',
            'language_detected', t.language_detected,

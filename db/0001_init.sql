@@ -156,7 +156,12 @@ CREATE TABLE outbox (
     created_at      timestamptz NOT NULL DEFAULT now(),
     sent_at         timestamptz
 );
-CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status IN ('pending', 'sending');
+-- Agent notifications are published in bulk and the rest are delivered one
+-- by one; separate due-lists keep either from scanning past the other's backlog.
+CREATE INDEX outbox_due ON outbox (next_attempt_at)
+    WHERE status IN ('pending', 'sending') AND kind <> 'agent_notify';
+CREATE INDEX outbox_agent_due ON outbox (next_attempt_at)
+    WHERE status IN ('pending', 'sending') AND kind = 'agent_notify';
 
 -- Lookups by identity, email before phone before chat id.
 CREATE FUNCTION intake_identity_owner(p_kind text, p_value text) RETURNS bigint
@@ -329,12 +334,41 @@ BEGIN
         v_event := CASE WHEN v_reopened THEN 'reopened' ELSE 'message' END;
     END IF;
 
-    INSERT INTO messages (ticket_id, direction, channel, idempotency_key, external_ref,
-                          sender_name, sender_address, subject, body, language, received_at)
-    VALUES (v_ticket, 'in', v_channel, v_key, c->>'external_ref', v_name,
-            coalesce(v_email, v_phone, v_chat), v_subject, coalesce(c->>'body', ''),
-            c->>'language_detected', v_received)
-    RETURNING id INTO v_msg;
+    -- The message, its timeline event and its outbox rows in one statement:
+    -- each statement costs an executor start-up, and this is the hot path.
+    -- The customer hears back on a new or reopened ticket when the channel
+    -- gave somewhere to answer; agents hear of every message.
+    WITH m AS (
+        INSERT INTO messages (ticket_id, direction, channel, idempotency_key, external_ref,
+                              sender_name, sender_address, subject, body, language, received_at)
+        VALUES (v_ticket, 'in', v_channel, v_key, c->>'external_ref', v_name,
+                coalesce(v_email, v_phone, v_chat), v_subject, coalesce(c->>'body', ''),
+                c->>'language_detected', v_received)
+        RETURNING id
+    ), e AS (
+        INSERT INTO ticket_events (ticket_id, kind, detail)
+        SELECT v_ticket, v_event, jsonb_build_object('message', m.id, 'channel', v_channel,
+               'category', v_category, 'priority', v_priority, 'queue', v_queue,
+               'assignee', v_assignee)
+          FROM m
+    ), o AS (
+        INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
+        SELECT 'agent_notify', v_channel, v_ticket, m.id, 'agent:' || v_key,
+               jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no,
+                   'event', v_event, 'queue', v_queue, 'assignee', v_assignee,
+                   'priority', v_priority, 'category', v_category)
+          FROM m
+        UNION ALL
+        SELECT 'ack', v_channel, v_ticket, m.id, 'ack:' || v_key,
+               jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no,
+                   'name', v_name, 'category', v_category, 'priority', v_priority,
+                   'language', v_lang, 'subject', v_subject, 'event', v_event,
+                   'reply_handle', v_reply, 'external_ref', c->>'external_ref',
+                   'first_response_s', (c->>'first_response_s')::int)
+          FROM m
+         WHERE (v_new_ticket OR v_reopened) AND v_reply IS NOT NULL
+    )
+    SELECT id INTO v_msg FROM m;
 
     IF jsonb_array_length(coalesce(c->'attachments', '[]')) > 0 THEN
         INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)
@@ -342,28 +376,6 @@ BEGIN
                (a->>'size')::bigint, decode(a->>'sha256', 'hex'), decode(a->>'data', 'base64')
           FROM jsonb_array_elements(c->'attachments') a;
     END IF;
-
-    INSERT INTO ticket_events (ticket_id, kind, detail)
-    VALUES (v_ticket, v_event, jsonb_build_object('message', v_msg, 'channel', v_channel,
-            'category', v_category, 'priority', v_priority, 'queue', v_queue,
-            'assignee', v_assignee));
-
-    -- The customer hears back on a new or reopened ticket, when the channel
-    -- gave somewhere to answer; agents hear of every message.
-    IF (v_new_ticket OR v_reopened) AND v_reply IS NOT NULL THEN
-        INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
-        VALUES ('ack', v_channel, v_ticket, v_msg, 'ack:' || v_key,
-                jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no,
-                    'name', v_name, 'category', v_category, 'priority', v_priority,
-                    'language', v_lang, 'subject', v_subject, 'event', v_event,
-                    'reply_handle', v_reply, 'external_ref', c->>'external_ref',
-                    'first_response_s', (c->>'first_response_s')::int));
-    END IF;
-    INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
-    VALUES ('agent_notify', v_channel, v_ticket, v_msg, 'agent:' || v_key,
-            jsonb_build_object('ticket', v_ticket_no, 'customer', v_cust_no, 'event', v_event,
-                'queue', v_queue, 'assignee', v_assignee, 'priority', v_priority,
-                'category', v_category));
 
     RETURN jsonb_build_object('duplicate', false, 'ticket', v_ticket_no, 'customer', v_cust_no,
         'category', v_category, 'priority', v_priority, 'queue', v_queue, 'language', v_lang,

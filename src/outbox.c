@@ -45,7 +45,7 @@ struct claimed {
  * per-row commits made the dispatcher fall behind registration under load.
  */
 struct outcomes {
-    json_t *sent;    /* ids delivered (agent notifications are published on commit) */
+    json_t *sent;    /* ids delivered */
     json_t *skipped; /* ids with nothing to deliver on their channel */
     json_t *retry;   /* [{id, delay, why}] */
 };
@@ -102,7 +102,7 @@ static void deliver_ack(CURL *curl, const struct gw_config *cfg, const struct cl
     gw_arena_destroy(arena);
 }
 
-/* One statement: mark every outcome, and NOTIFY agents for the sent notifications. */
+/* One statement marks every outcome of a pass. */
 static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
                                    const struct outcomes *o)
 {
@@ -114,13 +114,13 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
         return GW_ERR_NOMEM;
     char max[16];
     snprintf(max, sizeof(max), "%d", cfg->outbox_max_attempts);
-    const char *params[] = {text, max, GW_AGENT_EVENTS_CHANNEL};
+    const char *params[] = {text, max};
     PGresult *res = PQexecParams(
         conn,
         "WITH d AS (SELECT $1::jsonb AS j), "
         "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL "
         "  WHERE id IN (SELECT jsonb_array_elements_text(j->'sent')::bigint FROM d) "
-        "  RETURNING kind, payload), "
+        "  RETURNING id), "
         "skipped AS (UPDATE outbox SET status = 'skipped', sent_at = now(), last_error = NULL "
         "  WHERE id IN (SELECT jsonb_array_elements_text(j->'skipped')::bigint FROM d) "
         "  RETURNING id), "
@@ -128,10 +128,9 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
         "  ELSE 'pending' END, next_attempt_at = now() + make_interval(secs => r.delay), "
         "  last_error = r.why FROM d, jsonb_to_recordset(d.j->'retry') AS r(id bigint, "
         "  delay int, why text) WHERE o.id = r.id RETURNING o.id) "
-        "SELECT (SELECT count(pg_notify($3, payload::text)) FROM sent "
-        "  WHERE kind = 'agent_notify'), (SELECT count(*) FROM skipped), "
+        "SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped), "
         "  (SELECT count(*) FROM retried)",
-        3, NULL, params, NULL, NULL, 0);
+        2, NULL, params, NULL, NULL, 0);
     free(text);
     enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
     if (err != GW_OK)
@@ -140,9 +139,41 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
     return err;
 }
 
+/*
+ * Agent notifications need no I/O of ours: NOTIFY them and delete the rows in
+ * one statement (PostgreSQL sends the NOTIFYs when it commits). The ticket's
+ * timeline keeps the event; the row has no further use, and one DELETE costs
+ * far less than marking it twice.
+ */
+static enum gw_err publish_agent_events(PGconn *conn, int limit, int *published)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *params[] = {lim, GW_AGENT_EVENTS_CHANNEL};
+    PGresult *res =
+        PQexecParams(conn,
+                     "WITH d AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                     "WHERE kind = 'agent_notify' AND status IN ('pending', 'sending') "
+                     "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1::int "
+                     "FOR UPDATE SKIP LOCKED) RETURNING payload) "
+                     "SELECT count(pg_notify($2, payload::text)) FROM d",
+                     2, NULL, params, NULL, NULL, 0);
+    enum gw_err err = GW_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        err = gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
+    else
+        *published = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return err;
+}
+
 enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config *cfg, int limit,
                                int *handled)
 {
+    int published = 0;
+    enum gw_err perr = publish_agent_events(conn, limit, &published);
+    if (perr != GW_OK)
+        return perr;
     char lease[16], lim[16];
     snprintf(lease, sizeof(lease), "%d", cfg->outbox_lease_s);
     snprintf(lim, sizeof(lim), "%d", limit);
@@ -152,7 +183,8 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
                      "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, "
                      "next_attempt_at = now() + make_interval(secs => $1::int) "
                      "WHERE o.id IN (SELECT id FROM outbox WHERE status IN ('pending', 'sending') "
-                     "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2::int "
+                     "AND kind <> 'agent_notify' AND next_attempt_at <= now() "
+                     "ORDER BY next_attempt_at LIMIT $2::int "
                      "FOR UPDATE SKIP LOCKED) "
                      "RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts",
                      2, NULL, params, NULL, NULL, 0);
@@ -167,8 +199,6 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
                               PQgetvalue(res, i, 3), atoi(PQgetvalue(res, i, 4))};
         if (!strcmp(row.kind, "ack"))
             deliver_ack(curl, cfg, &row, &o);
-        else if (!strcmp(row.kind, "agent_notify"))
-            add_id(o.sent, row.id);
         else
             add_retry(&o, cfg, &row, "unknown outbox kind");
     }
@@ -179,7 +209,7 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
     json_decref(o.skipped);
     json_decref(o.retry);
     if (err == GW_OK)
-        *handled = n;
+        *handled = n > published ? n : published;
     return err;
 }
 
