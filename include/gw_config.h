@@ -36,7 +36,13 @@ struct gw_config {
     char *public_url;
     char *api_token; /* NULL when unset */
 
-    int db_workers;   /* registration threads, each with one connection */
+    /*
+     * Registration threads, each with one connection. "workers": 0 in the
+     * file means half the CPUs, at least one: on a small machine that also
+     * runs PostgreSQL, one backend committing large batches back to back
+     * beats two contending for the same cores (bench/README.md has figures).
+     */
+    int db_workers;
     int db_batch_max; /* most contacts committed together */
     int queue_max;    /* jobs waiting before new ones get 503 */
     size_t max_body;  /* bytes accepted in one request body */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* NULL-terminated so it doubles as the list of keys allowed under "sla". */
 static const char *const priority_names[GW_PRIO__COUNT + 1] = {"urgent", "important", "normal",
@@ -284,7 +285,12 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
     if (db) {
         static const char *const k[] = {"workers", "batch_max", "queue_max", NULL};
         check_keys(db, "database.", k, pr);
-        cfg->db_workers = get_int(db, "workers", "database.", 1, 64, pr);
+        /* 0: half the CPUs, at least one (see gw_config.h). */
+        cfg->db_workers = get_int(db, "workers", "database.", 0, 64, pr);
+        if (cfg->db_workers == 0) {
+            long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+            cfg->db_workers = cpus >= 4 ? (int)(cpus / 2) : 1;
+        }
         cfg->db_batch_max = get_int(db, "batch_max", "database.", 1, 1000, pr);
         cfg->queue_max = get_int(db, "queue_max", "database.", 1, 1000000, pr);
     }

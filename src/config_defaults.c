@@ -12,7 +12,7 @@ const char gw_config_defaults[] =
     "  \"public_url\": \"http://127.0.0.1:8080\",\n"
     "  \"database_url\": \"postgresql:///intake\",\n"
     "  \"api_token\": null,\n"
-    "  \"database\": {\"workers\": 2, \"batch_max\": 128, \"queue_max\": 8192},\n"
+    "  \"database\": {\"workers\": 0, \"batch_max\": 128, \"queue_max\": 8192},\n"
     "  \"limits\": {\"max_body_bytes\": 262144},\n"
     "  \"numbers\": {\"ticket_prefix\": \"SR-\", \"customer_prefix\": \"C-\"},\n"
     "  \"classification\": {\n"
