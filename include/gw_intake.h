@@ -38,6 +38,7 @@ struct gw_intake_job {
     enum gw_job_kind kind;
     struct gw_contact contact;      /* filled by the caller, arena-owned strings */
     struct gw_arena *arena;         /* the caller's; the intake never frees it */
+    const char *document;           /* registration JSON, arena-owned; set by submit */
     void *owner;                    /* the caller's handle; untouched by the intake */
     struct gw_intake_result result; /* written by a worker */
     struct gw_intake_job *next;     /* queue link, owned by the intake */
@@ -56,7 +57,11 @@ void gw_intake_stop(struct gw_intake *intake);
 /* Stops (if not yet stopped) and frees; uncollected jobs are dropped, not freed. */
 void gw_intake_destroy(struct gw_intake *intake);
 
-/* Hands the job to the workers; on GW_OK it comes back through gw_intake_collect. */
+/*
+ * Hands the job to the workers; on GW_OK it comes back through
+ * gw_intake_collect. The registration document is built here, on the
+ * caller's thread, so the workers spend their time on the database.
+ */
 GW_MUST_USE enum gw_err gw_intake_submit(struct gw_intake *intake, struct gw_intake_job *job);
 /* Calls done for every finished job, on the calling thread; returns how many. */
 size_t gw_intake_collect(struct gw_intake *intake, gw_intake_done_fn done, void *user);

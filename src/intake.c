@@ -202,6 +202,13 @@ void gw_intake_set_commit_hook(struct gw_intake *in, void (*hook)(void *), void 
 
 enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
 {
+    if (job->kind == GW_JOB_REGISTER && !job->document) {
+        char *doc = gw_register_document(in->cfg, &job->contact);
+        job->document = doc ? gw_arena_strdup(job->arena, doc) : NULL;
+        free(doc);
+        if (!job->document)
+            return GW_ERR_NOMEM;
+    }
     pthread_mutex_lock(&in->lock);
     enum gw_err err = GW_OK;
     if (in->stopping)

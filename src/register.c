@@ -160,8 +160,8 @@ enum pipeline_outcome { PIPE_COMMITTED, PIPE_BROKEN, PIPE_RETRY, PIPE_FAILED };
  * Sends docs as one pipeline and reads every result. On PIPE_FAILED, *failed
  * is the index of the job whose statement raised and *state its SQLSTATE.
  */
-static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **jobs, char **docs,
-                                          size_t n, size_t *failed, char *state)
+static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **jobs,
+                                          const char **docs, size_t n, size_t *failed, char *state)
 {
     if (PQenterPipelineMode(conn) != 1)
         return PIPE_BROKEN;
@@ -228,7 +228,7 @@ static int is_unique_violation(const char *state)
     return !strcmp(state, "23505");
 }
 
-static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, char *doc)
+static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const char *doc)
 {
     for (int attempt = 0; attempt < RETRIES_ON_RACE; attempt++) {
         size_t failed = 0;
@@ -256,18 +256,24 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
 {
     if (n == 0)
         return GW_OK;
-    char **docs = calloc(n, sizeof(*docs));
-    if (!docs) {
+    /* Documents come prebuilt from gw_intake_submit; others are built (and freed) here. */
+    const char **docs = calloc(n, sizeof(*docs));
+    char **built = calloc(n, sizeof(*built));
+    if (!docs || !built) {
+        free(docs);
+        free(built);
         fail_all(jobs, n, GW_ERR_NOMEM);
         return GW_OK;
     }
     for (size_t i = 0; i < n; i++) {
         memset(&jobs[i]->result, 0, sizeof(jobs[i]->result));
-        if (jobs[i]->kind == GW_JOB_REGISTER) {
-            docs[i] = gw_register_document(cfg, &jobs[i]->contact);
-            if (!docs[i])
-                jobs[i]->result.err = GW_ERR_NOMEM;
-        }
+        if (jobs[i]->kind != GW_JOB_REGISTER)
+            continue;
+        if (!jobs[i]->document)
+            built[i] = gw_register_document(cfg, &jobs[i]->contact);
+        docs[i] = jobs[i]->document ? jobs[i]->document : built[i];
+        if (!docs[i])
+            jobs[i]->result.err = GW_ERR_NOMEM;
     }
     enum gw_err ret = GW_OK;
     enum pipeline_outcome o = PIPE_RETRY;
@@ -293,7 +299,8 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
                 ret = run_single(conn, jobs[i], docs[i]);
     }
     for (size_t i = 0; i < n; i++)
-        free(docs[i]);
+        free(built[i]);
+    free(built);
     free(docs);
     return ret;
 }
