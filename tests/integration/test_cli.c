@@ -1,0 +1,94 @@
+/*
+ * The `intake` command itself: check-config lists every problem of a broken
+ * file at once and exits 78 (EX_CONFIG); serve refuses to start without a
+ * token; unknown commands are usage errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+/* Runs the binary with args through the shell; returns the exit code, output in out. */
+static int run(const char *env_and_args, char *out, size_t out_len)
+{
+    char cmd[1024];
+    /* The suite's environment must not leak into what the command sees. */
+    snprintf(cmd, sizeof(cmd), "env -u INTAKE_CONFIG -u INTAKE_API_TOKEN %s 2>&1", env_and_args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, out_len - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_check_config_reports_every_problem(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/intake-cli-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *bad = "{\"listne\": \"x\", \"listen\": \"nowhere\", \"database\": {\"workers\": "
+                      "\"two\"}, \"sla\": {\"urgent\": {\"first_response_minutes\": 0}}}";
+    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    char cmd[256], out[8192];
+    snprintf(cmd, sizeof(cmd), "%s --config %s check-config", INTAKE_BINARY, path);
+    assert_int_equal(run(cmd, out, sizeof(out)), 78);
+    assert_non_null(strstr(out, "listne: unknown setting"));
+    assert_non_null(strstr(out, "listen: \"nowhere\" is not host:port"));
+    assert_non_null(strstr(out, "database.workers: must be an integer"));
+    assert_non_null(strstr(out, "sla.urgent.first_response_minutes"));
+    unlink(path);
+}
+
+static void test_check_config_accepts_defaults_with_token(void **state)
+{
+    (void)state;
+    char cmd[256], out[4096];
+    snprintf(cmd, sizeof(cmd), "INTAKE_API_TOKEN=0123456789abcdef0123 %s check-config",
+             INTAKE_BINARY);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "configuration OK"));
+}
+
+static void test_serve_without_token_refuses(void **state)
+{
+    (void)state;
+    char cmd[256], out[4096];
+    snprintf(cmd, sizeof(cmd), "INTAKE_LISTEN=127.0.0.1:%d %s serve", harness_free_port(),
+             INTAKE_BINARY);
+    assert_int_equal(run(cmd, out, sizeof(out)), 78);
+    assert_non_null(strstr(out, "INTAKE_API_TOKEN"));
+}
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    char cmd[256], out[4096];
+    snprintf(cmd, sizeof(cmd), "%s frobnicate", INTAKE_BINARY);
+    assert_int_equal(run(cmd, out, sizeof(out)), 64);
+    assert_non_null(strstr(out, "unknown command"));
+    snprintf(cmd, sizeof(cmd), "%s", INTAKE_BINARY);
+    assert_int_equal(run(cmd, out, sizeof(out)), 64);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_config_reports_every_problem),
+        cmocka_unit_test(test_check_config_accepts_defaults_with_token),
+        cmocka_unit_test(test_serve_without_token_refuses),
+        cmocka_unit_test(test_usage_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
