@@ -43,9 +43,12 @@ struct gw_config {
      * beats two contending for the same cores (bench/README.md has figures).
      */
     int db_workers;
-    int db_batch_max; /* most contacts committed together */
-    int queue_max;    /* jobs waiting before new ones get 503 */
-    size_t max_body;  /* bytes accepted in one request body */
+    int db_batch_max;          /* most contacts committed together */
+    int queue_max;             /* jobs waiting before new ones get 503 */
+    size_t max_body;           /* bytes accepted in one request body */
+    int rate_per_client;       /* requests/s per client address on channel routes; 0: off */
+    int rate_burst;            /* requests a client may send at once */
+    int auth_failures_per_min; /* failed tokens per client address before 429; 0: off */
 
     char *ticket_prefix;
     char *customer_prefix;

@@ -22,6 +22,7 @@
 #include "gw_intake.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_ratelimit.h"
 #include "gw_reply.h"
 
 #define PATH_MAX_LEN  512
@@ -36,6 +37,7 @@ struct gw_server {
     struct lws_context *ctx;
     struct gw_intake *intake;
     struct gw_metrics metrics;
+    struct gw_ratelimit *limits;
     int draining;
     int closing;          /* the context is being destroyed: collect no jobs from callbacks */
     size_t open_requests; /* between request line and last byte of the reply */
@@ -52,9 +54,10 @@ struct session {
     char path[PATH_MAX_LEN];
     unsigned char *body;
     size_t body_len, body_cap;
-    int early_status; /* a rejection decided before the body: 401, 403, 404, 405 */
-    int close_after;  /* the body was not read to its end: close after replying */
-    int counted;      /* counted in open_requests */
+    int early_status; /* a rejection decided before the body: 401, 403, 404, 405, 429 */
+    int early_retry_s;
+    int close_after; /* the body was not read to its end: close after replying */
+    int counted;     /* counted in open_requests */
     struct gw_intake_job *job;
     struct gw_http_reply reply;
     int reply_ready;
@@ -82,6 +85,7 @@ static void end_request(struct gw_server *srv, struct session *s)
     s->route = NULL;
     s->builtin = BUILTIN_NONE;
     s->early_status = 0;
+    s->early_retry_s = 0;
     s->reply_ready = 0;
     s->headers_sent = 0;
     memset(&s->reply, 0, sizeof(s->reply));
@@ -169,6 +173,39 @@ static const char *header_lookup(const struct gw_http_request *req, const char *
     return n >= 0 ? gw_arena_strndup(s->arena, buf, (size_t)n) : NULL;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Limits per client address: a request rate on channel routes, and a cap on
+ * failed tokens so that guessing is slow. Sets early_status 429 or the token's
+ * 401/403.
+ */
+static void check_client(struct gw_server *srv, struct session *s, struct lws *wsi)
+{
+    char client[64];
+    if (!lws_get_peer_simple(wsi, client, sizeof(client)))
+        snprintf(client, sizeof(client), "?");
+    double now = now_s();
+    int retry = 0;
+    if (!gw_ratelimit_allow(srv->limits, client, now, &retry) ||
+        (s->route->auth == GW_AUTH_API_TOKEN &&
+         !gw_ratelimit_auth_allowed(srv->limits, client, now, &retry))) {
+        s->early_status = 429;
+        s->early_retry_s = retry;
+        return;
+    }
+    if (s->route->auth == GW_AUTH_API_TOKEN) {
+        s->early_status = token_status(srv, wsi);
+        if (s->early_status)
+            gw_ratelimit_auth_failed(srv->limits, client, now);
+    }
+}
+
 static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi, const char *uri)
 {
     s->wsi = wsi;
@@ -200,8 +237,8 @@ static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi
     s->route = find_route(s->method, s->path, &path_known);
     if (!s->route)
         s->early_status = path_known ? 405 : 404;
-    else if (s->route->auth == GW_AUTH_API_TOKEN)
-        s->early_status = token_status(srv, wsi);
+    else
+        check_client(srv, s, wsi);
 }
 
 static void job_done(struct gw_intake_job *job, void *user)
@@ -268,15 +305,15 @@ static void serve_builtin(struct gw_server *srv, struct session *s)
 static void on_body_complete(struct gw_server *srv, struct session *s)
 {
     if (s->early_status) {
-        static const char *const why[] = {[1] = "missing bearer token",
-                                          [3] = "wrong token",
-                                          [4] = "no such endpoint",
-                                          [5] = "method not allowed",
-                                          [14] = "path too long"};
+        static const char *const why[] = {
+            [1] = "missing bearer token", [3] = "wrong token",
+            [4] = "no such endpoint",     [5] = "method not allowed",
+            [14] = "path too long",       [29] = "too many requests from this address"};
         int st = s->early_status;
         reply_error(s, st, why[st - 400] ? why[st - 400] : "rejected", NULL);
         if (st == 401)
             s->reply.www_authenticate = "Bearer";
+        s->reply.retry_after_s = s->early_retry_s;
         return;
     }
     if (s->builtin) {
@@ -397,9 +434,15 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (strcmp(s->method, "POST") && strcmp(s->method, "PUT") && strcmp(s->method, "PATCH"))
             on_body_complete(srv, s);
         else {
+            /*
+             * lws 4.1 never completes a chunked request body, so a body must
+             * come with its length; a length over the cap is refused unread.
+             */
             char cl[32];
-            if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-                strtoull(cl, NULL, 10) > srv->cfg->max_body) {
+            if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+                s->close_after = 1;
+                reply_error(s, 411, "send the body with a Content-Length", NULL);
+            } else if (strtoull(cl, NULL, 10) > srv->cfg->max_body) {
                 s->close_after = 1;
                 reply_error(s, 413, "request body too large", NULL);
             }
@@ -469,7 +512,10 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
         free(srv);
         return GW_ERR_IO;
     }
-    if (gw_intake_create(cfg, wake_loop, srv->ctx, &srv->intake) != GW_OK) {
+    srv->limits =
+        gw_ratelimit_create(cfg->rate_per_client, cfg->rate_burst, cfg->auth_failures_per_min);
+    if (!srv->limits || gw_intake_create(cfg, wake_loop, srv->ctx, &srv->intake) != GW_OK) {
+        gw_ratelimit_destroy(srv->limits);
         lws_context_destroy(srv->ctx);
         free(srv);
         return GW_ERR_NOMEM;
@@ -493,13 +539,6 @@ static void install_signals(struct lws_context *ctx)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void drain_tick(lws_sorted_usec_list_t *sul)
@@ -547,5 +586,6 @@ void gw_server_destroy(struct gw_server *srv)
     lws_context_destroy(srv->ctx);
     gw_intake_collect(srv->intake, job_done, srv);
     gw_intake_destroy(srv->intake);
+    gw_ratelimit_destroy(srv->limits);
     free(srv);
 }

@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "harness.h"
@@ -118,6 +124,38 @@ static void test_body_over_256_kib_is_413(void **state)
     harness_response_free(&r);
 }
 
+/* Sends raw bytes and returns the status of the answer (0: none within 5 s). */
+static int raw_status(int port, const char *request)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_true(send(fd, request, strlen(request), 0) > 0);
+    char buf[512] = "";
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    int status = 0;
+    if (n > 12)
+        sscanf(buf, "HTTP/1.1 %d", &status);
+    return status;
+}
+
+static void test_chunked_body_is_411_not_a_hang(void **state)
+{
+    struct fixture *f = *state;
+    char req[1024];
+    snprintf(req, sizeof(req),
+             "POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "10\r\n{\"external_id\":1\r\n0\r\n\r\n",
+             HARNESS_TOKEN);
+    assert_int_equal(raw_status(f->env.gw.port, req), 411);
+}
+
 static void test_tokens_401_403(void **state)
 {
     struct fixture *f = *state;
@@ -180,14 +218,53 @@ static void test_database_down_is_503_with_retry_after(void **state)
     assert_int_equal(harness_gateway_stop(&gw), 0);
 }
 
+static void test_client_limits_429(void **state)
+{
+    (void)state;
+    struct harness_env env;
+    assert_int_equal(harness_env_setup(&env, "limits",
+                                       "{\"limits\":{\"requests_per_second_per_client\":1,"
+                                       "\"request_burst\":3,\"auth_failures_per_minute\":2}}"),
+                     0);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v1/contacts", env.gw.base);
+    const char *body = "{\"external_id\":\"lim\",\"customer\":{\"email\":\"a@b.co\"},"
+                       "\"body\":\"x\"}";
+    long statuses[5];
+    struct harness_response r;
+    for (int i = 0; i < 5; i++) {
+        harness_http("POST", url, "wrong-token-wrong-token", "application/json", body, strlen(body),
+                     &r);
+        statuses[i] = r.status;
+        if (r.status == 429)
+            assert_true(atoi(r.retry_after) >= 1);
+        harness_response_free(&r);
+    }
+    /* Two wrong tokens, then the address is refused even before the token is checked. */
+    assert_int_equal(statuses[0], 403);
+    assert_int_equal(statuses[1], 403);
+    assert_int_equal(statuses[2], 429);
+    /* The bucket (burst 3) was emptied by those requests too. */
+    assert_int_equal(statuses[3], 429);
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM messages"), 0);
+    /* Health checks are never limited. */
+    snprintf(url, sizeof(url), "%s/healthz", env.gw.base);
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+    assert_int_equal(harness_env_teardown(&env), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_malformed_and_invalid_bodies_are_400),
         cmocka_unit_test(test_body_over_256_kib_is_413),
+        cmocka_unit_test(test_chunked_body_is_411_not_a_hang),
         cmocka_unit_test(test_tokens_401_403),
         cmocka_unit_test(test_unknown_routes_404_405),
         cmocka_unit_test(test_database_down_is_503_with_retry_after),
+        cmocka_unit_test(test_client_limits_429),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "harness.h"
@@ -100,10 +104,69 @@ static void test_sigterm_drains_in_flight_contacts(void **state)
     harness_db_drop(&db);
 }
 
+/*
+ * A client that hangs up while its contact is being committed: the contact is
+ * still stored (a retry will be told "duplicate"), the orphaned request is
+ * freed (ASan checks at exit), and the gateway keeps serving.
+ */
+static void test_client_gone_before_commit(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "orphan");
+    assert_int_equal(harness_migrate(db.url, NULL, 0), 0);
+    struct harness_gateway gw;
+    harness_gateway_start(&gw, db.url, NULL);
+    PGconn *blocker = harness_pg(db.url);
+    harness_pg_exec(blocker, "BEGIN");
+    harness_pg_exec(blocker, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE");
+
+    const char *body = "{\"external_id\":\"gone-1\",\"customer\":{\"email\":\"g@example.com\"},"
+                       "\"body\":\"hello?\"}";
+    char req[1024];
+    snprintf(req, sizeof(req),
+             "POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             HARNESS_TOKEN, strlen(body), body);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)gw.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_true(send(fd, req, strlen(req), 0) > 0);
+    long n = 0;
+    for (int tries = 0; tries < 200 && n != 1; tries++) {
+        n = in_flight(&gw);
+        usleep(20 * 1000);
+    }
+    assert_int_equal(n, 1);
+    close(fd);
+    usleep(100 * 1000);
+    harness_pg_exec(blocker, "COMMIT");
+    for (int tries = 0; tries < 200 && n != 0; tries++) {
+        n = in_flight(&gw);
+        usleep(20 * 1000);
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(harness_pg_long(blocker, "SELECT count(*) FROM messages WHERE "
+                                              "idempotency_key = 'api:gone-1'"),
+                     1);
+    /* The sender's retry learns it was stored. */
+    struct harness_response r;
+    harness_post_contact(&gw, body, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(harness_json_bool(r.body, "duplicate"));
+    harness_response_free(&r);
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+    PQfinish(blocker);
+    harness_db_drop(&db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_drains_in_flight_contacts),
+        cmocka_unit_test(test_client_gone_before_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
