@@ -56,39 +56,43 @@ static long in_flight(const struct harness_gateway *gw)
     return n;
 }
 
+/* Holds registration back: a transaction that locks messages until COMMIT. */
+static PGconn *hold_messages_table(struct harness_env *env)
+{
+    PGconn *blocker = harness_pg(env->db.url);
+    harness_pg_exec(blocker, "BEGIN");
+    harness_pg_exec(blocker, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE");
+    return blocker;
+}
+
 static void test_sigterm_drains_in_flight_contacts(void **state)
 {
     (void)state;
-    struct harness_db db;
-    harness_db_create(&db, "drain");
-    assert_int_equal(harness_migrate(db.url, NULL, 0), 0);
-    struct harness_gateway gw;
-    harness_gateway_start(&gw, db.url, NULL);
-
-    PGconn *blocker = harness_pg(db.url);
-    harness_pg_exec(blocker, "BEGIN");
-    harness_pg_exec(blocker, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE");
+    struct harness_env env;
+    assert_int_equal(harness_env_setup(&env, "drain", NULL), 0);
+    struct harness_gateway *gw = &env.gw;
+    PGconn *blocker = hold_messages_table(&env);
 
     struct shot shots[IN_FLIGHT];
     pthread_t th[IN_FLIGHT];
     for (int i = 0; i < IN_FLIGHT; i++) {
         memset(&shots[i], 0, sizeof(shots[i]));
-        shots[i].gw = &gw;
+        shots[i].gw = gw;
         shots[i].i = i;
         pthread_create(&th[i], NULL, fire, &shots[i]);
     }
     long n = 0;
     for (int tries = 0; tries < 200 && n != IN_FLIGHT; tries++) {
-        n = in_flight(&gw);
+        n = in_flight(gw);
         usleep(20 * 1000);
     }
     assert_int_equal(n, IN_FLIGHT);
 
-    kill(gw.pid, SIGTERM);
+    kill(gw->pid, SIGTERM);
     usleep(300 * 1000);
     /* Still running: it waits for the held-back commits. */
     int status;
-    assert_int_equal(waitpid(gw.pid, &status, WNOHANG), 0);
+    assert_int_equal(waitpid(gw->pid, &status, WNOHANG), 0);
     harness_pg_exec(blocker, "COMMIT");
 
     for (int i = 0; i < IN_FLIGHT; i++) {
@@ -96,12 +100,13 @@ static void test_sigterm_drains_in_flight_contacts(void **state)
         assert_int_equal(shots[i].r.status, 201);
         harness_response_free(&shots[i].r);
     }
-    assert_int_equal(harness_gateway_stop(&gw), 0);
+    /* The gateway exits 0 once drained; what it answered 201 is stored. */
+    assert_int_equal(harness_gateway_stop(gw), 0);
     assert_int_equal(harness_pg_long(blocker, "SELECT count(*) FROM messages WHERE "
                                               "idempotency_key LIKE 'api:drain-%'"),
                      IN_FLIGHT);
     PQfinish(blocker);
-    harness_db_drop(&db);
+    harness_env_teardown(&env);
 }
 
 /*
@@ -112,14 +117,10 @@ static void test_sigterm_drains_in_flight_contacts(void **state)
 static void test_client_gone_before_commit(void **state)
 {
     (void)state;
-    struct harness_db db;
-    harness_db_create(&db, "orphan");
-    assert_int_equal(harness_migrate(db.url, NULL, 0), 0);
-    struct harness_gateway gw;
-    harness_gateway_start(&gw, db.url, NULL);
-    PGconn *blocker = harness_pg(db.url);
-    harness_pg_exec(blocker, "BEGIN");
-    harness_pg_exec(blocker, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE");
+    struct harness_env env;
+    assert_int_equal(harness_env_setup(&env, "orphan", NULL), 0);
+    struct harness_gateway *gw = &env.gw;
+    PGconn *blocker = hold_messages_table(&env);
 
     const char *body = "{\"external_id\":\"gone-1\",\"customer\":{\"email\":\"g@example.com\"},"
                        "\"body\":\"hello?\"}";
@@ -130,13 +131,13 @@ static void test_client_gone_before_commit(void **state)
              HARNESS_TOKEN, strlen(body), body);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)gw.port),
+                            .sin_port = htons((uint16_t)gw->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_true(send(fd, req, strlen(req), 0) > 0);
     long n = 0;
     for (int tries = 0; tries < 200 && n != 1; tries++) {
-        n = in_flight(&gw);
+        n = in_flight(gw);
         usleep(20 * 1000);
     }
     assert_int_equal(n, 1);
@@ -144,7 +145,7 @@ static void test_client_gone_before_commit(void **state)
     usleep(100 * 1000);
     harness_pg_exec(blocker, "COMMIT");
     for (int tries = 0; tries < 200 && n != 0; tries++) {
-        n = in_flight(&gw);
+        n = in_flight(gw);
         usleep(20 * 1000);
     }
     assert_int_equal(n, 0);
@@ -153,13 +154,12 @@ static void test_client_gone_before_commit(void **state)
                      1);
     /* The sender's retry learns it was stored. */
     struct harness_response r;
-    harness_post_contact(&gw, body, &r);
+    harness_post_contact(gw, body, &r);
     assert_int_equal(r.status, 200);
     assert_true(harness_json_bool(r.body, "duplicate"));
     harness_response_free(&r);
-    assert_int_equal(harness_gateway_stop(&gw), 0);
     PQfinish(blocker);
-    harness_db_drop(&db);
+    assert_int_equal(harness_env_teardown(&env), 0);
 }
 
 int main(void)
