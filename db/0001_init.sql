@@ -114,6 +114,13 @@ CREATE TABLE messages (
 CREATE INDEX messages_ticket ON messages (ticket_id);
 CREATE INDEX messages_external_ref ON messages (external_ref) WHERE external_ref IS NOT NULL;
 
+-- The message exactly as it arrived (an email's RFC 5322 bytes), kept apart
+-- from messages so that listing a ticket's messages never reads it.
+CREATE TABLE message_sources (
+    message_id bigint PRIMARY KEY,
+    raw        bytea NOT NULL
+);
+
 CREATE TABLE attachments (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     message_id   bigint NOT NULL REFERENCES messages (id),
@@ -169,7 +176,7 @@ LANGUAGE sql STABLE AS $$
     SELECT customer_id FROM customer_identities WHERE kind = p_kind AND value = p_value
 $$;
 
-CREATE FUNCTION intake_register(c jsonb) RETURNS jsonb
+CREATE FUNCTION intake_register(c jsonb, raw bytea DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_key        text := c->>'key';
@@ -275,19 +282,20 @@ BEGIN
                        CASE WHEN c->>'language_detected' = 'zh' THEN 'zh' END,
                        v_cust_lang, 'en');
 
-    -- Threading: a ticket the sender named, else one an earlier message belongs
-    -- to; only the customer's own tickets, and a closed ticket stays closed.
-    IF c->>'ticket_ref' IS NOT NULL THEN
-        SELECT id, number, status INTO v_ticket, v_ticket_no, v_status
-          FROM tickets WHERE number = c->>'ticket_ref' AND customer_id = v_cust FOR UPDATE;
-    END IF;
-    IF v_ticket IS NULL AND jsonb_array_length(coalesce(c->'thread_refs', '[]')) > 0 THEN
+    -- Threading: the ticket of an earlier message this one answers, else a
+    -- ticket the sender named; only the customer's own tickets, and a closed
+    -- ticket stays closed.
+    IF jsonb_array_length(coalesce(c->'thread_refs', '[]')) > 0 THEN
         SELECT t.id, t.number, t.status INTO v_ticket, v_ticket_no, v_status
           FROM messages m JOIN tickets t ON t.id = m.ticket_id
          WHERE m.external_ref IN (SELECT jsonb_array_elements_text(c->'thread_refs'))
            AND t.customer_id = v_cust
          ORDER BY m.id DESC LIMIT 1
            FOR UPDATE OF t;
+    END IF;
+    IF v_ticket IS NULL AND c->>'ticket_ref' IS NOT NULL THEN
+        SELECT id, number, status INTO v_ticket, v_ticket_no, v_status
+          FROM tickets WHERE number = c->>'ticket_ref' AND customer_id = v_cust FOR UPDATE;
     END IF;
     IF v_status = 'closed' THEN
         v_ticket := NULL;
@@ -349,7 +357,7 @@ BEGIN
         INSERT INTO ticket_events (ticket_id, kind, detail)
         SELECT v_ticket, v_event, jsonb_build_object('message', m.id, 'channel', v_channel,
                'category', v_category, 'priority', v_priority, 'queue', v_queue,
-               'assignee', v_assignee)
+               'assignee', v_assignee, 'no_ack', c->>'no_ack_reason')
           FROM m
     ), o AS (
         INSERT INTO outbox (kind, channel, ticket_id, message_id, dedupe_key, payload)
@@ -367,8 +375,13 @@ BEGIN
                    'first_response_s', (c->>'first_response_s')::int)
           FROM m
          WHERE (v_new_ticket OR v_reopened) AND v_reply IS NOT NULL
+           AND c->>'no_ack_reason' IS NULL
     )
     SELECT id INTO v_msg FROM m;
+
+    IF raw IS NOT NULL THEN
+        INSERT INTO message_sources (message_id, raw) VALUES (v_msg, raw);
+    END IF;
 
     IF jsonb_array_length(coalesce(c->'attachments', '[]')) > 0 THEN
         INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)

@@ -18,6 +18,7 @@
 #include "gw_intake.h"
 
 struct gw_config;
+struct gw_problems;
 
 /* One HTTP request as the core received it; body capped by the route's limit. */
 struct gw_http_request {
@@ -50,6 +51,7 @@ struct gw_route {
     const char *method;
     const char *path;
     enum gw_route_auth auth;
+    size_t max_body; /* bytes; 0: limits.max_body_bytes */
     /*
      * Builds a contact from the request into *contact and returns GW_OK, or
      * fills *reply (a 4xx with a reason) and returns an error. NULL hook: the
@@ -76,10 +78,27 @@ struct gw_delivery {
     size_t body_len;
 };
 
+/* A subcommand of `intake` a channel provides (e.g. an MTA pipe). */
+struct gw_command {
+    const char *name;
+    const char *summary; /* one line for `intake --help` */
+    /* argv[0] is the command's name; returns the process exit status. */
+    int (*run)(int argc, char **argv, const struct gw_config *cfg);
+};
+
 struct gw_channel {
     const char *name; /* stored with every message; stable */
     const struct gw_route *routes;
     size_t n_routes;
+    const struct gw_command *commands;
+    size_t n_commands;
+    /* Once per process before any other hook (library set-up); NULL: nothing to do. */
+    enum gw_err (*init)(void);
+    /*
+     * Checks the channel's section of the configuration ("channels": {name:
+     * {...}}, possibly NULL) and adds every problem found; NULL: no settings.
+     */
+    void (*check_config)(const json_t *section, struct gw_problems *problems);
     /*
      * Renders the acknowledgement of a registered contact for delivery. ack is
      * the outbox payload (ticket, customer, priority, language, reply_handle ...).
@@ -92,5 +111,7 @@ struct gw_channel {
 extern const struct gw_channel *const gw_channels[];
 
 const struct gw_channel *gw_channel_find(const char *name);
+/* Runs every channel's init hook; GW_OK when all succeeded. */
+GW_MUST_USE enum gw_err gw_channels_init(void);
 
 #endif

@@ -66,7 +66,13 @@ struct gw_config {
     int outbox_backoff_s; /* first retry delay; doubles per attempt */
     int outbox_poll_ms;
     int outbox_lease_s; /* a claimed row returns to the pool after this */
+
+    /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
+    void *channels; /* a json_t object (jansson), owned by the config */
 };
+
+/* The channel's settings object (a const json_t *), or NULL when it has none. */
+const void *gw_config_channel(const struct gw_config *cfg, const char *channel);
 
 /* Every problem found while loading, as "path: what is wrong" lines. */
 struct gw_problems {

@@ -37,11 +37,20 @@ struct gw_contact {
     struct gw_sender sender;
     const char *subject;
     const char *body;
+    const char *summary; /* the part of body worth summarizing (no quotes); NULL: body */
     const char *product; /* product or service named, if any */
     const struct gw_attachment *attachments;
     size_t n_attachments;
     time_t received_at;       /* 0: now */
     const char *reply_handle; /* where the channel sends the acknowledgement */
+    /*
+     * Why no acknowledgement may be sent (automatic mail, a list, a bounce);
+     * NULL when one may. The contact is registered either way.
+     */
+    const char *no_ack_reason;
+    /* The message exactly as received, kept losslessly with it; NULL if none. */
+    const unsigned char *raw;
+    size_t raw_len;
 };
 
 #endif

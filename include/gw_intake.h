@@ -68,6 +68,14 @@ size_t gw_intake_collect(struct gw_intake *intake, gw_intake_done_fn done, void 
 /* Jobs submitted and not yet collected. */
 size_t gw_intake_in_flight(struct gw_intake *intake);
 
+/*
+ * Registers one job on a connection of its own, on the calling thread, for
+ * one-shot commands (an MTA pipe). GW_OK: job->result says what happened;
+ * GW_ERR_DB_UNAVAILABLE: nothing was stored, try again later.
+ */
+GW_MUST_USE enum gw_err gw_intake_register_now(const struct gw_config *cfg,
+                                               struct gw_intake_job *job);
+
 /* Wakes whoever waits for new outbox rows (the dispatcher), after a commit. */
 void gw_intake_set_commit_hook(struct gw_intake *intake, void (*hook)(void *), void *user);
 

@@ -8,6 +8,8 @@
 #include "gw_config.h"
 
 #include <jansson.h>
+
+#include "gw_channel.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,11 +265,42 @@ static void load_sla(struct gw_config *cfg, json_t *sla, struct gw_problems *pr)
     }
 }
 
+/* Each channel checks its own section; unknown channel names are typos. */
+static void load_channels(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
+{
+    json_t *chs = json_object_get(root, "channels");
+    if (chs && !json_is_object(chs)) {
+        gw_problems_add(pr, "channels: must be an object");
+        return;
+    }
+    const char *name;
+    json_t *section;
+    json_object_foreach(chs, name, section)
+    {
+        const struct gw_channel *ch = gw_channel_find(name);
+        if (!ch)
+            gw_problems_add(pr, "channels.%s: no such channel", name);
+        else if (!json_is_object(section))
+            gw_problems_add(pr, "channels.%s: must be an object", name);
+    }
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        if ((*c)->check_config) {
+            json_t *s = json_object_get(chs, (*c)->name);
+            (*c)->check_config(json_is_object(s) ? s : NULL, pr);
+        }
+    cfg->channels = chs ? json_incref(chs) : json_object();
+}
+
+const void *gw_config_channel(const struct gw_config *cfg, const char *channel)
+{
+    return json_object_get(cfg->channels, channel);
+}
+
 static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
 {
-    static const char *const keys[] = {"listen",   "public_url", "database_url",   "api_token",
-                                       "database", "limits",     "numbers",        "sla",
-                                       "outbox",   "escalation", "classification", NULL};
+    static const char *const keys[] = {
+        "listen", "public_url", "database_url", "api_token",      "database", "limits", "numbers",
+        "sla",    "outbox",     "escalation",   "classification", "channels", NULL};
     check_keys(root, "", keys, pr);
 
     char *listen = get_str(root, "listen", "", 0, pr);
@@ -346,6 +379,7 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
     json_t *cls = get_obj(root, "classification", pr);
     if (cls)
         load_classification(cfg, cls, pr);
+    load_channels(cfg, root, pr);
 }
 
 /* Environment wins over the file, so secrets need not be written to disk. */
@@ -452,6 +486,7 @@ void gw_config_free(struct gw_config *cfg)
         free_list(cfg->categories[i].keywords, cfg->categories[i].n_keywords);
     }
     free(cfg->categories);
+    json_decref(cfg->channels);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
     free(cfg);

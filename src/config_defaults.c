@@ -71,6 +71,7 @@ const char gw_config_defaults[] =
     "    \"normal\": {\"first_response_minutes\": 15, \"handling_hours\": 48}\n"
     "  },\n"
     "  \"escalation\": {\"resolve_hours\": [24, 48, 48]},\n"
+    "  \"channels\": {},\n"
     "  \"outbox\": {\"max_attempts\": 8, \"backoff_seconds\": 5, \"poll_ms\": 1000, "
     "\"lease_seconds\": 60}\n"
     "}\n";

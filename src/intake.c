@@ -247,3 +247,20 @@ size_t gw_intake_in_flight(struct gw_intake *in)
     pthread_mutex_unlock(&in->lock);
     return n;
 }
+
+enum gw_err gw_intake_register_now(const struct gw_config *cfg, struct gw_intake_job *job)
+{
+    PGconn *conn = NULL;
+    enum gw_err err = gw_db_connect(cfg->database_url, "intake-command", &conn);
+    if (err != GW_OK)
+        return err;
+    if (gw_register_prepare(conn) != GW_OK) {
+        PQfinish(conn);
+        return GW_ERR_DB_UNAVAILABLE;
+    }
+    err = gw_register_batch(conn, cfg, &job, 1);
+    PQfinish(conn);
+    if (err == GW_OK && job->result.err == GW_ERR_DB_UNAVAILABLE)
+        err = GW_ERR_DB_UNAVAILABLE;
+    return err;
+}

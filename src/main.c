@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_intake.h"
@@ -25,7 +26,11 @@ static void usage(FILE *out)
                  "  serve          run the gateway (HTTP on the configured listen address)\n"
                  "  migrate        apply database migrations from db/ that are not applied yet\n"
                  "  check-config   report every problem in the configuration, then exit\n"
-                 "  defaults       print the built-in configuration as JSON\n\n"
+                 "  defaults       print the built-in configuration as JSON\n");
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        for (size_t i = 0; i < (*c)->n_commands; i++)
+            fprintf(out, "  %-14s %s\n", (*c)->commands[i].name, (*c)->commands[i].summary);
+    fprintf(out, "\n"
                  "environment: INTAKE_CONFIG, INTAKE_DATABASE_URL, INTAKE_LISTEN,\n"
                  "             INTAKE_PUBLIC_URL, INTAKE_API_TOKEN\n");
 }
@@ -130,16 +135,27 @@ int main(int argc, char **argv)
         fputs(gw_config_defaults, stdout);
         return EX_OK;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate")) {
+    const struct gw_command *channel_cmd = NULL;
+    for (const struct gw_channel *const *c = gw_channels; *c && !channel_cmd; c++)
+        for (size_t k = 0; k < (*c)->n_commands; k++)
+            if (!strcmp((*c)->commands[k].name, cmd))
+                channel_cmd = &(*c)->commands[k];
+    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !channel_cmd) {
         fprintf(stderr, "intake: unknown command \"%s\"\n", cmd);
         usage(stderr);
         return EX_USAGE;
+    }
+    if (gw_channels_init() != GW_OK) {
+        fprintf(stderr, "intake: a channel failed to initialize\n");
+        return EX_SOFTWARE;
     }
     struct gw_config *cfg = NULL;
     if (!load_config(config_path, &cfg))
         return EX_CONFIG;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = !strcmp(cmd, "migrate") ? cmd_migrate(cfg) : cmd_serve(cfg);
+    int rc = channel_cmd               ? channel_cmd->run(argc - i, argv + i, cfg)
+             : !strcmp(cmd, "migrate") ? cmd_migrate(cfg)
+                                       : cmd_serve(cfg);
     curl_global_cleanup();
     gw_config_free(cfg);
     return rc;

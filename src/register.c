@@ -25,7 +25,8 @@
 
 enum gw_err gw_register_prepare(PGconn *conn)
 {
-    PGresult *res = PQprepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb)", 1, NULL);
+    PGresult *res =
+        PQprepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb, $2::bytea)", 2, NULL);
     enum gw_err err = PQresultStatus(res) == PGRES_COMMAND_OK ? GW_OK : GW_ERR_DB;
     if (err != GW_OK)
         gw_error("database: cannot prepare registration: %s", PQresultErrorMessage(res));
@@ -95,9 +96,10 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     set_str(doc, "language_detected", gw_detect_language(c->subject, c->body));
     set_str(doc, "subject", c->subject);
     set_str(doc, "body", c->body);
-    json_object_set_new(doc, "summary", summary_of(c->body));
+    json_object_set_new(doc, "summary", summary_of(c->summary ? c->summary : c->body));
     set_str(doc, "product", c->product);
     set_str(doc, "reply_handle", c->reply_handle);
+    set_str(doc, "no_ack_reason", c->no_ack_reason);
     if (c->received_at)
         json_object_set_new(doc, "received_at", json_integer((json_int_t)c->received_at));
     set_str(doc, "category", cls.category->name);
@@ -169,8 +171,12 @@ static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **j
     for (size_t i = 0; i < n; i++) {
         if (!docs[i])
             continue;
-        const char *params[] = {docs[i]};
-        if (PQsendQueryPrepared(conn, REGISTER_STMT, 1, params, NULL, NULL, 0) != 1)
+        /* The raw message goes as a binary parameter: no escaping, no copy in JSON. */
+        const struct gw_contact *c = &jobs[i]->contact;
+        const char *params[] = {docs[i], (const char *)c->raw};
+        const int lengths[] = {0, (int)c->raw_len};
+        const int formats[] = {0, 1};
+        if (PQsendQueryPrepared(conn, REGISTER_STMT, 2, params, lengths, formats, 0) != 1)
             goto broken;
         sent++;
     }

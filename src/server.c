@@ -344,11 +344,17 @@ static void on_body_complete(struct gw_server *srv, struct session *s)
     submit(srv, s, job);
 }
 
+/* The body cap of the request's route (or the global one before a route is known). */
+static size_t body_cap(const struct gw_server *srv, const struct session *s)
+{
+    return s->route && s->route->max_body ? s->route->max_body : srv->cfg->max_body;
+}
+
 static int append_body(struct gw_server *srv, struct session *s, const void *in, size_t len)
 {
     if (s->reply_ready)
         return 0; /* already rejected; discard */
-    if (s->body_len + len > srv->cfg->max_body) {
+    if (s->body_len + len > body_cap(srv, s)) {
         s->close_after = 1;
         reply_error(s, 413, "request body too large", NULL);
         return 0;
@@ -442,7 +448,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
                 s->close_after = 1;
                 reply_error(s, 411, "send the body with a Content-Length", NULL);
-            } else if (strtoull(cl, NULL, 10) > srv->cfg->max_body) {
+            } else if (strtoull(cl, NULL, 10) > body_cap(srv, s)) {
                 s->close_after = 1;
                 reply_error(s, 413, "request body too large", NULL);
             }

@@ -230,7 +230,11 @@ static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
 }
 
 static const struct gw_route api_routes[] = {
-    {"POST", "/v1/contacts", GW_AUTH_API_TOKEN, parse_contact, respond_contact},
+    {.method = "POST",
+     .path = "/v1/contacts",
+     .auth = GW_AUTH_API_TOKEN,
+     .parse = parse_contact,
+     .respond = respond_contact},
 };
 
 const struct gw_channel gw_channel_api = {

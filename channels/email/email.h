@@ -1,0 +1,43 @@
+/*
+ * The email channel's internal interface, shared by its files: the MIME
+ * parser (GMime), HTML to text (libxml2), the loop rules, and the
+ * acknowledgement renderer. Nothing here is visible to the core.
+ */
+#ifndef GW_EMAIL_H
+#define GW_EMAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gw_arena.h"
+#include "gw_contact.h"
+#include "gw_error.h"
+
+#define GW_EMAIL_CHANNEL     "email"
+#define GW_EMAIL_LOOP_HEADER "X-Intake-Loop"
+
+/* What the parser needs to know about this gateway. */
+struct gw_email_opts {
+    const char *own_address;   /* the address acknowledgements come from; never acked */
+    const char *ticket_prefix; /* "SR-": finds [SR-000123] in subjects */
+};
+
+/*
+ * Parses one RFC 5322 message into a contact (pure: no I/O). Strings are
+ * arena-owned; contact->raw points at raw (the caller keeps it alive). On
+ * GW_ERR_INVALID, *reason says why the message can never be stored.
+ */
+GW_MUST_USE enum gw_err gw_email_parse(const unsigned char *raw, size_t len,
+                                       const struct gw_email_opts *opts, struct gw_arena *arena,
+                                       struct gw_contact *contact, const char **reason);
+
+/* Readable text from an HTML document (UTF-8 in and out), arena-owned; NULL on failure. */
+char *gw_email_html_to_text(const char *html, size_t len, struct gw_arena *arena);
+
+/* The new text of a reply: quoted history and the signature cut off; arena-owned. */
+char *gw_email_strip_quotes(const char *text, struct gw_arena *arena);
+
+/* One-time library set-up (GMime, libxml2). */
+enum gw_err gw_email_init(void);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * The email channel: mail in over HTTP (a provider's inbound route posting
+ * the raw message) and through an MTA pipe (`intake ingest-email`), both
+ * through the same parser. Settings live under "channels": {"email": {...}}.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "email.h"
+#include "gw_channel.h"
+#include "gw_config.h"
+#include "gw_intake.h"
+#include "gw_reply.h"
+#include "gw_validate.h"
+
+/* Mail providers cap messages at 25-35 MB; beyond this a message is refused. */
+#define EMAIL_MAX_BYTES (32u << 20)
+
+static const char *setting(const struct gw_config *cfg, const char *key)
+{
+    const json_t *s = gw_config_channel(cfg, GW_EMAIL_CHANNEL);
+    return json_string_value(json_object_get(s, key));
+}
+
+static struct gw_email_opts opts_of(const struct gw_config *cfg)
+{
+    struct gw_email_opts o = {setting(cfg, "from_address"), cfg->ticket_prefix};
+    return o;
+}
+
+static enum gw_err parse_inbound(const struct gw_http_request *req, struct gw_arena *arena,
+                                 struct gw_contact *c, struct gw_http_reply *reply)
+{
+    if (req->content_type && strncasecmp(req->content_type, "message/rfc822", 14)) {
+        gw_reply_error(reply, arena, 415, "Content-Type must be message/rfc822", NULL);
+        return GW_ERR_INVALID;
+    }
+    if (req->body_len == 0) {
+        gw_reply_error(reply, arena, 400, "empty message", NULL);
+        return GW_ERR_INVALID;
+    }
+    /* The request buffer dies with the request; the contact may outlive it. */
+    unsigned char *raw = gw_arena_alloc(arena, req->body_len);
+    if (!raw) {
+        gw_reply_error(reply, arena, 500, "out of memory", NULL);
+        return GW_ERR_NOMEM;
+    }
+    memcpy(raw, req->body, req->body_len);
+    struct gw_email_opts o = opts_of(req->config);
+    const char *why = NULL;
+    if (gw_email_parse(raw, req->body_len, &o, arena, c, &why) != GW_OK) {
+        gw_reply_error(reply, arena, 400, why, NULL);
+        return GW_ERR_INVALID;
+    }
+    return GW_OK;
+}
+
+static void respond_inbound(const struct gw_intake_result *r, struct gw_arena *arena,
+                            struct gw_http_reply *reply)
+{
+    if (r->err != GW_OK) {
+        gw_reply_intake_failure(reply, arena, r);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "ticket", r->ticket, "customer",
+                          r->customer, "category", r->category, "priority", r->priority,
+                          "new_ticket", r->new_ticket, "duplicate", r->duplicate);
+    gw_reply_json(reply, arena, r->duplicate ? 200 : 201, o);
+}
+
+/* Reads all of stdin up to max; returns NULL (and *too_big) when it is larger. */
+static unsigned char *read_stdin(size_t max, size_t *len, int *too_big)
+{
+    size_t cap = 64 * 1024, n = 0;
+    unsigned char *buf = malloc(cap);
+    *too_big = 0;
+    while (buf) {
+        if (n == cap) {
+            if (cap > max) {
+                *too_big = 1;
+                free(buf);
+                return NULL;
+            }
+            unsigned char *grown = realloc(buf, cap * 2);
+            if (!grown)
+                break;
+            buf = grown;
+            cap *= 2;
+        }
+        ssize_t r = read(STDIN_FILENO, buf + n, cap - n);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            free(buf);
+            return NULL;
+        }
+        n += (size_t)r;
+    }
+    if (buf && n > max) {
+        *too_big = 1;
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/*
+ * The MTA pipe, with sysexits the MTA understands: 0 only once the message
+ * is committed, 75 (EX_TEMPFAIL: keep it queued, retry) whenever it could
+ * not be stored now, 65 (EX_DATAERR: bounce) only for mail that can never be.
+ */
+/* What a message would become, as JSON on stdout, without storing it. */
+static int print_contact(const struct gw_contact *c)
+{
+    json_t *att = json_array();
+    for (size_t i = 0; i < c->n_attachments; i++)
+        json_array_append_new(att,
+                              json_pack("{s:s?, s:s?, s:I}", "filename", c->attachments[i].filename,
+                                        "content_type", c->attachments[i].content_type, "size",
+                                        (json_int_t)c->attachments[i].size));
+    json_t *refs = json_array();
+    for (size_t i = 0; i < c->n_thread_refs; i++)
+        json_array_append_new(refs, json_string(c->thread_refs[i]));
+    json_t *o =
+        json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:s?, s:o, s:I, s:s?}", "from",
+                  c->sender.email, "name", c->sender.name, "reply_to", c->reply_handle, "subject",
+                  c->subject, "message_id", c->external_ref, "ticket_ref", c->ticket_ref,
+                  "thread_refs", refs, "no_ack_reason", c->no_ack_reason, "attachments", att,
+                  "body_chars", (json_int_t)(c->body ? strlen(c->body) : 0), "summary", c->summary);
+    if (!o)
+        return EX_SOFTWARE;
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    putchar('\n');
+    json_decref(o);
+    return EX_OK;
+}
+
+static int cmd_ingest(int argc, char **argv, const struct gw_config *cfg)
+{
+    int dry_run = argc > 1 && !strcmp(argv[1], "--dry-run");
+    size_t len = 0;
+    int too_big = 0;
+    unsigned char *raw = read_stdin(EMAIL_MAX_BYTES, &len, &too_big);
+    if (!raw) {
+        fprintf(stderr, "ingest-email: %s\n",
+                too_big ? "message larger than 32 MiB" : "cannot read the message");
+        return too_big ? EX_DATAERR : EX_TEMPFAIL;
+    }
+    struct gw_arena *arena = gw_arena_create(16384);
+    struct gw_intake_job job;
+    memset(&job, 0, sizeof(job));
+    job.kind = GW_JOB_REGISTER;
+    job.arena = arena;
+    struct gw_email_opts o = opts_of(cfg);
+    const char *why = NULL;
+    enum gw_err err = GW_OK;
+    int rc;
+    if (!arena) {
+        rc = EX_TEMPFAIL;
+    } else if (gw_email_parse(raw, len, &o, arena, &job.contact, &why) != GW_OK) {
+        fprintf(stderr, "ingest-email: refused: %s\n", why);
+        rc = EX_DATAERR;
+    } else if (dry_run) {
+        rc = print_contact(&job.contact);
+    } else if ((err = gw_intake_register_now(cfg, &job)) != GW_OK || job.result.err != GW_OK) {
+        if (err == GW_OK)
+            err = job.result.err;
+        rc = err == GW_ERR_INVALID ? EX_DATAERR : EX_TEMPFAIL;
+        fprintf(stderr, "ingest-email: not stored (%s), %s\n", gw_strerror(err),
+                rc == EX_TEMPFAIL ? "retry later" : "refused");
+    } else {
+        printf("%s %s\n", job.result.ticket,
+               job.result.duplicate    ? "duplicate"
+               : job.result.new_ticket ? "new"
+                                       : "reply");
+        rc = EX_OK;
+    }
+    gw_arena_destroy(arena);
+    free(raw);
+    return rc;
+}
+
+static void check_config(const json_t *section, struct gw_problems *pr)
+{
+    static const char *const known[] = {"from_address", NULL};
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)section, key, val)
+    {
+        int ok = 0;
+        for (const char *const *k = known; *k; k++)
+            ok |= !strcmp(*k, key);
+        if (!ok)
+            gw_problems_add(pr, "channels.email.%s: unknown setting", key);
+    }
+    json_t *from = json_object_get(section, "from_address");
+    if (from && (!json_is_string(from) || !strchr(json_string_value(from), '@')))
+        gw_problems_add(pr, "channels.email.from_address: must be an email address");
+}
+
+static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
+                              struct gw_arena *arena, struct gw_delivery *out)
+{
+    (void)ack;
+    (void)cfg;
+    (void)arena;
+    memset(out, 0, sizeof(*out));
+    out->kind = GW_DELIVER_NONE;
+    return GW_OK;
+}
+
+static const struct gw_route email_routes[] = {
+    {.method = "POST",
+     .path = "/v1/email/inbound",
+     .auth = GW_AUTH_API_TOKEN,
+     .max_body = EMAIL_MAX_BYTES,
+     .parse = parse_inbound,
+     .respond = respond_inbound},
+};
+
+static const struct gw_command email_commands[] = {
+    {"ingest-email",
+     "register one RFC 5322 message read on stdin (an MTA pipe); --dry-run prints it instead",
+     cmd_ingest},
+};
+
+const struct gw_channel gw_channel_email = {
+    .name = GW_EMAIL_CHANNEL,
+    .routes = email_routes,
+    .n_routes = sizeof(email_routes) / sizeof(email_routes[0]),
+    .commands = email_commands,
+    .n_commands = sizeof(email_commands) / sizeof(email_commands[0]),
+    .init = gw_email_init,
+    .check_config = check_config,
+    .render_ack = render_ack,
+};
