@@ -169,6 +169,9 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at)
     WHERE status IN ('pending', 'sending') AND kind <> 'agent_notify';
 CREATE INDEX outbox_agent_due ON outbox (next_attempt_at)
     WHERE status IN ('pending', 'sending') AND kind = 'agent_notify';
+-- Acknowledgements sent to one address in the last hour (per-sender ack limit).
+CREATE INDEX outbox_ack_recipient ON outbox ((payload->>'reply_handle'), sent_at)
+    WHERE kind = 'ack' AND status = 'sent';
 
 -- Lookups by identity, email before phone before chat id.
 CREATE FUNCTION intake_identity_owner(p_kind text, p_value text) RETURNS bigint

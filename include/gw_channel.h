@@ -68,14 +68,30 @@ struct gw_route {
 enum gw_delivery_kind {
     GW_DELIVER_NONE,      /* nothing to send on this channel (e.g. no callback given) */
     GW_DELIVER_HTTP_POST, /* POST body to url */
+    GW_DELIVER_EMAIL,     /* send message over SMTP from mail_from to rcpt_to */
 };
 
 struct gw_delivery {
     enum gw_delivery_kind kind;
+    const char *why_none; /* GW_DELIVER_NONE: why, recorded with the row */
+    /* HTTP */
     const char *url;
     const char *content_type;
     const char *body;
     size_t body_len;
+    /* Email */
+    const char *mail_from; /* envelope sender (bare address) */
+    const char *rcpt_to;   /* envelope recipient (bare address) */
+    const char *message;   /* the whole RFC 5322 message, CRLF line ends, NUL-terminated */
+    /*
+     * Once sent, the message is recorded on the ticket as an outbound message
+     * with this id, so that replies to it thread (NULL: not recorded).
+     */
+    const char *record_ref;
+    const char *record_subject;
+    const char *record_text;
+    /* At most this many acknowledgements per reply handle per hour; 0: no limit. */
+    int per_recipient_per_hour;
 };
 
 /* A subcommand of `intake` a channel provides (e.g. an MTA pipe). */

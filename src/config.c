@@ -265,6 +265,31 @@ static void load_sla(struct gw_config *cfg, json_t *sla, struct gw_problems *pr)
     }
 }
 
+static void load_smtp(struct gw_config *cfg, json_t *smtp, struct gw_problems *pr)
+{
+    static const char *const k[] = {"url", "starttls", "user", "password", NULL};
+    check_keys(smtp, "smtp.", k, pr);
+    char *url = get_str(smtp, "url", "smtp.", 1, pr);
+    if (url) {
+        if (strncmp(url, "smtp://", 7) || !url[7] || strchr(url + 7, '/'))
+            gw_problems_add(pr, "smtp.url: \"%s\" is not smtp://host:port", url);
+        else
+            cfg->smtp_hostport = strdup(url + 7);
+        free(url);
+    }
+    char *tls = get_str(smtp, "starttls", "smtp.", 0, pr);
+    static const char *const modes[] = {"no", "if-offered", "required"};
+    cfg->smtp_starttls = -1;
+    for (int i = 0; tls && i < 3; i++)
+        if (!strcmp(tls, modes[i]))
+            cfg->smtp_starttls = i;
+    if (tls && cfg->smtp_starttls < 0)
+        gw_problems_add(pr, "smtp.starttls: must be no, if-offered or required");
+    free(tls);
+    cfg->smtp_user = get_str(smtp, "user", "smtp.", 1, pr);
+    cfg->smtp_password = get_str(smtp, "password", "smtp.", 1, pr);
+}
+
 /* Each channel checks its own section; unknown channel names are typos. */
 static void load_channels(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
 {
@@ -300,7 +325,7 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
 {
     static const char *const keys[] = {
         "listen", "public_url", "database_url", "api_token",      "database", "limits", "numbers",
-        "sla",    "outbox",     "escalation",   "classification", "channels", NULL};
+        "sla",    "outbox",     "escalation",   "classification", "channels", "smtp",   NULL};
     check_keys(root, "", keys, pr);
 
     char *listen = get_str(root, "listen", "", 0, pr);
@@ -379,6 +404,9 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
     json_t *cls = get_obj(root, "classification", pr);
     if (cls)
         load_classification(cfg, cls, pr);
+    json_t *smtp = get_obj(root, "smtp", pr);
+    if (smtp)
+        load_smtp(cfg, smtp, pr);
     load_channels(cfg, root, pr);
 }
 
@@ -386,15 +414,19 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
 static void apply_env(json_t *root)
 {
     static const struct {
-        const char *env, *key;
-    } map[] = {{"INTAKE_DATABASE_URL", "database_url"},
-               {"INTAKE_LISTEN", "listen"},
-               {"INTAKE_PUBLIC_URL", "public_url"},
-               {"INTAKE_API_TOKEN", "api_token"}};
+        const char *env, *section, *key;
+    } map[] = {{"INTAKE_DATABASE_URL", NULL, "database_url"},
+               {"INTAKE_LISTEN", NULL, "listen"},
+               {"INTAKE_PUBLIC_URL", NULL, "public_url"},
+               {"INTAKE_API_TOKEN", NULL, "api_token"},
+               {"INTAKE_SMTP_URL", "smtp", "url"},
+               {"INTAKE_SMTP_USER", "smtp", "user"},
+               {"INTAKE_SMTP_PASSWORD", "smtp", "password"}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         const char *v = getenv(map[i].env);
-        if (v && *v)
-            json_object_set_new(root, map[i].key, json_string(v));
+        json_t *obj = map[i].section ? json_object_get(root, map[i].section) : root;
+        if (v && *v && json_is_object(obj))
+            json_object_set_new(obj, map[i].key, json_string(v));
     }
 }
 
@@ -487,6 +519,9 @@ void gw_config_free(struct gw_config *cfg)
     }
     free(cfg->categories);
     json_decref(cfg->channels);
+    free(cfg->smtp_hostport);
+    free(cfg->smtp_user);
+    free(cfg->smtp_password);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
     free(cfg);

@@ -22,6 +22,7 @@
 #include "gw_db.h"
 #include "gw_http_send.h"
 #include "gw_log.h"
+#include "gw_smtp_send.h"
 
 #define CLAIM_BATCH   32
 #define MAX_BACKOFF_S 3600
@@ -44,11 +45,22 @@ struct claimed {
  * What a pass decided for each claimed row, written back in one statement:
  * per-row commits made the dispatcher fall behind registration under load.
  */
+static void add_id(json_t *list, const char *id)
+{
+    json_array_append_new(list, json_integer((json_int_t)strtoll(id, NULL, 10)));
+}
+
 struct outcomes {
     json_t *sent;    /* ids delivered */
-    json_t *skipped; /* ids with nothing to deliver on their channel */
+    json_t *skipped; /* [{id, why}]: nothing to deliver, or suppressed */
     json_t *retry;   /* [{id, delay, why}] */
+    json_t *records; /* [{id, ref, subject, text}]: sent mail kept on its ticket */
 };
+
+static json_int_t row_id(const struct claimed *row)
+{
+    return (json_int_t)strtoll(row->id, NULL, 10);
+}
 
 static void add_retry(struct outcomes *o, const struct gw_config *cfg, const struct claimed *row,
                       const char *why)
@@ -58,21 +70,47 @@ static void add_retry(struct outcomes *o, const struct gw_config *cfg, const str
         delay *= 2;
     if (delay > MAX_BACKOFF_S)
         delay = MAX_BACKOFF_S;
-    json_array_append_new(o->retry,
-                          json_pack("{s:I, s:I, s:s}", "id", (json_int_t)strtoll(row->id, NULL, 10),
-                                    "delay", (json_int_t)delay, "why", why));
+    json_array_append_new(o->retry, json_pack("{s:I, s:I, s:s}", "id", row_id(row), "delay",
+                                              (json_int_t)delay, "why", why));
     if (row->attempts >= cfg->outbox_max_attempts)
         gw_error("outbox: row %s (%s) failed for good after %d attempts: %s", row->id, row->kind,
                  row->attempts, why);
 }
 
-static void add_id(json_t *list, const char *id)
+static void add_skipped(struct outcomes *o, const struct claimed *row, const char *why)
 {
-    json_array_append_new(list, json_integer((json_int_t)strtoll(id, NULL, 10)));
+    json_array_append_new(o->skipped, json_pack("{s:I, s:s?}", "id", row_id(row), "why", why));
 }
 
-static void deliver_ack(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
-                        struct outcomes *o)
+/* Acknowledgements already sent to this reply handle in the last hour. */
+static long sent_last_hour(PGconn *conn, const json_t *payload)
+{
+    const char *handle = json_string_value(json_object_get(payload, "reply_handle"));
+    if (!handle)
+        return 0;
+    const char *params[] = {handle};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT count(*) FROM outbox WHERE kind = 'ack' AND status = "
+                                 "'sent' AND payload->>'reply_handle' = $1 AND sent_at > now() - "
+                                 "interval '1 hour'",
+                                 1, NULL, params, NULL, NULL, 0);
+    long n = PQresultStatus(res) == PGRES_TUPLES_OK ? atol(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    return n;
+}
+
+static enum gw_err send_delivery(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
+                                 const struct gw_delivery *d, char *why, size_t why_len)
+{
+    if (d->kind == GW_DELIVER_EMAIL)
+        return gw_smtp_send(cfg, d->mail_from, d->rcpt_to, d->message, why, why_len);
+    char key[48];
+    snprintf(key, sizeof(key), "outbox-%s", row->id);
+    return gw_http_post(curl, d->url, d->content_type, d->body, d->body_len, key, why, why_len);
+}
+
+static void deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
+                        const struct claimed *row, struct outcomes *o)
 {
     const struct gw_channel *ch = gw_channel_find(row->channel);
     if (!ch || !ch->render_ack) {
@@ -82,32 +120,41 @@ static void deliver_ack(CURL *curl, const struct gw_config *cfg, const struct cl
     json_t *payload = json_loads(row->payload, 0, NULL);
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_delivery d;
+    char why[256] = "";
     if (!payload || !arena || ch->render_ack(payload, cfg, arena, &d) != GW_OK) {
         add_retry(o, cfg, row, "could not render the acknowledgement");
     } else if (d.kind == GW_DELIVER_NONE) {
-        add_id(o->skipped, row->id);
+        add_skipped(o, row, d.why_none);
+    } else if (d.kind == GW_DELIVER_EMAIL && !gw_smtp_configured(cfg)) {
+        add_skipped(o, row, "no SMTP server configured");
+    } else if (d.per_recipient_per_hour > 0 &&
+               sent_last_hour(conn, payload) >= d.per_recipient_per_hour) {
+        /* A sender writing in a loop gets a few answers an hour, not one per message. */
+        add_skipped(o, row, "acknowledgements to this address are rate limited");
+    } else if (send_delivery(curl, cfg, row, &d, why, sizeof(why)) == GW_OK) {
+        add_id(o->sent, row->id);
+        if (d.record_ref)
+            json_array_append_new(o->records, json_pack("{s:I, s:s, s:s?, s:s?}", "id", row_id(row),
+                                                        "ref", d.record_ref, "subject",
+                                                        d.record_subject, "text", d.record_text));
     } else {
-        char why[256] = "";
-        char key[48];
-        snprintf(key, sizeof(key), "outbox-%s", row->id);
-        if (gw_http_post(curl, d.url, d.content_type, d.body, d.body_len, key, why, sizeof(why)) ==
-            GW_OK) {
-            add_id(o->sent, row->id);
-        } else {
-            gw_warn("outbox: row %s delivery attempt %d failed: %s", row->id, row->attempts, why);
-            add_retry(o, cfg, row, why);
-        }
+        gw_warn("outbox: row %s delivery attempt %d failed: %s", row->id, row->attempts, why);
+        add_retry(o, cfg, row, why);
     }
     json_decref(payload);
     gw_arena_destroy(arena);
 }
 
-/* One statement marks every outcome of a pass. */
+/*
+ * One statement marks every outcome of a pass and keeps sent mail on its
+ * ticket as an outbound message (its Message-ID is how replies find the
+ * ticket again).
+ */
 static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
                                    const struct outcomes *o)
 {
-    json_t *doc =
-        json_pack("{s:O, s:O, s:O}", "sent", o->sent, "skipped", o->skipped, "retry", o->retry);
+    json_t *doc = json_pack("{s:O, s:O, s:O, s:O}", "sent", o->sent, "skipped", o->skipped, "retry",
+                            o->retry, "records", o->records);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!text)
@@ -121,15 +168,21 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
         "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL "
         "  WHERE id IN (SELECT jsonb_array_elements_text(j->'sent')::bigint FROM d) "
         "  RETURNING id), "
-        "skipped AS (UPDATE outbox SET status = 'skipped', sent_at = now(), last_error = NULL "
-        "  WHERE id IN (SELECT jsonb_array_elements_text(j->'skipped')::bigint FROM d) "
-        "  RETURNING id), "
+        "skipped AS (UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why "
+        "  FROM d, jsonb_to_recordset(d.j->'skipped') AS k(id bigint, why text) "
+        "  WHERE o.id = k.id RETURNING o.id), "
         "retried AS (UPDATE outbox o SET status = CASE WHEN o.attempts >= $2::int THEN 'failed' "
         "  ELSE 'pending' END, next_attempt_at = now() + make_interval(secs => r.delay), "
         "  last_error = r.why FROM d, jsonb_to_recordset(d.j->'retry') AS r(id bigint, "
-        "  delay int, why text) WHERE o.id = r.id RETURNING o.id) "
+        "  delay int, why text) WHERE o.id = r.id RETURNING o.id), "
+        "recorded AS (INSERT INTO messages (ticket_id, direction, channel, idempotency_key, "
+        "  external_ref, subject, body) SELECT o.ticket_id, 'out', o.channel, "
+        "  'out:' || o.dedupe_key, r.ref, r.subject, coalesce(r.text, '') "
+        "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text, subject text, "
+        "  text text) JOIN outbox o ON o.id = r.id WHERE o.ticket_id IS NOT NULL "
+        "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id) "
         "SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped), "
-        "  (SELECT count(*) FROM retried)",
+        "  (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded)",
         2, NULL, params, NULL, NULL, 0);
     free(text);
     enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
@@ -193,12 +246,12 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
         return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
     }
     int n = PQntuples(res);
-    struct outcomes o = {json_array(), json_array(), json_array()};
+    struct outcomes o = {json_array(), json_array(), json_array(), json_array()};
     for (int i = 0; i < n; i++) {
         struct claimed row = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                               PQgetvalue(res, i, 3), atoi(PQgetvalue(res, i, 4))};
         if (!strcmp(row.kind, "ack"))
-            deliver_ack(curl, cfg, &row, &o);
+            deliver_ack(conn, curl, cfg, &row, &o);
         else
             add_retry(&o, cfg, &row, "unknown outbox kind");
     }
@@ -208,6 +261,7 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
     json_decref(o.sent);
     json_decref(o.skipped);
     json_decref(o.retry);
+    json_decref(o.records);
     if (err == GW_OK)
         *handled = n > published ? n : published;
     return err;
@@ -244,6 +298,7 @@ static void *dispatcher_main(void *arg)
     struct gw_outbox *ob = arg;
     PGconn *conn = NULL;
     CURL *curl = curl_easy_init();
+    gw_smtp_init();
     while (!stopping(ob)) {
         int handled = 0;
         if (gw_db_is_broken(conn)) {

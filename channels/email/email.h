@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "gw_arena.h"
 #include "gw_contact.h"
 #include "gw_error.h"
@@ -36,6 +38,20 @@ char *gw_email_html_to_text(const char *html, size_t len, struct gw_arena *arena
 
 /* The new text of a reply: quoted history and the signature cut off; arena-owned. */
 char *gw_email_strip_quotes(const char *text, struct gw_arena *arena);
+
+struct gw_email_ack_opts {
+    const char *from_address; /* envelope and header sender */
+    const char *from_name;    /* display name, may be NULL */
+    int per_sender_per_hour;  /* acknowledgements to one address per hour; 0: no limit */
+};
+
+struct gw_config;
+struct gw_delivery;
+
+/* Renders the acknowledgement of an outbox "ack" payload as a reply mail (pure). */
+GW_MUST_USE enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_config *cfg,
+                                            const struct gw_email_ack_opts *opts,
+                                            struct gw_arena *arena, struct gw_delivery *out);
 
 /* One-time library set-up (GMime, libxml2). */
 enum gw_err gw_email_init(void);

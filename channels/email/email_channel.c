@@ -187,7 +187,8 @@ static int cmd_ingest(int argc, char **argv, const struct gw_config *cfg)
 
 static void check_config(const json_t *section, struct gw_problems *pr)
 {
-    static const char *const known[] = {"from_address", NULL};
+    static const char *const known[] = {"from_address", "from_name", "acks_per_sender_per_hour",
+                                        NULL};
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)section, key, val)
@@ -201,17 +202,29 @@ static void check_config(const json_t *section, struct gw_problems *pr)
     json_t *from = json_object_get(section, "from_address");
     if (from && (!json_is_string(from) || !strchr(json_string_value(from), '@')))
         gw_problems_add(pr, "channels.email.from_address: must be an email address");
+    json_t *name = json_object_get(section, "from_name");
+    if (name && !json_is_string(name))
+        gw_problems_add(pr, "channels.email.from_name: must be a string");
+    json_t *rate = json_object_get(section, "acks_per_sender_per_hour");
+    if (rate && (!json_is_integer(rate) || json_integer_value(rate) < 0 ||
+                 json_integer_value(rate) > 10000))
+        gw_problems_add(pr, "channels.email.acks_per_sender_per_hour: must be 0..10000");
 }
+
+#define DEFAULT_FROM          "support@localhost"
+#define DEFAULT_ACKS_PER_HOUR 5
 
 static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
                               struct gw_arena *arena, struct gw_delivery *out)
 {
-    (void)ack;
-    (void)cfg;
-    (void)arena;
-    memset(out, 0, sizeof(*out));
-    out->kind = GW_DELIVER_NONE;
-    return GW_OK;
+    const json_t *s = gw_config_channel(cfg, GW_EMAIL_CHANNEL);
+    const json_t *rate = json_object_get(s, "acks_per_sender_per_hour");
+    struct gw_email_ack_opts o = {
+        setting(cfg, "from_address") ? setting(cfg, "from_address") : DEFAULT_FROM,
+        setting(cfg, "from_name"),
+        rate ? (int)json_integer_value(rate) : DEFAULT_ACKS_PER_HOUR,
+    };
+    return gw_email_render_ack(ack, cfg, &o, arena, out);
 }
 
 static const struct gw_route email_routes[] = {

@@ -1,0 +1,109 @@
+/*
+ * SMTP delivery through libesmtp. The session is built and torn down per
+ * message: the dispatcher sends few, and a fresh session never inherits a
+ * half-broken connection. Credentials reach libesmtp through its interaction
+ * callback and are never logged.
+ */
+#include "gw_smtp_send.h"
+
+#include <auth-client.h>
+#include <libesmtp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gw_config.h"
+
+#define SMTP_TIMEOUT_MS 20000
+
+void gw_smtp_init(void)
+{
+    auth_client_init();
+}
+
+int gw_smtp_configured(const struct gw_config *cfg)
+{
+    return cfg->smtp_hostport != NULL;
+}
+
+struct credentials {
+    const char *user, *password;
+};
+
+static int interact(auth_client_request_t request, char **result, int fields, void *arg)
+{
+    const struct credentials *cred = arg;
+    for (int i = 0; i < fields; i++) {
+        if (request[i].flags & AUTH_USER)
+            result[i] = (char *)cred->user;
+        else if (request[i].flags & AUTH_PASS)
+            result[i] = (char *)cred->password;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+static void set_why(char *why, size_t n, const char *what, const smtp_status_t *st)
+{
+    if (st && st->code)
+        snprintf(why, n, "%s: %d %s", what, st->code, st->text ? st->text : "");
+    else {
+        char buf[128];
+        snprintf(why, n, "%s: %s", what, smtp_strerror(smtp_errno(), buf, sizeof(buf)));
+    }
+    /* Server texts end in CRLF; keep the reason on one line. */
+    why[strcspn(why, "\r\n")] = '\0';
+}
+
+enum gw_err gw_smtp_send(const struct gw_config *cfg, const char *mail_from, const char *rcpt_to,
+                         const char *message, char *why, size_t why_len)
+{
+    if (!cfg->smtp_hostport) {
+        snprintf(why, why_len, "no SMTP server configured");
+        return GW_ERR_CONFIG;
+    }
+    smtp_session_t session = smtp_create_session();
+    if (!session) {
+        snprintf(why, why_len, "out of memory");
+        return GW_ERR_NOMEM;
+    }
+    auth_context_t auth = NULL;
+    struct credentials cred = {cfg->smtp_user, cfg->smtp_password};
+    enum gw_err err = GW_ERR_DELIVERY;
+    smtp_set_server(session, cfg->smtp_hostport);
+    smtp_starttls_enable(session, cfg->smtp_starttls == 2   ? Starttls_REQUIRED
+                                  : cfg->smtp_starttls == 1 ? Starttls_ENABLED
+                                                            : Starttls_DISABLED);
+    for (int t = Timeout_GREETING; t <= Timeout_DATA2; t++)
+        smtp_set_timeout(session, t | Timeout_OVERRIDE_RFC2822_MINIMUM, SMTP_TIMEOUT_MS);
+    if (cfg->smtp_user) {
+        auth = auth_create_context();
+        auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
+        auth_set_interact_cb(auth, interact, &cred);
+        smtp_auth_set_context(session, auth);
+    }
+    smtp_message_t msg = smtp_add_message(session);
+    smtp_recipient_t rcpt = msg ? smtp_add_recipient(msg, rcpt_to) : NULL;
+    if (!msg || !rcpt || !smtp_set_reverse_path(msg, mail_from) ||
+        !smtp_set_message_str(msg, (void *)message)) {
+        snprintf(why, why_len, "cannot set up the SMTP message");
+        goto out;
+    }
+    if (!smtp_start_session(session)) {
+        set_why(why, why_len, "SMTP session failed", NULL);
+        goto out;
+    }
+    const smtp_status_t *rs = smtp_recipient_status(rcpt);
+    const smtp_status_t *ms = smtp_message_transfer_status(msg);
+    if (!rs || rs->code < 200 || rs->code > 299)
+        set_why(why, why_len, "recipient refused", rs);
+    else if (!ms || ms->code < 200 || ms->code > 299)
+        set_why(why, why_len, "message refused", ms);
+    else
+        err = GW_OK;
+out:
+    smtp_destroy_session(session);
+    if (auth)
+        auth_destroy_context(auth);
+    return err;
+}
