@@ -162,6 +162,9 @@ static int cmd_ingest(int argc, char **argv, const struct gw_config *cfg)
     int rc;
     if (!arena) {
         rc = EX_TEMPFAIL;
+    } else if (len == 0) {
+        fprintf(stderr, "ingest-email: refused: empty message\n");
+        rc = EX_DATAERR;
     } else if (gw_email_parse(raw, len, &o, arena, &job.contact, &why) != GW_OK) {
         fprintf(stderr, "ingest-email: refused: %s\n", why);
         rc = EX_DATAERR;

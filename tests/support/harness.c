@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 extern char **environ;
 
@@ -380,4 +382,113 @@ int harness_env_teardown(struct harness_env *env)
     int rc = harness_gateway_stop(&env->gw);
     harness_db_drop(&env->db);
     return rc == 0 ? 0 : -1;
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+void harness_smtp_start(struct harness_smtp *smtp, int port)
+{
+    smtp->port = port ? port : harness_free_port();
+    snprintf(smtp->dir, sizeof(smtp->dir), "/tmp/intake-smtp-%d-%d", (int)getpid(), smtp->port);
+    char port_arg[64];
+    snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%d", smtp->port);
+    char *argv[] = {(char *)"/usr/bin/python3",
+                    (char *)"-m",
+                    (char *)"aiosmtpd",
+                    (char *)"-n",
+                    (char *)"-l",
+                    port_arg,
+                    (char *)"-c",
+                    (char *)"aiosmtpd.handlers.Mailbox",
+                    smtp->dir,
+                    NULL};
+    smtp->pid = spawn(argv, NULL, "/dev/null");
+    for (int i = 0; i < 200; i++) {
+        if (port_open(smtp->port))
+            return;
+        sleep_ms(25);
+    }
+    fail_msg("the SMTP server did not start on port %d", smtp->port);
+}
+
+void harness_smtp_stop(struct harness_smtp *smtp)
+{
+    if (smtp->pid > 0) {
+        kill(smtp->pid, SIGTERM);
+        wait_status(smtp->pid);
+        smtp->pid = 0;
+    }
+}
+
+/* Maildir file names start with the delivery time: sorting gives arrival order. */
+static int list_mail(struct harness_smtp *smtp, char names[][512], int max)
+{
+    char dir[160];
+    snprintf(dir, sizeof(dir), "%s/new", smtp->dir);
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && n < max)
+        if (e->d_name[0] != '.')
+            snprintf(names[n++], 512, "%s/%.255s", dir, e->d_name);
+    if (d)
+        closedir(d);
+    qsort(names, (size_t)n, 512, (int (*)(const void *, const void *))strcmp);
+    return n;
+}
+
+int harness_smtp_wait(struct harness_smtp *smtp, int n, int timeout_ms)
+{
+    static char names[64][512];
+    int got = 0;
+    for (int waited = 0;; waited += 50) {
+        got = list_mail(smtp, names, 64);
+        if (got >= n || waited >= timeout_ms)
+            return got;
+        sleep_ms(50);
+    }
+}
+
+char *harness_smtp_message(struct harness_smtp *smtp, int i)
+{
+    static char names[64][512];
+    int n = list_mail(smtp, names, 64);
+    if (i >= n)
+        return NULL;
+    FILE *f = fopen(names[i], "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 20);
+    size_t len = fread(buf, 1, (1 << 20) - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len)
+{
+    char in_path[] = "/tmp/intake-mail-XXXXXX";
+    int fd = mkstemp(in_path);
+    if (fd < 0 || write(fd, raw, strlen(raw)) != (ssize_t)strlen(raw))
+        fail_msg("cannot write the message");
+    close(fd);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "INTAKE_DATABASE_URL='%s' INTAKE_CONFIG= %s ingest-email < %s 2>&1",
+             db_url, INTAKE_BINARY, in_path);
+    FILE *p = popen(cmd, "r");
+    size_t n = p && output ? fread(output, 1, output_len - 1, p) : 0;
+    if (output)
+        output[n] = '\0';
+    int st = p ? pclose(p) : -1;
+    unlink(in_path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

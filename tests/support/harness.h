@@ -85,6 +85,24 @@ void harness_pg_exec(PGconn *conn, const char *sql);
 char *harness_json_str(const char *json, const char *key);
 int harness_json_bool(const char *json, const char *key);
 
+/* A real SMTP server on loopback (Debian's aiosmtpd) storing mail in a Maildir. */
+struct harness_smtp {
+    pid_t pid;
+    int port;
+    char dir[128];
+};
+
+/* port 0: pick a free one. */
+void harness_smtp_start(struct harness_smtp *smtp, int port);
+void harness_smtp_stop(struct harness_smtp *smtp);
+/* Waits up to timeout_ms for at least n messages; returns how many arrived. */
+int harness_smtp_wait(struct harness_smtp *smtp, int n, int timeout_ms);
+/* The i-th message in arrival order (malloc'd), or NULL. */
+char *harness_smtp_message(struct harness_smtp *smtp, int i);
+
+/* Runs `intake ingest-email` on the given bytes against db_url; returns its exit status. */
+int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len);
+
 /* Runs a bash function from scripts/lib.sh (pg_start, pg_stop ...); returns its exit status. */
 int harness_lib_sh(const char *command);
 
