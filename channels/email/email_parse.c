@@ -29,7 +29,47 @@ enum gw_err gw_email_init(void)
     return GW_OK;
 }
 
-/* UTF-8 for text in an unknown state: as is if valid, else a legacy charset, else repaired. */
+/*
+ * Raw 8-bit bytes in a header carry no charset. Chinese mail of that kind is
+ * GB2312 (or GBK using its common part): every byte >= 0x80 is the first of
+ * a pair in 0xA1-0xF7 / 0xA1-0xFE.
+ * Latin text in windows-1252 almost never forms such pairs throughout
+ * ("Formação" does, "Verão" does not), so a strict pair check decides.
+ */
+static const char *guess_charset(const char *raw)
+{
+    const unsigned char *p = (const unsigned char *)raw;
+    bool high = false;
+    while (*p) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        high = true;
+        if (!(p[0] >= 0xA1 && p[0] <= 0xF7 && p[1] >= 0xA1 && p[1] <= 0xFE))
+            return "windows-1252";
+        p += 2;
+    }
+    return high ? "GB18030" : "UTF-8";
+}
+
+/* True when the bytes hold at least one well-formed multi-byte UTF-8 sequence. */
+static bool has_utf8_sequence(const char *in, gssize len)
+{
+    const unsigned char *p = (const unsigned char *)in, *end = p + len;
+    for (; p + 1 < end; p++) {
+        int n = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (n && p + n <= end && g_utf8_validate((const gchar *)p, n, NULL))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * UTF-8 for text in an unknown state: as is when valid; GB2312 when every
+ * high byte forms a GB pair; UTF-8 with a few broken bytes is repaired
+ * (U+FFFD marks each); other text is read as windows-1252.
+ */
 static char *to_utf8(const char *in, gssize len, struct gw_arena *arena)
 {
     if (!in)
@@ -38,9 +78,15 @@ static char *to_utf8(const char *in, gssize len, struct gw_arena *arena)
         len = (gssize)strlen(in);
     if (g_utf8_validate(in, len, NULL))
         return gw_arena_strndup(arena, in, (size_t)len);
-    for (const char *const *cs = fallback_charsets + 1; *cs; cs++) {
+    char *copy = g_strndup(in, (gsize)len);
+    const char *cs = guess_charset(copy);
+    g_free(copy);
+    /* GB pairs throughout beat stray UTF-8 look-alikes ("\xD3\xA1" is both). */
+    if (!strcmp(cs, "GB18030") || !has_utf8_sequence(in, len)) {
         gsize out_len = 0;
-        gchar *conv = g_convert(in, len, "UTF-8", *cs, NULL, &out_len, NULL);
+        gchar *conv = g_convert(in, len, "UTF-8", cs, NULL, &out_len, NULL);
+        if (!conv)
+            conv = g_convert(in, len, "UTF-8", "ISO-8859-1", NULL, &out_len, NULL);
         if (conv) {
             char *r = gw_arena_strndup(arena, conv, out_len);
             g_free(conv);
@@ -81,6 +127,7 @@ struct walk {
     struct gw_arena *arena;
     GMimeObject *plain, *html; /* body candidates */
     GMimeObject *plain_parent, *html_parent;
+    GHashTable *parent_of; /* every part -> its multipart, to walk up from a leaf */
     GMimeObject *leaves[MAX_ATTACHMENTS + 2];
     GMimeObject *parents[MAX_ATTACHMENTS + 2];
     size_t n_leaves;
@@ -90,6 +137,8 @@ struct walk {
 static void collect(GMimeObject *parent, GMimeObject *part, gpointer user)
 {
     struct walk *w = user;
+    if (parent)
+        g_hash_table_insert(w->parent_of, part, parent);
     if (GMIME_IS_MULTIPART(part))
         return; /* foreach visits the children itself */
     bool inline_text = GMIME_IS_TEXT_PART(part) && !g_mime_part_is_attachment(GMIME_PART(part));
@@ -112,17 +161,7 @@ static void collect(GMimeObject *parent, GMimeObject *part, gpointer user)
     }
 }
 
-static char *part_text(GMimeObject *part, struct gw_arena *arena)
-{
-    char *t = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
-    if (!t)
-        return NULL;
-    char *r = to_utf8(t, -1, arena);
-    g_free(t);
-    return r;
-}
-
-/* Decoded content of a leaf (or the serialized message of a message part). */
+/* Decoded content of a leaf (or the forwarded message of a message part). */
 static GByteArray *leaf_bytes(GMimeObject *leaf)
 {
     GMimeStream *mem = g_mime_stream_mem_new();
@@ -130,6 +169,10 @@ static GByteArray *leaf_bytes(GMimeObject *leaf)
         GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(leaf));
         if (dw)
             g_mime_data_wrapper_write_to_stream(dw, mem);
+    } else if (GMIME_IS_MESSAGE_PART(leaf)) {
+        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(leaf));
+        if (inner)
+            g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
     } else {
         g_mime_object_write_to_stream(leaf, NULL, mem);
     }
@@ -140,6 +183,39 @@ static GByteArray *leaf_bytes(GMimeObject *leaf)
     return bytes;
 }
 
+/*
+ * The text of a part from its decoded bytes. GMime's own conversion drops
+ * bytes that are invalid in the declared charset; converting here keeps them
+ * (repaired or reinterpreted). Latin-1 labels are read as windows-1252, as
+ * browsers and mail clients do: senders that say ISO-8859-1 mean it.
+ */
+static char *part_text(GMimeObject *part, struct gw_arena *arena)
+{
+    GByteArray *bytes = leaf_bytes(part);
+    const char *cs = g_mime_object_get_content_type_parameter(part, "charset");
+    const char *canon = cs ? g_mime_charset_canon_name(cs) : NULL;
+    if (canon &&
+        (!g_ascii_strcasecmp(canon, "iso-8859-1") || !g_ascii_strcasecmp(canon, "us-ascii")))
+        canon = "windows-1252";
+    char *r = NULL;
+    if (canon && g_ascii_strcasecmp(canon, "utf-8")) {
+        gsize out_len = 0;
+        gchar *conv = g_convert((const gchar *)bytes->data, (gssize)bytes->len, "UTF-8", canon,
+                                NULL, &out_len, NULL);
+        if (!conv && !g_ascii_strcasecmp(canon, "windows-1252"))
+            conv = g_convert((const gchar *)bytes->data, (gssize)bytes->len, "UTF-8", "ISO-8859-1",
+                             NULL, &out_len, NULL);
+        if (conv) {
+            r = gw_arena_strndup(arena, conv, out_len);
+            g_free(conv);
+        }
+    }
+    if (!r)
+        r = to_utf8((const char *)bytes->data, (gssize)bytes->len, arena);
+    g_byte_array_unref(bytes);
+    return r;
+}
+
 static void fill_attachment(GMimeObject *leaf, struct gw_arena *arena, struct gw_attachment *a)
 {
     GMimeContentType *ct = g_mime_object_get_content_type(leaf);
@@ -147,6 +223,12 @@ static void fill_attachment(GMimeObject *leaf, struct gw_arena *arena, struct gw
     a->content_type = mime ? to_utf8(mime, -1, arena) : "application/octet-stream";
     g_free(mime);
     const char *name = GMIME_IS_PART(leaf) ? g_mime_part_get_filename(GMIME_PART(leaf)) : NULL;
+    if (!name) {
+        GMimeContentDisposition *disp = g_mime_object_get_content_disposition(leaf);
+        name = disp ? g_mime_content_disposition_get_parameter(disp, "filename") : NULL;
+        if (!name)
+            name = g_mime_object_get_content_type_parameter(leaf, "name");
+    }
     a->filename = name ? to_utf8(name, -1, arena) : NULL;
     GByteArray *bytes = leaf_bytes(leaf);
     a->size = bytes->len;
@@ -155,11 +237,21 @@ static void fill_attachment(GMimeObject *leaf, struct gw_arena *arena, struct gw
     g_byte_array_unref(bytes);
 }
 
-static bool is_alternative_of(GMimeObject *parent, GMimeObject *body_parent)
+/*
+ * True when a part sits under the multipart/alternative that holds the body:
+ * another rendering of it, possibly nested (alternative > related > html).
+ */
+static bool is_alternative_of(const struct walk *w, GMimeObject *parent, GMimeObject *body_parent)
 {
-    GMimeContentType *ct = parent ? g_mime_object_get_content_type(parent) : NULL;
-    return parent && parent == body_parent && ct &&
-           g_mime_content_type_is_type(ct, "multipart", "alternative");
+    GMimeContentType *ct = body_parent ? g_mime_object_get_content_type(body_parent) : NULL;
+    if (!ct || !g_mime_content_type_is_type(ct, "multipart", "alternative"))
+        return false;
+    for (int depth = 0; parent && depth < 64; depth++) {
+        if (parent == body_parent)
+            return true;
+        parent = g_hash_table_lookup(w->parent_of, parent);
+    }
+    return false;
 }
 
 /* Leaves that are neither the body nor an alternative rendering of it. */
@@ -169,7 +261,7 @@ static void take_attachments(struct walk *w, GMimeObject *body_parent, struct gw
     size_t n = 0;
     for (size_t i = 0; list && i < w->n_leaves && n < MAX_ATTACHMENTS; i++) {
         GMimeObject *leaf = w->leaves[i];
-        bool alternative = is_alternative_of(w->parents[i], body_parent) &&
+        bool alternative = is_alternative_of(w, w->parents[i], body_parent) &&
                            GMIME_IS_TEXT_PART(leaf) && !g_mime_part_is_attachment(GMIME_PART(leaf));
         if (!alternative)
             fill_attachment(leaf, w->arena, &list[n++]);
@@ -195,7 +287,7 @@ static const char *automatic_reason(GMimeMessage *m, const char *from_addr,
             return "Auto-Submitted";
     }
     if ((v = header(m, "Precedence")) &&
-        (strstr(v, "bulk") || strstr(v, "junk") || strstr(v, "list")))
+        (strcasestr(v, "bulk") || strcasestr(v, "junk") || strcasestr(v, "list")))
         return "Precedence";
     if (header(m, "List-Id") || header(m, "List-Unsubscribe"))
         return "mailing list";
@@ -212,54 +304,103 @@ static const char *automatic_reason(GMimeMessage *m, const char *from_addr,
         if (opts->own_address && !g_ascii_strcasecmp(from_addr, opts->own_address))
             return "our own address";
     }
-    GMimeContentType *ct = g_mime_object_get_content_type(GMIME_OBJECT(m));
+    GMimeObject *top = g_mime_message_get_mime_part(m);
+    GMimeContentType *ct = top ? g_mime_object_get_content_type(top) : NULL;
     if (ct && g_mime_content_type_is_type(ct, "multipart", "report"))
         return "delivery report";
     return NULL;
 }
 
-/*
- * Raw 8-bit bytes in a header carry no charset. Chinese mail of that kind is
- * GB2312 (or GBK using its common part): every byte >= 0x80 is the first of
- * a pair in 0xA1-0xF7 / 0xA1-0xFE.
- * Latin text in windows-1252 almost never forms such pairs throughout
- * ("Formação" does, "Verão" does not), so a strict pair check decides.
- */
-static const char *guess_charset(const char *raw)
+/* Q encoding: "_" is a space, "=XX" a byte, the rest as is. */
+static void q_decode(GByteArray *out, const char *p, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)raw;
-    bool high = false;
-    while (*p) {
-        if (*p < 0x80) {
-            p++;
-            continue;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '_') {
+            g_byte_array_append(out, (const guint8 *)" ", 1);
+        } else if (p[i] == '=' && i + 2 < n && g_ascii_isxdigit(p[i + 1]) &&
+                   g_ascii_isxdigit(p[i + 2])) {
+            guint8 b =
+                (guint8)(g_ascii_xdigit_value(p[i + 1]) * 16 + g_ascii_xdigit_value(p[i + 2]));
+            g_byte_array_append(out, &b, 1);
+            i += 2;
+        } else {
+            g_byte_array_append(out, (const guint8 *)&p[i], 1);
         }
-        high = true;
-        if (!(p[0] >= 0xA1 && p[0] <= 0xF7 && p[1] >= 0xA1 && p[1] <= 0xFE))
-            return "windows-1252";
-        p += 2;
     }
-    return high ? "GB18030" : "UTF-8";
 }
 
-/* Decodes each encoded word on its own (RFC 2047 makes each self-contained). */
-static char *decode_words_separately(GMimeParserOptions *po, const char *value)
+/* Converts the bytes collected for one charset and appends them. */
+static void flush_words(GString *out, GByteArray *bytes, const char *charset)
+{
+    if (!bytes->len)
+        return;
+    gsize n = 0;
+    gchar *conv = g_convert((const gchar *)bytes->data, (gssize)bytes->len, "UTF-8",
+                            charset && *charset ? charset : "UTF-8", NULL, &n, NULL);
+    if (conv) {
+        g_string_append_len(out, conv, (gssize)n);
+        g_free(conv);
+    } else {
+        gchar *fixed = g_utf8_make_valid((const gchar *)bytes->data, (gssize)bytes->len);
+        g_string_append(out, fixed);
+        g_free(fixed);
+    }
+    g_byte_array_set_size(bytes, 0);
+}
+
+/*
+ * RFC 2047 words decoded the way the RFC reads: each word's bytes, with the
+ * bytes of adjacent words in the same charset joined before conversion, so
+ * that a character a sender split over two words survives. GMime instead
+ * joins the encoded text of adjacent words before decoding, which loses the
+ * rest of the header when a sender padded each base64 word; this is the
+ * fallback for that case, compared with GMime's result by the caller.
+ */
+static char *decode_words_separately(const char *value)
 {
     gchar **tokens = g_strsplit_set(value, " \t", -1);
     GString *out = g_string_new(NULL);
+    GByteArray *bytes = g_byte_array_new();
+    char charset[64] = "";
     bool prev_encoded = false;
     for (gchar **t = tokens; *t; t++) {
         if (!**t)
             continue;
-        bool encoded = g_str_has_prefix(*t, "=?") && g_str_has_suffix(*t, "?=");
-        char *d = g_mime_utils_header_decode_text(po, *t);
-        /* White space between two encoded words is not part of the text. */
-        if (out->len && !(encoded && prev_encoded))
-            g_string_append_c(out, ' ');
-        g_string_append(out, d ? d : *t);
-        g_free(d);
+        gchar **f = NULL;
+        size_t len = strlen(*t);
+        bool encoded = len > 8 && g_str_has_prefix(*t, "=?") && g_str_has_suffix(*t, "?=");
+        if (encoded) {
+            f = g_strsplit(*t + 2, "?", 4);
+            encoded = g_strv_length(f) == 4 && strlen(f[1]) == 1 && !strcmp(f[3], "=");
+        }
+        if (encoded) {
+            char *star = strchr(f[0], '*'); /* RFC 2231 language suffix */
+            if (star)
+                *star = '\0';
+            if (g_ascii_strcasecmp(charset, f[0]))
+                flush_words(out, bytes, charset);
+            g_strlcpy(charset, f[0], sizeof(charset));
+            if (!prev_encoded && out->len)
+                g_string_append_c(out, ' ');
+            if (g_ascii_toupper(f[1][0]) == 'B') {
+                gsize n = 0;
+                guchar *b = g_base64_decode(f[2], &n);
+                g_byte_array_append(bytes, b, (guint)n);
+                g_free(b);
+            } else {
+                q_decode(bytes, f[2], strlen(f[2]));
+            }
+        } else {
+            flush_words(out, bytes, charset);
+            if (out->len)
+                g_string_append_c(out, ' ');
+            g_string_append(out, *t);
+        }
+        g_strfreev(f);
         prev_encoded = encoded;
     }
+    flush_words(out, bytes, charset);
+    g_byte_array_unref(bytes);
     g_strfreev(tokens);
     return g_string_free(out, FALSE);
 }
@@ -286,7 +427,7 @@ static const char *decode_unstructured(GMimeMessage *m, const char *name, struct
     GMimeParserOptions *po = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(po, charsets);
     char *joined = g_mime_utils_header_decode_text(po, unfolded->str);
-    char *separate = decode_words_separately(po, unfolded->str);
+    char *separate = decode_words_separately(unfolded->str);
     g_mime_parser_options_free(po);
     g_string_free(unfolded, TRUE);
     const char *best = joined;
@@ -450,11 +591,11 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
 
     c->subject = decode_unstructured(m, "Subject", arena);
 
-    struct walk w = {.arena = arena};
+    struct walk w = {.arena = arena, .parent_of = g_hash_table_new(NULL, NULL)};
     g_mime_message_foreach(m, collect, &w);
     GMimeObject *body_parent = w.plain ? w.plain_parent : w.html_parent;
     /* HTML beside a plain body is its alternative rendering only inside multipart/alternative. */
-    if (w.plain && w.html && !is_alternative_of(w.html_parent, w.plain_parent))
+    if (w.plain && w.html && !is_alternative_of(&w, w.html_parent, w.plain_parent))
         collect(w.html_parent, w.html, &w);
     char *text = NULL;
     if (w.plain)
@@ -475,6 +616,7 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
     thread_refs(m, arena, c);
     c->ticket_ref = ticket_tag(c->subject, opts->ticket_prefix, arena);
     c->no_ack_reason = automatic_reason(m, c->sender.email, opts);
+    g_hash_table_destroy(w.parent_of);
     g_object_unref(m);
 
     /* Nobody to answer, but the message is still a ticket for an agent to read. */

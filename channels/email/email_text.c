@@ -89,6 +89,9 @@ char *gw_email_html_to_text(const char *html, size_t len, struct gw_arena *arena
 /* A line that starts the quoted history or the signature of a reply. */
 static bool starts_history(const char *line, size_t len, bool after_blank)
 {
+    /* Mail bodies keep their CRLFs: compare without the CR. */
+    if (len && line[len - 1] == '\r')
+        len--;
     if (len && line[0] == '>')
         return true;
     if (len == 3 && !memcmp(line, "-- ", 3))
@@ -108,6 +111,27 @@ static bool starts_history(const char *line, size_t len, bool after_blank)
     return after_blank && len > 6 && !memcmp(line, "From: ", 6);
 }
 
+/*
+ * "On Mon, 1 Jul 2024 at 10:00, Ann <a@b>\nwrote:": clients wrap long
+ * attribution lines, so a line starting "On " whose next line or the one
+ * after ends the attribution starts the history too.
+ */
+static bool starts_wrapped_attribution(const char *line, size_t len)
+{
+    if (len < 3 || strncmp(line, "On ", 3))
+        return false;
+    const char *p = line + len;
+    for (int i = 0; i < 2 && *p == '\n'; i++) {
+        const char *next = p + 1;
+        const char *eol = strchr(next, '\n');
+        size_t nl = eol ? (size_t)(eol - next) : strlen(next);
+        if (starts_history(next, nl, false) && nl && next[0] != '>')
+            return true;
+        p = next + nl;
+    }
+    return false;
+}
+
 char *gw_email_strip_quotes(const char *text, struct gw_arena *arena)
 {
     const char *p = text, *cut = NULL;
@@ -115,7 +139,7 @@ char *gw_email_strip_quotes(const char *text, struct gw_arena *arena)
     while (*p && !cut) {
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (starts_history(p, len, blank))
+        if (starts_history(p, len, blank) || starts_wrapped_attribution(p, len))
             cut = p;
         blank = len == 0 || (len == 1 && p[0] == '\r');
         p = eol ? eol + 1 : p + len;
