@@ -4,6 +4,8 @@
  */
 #include "harness.h"
 
+#include "gw_arena.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -491,4 +493,16 @@ int harness_ingest_email(const char *db_url, const char *raw, char *output, size
     int st = p ? pclose(p) : -1;
     unlink(in_path);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int harness_setup_arena(void **state)
+{
+    *state = gw_arena_create(4096);
+    return *state ? 0 : -1;
+}
+
+int harness_teardown_arena(void **state)
+{
+    gw_arena_destroy(*state);
+    return 0;
 }

@@ -103,6 +103,10 @@ char *harness_smtp_message(struct harness_smtp *smtp, int i);
 /* Runs `intake ingest-email` on the given bytes against db_url; returns its exit status. */
 int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len);
 
+/* cmocka per-test setup/teardown giving each test a fresh arena in *state. */
+int harness_setup_arena(void **state);
+int harness_teardown_arena(void **state);
+
 /* Runs a bash function from scripts/lib.sh (pg_start, pg_stop ...); returns its exit status. */
 int harness_lib_sh(const char *command);
 

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "harness.h"
 #include <jansson.h>
 
 #include "gw_arena.h"
@@ -138,18 +140,6 @@ static json_t *reply_json(const struct gw_http_reply *reply)
     if (!json_is_object(o))
         fail_msg("reply body is not a JSON object: %s", reply->body);
     return o;
-}
-
-static int setup_arena(void **state)
-{
-    *state = gw_arena_create(4096);
-    return *state ? 0 : -1;
-}
-
-static int teardown_arena(void **state)
-{
-    gw_arena_destroy(*state);
-    return 0;
 }
 
 /* ---- valid inputs ---- */
@@ -635,7 +625,7 @@ static void test_ack_chinese(void **state)
     json_decref(ack);
 }
 
-#define A(fn) cmocka_unit_test_setup_teardown(fn, setup_arena, teardown_arena)
+#define A(fn) cmocka_unit_test_setup_teardown(fn, harness_setup_arena, harness_teardown_arena)
 
 static const struct CMUnitTest fixed_tests[] = {
     A(test_valid_full),

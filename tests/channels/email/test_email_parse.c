@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "harness.h"
 #include <glib.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -53,18 +55,6 @@ static int group_teardown(void **state)
 {
     (void)state;
     gw_config_free(cfg);
-    return 0;
-}
-
-static int setup_arena(void **state)
-{
-    *state = gw_arena_create(4096);
-    return *state ? 0 : -1;
-}
-
-static int teardown_arena(void **state)
-{
-    gw_arena_destroy(*state);
     return 0;
 }
 
@@ -826,7 +816,7 @@ static void test_ack_parsed_back_is_not_answered(void **state)
     assert_int_equal(c.n_attachments, 0);
 }
 
-#define A(fn) cmocka_unit_test_setup_teardown(fn, setup_arena, teardown_arena)
+#define A(fn) cmocka_unit_test_setup_teardown(fn, harness_setup_arena, harness_teardown_arena)
 
 static const struct CMUnitTest fixed_tests[] = {
     A(test_headers_full),
