@@ -18,6 +18,7 @@
 #include "gw_intake.h"
 
 struct gw_config;
+struct gw_poll_ctx;
 struct gw_problems;
 
 /* One HTTP request as the core received it; body capped by the route's limit. */
@@ -115,6 +116,11 @@ struct gw_channel {
      * {...}}, possibly NULL) and adds every problem found; NULL: no settings.
      */
     void (*check_config)(const json_t *section, struct gw_problems *problems);
+    /*
+     * Drains the channel's sources (mailboxes), on the poller thread; returns
+     * the seconds until it wants to run again (0: no sources). NULL: none.
+     */
+    int (*poll)(struct gw_poll_ctx *ctx);
     /*
      * Renders the acknowledgement of a registered contact for delivery. ack is
      * the outbox payload (ticket, customer, priority, language, reply_handle ...).

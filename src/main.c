@@ -15,6 +15,7 @@
 #include "gw_intake.h"
 #include "gw_log.h"
 #include "gw_outbox.h"
+#include "gw_poller.h"
 #include "gw_server.h"
 
 #define DRAIN_SECONDS 10
@@ -101,7 +102,11 @@ static int cmd_serve(const struct gw_config *cfg)
         return EX_OSERR;
     }
     gw_intake_set_commit_hook(gw_server_intake(srv), gw_outbox_kick, outbox);
+    struct gw_poller *poller = NULL;
+    if (gw_poller_start(cfg, &poller) != GW_OK)
+        gw_error("serve: the poller did not start; polled sources are not read");
     gw_server_run(srv, DRAIN_SECONDS);
+    gw_poller_stop(poller);
     gw_server_destroy(srv);
     gw_outbox_stop(outbox);
     return EX_OK;

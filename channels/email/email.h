@@ -53,6 +53,11 @@ GW_MUST_USE enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_c
                                             const struct gw_email_ack_opts *opts,
                                             struct gw_arena *arena, struct gw_delivery *out);
 
+struct gw_poll_ctx;
+
+/* Drains the configured IMAP mailboxes (poller thread); returns the next interval. */
+int gw_email_poll(struct gw_poll_ctx *ctx);
+
 /* One-time library set-up (GMime, libxml2). */
 enum gw_err gw_email_init(void);
 

@@ -188,10 +188,40 @@ static int cmd_ingest(int argc, char **argv, const struct gw_config *cfg)
     return rc;
 }
 
+static void check_imap(const json_t *imap, struct gw_problems *pr)
+{
+    if (!imap)
+        return;
+    json_t *iv = json_object_get(imap, "interval_seconds");
+    if (iv &&
+        (!json_is_integer(iv) || json_integer_value(iv) < 1 || json_integer_value(iv) > 86400))
+        gw_problems_add(pr, "channels.email.imap.interval_seconds: must be 1..86400");
+    json_t *boxes = json_object_get(imap, "mailboxes");
+    if (!json_is_array(boxes)) {
+        gw_problems_add(pr, "channels.email.imap.mailboxes: must be an array");
+        return;
+    }
+    size_t i;
+    json_t *b;
+    json_array_foreach(boxes, i, b)
+    {
+        const char *url = json_string_value(json_object_get(b, "url"));
+        if (!url || (strncmp(url, "imap://", 7) && strncmp(url, "imaps://", 8)))
+            gw_problems_add(
+                pr, "channels.email.imap.mailboxes[%zu].url: must be imap:// or imaps://", i);
+        if (!json_is_string(json_object_get(b, "user")))
+            gw_problems_add(pr, "channels.email.imap.mailboxes[%zu].user: required", i);
+        const char *tls = json_string_value(json_object_get(b, "starttls"));
+        if (tls && strcmp(tls, "no") && strcmp(tls, "if-offered") && strcmp(tls, "required"))
+            gw_problems_add(
+                pr, "channels.email.imap.mailboxes[%zu].starttls: no, if-offered or required", i);
+    }
+}
+
 static void check_config(const json_t *section, struct gw_problems *pr)
 {
     static const char *const known[] = {"from_address", "from_name", "acks_per_sender_per_hour",
-                                        NULL};
+                                        "imap", NULL};
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)section, key, val)
@@ -208,6 +238,7 @@ static void check_config(const json_t *section, struct gw_problems *pr)
     json_t *name = json_object_get(section, "from_name");
     if (name && !json_is_string(name))
         gw_problems_add(pr, "channels.email.from_name: must be a string");
+    check_imap(json_object_get(section, "imap"), pr);
     json_t *rate = json_object_get(section, "acks_per_sender_per_hour");
     if (rate && (!json_is_integer(rate) || json_integer_value(rate) < 0 ||
                  json_integer_value(rate) > 10000))
@@ -253,5 +284,6 @@ const struct gw_channel gw_channel_email = {
     .n_commands = sizeof(email_commands) / sizeof(email_commands[0]),
     .init = gw_email_init,
     .check_config = check_config,
+    .poll = gw_email_poll,
     .render_ack = render_ack,
 };

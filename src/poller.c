@@ -1,0 +1,172 @@
+/*
+ * Poller thread. Polling sources (IMAP mailboxes) is slow I/O that must not
+ * touch the event loop or the registration workers, so it gets a thread, a
+ * database connection and a curl handle of its own. Registration here is
+ * synchronous: a source item is acknowledged to its source only after
+ * gw_poll_register() returned a committed result.
+ */
+#include "gw_poller.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "gw_channel.h"
+#include "gw_config.h"
+#include "gw_db.h"
+#include "gw_log.h"
+#include "gw_register.h"
+
+struct gw_poll_ctx {
+    const struct gw_config *cfg;
+    PGconn *conn;
+    CURL *curl;
+    struct gw_poller *poller;
+};
+
+struct gw_poller {
+    const struct gw_config *cfg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stopping;
+};
+
+const struct gw_config *gw_poll_config(struct gw_poll_ctx *ctx)
+{
+    return ctx->cfg;
+}
+
+void *gw_poll_curl(struct gw_poll_ctx *ctx)
+{
+    return ctx->curl;
+}
+
+bool gw_poll_stopping(struct gw_poll_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->poller->lock);
+    bool s = ctx->poller->stopping;
+    pthread_mutex_unlock(&ctx->poller->lock);
+    return s;
+}
+
+static bool connected(struct gw_poll_ctx *ctx)
+{
+    if (!gw_db_is_broken(ctx->conn))
+        return true;
+    PQfinish(ctx->conn);
+    ctx->conn = NULL;
+    PGconn *c = NULL;
+    if (gw_db_connect(ctx->cfg->database_url, "intake-poller", &c) != GW_OK)
+        return false;
+    if (gw_register_prepare(c) != GW_OK) {
+        PQfinish(c);
+        return false;
+    }
+    ctx->conn = c;
+    return true;
+}
+
+enum gw_err gw_poll_register(struct gw_poll_ctx *ctx, struct gw_intake_job *job)
+{
+    if (!connected(ctx))
+        return GW_ERR_DB_UNAVAILABLE;
+    enum gw_err err = gw_register_batch(ctx->conn, ctx->cfg, &job, 1);
+    if (err == GW_OK && job->result.err == GW_ERR_DB_UNAVAILABLE)
+        err = GW_ERR_DB_UNAVAILABLE;
+    return err;
+}
+
+static bool advisory(struct gw_poll_ctx *ctx, const char *fn, const char *name)
+{
+    if (!connected(ctx))
+        return false;
+    const char *params[] = {name};
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT %s(hashtextextended($1, 42))", fn);
+    PGresult *res = PQexecParams(ctx->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return ok;
+}
+
+bool gw_poll_try_lock(struct gw_poll_ctx *ctx, const char *name)
+{
+    return advisory(ctx, "pg_try_advisory_lock", name);
+}
+
+void gw_poll_unlock(struct gw_poll_ctx *ctx, const char *name)
+{
+    advisory(ctx, "pg_advisory_unlock", name);
+}
+
+/* Sleeps seconds, or less when stopping. */
+static void nap(struct gw_poller *p, int seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stopping)
+        if (pthread_cond_timedwait(&p->wake, &p->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *poller_main(void *arg)
+{
+    struct gw_poller *p = arg;
+    struct gw_poll_ctx ctx = {p->cfg, NULL, curl_easy_init(), p};
+    while (!gw_poll_stopping(&ctx)) {
+        int interval = 3600;
+        for (const struct gw_channel *const *c = gw_channels; *c; c++)
+            if ((*c)->poll) {
+                int next = (*c)->poll(&ctx);
+                if (next > 0 && next < interval)
+                    interval = next;
+            }
+        nap(p, interval);
+    }
+    if (ctx.curl)
+        curl_easy_cleanup(ctx.curl);
+    PQfinish(ctx.conn);
+    return NULL;
+}
+
+enum gw_err gw_poller_start(const struct gw_config *cfg, struct gw_poller **out)
+{
+    *out = NULL;
+    int any = 0;
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        any |= (*c)->poll != NULL;
+    if (!any)
+        return GW_OK;
+    struct gw_poller *p = calloc(1, sizeof(*p));
+    if (!p)
+        return GW_ERR_NOMEM;
+    p->cfg = cfg;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    if (pthread_create(&p->thread, NULL, poller_main, p) != 0) {
+        free(p);
+        return GW_ERR_NOMEM;
+    }
+    *out = p;
+    return GW_OK;
+}
+
+void gw_poller_stop(struct gw_poller *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
+    free(p);
+}
