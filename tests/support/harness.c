@@ -506,3 +506,87 @@ int harness_teardown_arena(void **state)
     gw_arena_destroy(*state);
     return 0;
 }
+
+/*
+ * A throwaway dovecot: its own base_dir, state and maildir under one folder,
+ * plain-text logins on loopback, one static user. dovecot refuses to run its
+ * login and mail processes as root, so they run as the package's users.
+ */
+void harness_imap_start(struct harness_imap *imap, int port)
+{
+    if (!port)
+        imap->port = harness_free_port();
+    else
+        imap->port = port;
+    snprintf(imap->dir, sizeof(imap->dir), "/tmp/intake-imap-%d-%d", (int)getpid(), imap->port);
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %1$s/run %1$s/state %1$s/mail/agent/new %1$s/mail/agent/cur "
+             "%1$s/mail/agent/tmp && chown -R dovecot:dovecot %1$s/mail && cat > %1$s/dovecot.conf "
+             "<<'CONF'\n"
+             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = %1$s/run\nstate_dir = %1$s/state\n"
+             "log_path = %1$s/dovecot.log\nssl = no\ndisable_plaintext_auth = no\n"
+             "auth_mechanisms = plain login\nmail_location = maildir:%1$s/mail/%%u\n"
+             "first_valid_uid = 1\ndefault_internal_user = dovecot\ndefault_login_user = dovenull\n"
+             "passdb {\n  driver = static\n  args = password=secret\n}\n"
+             "userdb {\n  driver = static\n  args = uid=dovecot gid=dovecot home=%1$s/mail/%%u\n}\n"
+             "service imap-login {\n  inet_listener imap {\n    port = %2$d\n  }\n"
+             "  inet_listener imaps {\n    port = 0\n  }\n  chroot =\n}\n"
+             "service anvil {\n  chroot =\n}\nCONF\n"
+             "rm -f %1$s/run/master.pid && dovecot -c %1$s/dovecot.conf",
+             imap->dir, imap->port);
+    if (system(cmd) != 0)
+        fail_msg("dovecot did not start (%s)", imap->dir);
+    for (int i = 0; i < 200; i++) {
+        if (port_open(imap->port))
+            return;
+        sleep_ms(25);
+    }
+    fail_msg("dovecot is not listening on %d", imap->port);
+}
+
+void harness_imap_stop(struct harness_imap *imap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "dovecot -c %s/dovecot.conf stop >/dev/null 2>&1", imap->dir);
+    if (system(cmd) != 0)
+        return;
+    for (int i = 0; i < 200 && port_open(imap->port); i++)
+        sleep_ms(25);
+}
+
+void harness_imap_deliver(struct harness_imap *imap, const char *raw)
+{
+    static int seq;
+    char tmp[256], dst[256];
+    snprintf(tmp, sizeof(tmp), "%s/mail/agent/tmp/%d.%d.test", imap->dir, (int)getpid(), ++seq);
+    snprintf(dst, sizeof(dst), "%s/mail/agent/new/%d.%d.test", imap->dir, (int)getpid(), seq);
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(raw, 1, strlen(raw), f) != strlen(raw))
+        fail_msg("cannot write %s", tmp);
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "chown dovecot:dovecot %s && mv %s %s", tmp, tmp, dst);
+    if (system(cmd) != 0)
+        fail_msg("cannot deliver into the maildir");
+}
+
+char *harness_imap_command(struct harness_imap *imap, const char *command)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "imap://127.0.0.1:%d/INBOX", imap->port);
+    CURL *c = curl_easy_init();
+    struct buf b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_USERNAME, "agent");
+    curl_easy_setopt(c, CURLOPT_PASSWORD, "secret");
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, command);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK)
+        fail_msg("imap %s: %s", command, curl_easy_strerror(rc));
+    return b.data ? b.data : strdup("");
+}

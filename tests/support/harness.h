@@ -100,6 +100,20 @@ int harness_smtp_wait(struct harness_smtp *smtp, int n, int timeout_ms);
 /* The i-th message in arrival order (malloc'd), or NULL. */
 char *harness_smtp_message(struct harness_smtp *smtp, int i);
 
+/* A real IMAP server on loopback (Debian's dovecot) with one user, "agent"/"secret". */
+struct harness_imap {
+    int port;
+    char dir[128];
+};
+
+/* port 0: pick a free one. */
+void harness_imap_start(struct harness_imap *imap, int port);
+void harness_imap_stop(struct harness_imap *imap);
+/* Drops a message into the agent's INBOX, as a local delivery would. */
+void harness_imap_deliver(struct harness_imap *imap, const char *raw);
+/* The answer to one IMAP command on INBOX (e.g. "UID SEARCH ALL"), malloc'd. */
+char *harness_imap_command(struct harness_imap *imap, const char *command);
+
 /* Runs `intake ingest-email` on the given bytes against db_url; returns its exit status. */
 int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len);
 
