@@ -231,6 +231,38 @@ BEGIN
             'language', v_lang, 'new_ticket', false, 'new_customer', false, 'reopened', false);
     END IF;
 
+    -- A delivery report about a message we sent belongs on that message's
+    -- ticket (its sender is a mail system, not a customer).
+    IF c->>'bounce_of' IS NOT NULL THEN
+        SELECT t.id, t.number, cu.number, t.category, t.priority, t.queue, t.language
+          INTO v_ticket, v_ticket_no, v_cust_no, v_category, v_priority, v_queue, v_lang
+          FROM messages m JOIN tickets t ON t.id = m.ticket_id
+          JOIN customers cu ON cu.id = t.customer_id
+         WHERE m.external_ref = c->>'bounce_of' AND m.direction = 'out'
+         ORDER BY m.id DESC LIMIT 1;
+        IF FOUND THEN
+            WITH m AS (
+                INSERT INTO messages (ticket_id, direction, channel, idempotency_key, external_ref,
+                                      sender_name, sender_address, subject, body, received_at)
+                VALUES (v_ticket, 'in', v_channel, v_key, c->>'external_ref', v_name, v_email,
+                        v_subject, coalesce(c->>'body', ''), v_received)
+                RETURNING id
+            ), e AS (
+                INSERT INTO ticket_events (ticket_id, kind, detail)
+                SELECT v_ticket, 'bounce', jsonb_build_object('message', m.id,
+                       'bounce_of', c->>'bounce_of') FROM m
+            )
+            SELECT id INTO v_msg FROM m;
+            IF raw IS NOT NULL THEN
+                INSERT INTO message_sources (message_id, raw) VALUES (v_msg, raw);
+            END IF;
+            RETURN jsonb_build_object('duplicate', false, 'ticket', v_ticket_no,
+                'customer', v_cust_no, 'category', v_category, 'priority', v_priority,
+                'queue', v_queue, 'language', v_lang, 'new_ticket', false,
+                'new_customer', false, 'reopened', false, 'bounce', true);
+        END IF;
+    END IF;
+
     -- The customer: whoever owns the first identity we know.
     IF v_email IS NOT NULL THEN v_email_own := intake_identity_owner('email', v_email); END IF;
     IF v_phone IS NOT NULL THEN v_phone_own := intake_identity_owner('phone', v_phone); END IF;

@@ -48,6 +48,8 @@ struct gw_contact {
      * NULL when one may. The contact is registered either way.
      */
     const char *no_ack_reason;
+    /* A delivery report: the id of the message it reports on (one we sent). */
+    const char *bounce_of;
     /* The message exactly as received, kept losslessly with it; NULL if none. */
     const unsigned char *raw;
     size_t raw_len;

@@ -100,6 +100,7 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     set_str(doc, "product", c->product);
     set_str(doc, "reply_handle", c->reply_handle);
     set_str(doc, "no_ack_reason", c->no_ack_reason);
+    set_str(doc, "bounce_of", c->bounce_of);
     if (c->received_at)
         json_object_set_new(doc, "received_at", json_integer((json_int_t)c->received_at));
     set_str(doc, "category", cls.category->name);

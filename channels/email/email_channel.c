@@ -126,12 +126,12 @@ static int print_contact(const struct gw_contact *c)
     json_t *refs = json_array();
     for (size_t i = 0; i < c->n_thread_refs; i++)
         json_array_append_new(refs, json_string(c->thread_refs[i]));
-    json_t *o =
-        json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:s?, s:o, s:I, s:s?}", "from",
-                  c->sender.email, "name", c->sender.name, "reply_to", c->reply_handle, "subject",
-                  c->subject, "message_id", c->external_ref, "ticket_ref", c->ticket_ref,
-                  "thread_refs", refs, "no_ack_reason", c->no_ack_reason, "attachments", att,
-                  "body_chars", (json_int_t)(c->body ? strlen(c->body) : 0), "summary", c->summary);
+    json_t *o = json_pack(
+        "{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:s?, s:s?, s:o, s:I, s:s?}", "from",
+        c->sender.email, "name", c->sender.name, "reply_to", c->reply_handle, "subject", c->subject,
+        "message_id", c->external_ref, "ticket_ref", c->ticket_ref, "thread_refs", refs,
+        "no_ack_reason", c->no_ack_reason, "bounce_of", c->bounce_of, "attachments", att,
+        "body_chars", (json_int_t)(c->body ? strlen(c->body) : 0), "summary", c->summary);
     if (!o)
         return EX_SOFTWARE;
     json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);

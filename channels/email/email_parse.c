@@ -440,6 +440,56 @@ static const char *decode_unstructured(GMimeMessage *m, const char *name, struct
     return r;
 }
 
+static GMimeMessage *parse_message(const unsigned char *raw, size_t len)
+{
+    GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
+    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    GMimeParserOptions *po = g_mime_parser_options_new();
+    g_mime_parser_options_set_fallback_charsets(po, (const char **)fallback_charsets);
+    GMimeMessage *m = g_mime_parser_construct_message(parser, po);
+    g_mime_parser_options_free(po);
+    g_object_unref(parser);
+    g_object_unref(stream);
+    return m;
+}
+
+/*
+ * The Message-ID a delivery report (RFC 3464) is about: it comes back in the
+ * report's message/rfc822 or text/rfc822-headers part.
+ */
+static const char *reported_message_id(GMimeMessage *m, struct gw_arena *arena)
+{
+    GMimeObject *top = g_mime_message_get_mime_part(m);
+    if (!top || !GMIME_IS_MULTIPART(top))
+        return NULL;
+    GMimeContentType *ct = g_mime_object_get_content_type(top);
+    if (!g_mime_content_type_is_type(ct, "multipart", "report"))
+        return NULL;
+    int n = g_mime_multipart_get_count(GMIME_MULTIPART(top));
+    for (int i = 0; i < n; i++) {
+        GMimeObject *part = g_mime_multipart_get_part(GMIME_MULTIPART(top), i);
+        GMimeContentType *pct = g_mime_object_get_content_type(part);
+        const char *id = NULL;
+        GMimeMessage *inner = NULL;
+        if (GMIME_IS_MESSAGE_PART(part)) {
+            GMimeMessage *msg = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part));
+            id = msg ? g_mime_message_get_message_id(msg) : NULL;
+        } else if (g_mime_content_type_is_type(pct, "text", "rfc822-headers")) {
+            GByteArray *bytes = leaf_bytes(part);
+            g_byte_array_append(bytes, (const guint8 *)"\r\n\r\n", 4);
+            inner = parse_message(bytes->data, bytes->len);
+            g_byte_array_unref(bytes);
+            id = inner ? g_mime_message_get_message_id(inner) : NULL;
+        }
+        const char *r = id && *id ? to_utf8(id, -1, arena) : NULL;
+        if (inner)
+            g_object_unref(inner);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
 /* "[SR-000123]" in a subject: the ticket number, arena-owned, or NULL. */
 static const char *ticket_tag(const char *subject, const char *prefix, struct gw_arena *arena)
 {
@@ -494,19 +544,6 @@ static const char *derived_message_id(GMimeMessage *m, const char *body, struct 
     char *id = gw_arena_printf(arena, "%s@derived.intake", g_checksum_get_string(ck));
     g_checksum_free(ck);
     return id;
-}
-
-static GMimeMessage *parse_message(const unsigned char *raw, size_t len)
-{
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-    GMimeParserOptions *po = g_mime_parser_options_new();
-    g_mime_parser_options_set_fallback_charsets(po, (const char **)fallback_charsets);
-    GMimeMessage *m = g_mime_parser_construct_message(parser, po);
-    g_mime_parser_options_free(po);
-    g_object_unref(parser);
-    g_object_unref(stream);
-    return m;
 }
 
 /*
@@ -616,6 +653,7 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
     thread_refs(m, arena, c);
     c->ticket_ref = ticket_tag(c->subject, opts->ticket_prefix, arena);
     c->no_ack_reason = automatic_reason(m, c->sender.email, opts);
+    c->bounce_of = reported_message_id(m, arena);
     g_hash_table_destroy(w.parent_of);
     g_object_unref(m);
 

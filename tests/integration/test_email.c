@@ -213,6 +213,77 @@ static void test_threading_rules(void **state)
     free(b1), free(b2), free(b3), free(b4), free(b5), free(b6), free(b7);
 }
 
+/* A delivery report about our acknowledgement lands on that ticket, not a new one. */
+static void test_bounce_recorded_on_its_ticket(void **state)
+{
+    struct fixture *f = *state;
+    char *b = inbound(f, 201,
+                      "From: gone@example.org\r\nSubject: hello\r\n"
+                      "Message-ID: <bounce-origin@example.org>\r\n\r\nplease help\r\n");
+    char *ticket = ticket_of(b);
+    assert_int_equal(wait_sql(f, 1,
+                              "SELECT count(*) FROM messages m JOIN messages o ON o.ticket_id = "
+                              "m.ticket_id WHERE o.external_ref = 'bounce-origin@example.org' AND "
+                              "m.direction = 'out'"),
+                     1);
+    char *ack_id =
+        harness_pg_text(f->env.pg, "SELECT m.external_ref FROM messages m JOIN messages "
+                                   "o ON o.ticket_id = m.ticket_id WHERE o.external_ref "
+                                   "= 'bounce-origin@example.org' AND m.direction = 'out'");
+    char *dsn = inbound(f, 201,
+                        "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n"
+                        "Subject: Undelivered Mail Returned to Sender\r\n"
+                        "Message-ID: <dsn1@mx.example.org>\r\nMIME-Version: 1.0\r\n"
+                        "Content-Type: multipart/report; report-type=delivery-status; "
+                        "boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+                        "Your message could not be delivered.\r\n--b\r\n"
+                        "Content-Type: message/delivery-status\r\n\r\n"
+                        "Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\n"
+                        "Status: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                        "From: help@desk.example\r\nTo: gone@example.org\r\n"
+                        "Message-ID: <%s>\r\nSubject: [%s] Re: hello\r\n\r\n--b--\r\n",
+                        ack_id, ticket);
+    char *t2 = ticket_of(dsn);
+    assert_string_equal(ticket, t2);
+    assert_false(harness_json_bool(dsn, "new_ticket"));
+    assert_int_equal(sqlf(f,
+                          "SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = "
+                          "e.ticket_id WHERE t.number = '%s' AND e.kind = 'bounce'",
+                          ticket),
+                     1);
+    /* No customer was made for the mail system. */
+    assert_int_equal(sqlf(f, "SELECT count(*) FROM customer_identities WHERE value = "
+                             "'mailer-daemon@mx.example.org'"),
+                     0);
+    free(ack_id), free(ticket), free(t2), free(b), free(dsn);
+}
+
+/* Attachments are recorded with name, type, size and SHA-256; the raw mail is kept. */
+static void test_attachments_stored_with_digest(void **state)
+{
+    struct fixture *f = *state;
+    /* "hello world" in base64; its SHA-256 is b94d27b9...cde9. */
+    char *b = inbound(f, 201,
+                      "From: files@example.com\r\nSubject: invoice\r\n"
+                      "Message-ID: <att1@example.com>\r\nMIME-Version: 1.0\r\n"
+                      "Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\n"
+                      "Content-Type: text/plain\r\n\r\nsee attached\r\n--x\r\n"
+                      "Content-Type: application/pdf; name=\"inv.pdf\"\r\n"
+                      "Content-Disposition: attachment; filename=\"inv.pdf\"\r\n"
+                      "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n--x--\r\n");
+    assert_int_equal(
+        sqlf(f, "SELECT count(*) FROM attachments a JOIN messages m ON m.id = a.message_id "
+                "WHERE m.external_ref = 'att1@example.com' AND a.filename = 'inv.pdf' AND "
+                "a.content_type = 'application/pdf' AND a.size_bytes = 11 AND encode(a.sha256, "
+                "'hex') = 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9'"),
+        1);
+    assert_int_equal(sqlf(f, "SELECT count(*) FROM message_sources s JOIN messages m ON m.id = "
+                             "s.message_id WHERE m.external_ref = 'att1@example.com' AND "
+                             "position('aGVsbG8gd29ybGQ=' in convert_from(s.raw, 'UTF8')) > 0"),
+                     1);
+    free(b);
+}
+
 static void test_loop_rules_register_without_ack(void **state)
 {
     struct fixture *f = *state;
@@ -343,6 +414,8 @@ int main(void)
         cmocka_unit_test(test_inbound_acknowledged_by_smtp_as_a_reply),
         cmocka_unit_test(test_threading_rules),
         cmocka_unit_test(test_loop_rules_register_without_ack),
+        cmocka_unit_test(test_bounce_recorded_on_its_ticket),
+        cmocka_unit_test(test_attachments_stored_with_digest),
         cmocka_unit_test(test_acks_per_sender_are_limited),
         cmocka_unit_test(test_smtp_down_then_up_delivers_once),
         cmocka_unit_test(test_inbound_errors_and_pipe_exit_codes),
