@@ -107,6 +107,7 @@ CREATE TABLE messages (
     sender_address  text,
     subject         text,
     body            text NOT NULL DEFAULT '',
+    cc              text[],  -- addresses copied on an email; they may reply on the ticket
     language        text,
     received_at     timestamptz NOT NULL DEFAULT now(),
     created_at      timestamptz NOT NULL DEFAULT now()
@@ -324,7 +325,9 @@ BEGIN
         SELECT t.id, t.number, t.status INTO v_ticket, v_ticket_no, v_status
           FROM messages m JOIN tickets t ON t.id = m.ticket_id
          WHERE m.external_ref IN (SELECT jsonb_array_elements_text(c->'thread_refs'))
-           AND t.customer_id = v_cust
+           AND (t.customer_id = v_cust
+                OR (v_email IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM messages k WHERE k.ticket_id = t.id AND v_email = ANY (k.cc))))
          ORDER BY m.id DESC LIMIT 1
            FOR UPDATE OF t;
     END IF;
@@ -383,9 +386,11 @@ BEGIN
     -- gave somewhere to answer; agents hear of every message.
     WITH m AS (
         INSERT INTO messages (ticket_id, direction, channel, idempotency_key, external_ref,
-                              sender_name, sender_address, subject, body, language, received_at)
+                              sender_name, sender_address, subject, body, cc, language,
+                              received_at)
         VALUES (v_ticket, 'in', v_channel, v_key, c->>'external_ref', v_name,
                 coalesce(v_email, v_phone, v_chat), v_subject, coalesce(c->>'body', ''),
+                (SELECT array_agg(x) FROM jsonb_array_elements_text(c->'cc') x),
                 c->>'language_detected', v_received)
         RETURNING id
     ), e AS (

@@ -34,6 +34,8 @@ struct gw_contact {
     const char *const *thread_refs; /* ids of earlier messages this one answers */
     size_t n_thread_refs;
     const char *ticket_ref; /* a ticket number the sender named */
+    const char *const *cc;  /* others copied (lower-cased addresses); they may reply on it */
+    size_t n_cc;
     struct gw_sender sender;
     const char *subject;
     const char *body;

@@ -87,6 +87,12 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
             json_array_append_new(refs, json_string(c->thread_refs[i]));
         json_object_set_new(doc, "thread_refs", refs);
     }
+    if (c->n_cc) {
+        json_t *cc = json_array();
+        for (size_t i = 0; i < c->n_cc; i++)
+            json_array_append_new(cc, json_string(c->cc[i]));
+        json_object_set_new(doc, "cc", cc);
+    }
     set_str(doc, "name", c->sender.name);
     set_str(doc, "email", c->sender.email);
     set_str(doc, "phone", c->sender.phone);

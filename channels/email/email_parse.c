@@ -580,6 +580,28 @@ static const char *address_in_text(const char *text, struct gw_arena *arena)
     return found;
 }
 
+#define MAX_CC 50
+
+/* Cc addresses, lower-cased, so that a copied colleague can reply on the ticket. */
+static void fill_cc(GMimeMessage *m, struct gw_arena *arena, struct gw_contact *c)
+{
+    InternetAddressList *list = g_mime_message_get_cc(m);
+    int n = list ? internet_address_list_length(list) : 0;
+    const char **cc = gw_arena_zalloc(arena, (MAX_CC + 1) * sizeof(*cc));
+    size_t k = 0;
+    for (int i = 0; cc && i < n && k < MAX_CC; i++) {
+        InternetAddress *ia = internet_address_list_get_address(list, i);
+        if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+            continue;
+        const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+        const char *norm = addr ? lenient_address(addr, arena) : NULL;
+        if (norm)
+            cc[k++] = norm;
+    }
+    c->cc = cc;
+    c->n_cc = k;
+}
+
 static void fill_sender(GMimeMessage *m, struct gw_arena *arena, struct gw_contact *c)
 {
     InternetAddressMailbox *from = first_mailbox(g_mime_message_get_from(m));
@@ -625,6 +647,7 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
     c->raw_len = len;
     c->received_at = time(NULL);
     fill_sender(m, arena, c);
+    fill_cc(m, arena, c);
 
     c->subject = decode_unstructured(m, "Subject", arena);
 

@@ -189,6 +189,19 @@ static void test_threading_rules(void **state)
                 t1);
     char *t5 = ticket_of(b5);
     assert_string_not_equal(t1, t5);
+    /* 4b. A colleague copied on Ann's first message may reply on her ticket. */
+    char *c1 = inbound(f, 201,
+                       "From: Bob <bob@example.org>\r\nTo: help@desk.example\r\n"
+                       "Cc: Carol <Carol@Example.org>\r\nSubject: Scanner jam\r\n"
+                       "Message-ID: <cc1@example.org>\r\n\r\nThe scanner jams.\r\n");
+    char *tc1 = ticket_of(c1);
+    char *c2 = inbound(f, 201,
+                       "From: carol@example.org\r\nSubject: Re: Scanner jam\r\n"
+                       "Message-ID: <cc2@example.org>\r\nIn-Reply-To: <cc1@example.org>\r\n\r\n"
+                       "It is the tray.\r\n");
+    char *tc2 = ticket_of(c2);
+    assert_string_equal(tc1, tc2);
+    free(tc1), free(tc2), free(c1), free(c2);
     /* 5. The same Message-ID again is the same message. */
     char *b6 = inbound(f, 200,
                        "From: ann@example.org\r\nSubject: more\r\nMessage-ID: <t3@example.org>\r\n"
