@@ -71,6 +71,7 @@ struct gw_config {
     char *smtp_hostport; /* "host:port" from smtp://host:port */
     int smtp_starttls;   /* 0 no, 1 if offered, 2 required */
     char *smtp_user, *smtp_password;
+    char *smtp_ca_file; /* CA certificates to verify the server with; NULL: the system's */
 
     /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
     void *channels; /* a json_t object (jansson), owned by the config */

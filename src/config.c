@@ -267,7 +267,7 @@ static void load_sla(struct gw_config *cfg, json_t *sla, struct gw_problems *pr)
 
 static void load_smtp(struct gw_config *cfg, json_t *smtp, struct gw_problems *pr)
 {
-    static const char *const k[] = {"url", "starttls", "user", "password", NULL};
+    static const char *const k[] = {"url", "starttls", "user", "password", "ca_file", NULL};
     check_keys(smtp, "smtp.", k, pr);
     char *url = get_str(smtp, "url", "smtp.", 1, pr);
     if (url) {
@@ -288,6 +288,9 @@ static void load_smtp(struct gw_config *cfg, json_t *smtp, struct gw_problems *p
     free(tls);
     cfg->smtp_user = get_str(smtp, "user", "smtp.", 1, pr);
     cfg->smtp_password = get_str(smtp, "password", "smtp.", 1, pr);
+    cfg->smtp_ca_file = get_str(smtp, "ca_file", "smtp.", 1, pr);
+    if (cfg->smtp_ca_file && access(cfg->smtp_ca_file, R_OK) != 0)
+        gw_problems_add(pr, "smtp.ca_file: cannot read %s", cfg->smtp_ca_file);
 }
 
 /* Each channel checks its own section; unknown channel names are typos. */
@@ -421,7 +424,8 @@ static void apply_env(json_t *root)
                {"INTAKE_API_TOKEN", NULL, "api_token"},
                {"INTAKE_SMTP_URL", "smtp", "url"},
                {"INTAKE_SMTP_USER", "smtp", "user"},
-               {"INTAKE_SMTP_PASSWORD", "smtp", "password"}};
+               {"INTAKE_SMTP_PASSWORD", "smtp", "password"},
+               {"INTAKE_SMTP_CA_FILE", "smtp", "ca_file"}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         const char *v = getenv(map[i].env);
         json_t *obj = map[i].section ? json_object_get(root, map[i].section) : root;
@@ -522,6 +526,7 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->smtp_hostport);
     free(cfg->smtp_user);
     free(cfg->smtp_password);
+    free(cfg->smtp_ca_file);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
     free(cfg);

@@ -73,7 +73,7 @@ const char gw_config_defaults[] =
     "  \"escalation\": {\"resolve_hours\": [24, 48, 48]},\n"
     "  \"channels\": {},\n"
     "  \"smtp\": {\"url\": null, \"starttls\": \"if-offered\", \"user\": null, "
-    "\"password\": null},\n"
+    "\"password\": null, \"ca_file\": null},\n"
     "  \"outbox\": {\"max_attempts\": 8, \"backoff_seconds\": 5, \"poll_ms\": 1000, "
     "\"lease_seconds\": 60}\n"
     "}\n";

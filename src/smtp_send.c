@@ -6,6 +6,9 @@
  */
 #include "gw_smtp_send.h"
 
+/* OpenSSL first: libesmtp declares smtp_starttls_set_ctx() only when it sees it. */
+#include <openssl/ssl.h>
+
 #include <auth-client.h>
 #include <libesmtp.h>
 #include <stdio.h>
@@ -71,6 +74,19 @@ enum gw_err gw_smtp_send(const struct gw_config *cfg, const char *mail_from, con
     struct credentials cred = {cfg->smtp_user, cfg->smtp_password};
     enum gw_err err = GW_ERR_DELIVERY;
     smtp_set_server(session, cfg->smtp_hostport);
+    /* A private CA (ca_file): our own verifying context; libesmtp borrows it. */
+    SSL_CTX *tls = NULL;
+    if (cfg->smtp_ca_file) {
+        tls = SSL_CTX_new(TLS_client_method());
+        if (!tls || SSL_CTX_load_verify_locations(tls, cfg->smtp_ca_file, NULL) != 1) {
+            snprintf(why, why_len, "cannot load smtp.ca_file");
+            SSL_CTX_free(tls);
+            smtp_destroy_session(session);
+            return GW_ERR_CONFIG;
+        }
+        SSL_CTX_set_verify(tls, SSL_VERIFY_PEER, NULL);
+        smtp_starttls_set_ctx(session, tls);
+    }
     smtp_starttls_enable(session, cfg->smtp_starttls == 2   ? Starttls_REQUIRED
                                   : cfg->smtp_starttls == 1 ? Starttls_ENABLED
                                                             : Starttls_DISABLED);
@@ -105,5 +121,6 @@ out:
     smtp_destroy_session(session);
     if (auth)
         auth_destroy_context(auth);
+    SSL_CTX_free(tls);
     return err;
 }

@@ -422,6 +422,43 @@ void harness_smtp_start(struct harness_smtp *smtp, int port)
     fail_msg("the SMTP server did not start on port %d", smtp->port);
 }
 
+static void wait_for_port(int port, const char *what)
+{
+    for (int i = 0; i < 200; i++) {
+        if (port_open(port))
+            return;
+        sleep_ms(25);
+    }
+    fail_msg("%s did not start on port %d", what, port);
+}
+
+void harness_smtp_tls_start(struct harness_smtp *smtp, const char *user, const char *password)
+{
+    smtp->port = harness_free_port();
+    snprintf(smtp->dir, sizeof(smtp->dir), "/tmp/intake-smtps-%d-%d", (int)getpid(), smtp->port);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %1$s && openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+             "-keyout %1$s/key.pem -out %1$s/cert.pem -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             smtp->dir);
+    if (system(cmd) != 0)
+        fail_msg("openssl could not make a test certificate");
+    char port_arg[16], maildir[160], cert[160], key[160];
+    snprintf(port_arg, sizeof(port_arg), "%d", smtp->port);
+    snprintf(maildir, sizeof(maildir), "%s/mail", smtp->dir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", smtp->dir);
+    snprintf(key, sizeof(key), "%s/key.pem", smtp->dir);
+    char script[256];
+    snprintf(script, sizeof(script), "%s/tests/support/smtp_tls_server.py", INTAKE_SOURCE_DIR);
+    char *argv[] = {(char *)"/usr/bin/python3", script, port_arg, maildir, cert, key, (char *)user,
+                    (char *)password,           NULL};
+    smtp->pid = spawn(argv, NULL, "/dev/null");
+    wait_for_port(smtp->port, "the TLS SMTP server");
+    /* harness_smtp_wait() and _message() read smtp->dir/new: point them at the Maildir. */
+    snprintf(smtp->dir, sizeof(smtp->dir), "%.120s", maildir);
+}
+
 void harness_smtp_stop(struct harness_smtp *smtp)
 {
     if (smtp->pid > 0) {

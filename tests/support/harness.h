@@ -94,6 +94,11 @@ struct harness_smtp {
 
 /* port 0: pick a free one. */
 void harness_smtp_start(struct harness_smtp *smtp, int port);
+/*
+ * The same server insisting on STARTTLS (a self-signed certificate made for
+ * 127.0.0.1, written to smtp->dir/cert.pem) and AUTH with user/password.
+ */
+void harness_smtp_tls_start(struct harness_smtp *smtp, const char *user, const char *password);
 void harness_smtp_stop(struct harness_smtp *smtp);
 /* Waits up to timeout_ms for at least n messages; returns how many arrived. */
 int harness_smtp_wait(struct harness_smtp *smtp, int n, int timeout_ms);
