@@ -56,6 +56,7 @@ static size_t collect_bytes(char *ptr, size_t size, size_t n, void *user)
 
 struct mailbox {
     const char *url, *user, *password, *folder;
+    const char *ca_file; /* CA certificates for a private CA; NULL: the system's */
     long use_ssl;
 };
 
@@ -69,6 +70,8 @@ static CURLcode imap(CURL *curl, const struct mailbox *mb, const char *url, cons
     curl_easy_setopt(curl, CURLOPT_USERNAME, mb->user);
     curl_easy_setopt(curl, CURLOPT_PASSWORD, mb->password);
     curl_easy_setopt(curl, CURLOPT_USE_SSL, mb->use_ssl);
+    if (mb->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, mb->ca_file);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
@@ -210,6 +213,7 @@ int gw_email_poll(struct gw_poll_ctx *ctx)
             json_string_value(json_object_get(b, "user")),
             env ? getenv(env) : json_string_value(json_object_get(b, "password")),
             json_string_value(json_object_get(b, "processed_folder")),
+            json_string_value(json_object_get(b, "ca_file")),
             ssl_mode(json_string_value(json_object_get(b, "starttls"))),
         };
         if (!mb.url || gw_poll_stopping(ctx))

@@ -152,12 +152,66 @@ static void test_server_restart_mid_poll(void **state)
     harness_imap_stop(&imap);
 }
 
+/* Files in a maildir folder (new + cur). */
+static int maildir_count(const char *dir)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "ls %s/new %s/cur 2>/dev/null | grep -vc -e '^$' -e ':$'", dir, dir);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    if (p && fscanf(p, "%d", &n) != 1)
+        n = -1;
+    if (p)
+        pclose(p);
+    return n;
+}
+
+/* IMAP with STARTTLS required (private CA), processed mail moved to a folder. */
+static void test_starttls_and_processed_folder(void **state)
+{
+    (void)state;
+    struct harness_imap imap;
+    harness_imap_tls_start(&imap);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %1$s/mail/agent/.Processed/new %1$s/mail/agent/.Processed/cur "
+             "%1$s/mail/agent/.Processed/tmp && chown -R dovecot:dovecot %1$s/mail",
+             imap.dir);
+    assert_int_equal(system(cmd), 0);
+    for (int i = 0; i < 2; i++)
+        deliver(&imap, "tls", i);
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "{\"channels\":{\"email\":{\"imap\":{\"interval_seconds\":1,\"mailboxes\":[{\"url\":"
+             "\"imap://127.0.0.1:%d/INBOX\",\"user\":\"agent\",\"password\":\"secret\","
+             "\"starttls\":\"required\",\"ca_file\":\"%s/cert.pem\","
+             "\"processed_folder\":\"Processed\"}]}}}}",
+             imap.port, imap.dir);
+    struct harness_env env;
+    assert_int_equal(harness_env_setup(&env, "imap_tls", cfg), 0);
+    assert_int_equal(wait_count(env.pg,
+                                "SELECT count(*) FROM messages WHERE external_ref LIKE "
+                                "'tls-%@example.com'",
+                                2, 15),
+                     2);
+    char inbox[200], done[220];
+    snprintf(inbox, sizeof(inbox), "%s/mail/agent", imap.dir);
+    snprintf(done, sizeof(done), "%s/mail/agent/.Processed", imap.dir);
+    for (int i = 0; i < 50 && maildir_count(done) < 2; i++)
+        usleep(100 * 1000);
+    assert_int_equal(maildir_count(done), 2);
+    assert_int_equal(maildir_count(inbox), 0);
+    assert_int_equal(harness_env_teardown(&env), 0);
+    harness_imap_stop(&imap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mail_registered_then_marked),
         cmocka_unit_test(test_database_away_leaves_mail_unread),
         cmocka_unit_test(test_server_restart_mid_poll),
+        cmocka_unit_test(test_starttls_and_processed_folder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -549,20 +549,48 @@ int harness_teardown_arena(void **state)
  * plain-text logins on loopback, one static user. dovecot refuses to run its
  * login and mail processes as root, so they run as the package's users.
  */
+static void imap_start(struct harness_imap *imap, int port, int tls);
+
 void harness_imap_start(struct harness_imap *imap, int port)
+{
+    imap_start(imap, port, 0);
+}
+
+void harness_imap_tls_start(struct harness_imap *imap)
+{
+    imap_start(imap, 0, 1);
+}
+
+static void imap_start(struct harness_imap *imap, int port, int tls)
 {
     if (!port)
         imap->port = harness_free_port();
     else
         imap->port = port;
     snprintf(imap->dir, sizeof(imap->dir), "/tmp/intake-imap-%d-%d", (int)getpid(), imap->port);
+    char ssl_conf[512] = "ssl = no\ndisable_plaintext_auth = no";
+    if (tls) {
+        /* A certificate for 127.0.0.1 that the test trusts as its CA. */
+        char mk[1024];
+        snprintf(mk, sizeof(mk),
+                 "mkdir -p %1$s && openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+                 "-keyout %1$s/key.pem -out %1$s/cert.pem -subj /CN=127.0.0.1 "
+                 "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+                 imap->dir);
+        if (system(mk) != 0)
+            fail_msg("openssl could not make a test certificate");
+        snprintf(ssl_conf, sizeof(ssl_conf),
+                 "ssl = required\nssl_cert = <%1$s/cert.pem\nssl_key = <%1$s/key.pem\n"
+                 "disable_plaintext_auth = yes",
+                 imap->dir);
+    }
     char cmd[8192];
     snprintf(cmd, sizeof(cmd),
              "mkdir -p %1$s/run %1$s/state %1$s/mail/agent/new %1$s/mail/agent/cur "
              "%1$s/mail/agent/tmp && chown -R dovecot:dovecot %1$s/mail && cat > %1$s/dovecot.conf "
              "<<'CONF'\n"
              "protocols = imap\nlisten = 127.0.0.1\nbase_dir = %1$s/run\nstate_dir = %1$s/state\n"
-             "log_path = %1$s/dovecot.log\nssl = no\ndisable_plaintext_auth = no\n"
+             "log_path = %1$s/dovecot.log\n%3$s\n"
              "auth_mechanisms = plain login\nmail_location = maildir:%1$s/mail/%%u\n"
              "first_valid_uid = 1\ndefault_internal_user = dovecot\ndefault_login_user = dovenull\n"
              "passdb {\n  driver = static\n  args = password=secret\n}\n"
@@ -571,7 +599,7 @@ void harness_imap_start(struct harness_imap *imap, int port)
              "  inet_listener imaps {\n    port = 0\n  }\n  chroot =\n}\n"
              "service anvil {\n  chroot =\n}\nCONF\n"
              "rm -f %1$s/run/master.pid && dovecot -c %1$s/dovecot.conf",
-             imap->dir, imap->port);
+             imap->dir, imap->port, ssl_conf);
     if (system(cmd) != 0)
         fail_msg("dovecot did not start (%s)", imap->dir);
     for (int i = 0; i < 200; i++) {

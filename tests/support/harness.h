@@ -113,6 +113,8 @@ struct harness_imap {
 
 /* port 0: pick a free one. */
 void harness_imap_start(struct harness_imap *imap, int port);
+/* The same, requiring STARTTLS with a certificate for 127.0.0.1 (CA: imap->dir/cert.pem). */
+void harness_imap_tls_start(struct harness_imap *imap);
 void harness_imap_stop(struct harness_imap *imap);
 /* Drops a message into the agent's INBOX, as a local delivery would. */
 void harness_imap_deliver(struct harness_imap *imap, const char *raw);
