@@ -19,7 +19,7 @@
 static long wait_sql(PGconn *pg, long want, const char *sql)
 {
     long v = -1;
-    for (int i = 0; i < 100 && v != want; i++) {
+    for (int i = 0; i < 300 && v != want; i++) {
         v = harness_pg_long(pg, sql);
         if (v != want)
             usleep(100 * 1000);
