@@ -18,6 +18,9 @@ def main():
     port, maildir, cert, key, user, password = sys.argv[1:7]
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
+    # asyncio's STARTTLS upgrade loses the client's first command now and then when it
+    # arrives with the end of a TLS 1.3 handshake; 1.2 keeps the test deterministic.
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and \
