@@ -10,6 +10,7 @@
 #define GW_CHANNEL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gw_arena.h"
@@ -53,6 +54,12 @@ struct gw_route {
     const char *path;
     enum gw_route_auth auth;
     size_t max_body; /* bytes; 0: limits.max_body_bytes */
+    /*
+     * Parse on a worker thread instead of the event loop (large inputs such
+     * as mail). The request the parser sees then carries only the
+     * Content-Type and Authorization headers.
+     */
+    bool parse_off_loop;
     /*
      * Builds a contact from the request into *contact and returns GW_OK, or
      * fills *reply (a 4xx with a reason) and returns an error. NULL hook: the

@@ -36,9 +36,16 @@ enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING };
 
 struct gw_intake_job {
     enum gw_job_kind kind;
-    struct gw_contact contact;      /* filled by the caller, arena-owned strings */
-    struct gw_arena *arena;         /* the caller's; the intake never frees it */
-    const char *document;           /* registration JSON, arena-owned; set by submit */
+    struct gw_contact contact; /* filled by the caller, arena-owned strings */
+    struct gw_arena *arena;    /* the caller's; the intake never frees it */
+    const char *document;      /* registration JSON, arena-owned; set by submit */
+    /*
+     * When set, the contact is not parsed yet: a worker calls parse first
+     * (for inputs whose parse is too heavy for the event loop). A failure
+     * leaves result.err = GW_ERR_INVALID and nothing registered.
+     */
+    enum gw_err (*parse)(void *parse_arg, struct gw_arena *arena, struct gw_contact *contact);
+    void *parse_arg;
     void *owner;                    /* the caller's handle; untouched by the intake */
     struct gw_intake_result result; /* written by a worker */
     struct gw_intake_job *next;     /* queue link, owned by the intake */

@@ -82,14 +82,37 @@ static int ensure_connection(struct gw_intake *in, PGconn **conn)
     return 1;
 }
 
+/*
+ * Runs the parses the event loop deferred to us; returns the jobs left to
+ * register in todo (the ones that parsed, and everything else).
+ */
+static size_t parse_deferred(struct gw_intake_job **batch, size_t n, struct gw_intake_job **todo)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct gw_intake_job *j = batch[i];
+        memset(&j->result, 0, sizeof(j->result));
+        if (j->parse && j->parse(j->parse_arg, j->arena, &j->contact) != GW_OK) {
+            j->result.err = GW_ERR_INVALID;
+            continue;
+        }
+        todo[m++] = j;
+    }
+    return m;
+}
+
 static void *worker_main(void *arg)
 {
     struct gw_intake *in = arg;
     PGconn *conn = NULL;
     size_t cap = (size_t)in->cfg->db_batch_max;
     struct gw_intake_job **batch = calloc(cap, sizeof(*batch));
-    if (!batch)
+    struct gw_intake_job **todo = calloc(cap, sizeof(*todo));
+    if (!batch || !todo) {
+        free(batch);
+        free(todo);
         return NULL;
+    }
     for (;;) {
         pthread_mutex_lock(&in->lock);
         in->idle_workers++;
@@ -117,12 +140,13 @@ static void *worker_main(void *arg)
             break;
 
         int committed = 0;
+        size_t m = parse_deferred(batch, n, todo);
         if (!ensure_connection(in, &conn)) {
-            for (size_t i = 0; i < n; i++) {
-                memset(&batch[i]->result, 0, sizeof(batch[i]->result));
-                batch[i]->result.err = GW_ERR_DB_UNAVAILABLE;
+            for (size_t i = 0; i < m; i++) {
+                memset(&todo[i]->result, 0, sizeof(todo[i]->result));
+                todo[i]->result.err = GW_ERR_DB_UNAVAILABLE;
             }
-        } else if (gw_register_batch(conn, in->cfg, batch, n) == GW_ERR_DB_UNAVAILABLE) {
+        } else if (m && gw_register_batch(conn, in->cfg, todo, m) == GW_ERR_DB_UNAVAILABLE) {
             PQfinish(conn);
             conn = NULL;
         }
@@ -140,6 +164,7 @@ static void *worker_main(void *arg)
         in->wake(in->wake_user);
     }
     free(batch);
+    free(todo);
     if (conn)
         PQfinish(conn);
     return NULL;
@@ -202,7 +227,7 @@ void gw_intake_set_commit_hook(struct gw_intake *in, void (*hook)(void *), void 
 
 enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
 {
-    if (job->kind == GW_JOB_REGISTER && !job->document) {
+    if (job->kind == GW_JOB_REGISTER && !job->document && !job->parse) {
         char *doc = gw_register_document(in->cfg, &job->contact);
         job->document = doc ? gw_arena_strdup(job->arena, doc) : NULL;
         free(doc);

@@ -241,6 +241,38 @@ static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi
         check_client(srv, s, wsi);
 }
 
+/*
+ * A parse the loop hands to a worker: a copy of the request that needs
+ * nothing of the connection (the body and the two headers parsers use).
+ */
+struct deferred_parse {
+    const struct gw_route *route;
+    struct gw_http_request req;
+    const char *authorization;
+    struct gw_http_reply reply;
+    int failed;
+};
+
+static const char *deferred_header(const struct gw_http_request *req, const char *name)
+{
+    const struct deferred_parse *d = req->header_ctx;
+    if (!strcmp(name, "content-type"))
+        return req->content_type;
+    if (!strcmp(name, "authorization"))
+        return d->authorization;
+    return NULL;
+}
+
+static enum gw_err deferred_parse_run(void *arg, struct gw_arena *arena, struct gw_contact *c)
+{
+    struct deferred_parse *d = arg;
+    if (d->route->parse(&d->req, arena, c, &d->reply) != GW_OK) {
+        d->failed = 1;
+        return GW_ERR_INVALID;
+    }
+    return GW_OK;
+}
+
 static void job_done(struct gw_intake_job *job, void *user)
 {
     struct gw_server *srv = user;
@@ -258,6 +290,9 @@ static void job_done(struct gw_intake_job *job, void *user)
             gw_reply_error(&s->reply, s->arena, 503, "database unavailable", NULL);
             s->reply.retry_after_s = 1;
         }
+    } else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
+        srv->metrics.rejected++;
+        s->reply = ((struct deferred_parse *)job->parse_arg)->reply;
     } else {
         s->route->respond(&job->result, s->arena, &s->reply);
     }
@@ -336,6 +371,29 @@ static void on_body_complete(struct gw_server *srv, struct session *s)
         return;
     }
     job->kind = GW_JOB_REGISTER;
+    if (s->route->parse_off_loop) {
+        /* The body outlives the request buffer only as an arena copy. */
+        struct deferred_parse *d = gw_arena_zalloc(s->arena, sizeof(*d));
+        unsigned char *body = gw_arena_alloc(s->arena, s->body_len + 1);
+        if (!d || !body) {
+            reply_error(s, 500, "out of memory", NULL);
+            return;
+        }
+        memcpy(body, s->body, s->body_len);
+        body[s->body_len] = '\0';
+        d->route = s->route;
+        d->req = req;
+        d->req.body = body;
+        d->req.method = gw_arena_strdup(s->arena, s->method);
+        d->req.path = gw_arena_strdup(s->arena, s->path);
+        d->req.header = deferred_header;
+        d->req.header_ctx = d;
+        d->authorization = header_lookup(&req, "authorization");
+        job->parse = deferred_parse_run;
+        job->parse_arg = d;
+        submit(srv, s, job);
+        return;
+    }
     if (s->route->parse(&req, s->arena, &job->contact, &s->reply) != GW_OK) {
         srv->metrics.rejected++;
         send_reply(s);

@@ -266,6 +266,7 @@ static const struct gw_route email_routes[] = {
      .path = "/v1/email/inbound",
      .auth = GW_AUTH_API_TOKEN,
      .max_body = EMAIL_MAX_BYTES,
+     .parse_off_loop = true,
      .parse = parse_inbound,
      .respond = respond_inbound},
 };
