@@ -129,6 +129,50 @@ int harness_free_port(void)
     return port;
 }
 
+/*
+ * Every server a test starts is stopped when the test program ends, also when
+ * a failed assertion skipped the test's own clean-up.
+ */
+#define MAX_CHILDREN 64
+static pid_t children[MAX_CHILDREN];
+static char dovecots[MAX_CHILDREN][128];
+
+static void stop_everything(void)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] > 0 && kill(children[i], 0) == 0) {
+            kill(children[i], SIGTERM);
+            waitpid(children[i], NULL, 0);
+        }
+        if (dovecots[i][0]) {
+            char cmd[300];
+            snprintf(cmd, sizeof(cmd), "dovecot -c %s/dovecot.conf stop >/dev/null 2>&1",
+                     dovecots[i]);
+            if (system(cmd) != 0)
+                dovecots[i][0] = '\0';
+        }
+    }
+}
+
+static void remember(pid_t pid, const char *dovecot_dir)
+{
+    static int registered;
+    if (!registered) {
+        atexit(stop_everything);
+        registered = 1;
+    }
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (pid > 0 && children[i] <= 0) {
+            children[i] = pid;
+            return;
+        }
+        if (dovecot_dir && !dovecots[i][0]) {
+            snprintf(dovecots[i], sizeof(dovecots[i]), "%s", dovecot_dir);
+            return;
+        }
+    }
+}
+
 /* fork + exec with environ plus extra; stdout/stderr to log_path (or inherited). */
 static pid_t spawn(char *const argv[], const char *const *extra, const char *log_path)
 {
@@ -149,11 +193,20 @@ static pid_t spawn(char *const argv[], const char *const *extra, const char *log
         execv(argv[0], argv);
         _exit(127);
     }
+    remember(pid, NULL);
     return pid;
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == pid)
+            children[i] = 0;
 }
 
 static int wait_status(pid_t pid)
 {
+    forget(pid);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
@@ -602,6 +655,7 @@ static void imap_start(struct harness_imap *imap, int port, int tls)
              imap->dir, imap->port, ssl_conf);
     if (system(cmd) != 0)
         fail_msg("dovecot did not start (%s)", imap->dir);
+    remember(0, imap->dir);
     for (int i = 0; i < 200; i++) {
         if (port_open(imap->port))
             return;
