@@ -390,7 +390,8 @@ BEGIN
                               received_at)
         VALUES (v_ticket, 'in', v_channel, v_key, c->>'external_ref', v_name,
                 coalesce(v_email, v_phone, v_chat), v_subject, coalesce(c->>'body', ''),
-                (SELECT array_agg(x) FROM jsonb_array_elements_text(c->'cc') x),
+                CASE WHEN c ? 'cc' THEN
+                    (SELECT array_agg(x) FROM jsonb_array_elements_text(c->'cc') x) END,
                 c->>'language_detected', v_received)
         RETURNING id
     ), e AS (
