@@ -22,6 +22,9 @@ int gw_db_is_broken(PGconn *conn);
 
 /* Applies every embedded migration not yet applied; *applied counts them. */
 GW_MUST_USE enum gw_err gw_db_migrate(PGconn *conn, int *applied);
+/* The newest migration applied to the database (0: none). */
+GW_MUST_USE enum gw_err gw_db_schema_version(PGconn *conn, int *version);
+
 /* Newest migration version the binary carries. */
 int gw_db_latest_version(void);
 

@@ -87,12 +87,37 @@ static int cmd_migrate(const struct gw_config *cfg)
     return EX_OK;
 }
 
+/*
+ * A database behind the binary's schema would fail every registration with
+ * a confusing error: say so at start-up. An unreachable database is fine
+ * (readyz reports it and contacts get 503 until it is back).
+ */
+static int schema_ready(const struct gw_config *cfg)
+{
+    PGconn *conn = NULL;
+    if (gw_db_connect(cfg->database_url, "intake-serve", &conn) != GW_OK)
+        return 1;
+    int version = 0;
+    enum gw_err err = gw_db_schema_version(conn, &version);
+    PQfinish(conn);
+    if (err == GW_OK && version < gw_db_latest_version()) {
+        fprintf(stderr,
+                "serve: the database schema is at version %d, this binary needs %d: run "
+                "`intake migrate`\n",
+                version, gw_db_latest_version());
+        return 0;
+    }
+    return 1;
+}
+
 static int cmd_serve(const struct gw_config *cfg)
 {
     if (!cfg->api_token || strlen(cfg->api_token) < 16) {
         fprintf(stderr, "serve: set api_token (16+ characters) or INTAKE_API_TOKEN\n");
         return EX_CONFIG;
     }
+    if (!schema_ready(cfg))
+        return EX_CONFIG;
     struct gw_server *srv = NULL;
     if (gw_server_create(cfg, &srv) != GW_OK)
         return EX_UNAVAILABLE;

@@ -7,8 +7,10 @@
  */
 #include "gw_db.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gw_log.h"
 
@@ -26,16 +28,35 @@ static int exec_ok(PGconn *conn, const char *sql)
     return ok;
 }
 
-static int is_applied(PGconn *conn, int version, int *applied)
+/* SHA-256 of a migration's text, hex; what was applied must never change. */
+static void checksum(const char *sql, char out[65])
+{
+    unsigned char d[32];
+    unsigned int n = 32;
+    EVP_Digest(sql, strlen(sql), d, &n, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static int is_applied(PGconn *conn, const struct gw_migration *m, int *applied)
 {
     char v[16];
-    snprintf(v, sizeof(v), "%d", version);
+    snprintf(v, sizeof(v), "%d", m->version);
     const char *params[] = {v};
-    PGresult *res = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-                                 NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, "SELECT checksum FROM schema_migrations WHERE version = $1",
+                                 1, NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (ok)
+    if (ok) {
         *applied = PQntuples(res) > 0;
+        char sum[65];
+        checksum(m->sql, sum);
+        if (*applied && !PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), sum)) {
+            gw_error("migrate: %04d_%s was changed after it was applied; migrations are "
+                     "forward-only: add a new one instead",
+                     m->version, m->name);
+            ok = 0;
+        }
+    }
     PQclear(res);
     return ok;
 }
@@ -46,12 +67,15 @@ static int apply_one(PGconn *conn, const struct gw_migration *m)
         return 0;
     char v[16];
     snprintf(v, sizeof(v), "%d", m->version);
-    const char *params[] = {v, m->name};
+    char sum[65];
+    checksum(m->sql, sum);
+    const char *params[] = {v, m->name, sum};
     if (!exec_ok(conn, m->sql))
         goto fail;
-    PGresult *res =
-        PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
-                     params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn,
+                                 "INSERT INTO schema_migrations (version, name, checksum) "
+                                 "VALUES ($1, $2, $3)",
+                                 3, NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok || !exec_ok(conn, "COMMIT"))
@@ -73,14 +97,14 @@ enum gw_err gw_db_migrate(PGconn *conn, int *applied)
         return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
     enum gw_err err = GW_OK;
     if (!exec_ok(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                       " version integer PRIMARY KEY, name text NOT NULL,"
+                       " version integer PRIMARY KEY, name text NOT NULL, checksum text,"
                        " applied_at timestamptz NOT NULL DEFAULT now())")) {
         err = GW_ERR_DB;
         goto out;
     }
     for (size_t i = 0; i < gw_n_migrations; i++) {
         int done = 0;
-        if (!is_applied(conn, gw_migrations[i].version, &done)) {
+        if (!is_applied(conn, &gw_migrations[i], &done)) {
             err = GW_ERR_DB;
             goto out;
         }
@@ -103,4 +127,20 @@ out:;
 int gw_db_latest_version(void)
 {
     return gw_n_migrations ? gw_migrations[gw_n_migrations - 1].version : 0;
+}
+
+enum gw_err gw_db_schema_version(PGconn *conn, int *version)
+{
+    PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+    enum gw_err err = GW_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* No table yet: nothing was ever migrated. */
+        err = gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_OK;
+        if (err == GW_OK)
+            *version = 0;
+    } else {
+        *version = atoi(PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return err;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -49,6 +50,43 @@ static void test_migrate_from_empty_then_rerun(void **state)
     harness_db_drop(&db);
 }
 
+static void test_changed_migration_is_refused(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "migrate_changed");
+    char out[4096];
+    assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
+    PGconn *c = harness_pg(db.url);
+    /* As if 0001 had been edited after it was applied somewhere. */
+    harness_pg_exec(c, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1");
+    assert_int_not_equal(harness_migrate(db.url, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "changed after it was applied"));
+    PQfinish(c);
+    harness_db_drop(&db);
+}
+
+static void test_serve_refuses_an_unmigrated_database(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "migrate_missing");
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "INTAKE_CONFIG= INTAKE_DATABASE_URL='%s' INTAKE_API_TOKEN=%s "
+             "INTAKE_LISTEN=127.0.0.1:%d %s serve 2>&1",
+             db.url, HARNESS_TOKEN, harness_free_port(), INTAKE_BINARY);
+    FILE *p = popen(cmd, "r");
+    char out[2048];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 78);
+    assert_non_null(strstr(out, "intake migrate"));
+    harness_db_drop(&db);
+}
+
 static void test_migrate_unreachable_database_is_tempfail(void **state)
 {
     (void)state;
@@ -63,6 +101,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_from_empty_then_rerun),
         cmocka_unit_test(test_migrate_unreachable_database_is_tempfail),
+        cmocka_unit_test(test_changed_migration_is_refused),
+        cmocka_unit_test(test_serve_refuses_an_unmigrated_database),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
