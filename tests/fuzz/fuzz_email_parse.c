@@ -35,26 +35,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_arena_destroy(arena);
     return 0;
 }
-
-#ifndef INTAKE_LIBFUZZER
-int main(int argc, char **argv)
-{
-    static uint8_t buf[4 << 20];
-    int replayed = 0;
-    for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            fprintf(stderr, "cannot open %s\n", argv[i]);
-            return 1;
-        }
-        size_t n = fread(buf, 1, sizeof(buf), f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, n);
-        for (size_t cut = 0; cut < n; cut += 1 + n / 16)
-            LLVMFuzzerTestOneInput(buf, cut);
-        replayed++;
-    }
-    printf("replayed %d inputs\n", replayed);
-    return replayed > 0 ? 0 : 1;
-}
-#endif

@@ -709,3 +709,33 @@ char *harness_imap_command(struct harness_imap *imap, const char *command)
         fail_msg("imap %s: %s", command, curl_easy_strerror(rc));
     return b.data ? b.data : strdup("");
 }
+
+unsigned char *harness_read_fixture(const char *relative, size_t *len)
+{
+    const char *dir = getenv("INTAKE_FIXTURES");
+    if (!dir)
+        fail_msg("INTAKE_FIXTURES is not set (ctest sets it)");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, relative);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    unsigned char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            unsigned char *grown = realloc(buf, cap + 1);
+            assert_non_null(grown);
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0)
+            break;
+        n += got;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}

@@ -124,6 +124,9 @@ char *harness_imap_command(struct harness_imap *imap, const char *command);
 /* Runs `intake ingest-email` on the given bytes against db_url; returns its exit status. */
 int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len);
 
+/* A fixture file under INTAKE_FIXTURES ("api/x.json"), malloc'd, NUL-terminated. */
+unsigned char *harness_read_fixture(const char *relative, size_t *len);
+
 /* cmocka per-test setup/teardown giving each test a fresh arena in *state. */
 int harness_setup_arena(void **state);
 int harness_teardown_arena(void **state);

@@ -54,35 +54,12 @@ static const char *no_header(const struct gw_http_request *req, const char *name
     return NULL;
 }
 
-/* The whole fixture file, malloc'd; *len excludes the terminator added for printing. */
+/* The whole fixture file, malloc'd and NUL-terminated; *len excludes the terminator. */
 static unsigned char *read_fixture(const char *name, size_t *len)
 {
-    const char *dir = getenv("INTAKE_FIXTURES");
-    if (!dir)
-        fail_msg("INTAKE_FIXTURES is not set (ctest sets it)");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/api/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4096;
-            unsigned char *grown = realloc(buf, cap + 1);
-            assert_non_null(grown);
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    char rel[512];
+    snprintf(rel, sizeof(rel), "api/%s", name);
+    return harness_read_fixture(rel, len);
 }
 
 static struct gw_http_request make_request(const unsigned char *body, size_t len,

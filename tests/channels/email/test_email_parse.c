@@ -76,29 +76,10 @@ static int teardown_case(void **state)
 /* A fixture's bytes copied into the arena, so they live as long as the contact; unterminated. */
 static const unsigned char *load(struct gw_arena *arena, const char *name, size_t *len)
 {
-    const char *dir = getenv("INTAKE_FIXTURES");
-    if (!dir)
-        fail_msg("INTAKE_FIXTURES is not set (ctest sets it)");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/email/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4096;
-            unsigned char *grown = realloc(buf, cap);
-            assert_non_null(grown);
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    fclose(f);
+    char rel[512];
+    snprintf(rel, sizeof(rel), "email/%s", name);
+    size_t n = 0;
+    unsigned char *buf = harness_read_fixture(rel, &n);
     unsigned char *copy = gw_arena_alloc(arena, n ? n : 1);
     assert_non_null(copy);
     memcpy(copy, buf, n);
