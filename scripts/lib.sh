@@ -4,6 +4,17 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 
+# Where database clusters live: .local, unless we run as root in a checkout the
+# "postgres" user cannot reach (a clone under /root, say); then a folder of our
+# own under /tmp, named after the checkout so that two checkouts never share one.
+pg_root() {
+  if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
+    echo "$LOCAL"
+  else
+    echo "/tmp/intake-pg-$(printf %s "$ROOT" | md5sum | cut -c1-12)"
+  fi
+}
+
 # Debian packages the build, the tests and the demo need.
 INTAKE_PACKAGES=(build-essential cmake pkg-config clang-format
   libwebsockets-dev libjansson-dev libcurl4-openssl-dev libpq-dev libssl-dev libcmocka-dev

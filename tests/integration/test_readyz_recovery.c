@@ -43,7 +43,8 @@ static int cluster(struct fixture *f, const char *verb)
 static int setup(void **state)
 {
     static struct fixture f;
-    snprintf(f.dir, sizeof(f.dir), "%s/.local/pg-readyz-%d", INTAKE_SOURCE_DIR, (int)getpid());
+    /* Under /tmp: the "postgres" user may not reach the checkout (see scripts/lib.sh). */
+    snprintf(f.dir, sizeof(f.dir), "/tmp/intake-pg-readyz-%d", (int)getpid());
     snprintf(f.server, sizeof(f.server), "postgresql://postgres@127.0.0.1:%d/postgres",
              harness_free_port());
     if (cluster(&f, "start") != 0)
