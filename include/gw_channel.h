@@ -57,7 +57,8 @@ struct gw_route {
     /*
      * Parse on a worker thread instead of the event loop (large inputs such
      * as mail). The request the parser sees then carries only the
-     * Content-Type and Authorization headers.
+     * Content-Type and Authorization headers, and its body is an arena copy
+     * that the contact may point into.
      */
     bool parse_off_loop;
     /*

@@ -43,16 +43,10 @@ static enum gw_err parse_inbound(const struct gw_http_request *req, struct gw_ar
         gw_reply_error(reply, arena, 400, "empty message", NULL);
         return GW_ERR_INVALID;
     }
-    /* The request buffer dies with the request; the contact may outlive it. */
-    unsigned char *raw = gw_arena_alloc(arena, req->body_len);
-    if (!raw) {
-        gw_reply_error(reply, arena, 500, "out of memory", NULL);
-        return GW_ERR_NOMEM;
-    }
-    memcpy(raw, req->body, req->body_len);
+    /* parse_off_loop: the body is already an arena copy that lives as long as the contact. */
     struct gw_email_opts o = opts_of(req->config);
     const char *why = NULL;
-    if (gw_email_parse(raw, req->body_len, &o, arena, c, &why) != GW_OK) {
+    if (gw_email_parse(req->body, req->body_len, &o, arena, c, &why) != GW_OK) {
         gw_reply_error(reply, arena, 400, why, NULL);
         return GW_ERR_INVALID;
     }

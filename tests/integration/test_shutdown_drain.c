@@ -162,11 +162,50 @@ static void test_client_gone_before_commit(void **state)
     assert_int_equal(harness_env_teardown(&env), 0);
 }
 
+/* A full queue answers 503 + Retry-After at once instead of queueing without bound. */
+static void test_full_queue_is_503(void **state)
+{
+    (void)state;
+    struct harness_env env;
+    assert_int_equal(
+        harness_env_setup(&env, "queue_full",
+                          "{\"database\":{\"workers\":1,\"batch_max\":1,\"queue_max\":1}}"),
+        0);
+    PGconn *blocker = hold_messages_table(&env);
+    struct shot shots[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&shots[i], 0, sizeof(shots[i]));
+        shots[i].gw = &env.gw;
+        shots[i].i = 100 + i;
+        pthread_create(&th[i], NULL, fire, &shots[i]);
+        usleep(100 * 1000); /* one in the worker, one queued, the rest refused */
+    }
+    usleep(200 * 1000);
+    harness_pg_exec(blocker, "COMMIT");
+    int created = 0, refused = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        if (shots[i].r.status == 201)
+            created++;
+        else if (shots[i].r.status == 503 && atoi(shots[i].r.retry_after) >= 1)
+            refused++;
+        harness_response_free(&shots[i].r);
+    }
+    assert_int_equal(created, 2);
+    assert_int_equal(refused, 2);
+    /* Exactly what was acknowledged is stored. */
+    assert_int_equal(harness_pg_long(blocker, "SELECT count(*) FROM messages"), 2);
+    PQfinish(blocker);
+    assert_int_equal(harness_env_teardown(&env), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_drains_in_flight_contacts),
         cmocka_unit_test(test_client_gone_before_commit),
+        cmocka_unit_test(test_full_queue_is_503),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
