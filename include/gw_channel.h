@@ -52,6 +52,8 @@ enum gw_route_auth { GW_AUTH_NONE, GW_AUTH_API_TOKEN };
 struct gw_route {
     const char *method;
     const char *path;
+    /* path ends in '/' and the route takes every non-empty path below it (a token). */
+    bool path_prefix;
     enum gw_route_auth auth;
     size_t max_body; /* bytes; 0: limits.max_body_bytes */
     /*
@@ -88,6 +90,7 @@ struct gw_delivery {
     const char *content_type;
     const char *body;
     size_t body_len;
+    const char *basic_auth; /* "user:password" for HTTP Basic authentication, or NULL */
     /* Email */
     const char *mail_from; /* envelope sender (bare address) */
     const char *rcpt_to;   /* envelope recipient (bare address) */

@@ -89,6 +89,9 @@ struct gw_problems {
 void gw_problems_add(struct gw_problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void gw_problems_clear(struct gw_problems *p);
+/* Adds "<where>.<key>: unknown setting" for each key of a JSON object not in known (NULL-ended). */
+void gw_problems_unknown_keys(struct gw_problems *p, const void *object, const char *const *known,
+                              const char *where);
 
 /*
  * Loads defaults + path (NULL: defaults only) + environment. On GW_OK *out is

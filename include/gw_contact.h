@@ -27,6 +27,27 @@ struct gw_sender {
     const char *language; /* "zh" or "en" when the sender said so */
 };
 
+/*
+ * A phone call's state change, for contacts that report one. The database
+ * keeps each call's state machine (db/0002_calls.sql) and registers the call
+ * as a contact once, when it ends; media that comes later joins its ticket.
+ */
+struct gw_call_event {
+    const char *provider; /* whose call ids these are; a call is unique per provider */
+    const char *call_id;
+    /* ringing, answered, ended (answered, then hung up), missed, voicemail,
+     * forwarded, recording, transcript */
+    const char *kind;
+    const char *direction; /* "in", "out"; NULL when the event does not say */
+    const char *from;      /* E.164; NULL when withheld or not given */
+    const char *to;
+    const char *cause; /* the provider's reason for the end (busy, noAnswer ...) */
+    long duration_s;   /* -1 when not given */
+    const char *recording_url;
+    const char *transcript;
+    time_t at; /* when it happened; 0: now */
+};
+
 struct gw_contact {
     const char *channel;            /* the adapter's name */
     const char *idempotency_key;    /* required; unique across all channels */
@@ -52,6 +73,10 @@ struct gw_contact {
     const char *no_ack_reason;
     /* A delivery report: the id of the message it reports on (one we sent). */
     const char *bounce_of;
+    /* First response due this many seconds after receipt (a callback); 0: by priority. */
+    int respond_within_s;
+    /* Set when the contact reports a call's state change (phone systems). */
+    const struct gw_call_event *call;
     /* The message exactly as received, kept losslessly with it; NULL if none. */
     const unsigned char *raw;
     size_t raw_len;

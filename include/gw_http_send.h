@@ -10,12 +10,17 @@
 
 #include "gw_error.h"
 
-/*
- * POSTs body to url with the given content type and Idempotency-Key. GW_OK
- * only on a 2xx answer; otherwise why says what happened.
- */
-GW_MUST_USE enum gw_err gw_http_post(void *curl, const char *url, const char *content_type,
-                                     const char *body, size_t len, const char *idempotency_key,
-                                     char *why, size_t why_len);
+struct gw_http_post {
+    const char *url;
+    const char *content_type;
+    const char *body;
+    size_t len;
+    const char *idempotency_key; /* sent as Idempotency-Key */
+    const char *basic_auth;      /* "user:password", or NULL */
+};
+
+/* POSTs a request. GW_OK only on a 2xx answer; otherwise why says what happened. */
+GW_MUST_USE enum gw_err gw_http_post(void *curl, const struct gw_http_post *post, char *why,
+                                     size_t why_len);
 
 #endif

@@ -29,7 +29,8 @@ struct gw_intake_result {
     char priority[16];
     char queue[32];
     char language[8];
-    char detail[128]; /* why err is set; safe to show to the sender */
+    char call_state[16]; /* a call event's call, after the event (ringing, missed ...) */
+    char detail[128];    /* why err is set; safe to show to the sender */
 };
 
 enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING };

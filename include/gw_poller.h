@@ -9,6 +9,7 @@
 #define GW_POLLER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "gw_error.h"
 #include "gw_intake.h"
@@ -35,5 +36,19 @@ GW_MUST_USE enum gw_err gw_poll_register(struct gw_poll_ctx *ctx, struct gw_inta
 /* A cluster-wide lock on name (PostgreSQL advisory lock), or false if another holds it. */
 bool gw_poll_try_lock(struct gw_poll_ctx *ctx, const char *name);
 void gw_poll_unlock(struct gw_poll_ctx *ctx, const char *name);
+
+/* A call that is not finished and has heard nothing for a while (db/0002_calls.sql). */
+struct gw_stale_call {
+    char provider[32];
+    char call_id[160];
+    char state[16]; /* unknown, ringing or answered */
+    char direction[4];
+    char from[20]; /* E.164, "" when unknown */
+    char to[20];
+};
+
+/* Up to max stale calls, oldest first; 0 when none or the database is away. */
+size_t gw_poll_stale_calls(struct gw_poll_ctx *ctx, int older_than_s, struct gw_stale_call *out,
+                           size_t max);
 
 #endif

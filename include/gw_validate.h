@@ -18,6 +18,12 @@ char *gw_normalize_email(struct gw_arena *arena, const char *in);
  * dots or parentheses, or a leading "00" for "+"; NULL when not a number.
  */
 char *gw_normalize_phone(struct gw_arena *arena, const char *in);
+/*
+ * The same for a number as a phone system reports it: international forms as
+ * above, anything else is national to country_code (digits, e.g. "86") and
+ * loses its trunk prefix "0". NULL when not a number.
+ */
+char *gw_normalize_phone_local(struct gw_arena *arena, const char *in, const char *country_code);
 bool gw_utf8_valid(const char *s, size_t n);
 /* Number of characters (code points) in valid UTF-8. */
 size_t gw_utf8_length(const char *s);

@@ -25,6 +25,21 @@ const char *gw_priority_name(enum gw_priority p)
     return (unsigned)p < GW_PRIO__COUNT ? priority_names[p] : "normal";
 }
 
+void gw_problems_unknown_keys(struct gw_problems *p, const void *object, const char *const *known,
+                              const char *where)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)object, key, val)
+    {
+        bool ok = false;
+        for (const char *const *k = known; *k; k++)
+            ok |= !strcmp(*k, key);
+        if (!ok)
+            gw_problems_add(p, "%s.%s: unknown setting", where, key);
+    }
+}
+
 void gw_problems_add(struct gw_problems *p, const char *fmt, ...)
 {
     char buf[512];

@@ -11,26 +11,29 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
     return size * nmemb;
 }
 
-enum gw_err gw_http_post(void *handle, const char *url, const char *content_type, const char *body,
-                         size_t len, const char *idempotency_key, char *why, size_t why_len)
+enum gw_err gw_http_post(void *handle, const struct gw_http_post *post, char *why, size_t why_len)
 {
     CURL *curl = handle;
     char ct[128], key[160];
-    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
-    snprintf(key, sizeof(key), "Idempotency-Key: %s", idempotency_key);
+    snprintf(ct, sizeof(ct), "Content-Type: %s", post->content_type);
+    snprintf(key, sizeof(key), "Idempotency-Key: %s", post->idempotency_key);
     struct curl_slist *headers = curl_slist_append(NULL, ct);
     headers = curl_slist_append(headers, key);
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_URL, post->url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post->body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post->len);
+    if (post->basic_auth) {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(curl, CURLOPT_USERPWD, post->basic_auth);
+    }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "intake-gateway");
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);

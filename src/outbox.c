@@ -106,7 +106,13 @@ static enum gw_err send_delivery(CURL *curl, const struct gw_config *cfg, const 
         return gw_smtp_send(cfg, d->mail_from, d->rcpt_to, d->message, why, why_len);
     char key[48];
     snprintf(key, sizeof(key), "outbox-%s", row->id);
-    return gw_http_post(curl, d->url, d->content_type, d->body, d->body_len, key, why, why_len);
+    const struct gw_http_post post = {.url = d->url,
+                                      .content_type = d->content_type,
+                                      .body = d->body,
+                                      .len = d->body_len,
+                                      .idempotency_key = key,
+                                      .basic_auth = d->basic_auth};
+    return gw_http_post(curl, &post, why, why_len);
 }
 
 static void deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,

@@ -20,17 +20,26 @@
 #include "gw_log.h"
 
 #define REGISTER_STMT   "gw_register"
+#define CALL_EVENT_STMT "gw_call_event"
 #define SUMMARY_CHARS   200
 #define RETRIES_ON_RACE 3
 
-enum gw_err gw_register_prepare(PGconn *conn)
+static enum gw_err prepare(PGconn *conn, const char *name, const char *sql, int n_params)
 {
-    PGresult *res =
-        PQprepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb, $2::bytea)", 2, NULL);
+    PGresult *res = PQprepare(conn, name, sql, n_params, NULL);
     enum gw_err err = PQresultStatus(res) == PGRES_COMMAND_OK ? GW_OK : GW_ERR_DB;
     if (err != GW_OK)
-        gw_error("database: cannot prepare registration: %s", PQresultErrorMessage(res));
+        gw_error("database: cannot prepare %s: %s", name, PQresultErrorMessage(res));
     PQclear(res);
+    return err;
+}
+
+enum gw_err gw_register_prepare(PGconn *conn)
+{
+    enum gw_err err =
+        prepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb, $2::bytea)", 2);
+    if (err == GW_OK)
+        err = prepare(conn, CALL_EVENT_STMT, "SELECT intake_call_event($1::jsonb)", 1);
     return err;
 }
 
@@ -69,6 +78,25 @@ static void set_str(json_t *doc, const char *key, const char *val)
 {
     if (val)
         json_object_set_new(doc, key, json_string(val));
+}
+
+static json_t *call_object(const struct gw_call_event *e)
+{
+    json_t *o = json_object();
+    set_str(o, "provider", e->provider);
+    set_str(o, "call_id", e->call_id);
+    set_str(o, "kind", e->kind);
+    set_str(o, "direction", e->direction);
+    set_str(o, "from", e->from);
+    set_str(o, "to", e->to);
+    set_str(o, "cause", e->cause);
+    set_str(o, "recording_url", e->recording_url);
+    set_str(o, "transcript", e->transcript);
+    if (e->duration_s >= 0)
+        json_object_set_new(o, "duration", json_integer(e->duration_s));
+    if (e->at)
+        json_object_set_new(o, "at", json_integer((json_int_t)e->at));
+    return o;
 }
 
 char *gw_register_document(const struct gw_config *cfg, const struct gw_contact *c)
@@ -113,7 +141,9 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     set_str(doc, "queue", cls.category->queue);
     set_str(doc, "priority", gw_priority_name(cls.priority));
     json_object_set_new(doc, "first_response_s",
-                        json_integer(cfg->sla[cls.priority].first_response_s));
+                        json_integer(c->respond_within_s > 0
+                                         ? c->respond_within_s
+                                         : cfg->sla[cls.priority].first_response_s));
     json_object_set_new(doc, "handling_s", json_integer(cfg->sla[cls.priority].handling_s));
     json_object_set_new(doc, "resolve_s", json_integer(cfg->resolve_s[0]));
     set_str(doc, "ticket_prefix", cfg->ticket_prefix);
@@ -131,6 +161,8 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
         }
         json_object_set_new(doc, "attachments", arr);
     }
+    if (c->call)
+        json_object_set_new(doc, "call", call_object(c->call));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text;
@@ -160,6 +192,7 @@ static void read_result(const char *text, struct gw_intake_result *r)
     copy_field(r->priority, sizeof(r->priority), o, "priority");
     copy_field(r->queue, sizeof(r->queue), o, "queue");
     copy_field(r->language, sizeof(r->language), o, "language");
+    copy_field(r->call_state, sizeof(r->call_state), o, "call_state");
     json_decref(o);
 }
 
@@ -183,7 +216,8 @@ static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **j
         const char *params[] = {docs[i], (const char *)c->raw};
         const int lengths[] = {0, (int)c->raw_len};
         const int formats[] = {0, 1};
-        if (PQsendQueryPrepared(conn, REGISTER_STMT, 2, params, lengths, formats, 0) != 1)
+        const char *stmt = c->call ? CALL_EVENT_STMT : REGISTER_STMT;
+        if (PQsendQueryPrepared(conn, stmt, c->call ? 1 : 2, params, lengths, formats, 0) != 1)
             goto broken;
         sent++;
     }

@@ -123,7 +123,8 @@ static const struct gw_route *find_route(const char *method, const char *path, i
     for (const struct gw_channel *const *c = gw_channels; *c; c++)
         for (size_t i = 0; i < (*c)->n_routes; i++) {
             const struct gw_route *r = &(*c)->routes[i];
-            if (strcmp(r->path, path))
+            if (r->path_prefix ? strncmp(r->path, path, strlen(r->path)) || !path[strlen(r->path)]
+                               : strcmp(r->path, path))
                 continue;
             *path_known = 1;
             if (!strcmp(r->method, method))

@@ -5,6 +5,7 @@
  */
 #include "gw_validate.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define EMAIL_MAX 254
@@ -70,6 +71,23 @@ char *gw_normalize_phone(struct gw_arena *arena, const char *in)
     memcpy(out + 1, digits, n);
     out[n + 1] = '\0';
     return out;
+}
+
+char *gw_normalize_phone_local(struct gw_arena *arena, const char *in, const char *country_code)
+{
+    const char *p = in;
+    while (*p == ' ')
+        p++;
+    if (*p == '+' || (p[0] == '0' && p[1] == '0') || !country_code)
+        return gw_normalize_phone(arena, in);
+    /* A national number: its trunk prefix "0" is not dialled after the country code. */
+    const char *first_digit = p + strcspn(p, "0123456789");
+    char composed[64];
+    int n = snprintf(composed, sizeof(composed), "+%s %.*s%s", country_code, (int)(first_digit - p),
+                     p, *first_digit == '0' ? first_digit + 1 : first_digit);
+    if (n < 0 || (size_t)n >= sizeof(composed))
+        return NULL;
+    return gw_normalize_phone(arena, composed);
 }
 
 bool gw_utf8_valid(const char *str, size_t n)

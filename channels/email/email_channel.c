@@ -216,16 +216,7 @@ static void check_config(const json_t *section, struct gw_problems *pr)
 {
     static const char *const known[] = {"from_address", "from_name", "acks_per_sender_per_hour",
                                         "imap", NULL};
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)section, key, val)
-    {
-        int ok = 0;
-        for (const char *const *k = known; *k; k++)
-            ok |= !strcmp(*k, key);
-        if (!ok)
-            gw_problems_add(pr, "channels.email.%s: unknown setting", key);
-    }
+    gw_problems_unknown_keys(pr, section, known, "channels.email");
     json_t *from = json_object_get(section, "from_address");
     if (from && (!json_is_string(from) || !strchr(json_string_value(from), '@')))
         gw_problems_add(pr, "channels.email.from_address: must be an email address");

@@ -1,0 +1,121 @@
+/*
+ * The phone channel's parts. Three wire formats (Twilio, generic CTI, our own
+ * JSON) are verified and parsed into one call event (struct gw_call_event);
+ * phone_contact.c turns a call event into the contact the core registers, and
+ * the database keeps the call's state machine. Acknowledgements go out as
+ * text messages (phone_sms.c); calls whose end never came are swept
+ * (phone_stale.c).
+ */
+#ifndef GW_PHONE_H
+#define GW_PHONE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gw_channel.h"
+
+#define PHONE_CHANNEL        "phone"
+#define PHONE_MAX_BODY       (64 * 1024)
+#define PHONE_SIGNATURE_SKEW 300 /* seconds a signed native event may be early or late */
+#define PHONE_CALL_ID_MAX    128
+#define PHONE_NAME_MAX       200
+
+/* The channel's settings: "channels": {"phone": {...}}, secrets from the environment first. */
+struct phone_settings {
+    const char *country_code;      /* digits; national numbers belong to this country */
+    const char *twilio_auth_token; /* INTAKE_TWILIO_AUTH_TOKEN */
+    const char *cti_token;         /* INTAKE_CTI_TOKEN */
+    const char *webhook_secret;    /* INTAKE_WEBHOOK_SECRET */
+    int callback_within_s;         /* a missed call is called back within this */
+    int stale_after_s;             /* an unfinished call silent this long is closed */
+    const char *sms_url;           /* INTAKE_SMS_URL: Twilio Messages API compatible */
+    const char *sms_from;          /* INTAKE_SMS_FROM */
+    const char *sms_account;       /* INTAKE_SMS_ACCOUNT (Basic auth user) */
+    const char *sms_token;         /* INTAKE_SMS_TOKEN (Basic auth password) */
+};
+
+void phone_settings_read(const struct gw_config *cfg, struct phone_settings *out);
+void phone_check_config(const json_t *section, struct gw_problems *problems);
+
+/* application/x-www-form-urlencoded, decoded into the arena. */
+struct phone_form_field {
+    const char *name;
+    const char *value;
+};
+struct phone_form {
+    struct phone_form_field *fields;
+    size_t n;
+};
+/* false on a malformed body (bad escape, NUL, invalid UTF-8, too many fields). */
+bool phone_form_parse(struct gw_arena *arena, const char *body, size_t len, struct phone_form *out);
+/*
+ * The request body's fields, form-encoded or a flat JSON object (*is_json
+ * says which). GW_ERR_INVALID with a 400/415 in reply when it is neither.
+ */
+enum gw_err phone_body_fields(const struct gw_http_request *req, struct gw_arena *arena,
+                              struct phone_form *out, bool *is_json, struct gw_http_reply *reply);
+/* The first value of name, or NULL. */
+const char *phone_form_get(const struct phone_form *form, const char *name);
+
+/* Equal in time independent of where they differ (both are hashed first). */
+bool phone_secret_equal(const char *given, const char *expected);
+/*
+ * Twilio's X-Twilio-Signature: base64 HMAC-SHA1, keyed with the auth token,
+ * of the URL followed by every form field's name and value sorted by name
+ * (form may be NULL for JSON bodies, where the URL carries bodySHA256).
+ */
+bool phone_twilio_signature(const char *auth_token, const char *url, const struct phone_form *form,
+                            char out[64]);
+/* Hex SHA-256 of a body, for Twilio's bodySHA256 parameter. */
+void phone_sha256_hex(const unsigned char *body, size_t len, char out[65]);
+/*
+ * Our X-Intake-Signature "t=<unix>,v1=<hex>[,v1=...]": HMAC-SHA256 of
+ * "<t>.<body>" with the webhook secret, t within PHONE_SIGNATURE_SKEW of now.
+ * On false, *why says what is wrong.
+ */
+bool phone_native_signature_ok(const char *header, const char *secret, const unsigned char *body,
+                               size_t len, long now, const char **why);
+
+/* A call event in the making, plus what the contact needs besides it. */
+struct phone_event {
+    struct gw_call_event call;
+    const char *event_key;   /* unique per event: provider, call and what happened */
+    const char *caller_name; /* as the phone system knows the caller */
+    const char *from_raw;    /* numbers as given, for the withheld / invalid distinction */
+    const char *to_raw;
+    const char *call_id_field; /* the wire format's name for the call id, for errors */
+};
+
+/*
+ * Normalizes the numbers, writes the contact (texts for agents, identity,
+ * idempotency key, callback deadline) and points it at a copy of the event.
+ * GW_ERR_INVALID with a 422 in reply when a number is not a number.
+ */
+enum gw_err phone_contact_build(const struct gw_config *cfg, struct gw_arena *arena,
+                                const struct phone_event *ev, struct gw_contact *contact,
+                                struct gw_http_reply *reply);
+/* Writes a 4xx/5xx with a reason (and the field) and returns GW_ERR_INVALID. */
+enum gw_err phone_reject(struct gw_http_reply *reply, struct gw_arena *arena, int status,
+                         const char *why, const char *field);
+/* Unix time of an RFC 3339 / RFC 2822 date or decimal seconds; 0 when unreadable. */
+long phone_parse_time(const char *s);
+
+/* The routes' parsers and responders. */
+enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_arena *arena,
+                               struct gw_contact *contact, struct gw_http_reply *reply);
+void phone_twilio_respond(const struct gw_intake_result *result, struct gw_arena *arena,
+                          struct gw_http_reply *reply);
+enum gw_err phone_cti_parse(const struct gw_http_request *req, struct gw_arena *arena,
+                            struct gw_contact *contact, struct gw_http_reply *reply);
+enum gw_err phone_native_parse(const struct gw_http_request *req, struct gw_arena *arena,
+                               struct gw_contact *contact, struct gw_http_reply *reply);
+/* JSON answer shared by the CTI and native routes. */
+void phone_json_respond(const struct gw_intake_result *result, struct gw_arena *arena,
+                        struct gw_http_reply *reply);
+
+enum gw_err phone_render_sms(const json_t *ack, const struct gw_config *cfg, struct gw_arena *arena,
+                             struct gw_delivery *out);
+int phone_poll_stale(struct gw_poll_ctx *ctx);
+
+#endif

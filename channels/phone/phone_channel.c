@@ -1,0 +1,60 @@
+/*
+ * The phone channel: call-event webhooks from Twilio, generic CTI bridges and
+ * our own signed JSON, one call model behind them (see phone.h), text-message
+ * acknowledgements, and the stale-call sweep.
+ */
+#include <string.h>
+
+#include "gw_reply.h"
+#include "phone.h"
+
+void phone_json_respond(const struct gw_intake_result *r, struct gw_arena *arena,
+                        struct gw_http_reply *reply)
+{
+    if (r->err != GW_OK) {
+        gw_reply_intake_failure(reply, arena, r);
+        return;
+    }
+    json_t *o =
+        json_pack("{s:s, s:s?, s:s?, s:b}", "status", r->duplicate ? "duplicate" : "recorded",
+                  "call_state", r->call_state[0] ? r->call_state : NULL, "ticket",
+                  r->ticket[0] ? r->ticket : NULL, "new_ticket", r->new_ticket);
+    gw_reply_json(reply, arena, 200, o);
+}
+
+static enum gw_err init(void)
+{
+    return GW_OK;
+}
+
+static const struct gw_route phone_routes[] = {
+    {.method = "POST",
+     .path = "/v1/phone/twilio",
+     .auth = GW_AUTH_NONE,
+     .max_body = PHONE_MAX_BODY,
+     .parse = phone_twilio_parse,
+     .respond = phone_twilio_respond},
+    {.method = "POST",
+     .path = "/v1/phone/cti/",
+     .path_prefix = true,
+     .auth = GW_AUTH_NONE,
+     .max_body = PHONE_MAX_BODY,
+     .parse = phone_cti_parse,
+     .respond = phone_json_respond},
+    {.method = "POST",
+     .path = "/v1/phone/events",
+     .auth = GW_AUTH_NONE,
+     .max_body = PHONE_MAX_BODY,
+     .parse = phone_native_parse,
+     .respond = phone_json_respond},
+};
+
+const struct gw_channel gw_channel_phone = {
+    .name = PHONE_CHANNEL,
+    .routes = phone_routes,
+    .n_routes = sizeof(phone_routes) / sizeof(phone_routes[0]),
+    .init = init,
+    .check_config = phone_check_config,
+    .poll = phone_poll_stale,
+    .render_ack = phone_render_sms,
+};

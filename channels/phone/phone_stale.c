@@ -1,0 +1,72 @@
+/*
+ * Calls whose end never came (a lost hangup webhook, a crashed bridge) are
+ * closed by the poller, one gateway at a time: a call still ringing becomes a
+ * missed call (the caller is owed a callback; better one call too many than a
+ * lost contact), an answered one an ended call. The closing is an ordinary
+ * call event with a key of its own, so a real hangup that arrives meanwhile
+ * wins and the sweep's event changes nothing.
+ */
+#include <string.h>
+
+#include "gw_config.h"
+#include "gw_log.h"
+#include "gw_poller.h"
+#include "phone.h"
+
+#define SWEEP_LOCK       "phone-stale-calls"
+#define SWEEP_BATCH      100
+#define SWEEP_MAX_PERIOD 60
+#define SWEEP_ROUNDS     10
+
+static enum gw_err close_call(struct gw_poll_ctx *ctx, const struct gw_stale_call *sc)
+{
+    struct gw_arena *arena = gw_arena_create(4096);
+    if (!arena)
+        return GW_ERR_NOMEM;
+    struct phone_event ev = {
+        .call = {.provider = sc->provider,
+                 .call_id = sc->call_id,
+                 .kind = !strcmp(sc->state, "answered") ? "ended" : "missed",
+                 .direction = sc->direction,
+                 .cause = "stale",
+                 .duration_s = -1},
+        .from_raw = sc->from[0] ? sc->from : NULL,
+        .to_raw = sc->to[0] ? sc->to : NULL,
+        .call_id_field = "call_id",
+    };
+    ev.event_key = gw_arena_printf(arena, "stale:%s:%s", sc->provider, sc->call_id);
+    struct gw_intake_job job = {.kind = GW_JOB_REGISTER, .arena = arena};
+    struct gw_http_reply reply = {0};
+    enum gw_err err = GW_ERR_NOMEM;
+    if (ev.event_key &&
+        phone_contact_build(gw_poll_config(ctx), arena, &ev, &job.contact, &reply) == GW_OK)
+        err = gw_poll_register(ctx, &job);
+    if (err == GW_OK && job.result.err == GW_OK)
+        gw_info("phone: closed stale %s call as %s%s%s", sc->state, job.result.call_state,
+                job.result.ticket[0] ? ", ticket " : "", job.result.ticket);
+    gw_arena_destroy(arena);
+    return err;
+}
+
+int phone_poll_stale(struct gw_poll_ctx *ctx)
+{
+    struct phone_settings s;
+    phone_settings_read(gw_poll_config(ctx), &s);
+    int period = s.stale_after_s / 2 < SWEEP_MAX_PERIOD ? s.stale_after_s / 2 : SWEEP_MAX_PERIOD;
+    if (period < 1)
+        period = 1;
+    if (!gw_poll_try_lock(ctx, SWEEP_LOCK))
+        return period;
+    struct gw_stale_call calls[SWEEP_BATCH];
+    /* A bounded number of rounds: a call that cannot be closed must not hold the thread. */
+    size_t n = SWEEP_BATCH;
+    for (int round = 0; round < SWEEP_ROUNDS && n == SWEEP_BATCH && !gw_poll_stopping(ctx);
+         round++) {
+        n = gw_poll_stale_calls(ctx, s.stale_after_s, calls, SWEEP_BATCH);
+        for (size_t i = 0; i < n && !gw_poll_stopping(ctx); i++)
+            if (close_call(ctx, &calls[i]) == GW_ERR_DB_UNAVAILABLE)
+                n = 0;
+    }
+    gw_poll_unlock(ctx, SWEEP_LOCK);
+    return period;
+}
