@@ -345,18 +345,28 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *user)
 void harness_http(const char *method, const char *url, const char *token, const char *content_type,
                   const char *body, size_t len, struct harness_response *out)
 {
+    char auth[256], ct[256];
+    const char *headers[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    if (token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        headers[n++] = auth;
+    }
+    if (content_type) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        headers[n++] = ct;
+    }
+    harness_http_headers(method, url, headers, body, len, out);
+}
+
+void harness_http_headers(const char *method, const char *url, const char *const *headers,
+                          const char *body, size_t len, struct harness_response *out)
+{
     memset(out, 0, sizeof(*out));
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    char line[256];
-    if (token) {
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, line);
-    }
-    if (content_type) {
-        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
-        h = curl_slist_append(h, line);
-    }
+    for (const char *const *line = headers; line && *line; line++)
+        h = curl_slist_append(h, *line);
     h = curl_slist_append(h, "Expect:");
     struct buf b = {NULL, 0};
     curl_easy_setopt(c, CURLOPT_URL, url);

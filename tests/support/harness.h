@@ -70,6 +70,9 @@ int harness_gateway_stop(struct harness_gateway *gw);
 /* One request; token NULL sends no Authorization. */
 void harness_http(const char *method, const char *url, const char *token, const char *content_type,
                   const char *body, size_t len, struct harness_response *out);
+/* The same with whole header lines ("Name: value", NULL-terminated list). */
+void harness_http_headers(const char *method, const char *url, const char *const *headers,
+                          const char *body, size_t len, struct harness_response *out);
 void harness_response_free(struct harness_response *r);
 /* POST a JSON contact to gw with the test token. */
 void harness_post_contact(const struct harness_gateway *gw, const char *json,

@@ -68,12 +68,21 @@ static void *serve(void *arg)
 
 void sink_start(struct sink *s, const int *statuses, int n_statuses)
 {
+    sink_start_on(s, 0, statuses, n_statuses);
+}
+
+void sink_start_on(struct sink *s, int port, const int *statuses, int n_statuses)
+{
     memset(s, 0, sizeof(*s));
     for (int i = 0; i < n_statuses && i < SINK_MAX; i++)
         s->statuses[i] = statuses[i];
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((unsigned short)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof(a);
+    int one = 1;
+    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     bind(s->fd, (struct sockaddr *)&a, sizeof(a));
     getsockname(s->fd, (struct sockaddr *)&a, &al);
     s->port = ntohs(a.sin_port);

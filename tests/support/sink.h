@@ -22,6 +22,8 @@ struct sink {
 };
 
 void sink_start(struct sink *s, const int *statuses, int n_statuses);
+/* The same on a given port (0: any free one). */
+void sink_start_on(struct sink *s, int port, const int *statuses, int n_statuses);
 /* Waits up to timeout_ms for at least n requests; returns the count seen. */
 int sink_wait(struct sink *s, int n, int timeout_ms);
 void sink_stop(struct sink *s);
