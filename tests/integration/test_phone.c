@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,6 +561,52 @@ static void test_replays_store_nothing_twice(void **state)
     free(t2);
 }
 
+struct racer {
+    const struct fixture *f;
+    const char *json;
+    long status;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    r->status = native_post(r->f, r->json, NULL);
+    return NULL;
+}
+
+static void test_parallel_copies_and_events_of_one_call_make_one_ticket(void **state)
+{
+    struct fixture *f = *state;
+    /* Eight copies each of the ring, the answer and the hangup, all at once. */
+    const char *events[] = {
+        "{\"event_id\":\"par-ring\",\"call_id\":\"n-par\",\"type\":\"ringing\","
+        "\"from\":\"+8613818181818\"}",
+        "{\"event_id\":\"par-answer\",\"call_id\":\"n-par\",\"type\":\"answered\","
+        "\"from\":\"+8613818181818\"}",
+        "{\"event_id\":\"par-end\",\"call_id\":\"n-par\",\"type\":\"ended\","
+        "\"from\":\"+8613818181818\",\"duration\":95}",
+    };
+    enum { COPIES = 8, N = 3 * COPIES };
+    struct racer racers[N];
+    pthread_t threads[N];
+    for (int i = 0; i < N; i++) {
+        racers[i] = (struct racer){f, events[i % 3], 0};
+        pthread_create(&threads[i], NULL, race, &racers[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(racers[i].status, 200);
+    }
+    assert_int_equal(count(f->pg, "SELECT count(*) FROM call_events WHERE call_id = 'n-par'"), 3);
+    text_is(f->pg, "SELECT state || '/' || duration_s FROM calls WHERE call_id = 'n-par'",
+            "ended/95");
+    assert_int_equal(count(f->pg,
+                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                           "JOIN customer_identities i ON i.customer_id = t.customer_id WHERE "
+                           "i.value = '+8613818181818'"),
+                     1);
+}
+
 static long stored_rows(PGconn *pg)
 {
     return harness_pg_long(pg, "SELECT (SELECT count(*) FROM calls) + (SELECT count(*) FROM "
@@ -801,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_media_after_the_end_joins_the_calls_ticket_once),
         cmocka_unit_test(test_events_out_of_order_land_correctly),
         cmocka_unit_test(test_replays_store_nothing_twice),
+        cmocka_unit_test(test_parallel_copies_and_events_of_one_call_make_one_ticket),
         cmocka_unit_test(test_forged_or_missing_signatures_get_403_and_store_nothing),
         cmocka_unit_test(test_bad_input_gets_a_precise_4xx),
         cmocka_unit_test(test_withheld_number_records_the_call_without_a_ticket),
