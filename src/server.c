@@ -52,6 +52,7 @@ struct session {
     enum builtin builtin;
     char method[8];
     char path[PATH_MAX_LEN];
+    const char *query; /* arena-owned, NULL when the URL has none */
     unsigned char *body;
     size_t body_len, body_cap;
     int early_status; /* a rejection decided before the body: 401, 403, 404, 405, 429 */
@@ -207,6 +208,32 @@ static void check_client(struct gw_server *srv, struct session *s, struct lws *w
     }
 }
 
+/*
+ * The query string, from lws's argument fragments joined again with '&'
+ * (lws keeps them apart, and already decoded).
+ */
+static const char *query_of(struct lws *wsi, struct gw_arena *arena)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total <= 0)
+        return NULL;
+    size_t cap = 2 * (size_t)total + 2, off = 0;
+    char *q = gw_arena_alloc(arena, cap);
+    if (!q)
+        return NULL;
+    for (int i = 0;; i++) {
+        size_t at = off ? off + 1 : 0;
+        int n = lws_hdr_copy_fragment(wsi, q + at, (int)(cap - at), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (off)
+            q[off] = '&';
+        off = at + (size_t)n;
+    }
+    q[off] = '\0';
+    return q;
+}
+
 static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi, const char *uri)
 {
     s->wsi = wsi;
@@ -224,6 +251,7 @@ static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi
         return;
     }
     snprintf(s->path, sizeof(s->path), "%s", uri);
+    s->query = query_of(wsi, s->arena);
     if (!strcmp(s->method, "GET")) {
         if (!strcmp(s->path, "/healthz"))
             s->builtin = BUILTIN_HEALTH;
@@ -359,6 +387,7 @@ static void on_body_complete(struct gw_server *srv, struct session *s)
     struct gw_http_request req = {
         .method = s->method,
         .path = s->path,
+        .query = s->query,
         .body = s->body,
         .body_len = s->body_len,
         .header = header_lookup,

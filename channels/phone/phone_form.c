@@ -40,6 +40,8 @@ static const char *decode(struct gw_arena *arena, const char *s, size_t len)
 bool phone_form_parse(struct gw_arena *arena, const char *body, size_t len, struct phone_form *out)
 {
     out->n = 0;
+    if (len == 0)
+        body = ""; /* the core passes NULL for an empty body; memchr(NULL, ...) is undefined */
     if (memchr(body, '\0', len))
         return false;
     out->fields = gw_arena_alloc(arena, FORM_MAX_FIELDS * sizeof(*out->fields));

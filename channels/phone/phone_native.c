@@ -93,8 +93,9 @@ static enum gw_err read_event(json_t *root, struct gw_arena *arena, struct phone
     }
     json_t *dur = json_object_get(root, "duration");
     if (dur && !json_is_null(dur)) {
-        if (!json_is_integer(dur) || json_integer_value(dur) < 0 ||
-            json_integer_value(dur) > 7 * 24 * 3600)
+        if (!json_is_integer(dur))
+            return phone_reject(reply, arena, 400, "must be an integer", "duration");
+        if (json_integer_value(dur) < 0 || json_integer_value(dur) > 7 * 24 * 3600)
             return phone_reject(reply, arena, 422, "must be a whole number of seconds", "duration");
         ev->call.duration_s = (long)json_integer_value(dur);
     }

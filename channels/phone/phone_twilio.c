@@ -112,7 +112,19 @@ enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_aren
     const char *transcription = phone_form_get(&f, "TranscriptionSid");
     const char *text = phone_form_get(&f, "TranscriptionText");
     const char *duration = NULL;
-    if (recording) {
+    /*
+     * A transcription callback also names the recording it transcribed
+     * (RecordingSid, RecordingUrl), so it is told apart first.
+     */
+    if (transcription || text) {
+        const char *status = phone_form_get(&f, "TranscriptionStatus");
+        if ((status && strcmp(status, "completed")) || !text || !*text)
+            return nothing_to_record(reply);
+        ev.call.kind = "transcript";
+        ev.call.transcript = text;
+        ev.event_key = gw_arena_printf(arena, "twilio:%s:transcript:%s", sid,
+                                       transcription ? transcription : "-");
+    } else if (recording) {
         const char *status = phone_form_get(&f, "RecordingStatus");
         if (status && strcmp(status, "completed"))
             return nothing_to_record(reply);
@@ -122,14 +134,6 @@ enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_aren
             return phone_reject(reply, arena, 422, "required with RecordingSid", "RecordingUrl");
         duration = phone_form_get(&f, "RecordingDuration");
         ev.event_key = gw_arena_printf(arena, "twilio:%s:recording:%s", sid, recording);
-    } else if (transcription || text) {
-        const char *status = phone_form_get(&f, "TranscriptionStatus");
-        if ((status && strcmp(status, "completed")) || !text || !*text)
-            return nothing_to_record(reply);
-        ev.call.kind = "transcript";
-        ev.call.transcript = text;
-        ev.event_key = gw_arena_printf(arena, "twilio:%s:transcript:%s", sid,
-                                       transcription ? transcription : "-");
     } else {
         const char *status = phone_form_get(&f, "CallStatus");
         if (!status)

@@ -689,6 +689,43 @@ static void test_bad_input_gets_a_precise_4xx(void **state)
     assert_int_equal(stored_rows(f->pg), before);
 }
 
+/* Twilio's JSON webhooks: the URL carries bodySHA256 and the signature covers the URL only. */
+static void test_twilio_json_body_is_checked_through_body_sha256(void **state)
+{
+    struct fixture *f = *state;
+    const char *json =
+        "{\"CallSid\":\"CA990\",\"CallStatus\":\"busy\",\"From\":\"+8613899000990\"}";
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    EVP_Digest(json, strlen(json), digest, &dlen, EVP_sha256(), NULL);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    char signed_url[256];
+    snprintf(signed_url, sizeof(signed_url), PUBLIC_URL "/v1/phone/twilio?bodySHA256=%s", hex);
+    unsigned char mac[20];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha1(), TWILIO_TOKEN, (int)strlen(TWILIO_TOKEN), (const unsigned char *)signed_url,
+         strlen(signed_url), mac, &mac_len);
+    char sig[64], header[128], url[256];
+    EVP_EncodeBlock((unsigned char *)sig, mac, (int)mac_len);
+    snprintf(header, sizeof(header), "X-Twilio-Signature: %s", sig);
+    const char *headers[] = {header, "Content-Type: application/json", NULL};
+    snprintf(url, sizeof(url), "%s/v1/phone/twilio?bodySHA256=%s", f->gw.base, hex);
+    struct harness_response r;
+    harness_http_headers("POST", url, headers, json, strlen(json), &r);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+    text_is(f->pg, "SELECT state FROM calls WHERE call_id = 'CA990'", "missed");
+    /* The same signature over a different body is refused. */
+    const char *other =
+        "{\"CallSid\":\"CA991\",\"CallStatus\":\"busy\",\"From\":\"+8613899000990\"}";
+    harness_http_headers("POST", url, headers, other, strlen(other), &r);
+    assert_int_equal(r.status, 403);
+    harness_response_free(&r);
+    assert_int_equal(count(f->pg, "SELECT count(*) FROM calls WHERE call_id = 'CA991'"), 0);
+}
+
 static void test_withheld_number_records_the_call_without_a_ticket(void **state)
 {
     struct fixture *f = *state;
@@ -851,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_parallel_copies_and_events_of_one_call_make_one_ticket),
         cmocka_unit_test(test_forged_or_missing_signatures_get_403_and_store_nothing),
         cmocka_unit_test(test_bad_input_gets_a_precise_4xx),
+        cmocka_unit_test(test_twilio_json_body_is_checked_through_body_sha256),
         cmocka_unit_test(test_withheld_number_records_the_call_without_a_ticket),
         cmocka_unit_test(test_answered_callback_is_the_first_response),
     };
