@@ -36,7 +36,6 @@ CREATE TABLE calls (
 );
 -- Calls still waiting for their end, oldest first (the stale-call sweep).
 CREATE INDEX calls_unfinished ON calls (last_event_at) WHERE state IN ('unknown', 'ringing', 'answered');
-CREATE INDEX calls_ticket ON calls (ticket_id) WHERE ticket_id IS NOT NULL;
 
 CREATE TABLE call_events (
     event_key   text PRIMARY KEY,
@@ -55,13 +54,26 @@ $$;
 
 -- The newest open ticket of the customer who owns a phone number, optionally
 -- of one category only (a second missed call joins the open callback ticket).
+-- PL/pgSQL rather than SQL: PostgreSQL plans a non-inlined SQL function's
+-- query on every call, a PL/pgSQL function's once per session.
 CREATE FUNCTION intake_open_ticket_of_phone(p_phone text, p_category text) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT t.number FROM customer_identities ci JOIN tickets t ON t.customer_id = ci.customer_id
-     WHERE ci.kind = 'phone' AND ci.value = p_phone
-       AND t.status IN ('new', 'open', 'pending')
-       AND (p_category IS NULL OR t.category = p_category)
-     ORDER BY t.id DESC LIMIT 1
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT t.number FROM customer_identities ci JOIN tickets t ON t.customer_id = ci.customer_id
+             WHERE ci.kind = 'phone' AND ci.value = p_phone
+               AND t.status IN ('new', 'open', 'pending')
+               AND (p_category IS NULL OR t.category = p_category)
+             ORDER BY t.id DESC LIMIT 1);
+END
+$$;
+
+-- The same reason for the identity lookup of 0001, which every registration
+-- calls up to three times.
+CREATE OR REPLACE FUNCTION intake_identity_owner(p_kind text, p_value text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT customer_id FROM customer_identities WHERE kind = p_kind AND value = p_value);
+END
 $$;
 
 -- c is a registration document (see intake_register) with a "call" object:
@@ -78,15 +90,16 @@ DECLARE
     v_kind      text := ev->>'kind';
     v_at        timestamptz := coalesce(to_timestamp((ev->>'at')::double precision), now());
     v_new_state text;
-    v_prev      calls%ROWTYPE;
-    v_call      calls%ROWTYPE;
-    v_found     boolean;
+    v_prev_state text;
+    v_call      record;
     v_outcome   text;
     v_doc       jsonb;
     v_extra     text := '';
     v_res       jsonb;
     v_ticket_no text;
     v_phone     text;
+    v_reply     text;
+    v_no_ack    text;
 BEGIN
     IF v_provider IS NULL OR v_call_id IS NULL OR v_kind IS NULL THEN
         RAISE EXCEPTION 'a call event needs provider, call_id and kind' USING ERRCODE = '22023';
@@ -94,60 +107,70 @@ BEGIN
     -- Events of one call apply one at a time, in whatever order they come.
     PERFORM pg_advisory_xact_lock(hashtextextended(v_provider || ':' || v_call_id, 7));
 
-    INSERT INTO call_events (event_key, provider, call_id, kind)
-    VALUES (c->>'key', v_provider, v_call_id, v_kind)
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        SELECT * INTO v_call FROM calls WHERE provider = v_provider AND call_id = v_call_id;
-        SELECT number INTO v_ticket_no FROM tickets WHERE id = v_call.ticket_id;
-        RETURN jsonb_build_object('duplicate', true, 'ticket', v_ticket_no,
-                                  'call_state', v_call.state, 'new_ticket', false);
-    END IF;
-
     v_new_state := CASE v_kind WHEN 'ringing' THEN 'ringing' WHEN 'answered' THEN 'answered'
                                WHEN 'ended' THEN 'ended' WHEN 'missed' THEN 'missed'
                                WHEN 'voicemail' THEN 'missed' WHEN 'forwarded' THEN 'forwarded'
                                ELSE 'unknown' END;
 
-    SELECT * INTO v_prev FROM calls WHERE provider = v_provider AND call_id = v_call_id;
-    v_found := FOUND;
-    IF NOT v_found THEN
-        v_prev.state := 'unknown';
-    END IF;
+    -- One statement (each costs an executor start-up; this runs for every
+    -- event): the event's key, the call's state before it (the statement's
+    -- snapshot), and the call after it. A key seen before changes nothing.
+    WITH fresh AS (
+        INSERT INTO call_events (event_key, provider, call_id, kind)
+        VALUES (c->>'key', v_provider, v_call_id, v_kind)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), prev AS (
+        SELECT state, ticket_id FROM calls WHERE provider = v_provider AND call_id = v_call_id
+    ), upserted AS (
+        INSERT INTO calls AS k (provider, call_id, direction, from_number, to_number, caller_name,
+                                state, cause, started_at, answered_at, ended_at, duration_s,
+                                recording_url, transcript, events, last_event_at)
+        SELECT v_provider, v_call_id, coalesce(ev->>'direction', 'in'), ev->>'from', ev->>'to',
+               c->>'name', v_new_state,
+               CASE WHEN intake_call_rank(v_new_state) = 3 THEN ev->>'cause' END,
+               CASE WHEN v_kind NOT IN ('recording', 'transcript') THEN
+                    v_at - make_interval(secs => coalesce((ev->>'duration')::int, 0)) END,
+               CASE WHEN v_kind = 'answered' THEN v_at
+                    WHEN v_kind = 'ended' AND ev ? 'duration'
+                    THEN v_at - make_interval(secs => (ev->>'duration')::int) END,
+               CASE WHEN intake_call_rank(v_new_state) = 3 THEN v_at END,
+               CASE WHEN v_kind = 'ended' THEN (ev->>'duration')::int END,
+               ev->>'recording_url', ev->>'transcript', 1, now()
+         WHERE EXISTS (SELECT 1 FROM fresh)
+        ON CONFLICT (provider, call_id) DO UPDATE SET
+            -- A row that media created first learns its direction from the call's events.
+            direction = CASE WHEN k.state = 'unknown' AND ev ? 'direction'
+                             THEN EXCLUDED.direction ELSE k.direction END,
+            from_number = coalesce(k.from_number, EXCLUDED.from_number),
+            to_number = coalesce(k.to_number, EXCLUDED.to_number),
+            caller_name = coalesce(k.caller_name, EXCLUDED.caller_name),
+            state = CASE WHEN intake_call_rank(EXCLUDED.state) > intake_call_rank(k.state)
+                         THEN EXCLUDED.state ELSE k.state END,
+            cause = coalesce(k.cause, EXCLUDED.cause),
+            started_at = least(k.started_at, EXCLUDED.started_at),
+            answered_at = coalesce(k.answered_at, EXCLUDED.answered_at),
+            ended_at = coalesce(k.ended_at, EXCLUDED.ended_at),
+            duration_s = coalesce(EXCLUDED.duration_s, k.duration_s),
+            recording_url = coalesce(EXCLUDED.recording_url, k.recording_url),
+            transcript = coalesce(EXCLUDED.transcript, k.transcript),
+            events = k.events + 1,
+            last_event_at = now()
+        RETURNING k.*
+    )
+    SELECT u.*, EXISTS (SELECT 1 FROM fresh) AS is_fresh,
+           (SELECT state FROM prev) AS prev_state, (SELECT ticket_id FROM prev) AS prev_ticket
+      INTO v_call
+      FROM (SELECT 1) one LEFT JOIN upserted u ON true;
 
-    INSERT INTO calls AS k (provider, call_id, direction, from_number, to_number, caller_name,
-                            state, cause, started_at, answered_at, ended_at, duration_s,
-                            recording_url, transcript, events, last_event_at)
-    VALUES (v_provider, v_call_id, coalesce(ev->>'direction', 'in'), ev->>'from', ev->>'to',
-            c->>'name', v_new_state,
-            CASE WHEN intake_call_rank(v_new_state) = 3 THEN ev->>'cause' END,
-            CASE WHEN v_kind NOT IN ('recording', 'transcript') THEN
-                 v_at - make_interval(secs => coalesce((ev->>'duration')::int, 0)) END,
-            CASE WHEN v_kind = 'answered' THEN v_at
-                 WHEN v_kind = 'ended' AND ev ? 'duration'
-                 THEN v_at - make_interval(secs => (ev->>'duration')::int) END,
-            CASE WHEN intake_call_rank(v_new_state) = 3 THEN v_at END,
-            CASE WHEN v_kind = 'ended' THEN (ev->>'duration')::int END,
-            ev->>'recording_url', ev->>'transcript', 1, now())
-    ON CONFLICT (provider, call_id) DO UPDATE SET
-        -- A row that media created first learns its direction from the call's events.
-        direction = CASE WHEN k.state = 'unknown' AND ev ? 'direction'
-                         THEN EXCLUDED.direction ELSE k.direction END,
-        from_number = coalesce(k.from_number, EXCLUDED.from_number),
-        to_number = coalesce(k.to_number, EXCLUDED.to_number),
-        caller_name = coalesce(k.caller_name, EXCLUDED.caller_name),
-        state = CASE WHEN intake_call_rank(EXCLUDED.state) > intake_call_rank(k.state)
-                     THEN EXCLUDED.state ELSE k.state END,
-        cause = coalesce(k.cause, EXCLUDED.cause),
-        started_at = least(k.started_at, EXCLUDED.started_at),
-        answered_at = coalesce(k.answered_at, EXCLUDED.answered_at),
-        ended_at = coalesce(k.ended_at, EXCLUDED.ended_at),
-        duration_s = coalesce(EXCLUDED.duration_s, k.duration_s),
-        recording_url = coalesce(EXCLUDED.recording_url, k.recording_url),
-        transcript = coalesce(EXCLUDED.transcript, k.transcript),
-        events = k.events + 1,
-        last_event_at = now()
-    RETURNING * INTO v_call;
+    IF NOT v_call.is_fresh THEN
+        IF v_call.prev_ticket IS NOT NULL THEN
+            SELECT number INTO v_ticket_no FROM tickets WHERE id = v_call.prev_ticket;
+        END IF;
+        RETURN jsonb_build_object('duplicate', true, 'ticket', v_ticket_no,
+                                  'call_state', v_call.prev_state, 'new_ticket', false);
+    END IF;
+    v_prev_state := coalesce(v_call.prev_state, 'unknown');
 
     -- A hangup that did not say how long the call lasted: from the answer.
     IF v_call.state = 'ended' AND v_call.duration_s IS NULL AND v_call.answered_at IS NOT NULL THEN
@@ -159,7 +182,7 @@ BEGIN
     v_phone := CASE v_call.direction WHEN 'in' THEN v_call.from_number ELSE v_call.to_number END;
 
     -- What, if anything, this event makes of the call.
-    IF intake_call_rank(v_prev.state) < 3 AND intake_call_rank(v_call.state) = 3 THEN
+    IF intake_call_rank(v_prev_state) < 3 AND intake_call_rank(v_call.state) = 3 THEN
         IF v_call.direction = 'in' AND v_call.state = 'missed' THEN
             v_outcome := CASE WHEN v_call.recording_url IS NOT NULL OR v_call.transcript IS NOT NULL
                               THEN 'voicemail' ELSE 'missed' END;
@@ -174,7 +197,9 @@ BEGIN
 
     IF v_outcome IS NULL OR (v_phone IS NULL AND v_outcome <> 'media') THEN
         -- Nothing to register (yet): the call's facts are kept for its end.
-        SELECT number INTO v_ticket_no FROM tickets WHERE id = v_call.ticket_id;
+        IF v_call.ticket_id IS NOT NULL THEN
+            SELECT number INTO v_ticket_no FROM tickets WHERE id = v_call.ticket_id;
+        END IF;
         RETURN jsonb_build_object('duplicate', false, 'ticket', v_ticket_no,
                                   'call_state', v_call.state, 'new_ticket', false);
     END IF;
@@ -212,27 +237,27 @@ BEGIN
         END IF;
     END IF;
 
+    IF v_outcome IN ('missed', 'voicemail') THEN
+        -- The customer hears back by text message on the number that called.
+        v_reply := v_phone;
+        v_ticket_no := intake_open_ticket_of_phone(v_phone, c->>'category');
+    ELSIF v_outcome = 'answered' THEN
+        v_no_ack := 'the call was answered';
+        v_ticket_no := intake_open_ticket_of_phone(v_phone, NULL);
+    ELSE
+        -- Media for the call's own ticket; the customer has already been told.
+        SELECT number INTO v_ticket_no FROM tickets WHERE id = v_call.ticket_id;
+        v_no_ack := 'media of a registered call';
+    END IF;
+    -- jsonb_build_object drops nothing, so absent values go in as SQL NULLs
+    -- (JSON null), which intake_register reads as absent.
     v_doc := (c - 'call') || jsonb_build_object(
         'phone', v_phone,
         'name', coalesce(c->>'name', v_call.caller_name),
         'external_ref', 'call:' || v_provider || ':' || v_call_id,
         'body', coalesce(c->>'body', '') || v_extra,
-        'received_at', extract(epoch FROM v_at));
-    IF v_outcome IN ('missed', 'voicemail') THEN
-        -- The customer hears back by text message on the number that called.
-        v_doc := v_doc || jsonb_build_object('reply_handle', v_phone);
-        v_ticket_no := intake_open_ticket_of_phone(v_phone, c->>'category');
-    ELSIF v_outcome = 'answered' THEN
-        v_doc := v_doc || jsonb_build_object('no_ack_reason', 'the call was answered');
-        v_ticket_no := intake_open_ticket_of_phone(v_phone, NULL);
-    ELSE
-        -- Media for the call's own ticket; the customer has already been told.
-        SELECT number INTO v_ticket_no FROM tickets WHERE id = v_call.ticket_id;
-        v_doc := v_doc || jsonb_build_object('no_ack_reason', 'media of a registered call');
-    END IF;
-    IF v_ticket_no IS NOT NULL THEN
-        v_doc := v_doc || jsonb_build_object('ticket_ref', v_ticket_no);
-    END IF;
+        'received_at', extract(epoch FROM v_at),
+        'reply_handle', v_reply, 'no_ack_reason', v_no_ack, 'ticket_ref', v_ticket_no);
 
     v_res := intake_register(v_doc, NULL);
     IF v_call.ticket_id IS NULL THEN

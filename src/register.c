@@ -10,6 +10,7 @@
 #include "gw_register.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,18 +299,82 @@ static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const cha
     return GW_OK;
 }
 
+/*
+ * The transaction-scoped lock a job takes first: its call's for a call event
+ * (events of one call apply one at a time), else its idempotency key's.
+ */
+static void lock_name(const struct gw_intake_job *job, char *out, size_t cap)
+{
+    const struct gw_contact *c = &job->contact;
+    if (job->kind != GW_JOB_REGISTER)
+        snprintf(out, cap, "%s", "");
+    else if (c->call)
+        snprintf(out, cap, "%s:%s", c->call->provider ? c->call->provider : "",
+                 c->call->call_id ? c->call->call_id : "");
+    else
+        snprintf(out, cap, "%s", c->idempotency_key ? c->idempotency_key : "");
+}
+
+struct ordered_job {
+    struct gw_intake_job *job;
+    size_t arrival;
+    char lock[192];
+};
+
+static int by_lock_then_arrival(const void *a, const void *b)
+{
+    const struct ordered_job *x = a, *y = b;
+    int c = strcmp(x->lock, y->lock);
+    return c ? c : (x->arrival > y->arrival) - (x->arrival < y->arrival);
+}
+
+/*
+ * Every batch takes its locks in the same (name) order, so two workers'
+ * batches can wait for each other but never in a cycle: no deadlocks, which
+ * would cost deadlock_timeout and a retry. Events of one call keep their
+ * arrival order.
+ */
+static bool order_by_lock(struct gw_intake_job **jobs, size_t n)
+{
+    struct ordered_job *o = malloc(n * sizeof(*o));
+    if (!o)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        o[i].job = jobs[i];
+        o[i].arrival = i;
+        lock_name(jobs[i], o[i].lock, sizeof(o[i].lock));
+    }
+    qsort(o, n, sizeof(*o), by_lock_then_arrival);
+    for (size_t i = 0; i < n; i++)
+        jobs[i] = o[i].job;
+    free(o);
+    return true;
+}
+
 enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
-                              struct gw_intake_job **jobs, size_t n)
+                              struct gw_intake_job **jobs_in, size_t n)
 {
     if (n == 0)
         return GW_OK;
+    struct gw_intake_job **jobs = malloc(n * sizeof(*jobs));
+    if (!jobs) {
+        fail_all(jobs_in, n, GW_ERR_NOMEM);
+        return GW_OK;
+    }
+    memcpy(jobs, jobs_in, n * sizeof(*jobs));
+    if (n > 1 && !order_by_lock(jobs, n)) {
+        free(jobs);
+        fail_all(jobs_in, n, GW_ERR_NOMEM);
+        return GW_OK;
+    }
     /* Documents come prebuilt from gw_intake_submit; others are built (and freed) here. */
     const char **docs = calloc(n, sizeof(*docs));
     char **built = calloc(n, sizeof(*built));
     if (!docs || !built) {
         free(docs);
         free(built);
-        fail_all(jobs, n, GW_ERR_NOMEM);
+        free(jobs);
+        fail_all(jobs_in, n, GW_ERR_NOMEM);
         return GW_OK;
     }
     for (size_t i = 0; i < n; i++) {
@@ -349,5 +414,6 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
         free(built[i]);
     free(built);
     free(docs);
+    free(jobs);
     return ret;
 }
