@@ -46,6 +46,8 @@ static int is_applied(PGconn *conn, const struct gw_migration *m, int *applied)
     PGresult *res = PQexecParams(conn, "SELECT checksum FROM schema_migrations WHERE version = $1",
                                  1, NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        gw_error("migrate: cannot read schema_migrations: %s", PQresultErrorMessage(res));
     if (ok) {
         *applied = PQntuples(res) > 0;
         char sum[65];
@@ -98,7 +100,9 @@ enum gw_err gw_db_migrate(PGconn *conn, int *applied)
     enum gw_err err = GW_OK;
     if (!exec_ok(conn, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                        " version integer PRIMARY KEY, name text NOT NULL, checksum text,"
-                       " applied_at timestamptz NOT NULL DEFAULT now())")) {
+                       " applied_at timestamptz NOT NULL DEFAULT now())") ||
+        /* Databases migrated before migrations carried checksums lack the column. */
+        !exec_ok(conn, "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text")) {
         err = GW_ERR_DB;
         goto out;
     }

@@ -66,6 +66,29 @@ static void test_changed_migration_is_refused(void **state)
     harness_db_drop(&db);
 }
 
+/* A database migrated before migrations carried checksums: later ones still apply. */
+static void test_database_from_before_checksums_is_migrated_on(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "migrate_pre_checksum");
+    char out[4096];
+    assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
+    PGconn *c = harness_pg(db.url);
+    /* Back to 0001 only, in the table's old shape. */
+    harness_pg_exec(c, "DROP FUNCTION intake_call_event, intake_stale_calls, "
+                       "intake_open_ticket_of_phone, intake_call_rank; DROP TABLE calls, "
+                       "call_events; DELETE FROM schema_migrations WHERE version > 1; "
+                       "ALTER TABLE schema_migrations DROP COLUMN checksum");
+    assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM schema_migrations"),
+                     harness_pg_long(c, "SELECT count(*) FROM schema_migrations WHERE checksum "
+                                        "IS NOT NULL OR version = 1"));
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM calls"), 0);
+    PQfinish(c);
+    harness_db_drop(&db);
+}
+
 static void test_serve_refuses_an_unmigrated_database(void **state)
 {
     (void)state;
@@ -102,6 +125,7 @@ int main(void)
         cmocka_unit_test(test_migrate_from_empty_then_rerun),
         cmocka_unit_test(test_migrate_unreachable_database_is_tempfail),
         cmocka_unit_test(test_changed_migration_is_refused),
+        cmocka_unit_test(test_database_from_before_checksums_is_migrated_on),
         cmocka_unit_test(test_serve_refuses_an_unmigrated_database),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
