@@ -92,7 +92,7 @@ struct phone_event {
  * idempotency key, callback deadline) and points it at a copy of the event.
  * GW_ERR_INVALID with a 422 in reply when a number is not a number.
  */
-enum gw_err phone_contact_build(const struct gw_config *cfg, struct gw_arena *arena,
+enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena *arena,
                                 const struct phone_event *ev, struct gw_contact *contact,
                                 struct gw_http_reply *reply);
 /* Writes a 4xx/5xx with a reason (and the field) and returns GW_ERR_INVALID. */

@@ -22,11 +22,6 @@ void phone_json_respond(const struct gw_intake_result *r, struct gw_arena *arena
     gw_reply_json(reply, arena, 200, o);
 }
 
-static enum gw_err init(void)
-{
-    return GW_OK;
-}
-
 static const struct gw_route phone_routes[] = {
     {.method = "POST",
      .path = "/v1/phone/twilio",
@@ -53,7 +48,6 @@ const struct gw_channel gw_channel_phone = {
     .name = PHONE_CHANNEL,
     .routes = phone_routes,
     .n_routes = sizeof(phone_routes) / sizeof(phone_routes[0]),
-    .init = init,
     .check_config = phone_check_config,
     .poll = phone_poll_stale,
     .render_ack = phone_render_sms,

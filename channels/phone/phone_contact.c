@@ -108,12 +108,10 @@ static void write_texts(struct gw_arena *arena, const struct phone_event *ev, ti
     }
 }
 
-enum gw_err phone_contact_build(const struct gw_config *cfg, struct gw_arena *arena,
+enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena *arena,
                                 const struct phone_event *ev, struct gw_contact *c,
                                 struct gw_http_reply *reply)
 {
-    struct phone_settings s;
-    phone_settings_read(cfg, &s);
     struct gw_call_event *e = gw_arena_alloc(arena, sizeof(*e));
     if (!e) {
         gw_reply_error(reply, arena, 500, "out of memory", NULL);
@@ -140,11 +138,11 @@ enum gw_err phone_contact_build(const struct gw_config *cfg, struct gw_arena *ar
     const char *theirs_raw = outbound ? ev->to_raw : ev->from_raw;
     const char *ours_raw = outbound ? ev->from_raw : ev->to_raw;
     const char *theirs, *ours;
-    if (!number(arena, &s, theirs_raw, &theirs)) {
+    if (!number(arena, s, theirs_raw, &theirs)) {
         gw_reply_error(reply, arena, 422, "not a phone number", outbound ? "to" : "from");
         return GW_ERR_INVALID;
     }
-    if (!number(arena, &s, ours_raw, &ours))
+    if (!number(arena, s, ours_raw, &ours))
         ours = NULL;
     e->from = outbound ? ours : theirs;
     e->to = outbound ? theirs : ours;
@@ -158,7 +156,7 @@ enum gw_err phone_contact_build(const struct gw_config *cfg, struct gw_arena *ar
     if (!outbound && ev->caller_name && gw_utf8_length(ev->caller_name) <= PHONE_NAME_MAX)
         c->sender.name = ev->caller_name;
     if (!strcmp(e->kind, "missed") || !strcmp(e->kind, "voicemail"))
-        c->respond_within_s = s.callback_within_s;
+        c->respond_within_s = s->callback_within_s;
     struct phone_event normalized = *ev;
     normalized.call = *e;
     write_texts(arena, &normalized, c->received_at, c);

@@ -76,5 +76,5 @@ enum gw_err phone_cti_parse(const struct gw_http_request *req, struct gw_arena *
         gw_arena_printf(arena, "cti:%s:%s", ev.call.call_id ? ev.call.call_id : "", event);
     if (!ev.event_key)
         return phone_reject(reply, arena, 500, "out of memory", NULL);
-    return phone_contact_build(req->config, arena, &ev, contact, reply);
+    return phone_contact_build(&s, arena, &ev, contact, reply);
 }

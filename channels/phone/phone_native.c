@@ -132,5 +132,5 @@ enum gw_err phone_native_parse(const struct gw_http_request *req, struct gw_aren
     json_decref(root);
     if (err != GW_OK)
         return err;
-    return phone_contact_build(req->config, arena, &ev, contact, reply);
+    return phone_contact_build(&s, arena, &ev, contact, reply);
 }

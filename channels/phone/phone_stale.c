@@ -18,7 +18,8 @@
 #define SWEEP_MAX_PERIOD 60
 #define SWEEP_ROUNDS     10
 
-static enum gw_err close_call(struct gw_poll_ctx *ctx, const struct gw_stale_call *sc)
+static enum gw_err close_call(struct gw_poll_ctx *ctx, const struct phone_settings *s,
+                              const struct gw_stale_call *sc)
 {
     struct gw_arena *arena = gw_arena_create(4096);
     if (!arena)
@@ -38,8 +39,7 @@ static enum gw_err close_call(struct gw_poll_ctx *ctx, const struct gw_stale_cal
     struct gw_intake_job job = {.kind = GW_JOB_REGISTER, .arena = arena};
     struct gw_http_reply reply = {0};
     enum gw_err err = GW_ERR_NOMEM;
-    if (ev.event_key &&
-        phone_contact_build(gw_poll_config(ctx), arena, &ev, &job.contact, &reply) == GW_OK)
+    if (ev.event_key && phone_contact_build(s, arena, &ev, &job.contact, &reply) == GW_OK)
         err = gw_poll_register(ctx, &job);
     if (err == GW_OK && job.result.err == GW_OK)
         gw_info("phone: closed stale %s call as %s%s%s", sc->state, job.result.call_state,
@@ -64,7 +64,7 @@ int phone_poll_stale(struct gw_poll_ctx *ctx)
          round++) {
         n = gw_poll_stale_calls(ctx, s.stale_after_s, calls, SWEEP_BATCH);
         for (size_t i = 0; i < n && !gw_poll_stopping(ctx); i++)
-            if (close_call(ctx, &calls[i]) == GW_ERR_DB_UNAVAILABLE)
+            if (close_call(ctx, &s, &calls[i]) == GW_ERR_DB_UNAVAILABLE)
                 n = 0;
     }
     gw_poll_unlock(ctx, SWEEP_LOCK);

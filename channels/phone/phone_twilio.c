@@ -49,15 +49,14 @@ static const char *query_param(struct gw_arena *arena, const char *query, const 
     return phone_form_get(&q, name);
 }
 
-static enum gw_err verify(const struct gw_http_request *req, struct gw_arena *arena,
-                          const struct phone_form *form, bool is_json, struct gw_http_reply *reply)
+static enum gw_err verify(const struct gw_http_request *req, const struct phone_settings *s,
+                          struct gw_arena *arena, const struct phone_form *form, bool is_json,
+                          struct gw_http_reply *reply)
 {
-    struct phone_settings s;
-    phone_settings_read(req->config, &s);
     const char *given = req->header(req, "x-twilio-signature");
     if (!given || !*given)
         return phone_reject(reply, arena, 403, "missing X-Twilio-Signature", NULL);
-    if (!s.twilio_auth_token)
+    if (!s->twilio_auth_token)
         return phone_reject(reply, arena, 403,
                             "Twilio webhooks are not configured (set INTAKE_TWILIO_AUTH_TOKEN)",
                             NULL);
@@ -78,7 +77,7 @@ static enum gw_err verify(const struct gw_http_request *req, struct gw_arena *ar
                                 "the bodySHA256 parameter does not match the body", NULL);
     }
     char expected[64];
-    if (!phone_twilio_signature(s.twilio_auth_token, url, is_json ? NULL : form, expected))
+    if (!phone_twilio_signature(s->twilio_auth_token, url, is_json ? NULL : form, expected))
         return phone_reject(reply, arena, 500, "the signature could not be computed", NULL);
     if (!phone_secret_equal(given, expected))
         return phone_reject(reply, arena, 403, "X-Twilio-Signature does not match", NULL);
@@ -98,7 +97,9 @@ enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_aren
     bool is_json;
     if (phone_body_fields(req, arena, &f, &is_json, reply) != GW_OK)
         return GW_ERR_INVALID;
-    if (verify(req, arena, &f, is_json, reply) != GW_OK)
+    struct phone_settings s;
+    phone_settings_read(req->config, &s);
+    if (verify(req, &s, arena, &f, is_json, reply) != GW_OK)
         return GW_ERR_INVALID;
 
     struct phone_event ev = {.call = {.provider = "twilio", .duration_s = -1}};
@@ -163,7 +164,7 @@ enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_aren
     }
     if (!ev.event_key)
         return phone_reject(reply, arena, 500, "out of memory", NULL);
-    return phone_contact_build(req->config, arena, &ev, contact, reply);
+    return phone_contact_build(&s, arena, &ev, contact, reply);
 }
 
 void phone_twilio_respond(const struct gw_intake_result *result, struct gw_arena *arena,
