@@ -119,17 +119,14 @@ enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena 
     }
     *e = ev->call;
     size_t id_len = e->call_id ? strlen(e->call_id) : 0;
-    if (id_len == 0 || id_len > PHONE_CALL_ID_MAX) {
-        gw_reply_error(reply, arena, 422, "a call id of 1 to 128 characters is required",
-                       ev->call_id_field);
-        return GW_ERR_INVALID;
-    }
+    if (id_len == 0 || id_len > PHONE_CALL_ID_MAX)
+        return phone_reject(reply, arena, 422, "a call id of 1 to 128 characters is required",
+                            ev->call_id_field);
     for (const unsigned char *p = (const unsigned char *)e->call_id; *p; p++)
-        if (*p < 0x21 || *p == 0x7f) {
-            gw_reply_error(reply, arena, 422, "the call id contains spaces or control characters",
-                           ev->call_id_field);
-            return GW_ERR_INVALID;
-        }
+        if (*p < 0x21 || *p == 0x7f)
+            return phone_reject(reply, arena, 422,
+                                "the call id contains spaces or control characters",
+                                ev->call_id_field);
     /*
      * The customer's number must be one (else there is nobody to call back);
      * ours may be an extension or a SIP name and is kept only when it is one.
@@ -138,10 +135,8 @@ enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena 
     const char *theirs_raw = outbound ? ev->to_raw : ev->from_raw;
     const char *ours_raw = outbound ? ev->from_raw : ev->to_raw;
     const char *theirs, *ours;
-    if (!number(arena, s, theirs_raw, &theirs)) {
-        gw_reply_error(reply, arena, 422, "not a phone number", outbound ? "to" : "from");
-        return GW_ERR_INVALID;
-    }
+    if (!number(arena, s, theirs_raw, &theirs))
+        return phone_reject(reply, arena, 422, "not a phone number", outbound ? "to" : "from");
     if (!number(arena, s, ours_raw, &ours))
         ours = NULL;
     e->from = outbound ? ours : theirs;
