@@ -44,6 +44,7 @@ struct gw_http_reply {
     size_t body_len;
     int retry_after_s; /* > 0 adds Retry-After */
     const char *www_authenticate;
+    const char *cache_control; /* NULL: no Cache-Control header */
 };
 
 /* Who may call a route; the core checks this before the adapter sees the body. */
@@ -70,6 +71,13 @@ struct gw_route {
      */
     enum gw_err (*parse)(const struct gw_http_request *req, struct gw_arena *arena,
                          struct gw_contact *contact, struct gw_http_reply *reply);
+    /*
+     * For routes without parse: fills *reply at once (static pages) and
+     * returns false, or fills *job with a database operation to run and
+     * returns true; respond then builds the reply from the job's result.
+     */
+    bool (*answer)(const struct gw_http_request *req, struct gw_arena *arena,
+                   struct gw_intake_job *job, struct gw_http_reply *reply);
     /* The reply once registration finished, successfully or not. */
     void (*respond)(const struct gw_intake_result *result, struct gw_arena *arena,
                     struct gw_http_reply *reply);
@@ -114,10 +122,14 @@ struct gw_command {
     int (*run)(int argc, char **argv, const struct gw_config *cfg);
 };
 
+struct gw_socket_route;
+
 struct gw_channel {
     const char *name; /* stored with every message; stable */
     const struct gw_route *routes;
     size_t n_routes;
+    const struct gw_socket_route *socket_routes; /* WebSocket endpoints (gw_socket.h) */
+    size_t n_socket_routes;
     const struct gw_command *commands;
     size_t n_commands;
     /* Once per process before any other hook (library set-up); NULL: nothing to do. */

@@ -49,6 +49,7 @@ struct gw_config {
     int rate_per_client;       /* requests/s per client address on channel routes; 0: off */
     int rate_burst;            /* requests a client may send at once */
     int auth_failures_per_min; /* failed tokens per client address before 429; 0: off */
+    int socket_idle_s;         /* a silent WebSocket is pinged at half this, closed at all */
 
     char *ticket_prefix;
     char *customer_prefix;

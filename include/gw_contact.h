@@ -48,6 +48,12 @@ struct gw_call_event {
     time_t at; /* when it happened; 0: now */
 };
 
+/* A message a customer sent in a live session (db/0004_live_sessions.sql). */
+struct gw_session_message {
+    long long session;     /* the session's id */
+    const char *client_id; /* the client's id for the message; a resend reuses it */
+};
+
 struct gw_contact {
     const char *channel;            /* the adapter's name */
     const char *idempotency_key;    /* required; unique across all channels */
@@ -77,6 +83,8 @@ struct gw_contact {
     int respond_within_s;
     /* Set when the contact reports a call's state change (phone systems). */
     const struct gw_call_event *call;
+    /* Set when the contact was sent in a live session (web chat). */
+    const struct gw_session_message *session;
     /* The message exactly as received, kept losslessly with it; NULL if none. */
     const unsigned char *raw;
     size_t raw_len;

@@ -31,15 +31,35 @@ struct gw_intake_result {
     char language[8];
     char call_state[16]; /* a call event's call, after the event (ringing, missed ...) */
     char detail[128];    /* why err is set; safe to show to the sender */
+    /*
+     * The database's whole answer (JSON, in the job's arena) for operations
+     * and for contacts in a live session; NULL otherwise.
+     */
+    const char *document;
 };
 
-enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING };
+enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING, GW_JOB_OPERATION };
+
+/*
+ * Database operations other than registering a contact, run by the same
+ * workers (and in the same group commits). Each takes a JSON document and
+ * answers one (result.document); db/0004_live_sessions.sql has their fields.
+ */
+enum gw_operation {
+    GW_OP_SESSION_OPEN,   /* a new live session */
+    GW_OP_SESSION_EVENTS, /* a session's events after a sequence number */
+    GW_OP_SESSION_LEAVE,  /* the customer ended the session */
+    GW_OP_TICKET_REPLY,   /* an agent's reply on a ticket */
+    GW_OP__COUNT
+};
 
 struct gw_intake_job {
     enum gw_job_kind kind;
-    struct gw_contact contact; /* filled by the caller, arena-owned strings */
-    struct gw_arena *arena;    /* the caller's; the intake never frees it */
-    const char *document;      /* registration JSON, arena-owned; set by submit */
+    enum gw_operation operation; /* GW_JOB_OPERATION: which; document is its input */
+    struct gw_contact contact;   /* filled by the caller, arena-owned strings */
+    struct gw_arena *arena;      /* the caller's; the intake never frees it */
+    /* registration JSON (set by submit), or an operation's input (set by the caller) */
+    const char *document;
     /*
      * When set, the contact is not parsed yet: a worker calls parse first
      * (for inputs whose parse is too heavy for the event loop). A failure
@@ -48,6 +68,7 @@ struct gw_intake_job {
     enum gw_err (*parse)(void *parse_arg, struct gw_arena *arena, struct gw_contact *contact);
     void *parse_arg;
     void *owner;                    /* the caller's handle; untouched by the intake */
+    void *note;                     /* the submitter's own note (why it asked); untouched */
     struct gw_intake_result result; /* written by a worker */
     struct gw_intake_job *next;     /* queue link, owned by the intake */
 };

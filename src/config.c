@@ -372,8 +372,9 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
     }
     json_t *lim = get_obj(root, "limits", pr);
     if (lim) {
-        static const char *const k[] = {"max_body_bytes", "requests_per_second_per_client",
-                                        "request_burst", "auth_failures_per_minute", NULL};
+        static const char *const k[] = {"max_body_bytes",      "requests_per_second_per_client",
+                                        "request_burst",       "auth_failures_per_minute",
+                                        "socket_idle_seconds", NULL};
         check_keys(lim, "limits.", k, pr);
         cfg->max_body = (size_t)get_int(lim, "max_body_bytes", "limits.", 1024, 64 << 20, pr);
         cfg->rate_per_client =
@@ -381,6 +382,7 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
         cfg->rate_burst = get_int(lim, "request_burst", "limits.", 1, 1000000, pr);
         cfg->auth_failures_per_min =
             get_int(lim, "auth_failures_per_minute", "limits.", 0, 100000, pr);
+        cfg->socket_idle_s = get_int(lim, "socket_idle_seconds", "limits.", 4, 3600, pr);
     }
     json_t *num = get_obj(root, "numbers", pr);
     if (num) {

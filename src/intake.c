@@ -151,8 +151,9 @@ static void *worker_main(void *arg)
             conn = NULL;
         }
         for (size_t i = 0; i < n; i++)
-            if (batch[i]->kind == GW_JOB_REGISTER && batch[i]->result.err == GW_OK &&
-                !batch[i]->result.duplicate)
+            if (batch[i]->result.err == GW_OK &&
+                ((batch[i]->kind == GW_JOB_REGISTER && !batch[i]->result.duplicate) ||
+                 batch[i]->kind == GW_JOB_OPERATION))
                 committed = 1;
         if (committed && in->commit_hook)
             in->commit_hook(in->commit_user);

@@ -43,7 +43,13 @@ char *gw_metrics_render(const struct gw_metrics *m, struct gw_arena *arena, size
         "intake_http_responses_total{class=\"5xx\"} %" PRIu64 "\n"
         "# HELP intake_jobs_in_flight Contacts handed to the database workers.\n"
         "# TYPE intake_jobs_in_flight gauge\n"
-        "intake_jobs_in_flight %zu\n",
+        "intake_jobs_in_flight %zu\n"
+        "# HELP intake_sockets_open WebSockets open (chat and other socket routes).\n"
+        "# TYPE intake_sockets_open gauge\n"
+        "intake_sockets_open %" PRIu64 "\n"
+        "# HELP intake_socket_messages_total WebSocket message fragments received.\n"
+        "# TYPE intake_socket_messages_total counter\n"
+        "intake_socket_messages_total %" PRIu64 "\n",
         m->registered, m->duplicates, m->new_tickets, m->failed, m->rejected, m->responses[2],
-        m->responses[4], m->responses[5], in_flight);
+        m->responses[4], m->responses[5], in_flight, m->sockets_open, m->socket_messages);
 }

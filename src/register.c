@@ -22,6 +22,7 @@
 
 #define REGISTER_STMT   "gw_register"
 #define CALL_EVENT_STMT "gw_call_event"
+#define SESSION_STMT    "gw_session_message"
 #define SUMMARY_CHARS   200
 #define RETRIES_ON_RACE 3
 
@@ -35,12 +36,26 @@ static enum gw_err prepare(PGconn *conn, const char *name, const char *sql, int 
     return err;
 }
 
+/* The prepared statement of each operation, and the function it calls. */
+static const struct {
+    const char *stmt, *sql;
+} operations[GW_OP__COUNT] = {
+    [GW_OP_SESSION_OPEN] = {"gw_session_open", "SELECT intake_session_open($1::jsonb)"},
+    [GW_OP_SESSION_EVENTS] = {"gw_session_events", "SELECT intake_session_events($1::jsonb)"},
+    [GW_OP_SESSION_LEAVE] = {"gw_session_leave", "SELECT intake_session_leave($1::jsonb)"},
+    [GW_OP_TICKET_REPLY] = {"gw_ticket_reply", "SELECT intake_ticket_reply($1::jsonb)"},
+};
+
 enum gw_err gw_register_prepare(PGconn *conn)
 {
     enum gw_err err =
         prepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb, $2::bytea)", 2);
     if (err == GW_OK)
         err = prepare(conn, CALL_EVENT_STMT, "SELECT intake_call_event($1::jsonb)", 1);
+    if (err == GW_OK)
+        err = prepare(conn, SESSION_STMT, "SELECT intake_session_message($1::jsonb, $2::bytea)", 2);
+    for (int op = 0; op < GW_OP__COUNT && err == GW_OK; op++)
+        err = prepare(conn, operations[op].stmt, operations[op].sql, 1);
     return err;
 }
 
@@ -164,6 +179,10 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     }
     if (c->call)
         json_object_set_new(doc, "call", call_object(c->call));
+    if (c->session)
+        json_object_set_new(doc, "session",
+                            json_pack("{s:I, s:s?}", "id", (json_int_t)c->session->session,
+                                      "client_id", c->session->client_id));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text;
@@ -175,10 +194,19 @@ static void copy_field(char *dst, size_t cap, json_t *obj, const char *key)
     snprintf(dst, cap, "%s", s ? s : "");
 }
 
-static void read_result(const char *text, struct gw_intake_result *r)
+static void read_result(const char *text, struct gw_intake_job *job)
 {
-    json_t *o = json_loads(text, 0, NULL);
+    struct gw_intake_result *r = &job->result;
     memset(r, 0, sizeof(*r));
+    /* Operations and session messages answer with more than the fixed fields. */
+    if (job->kind == GW_JOB_OPERATION || job->contact.session) {
+        r->document = gw_arena_strdup(job->arena, text);
+        if (!r->document)
+            r->err = GW_ERR_NOMEM;
+        if (job->kind == GW_JOB_OPERATION)
+            return;
+    }
+    json_t *o = json_loads(text, 0, NULL);
     if (!o) {
         r->err = GW_ERR_DB;
         return;
@@ -217,8 +245,18 @@ static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **j
         const char *params[] = {docs[i], (const char *)c->raw};
         const int lengths[] = {0, (int)c->raw_len};
         const int formats[] = {0, 1};
-        const char *stmt = c->call ? CALL_EVENT_STMT : REGISTER_STMT;
-        if (PQsendQueryPrepared(conn, stmt, c->call ? 1 : 2, params, lengths, formats, 0) != 1)
+        const char *stmt = REGISTER_STMT;
+        int n_params = 2;
+        if (jobs[i]->kind == GW_JOB_OPERATION) {
+            stmt = operations[jobs[i]->operation].stmt;
+            n_params = 1;
+        } else if (c->call) {
+            stmt = CALL_EVENT_STMT;
+            n_params = 1;
+        } else if (c->session) {
+            stmt = SESSION_STMT;
+        }
+        if (PQsendQueryPrepared(conn, stmt, n_params, params, lengths, formats, 0) != 1)
             goto broken;
         sent++;
     }
@@ -238,7 +276,7 @@ static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **j
         while ((res = PQgetResult(conn)) != NULL) {
             ExecStatusType st = PQresultStatus(res);
             if (st == PGRES_TUPLES_OK && sent && PQntuples(res) == 1) {
-                read_result(PQgetvalue(res, 0, 0), &jobs[idx]->result);
+                read_result(PQgetvalue(res, 0, 0), jobs[idx]);
             } else if (st == PGRES_FATAL_ERROR && outcome == PIPE_COMMITTED) {
                 const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
                 snprintf(state, 6, "%s", s ? s : "?????");
@@ -300,14 +338,17 @@ static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const cha
 }
 
 /*
- * The transaction-scoped lock a job takes first: its call's for a call event
- * (events of one call apply one at a time), else its idempotency key's.
+ * The lock a job takes first: its call's for a call event (events of one
+ * call apply one at a time), its session's for a session message, else its
+ * idempotency key's. Operations sort before contacts.
  */
 static void lock_name(const struct gw_intake_job *job, char *out, size_t cap)
 {
     const struct gw_contact *c = &job->contact;
     if (job->kind != GW_JOB_REGISTER)
         snprintf(out, cap, "%s", "");
+    else if (c->session)
+        snprintf(out, cap, "session:%lld", c->session->session);
     else if (c->call)
         snprintf(out, cap, "%s:%s", c->call->provider ? c->call->provider : "",
                  c->call->call_id ? c->call->call_id : "");
@@ -379,6 +420,12 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
     }
     for (size_t i = 0; i < n; i++) {
         memset(&jobs[i]->result, 0, sizeof(jobs[i]->result));
+        if (jobs[i]->kind == GW_JOB_OPERATION) {
+            docs[i] = jobs[i]->document;
+            if (!docs[i])
+                jobs[i]->result.err = GW_ERR_INVALID;
+            continue;
+        }
         if (jobs[i]->kind != GW_JOB_REGISTER)
             continue;
         if (!jobs[i]->document)

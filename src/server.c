@@ -22,8 +22,11 @@
 #include "gw_intake.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_listener.h"
 #include "gw_ratelimit.h"
 #include "gw_reply.h"
+#include "gw_socket.h"
+#include "server_private.h"
 
 #define PATH_MAX_LEN  512
 #define HEADER_MAX    8192
@@ -32,20 +35,10 @@
 static volatile sig_atomic_t stop_requested;
 static struct lws_context *volatile signal_context;
 
-struct gw_server {
-    const struct gw_config *cfg;
-    struct lws_context *ctx;
-    struct gw_intake *intake;
-    struct gw_metrics metrics;
-    struct gw_ratelimit *limits;
-    int draining;
-    int closing;          /* the context is being destroyed: collect no jobs from callbacks */
-    size_t open_requests; /* between request line and last byte of the reply */
-};
-
 enum builtin { BUILTIN_NONE, BUILTIN_HEALTH, BUILTIN_READY, BUILTIN_METRICS };
 
 struct session {
+    struct job_owner owner; /* first: a job's owner points here */
     struct lws *wsi;
     struct gw_arena *arena; /* this request's; NULL between requests */
     const struct gw_route *route;
@@ -175,7 +168,7 @@ static const char *header_lookup(const struct gw_http_request *req, const char *
     return n >= 0 ? gw_arena_strndup(s->arena, buf, (size_t)n) : NULL;
 }
 
-static double now_s(void)
+double gw_server_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -192,7 +185,7 @@ static void check_client(struct gw_server *srv, struct session *s, struct lws *w
     char client[64];
     if (!lws_get_peer_simple(wsi, client, sizeof(client)))
         snprintf(client, sizeof(client), "?");
-    double now = now_s();
+    double now = gw_server_now();
     int retry = 0;
     if (!gw_ratelimit_allow(srv->limits, client, now, &retry) ||
         (s->route->auth == GW_AUTH_API_TOKEN &&
@@ -305,12 +298,18 @@ static enum gw_err deferred_parse_run(void *arg, struct gw_arena *arena, struct 
 static void job_done(struct gw_intake_job *job, void *user)
 {
     struct gw_server *srv = user;
-    struct session *s = job->owner;
+    struct job_owner *owner = job->owner;
     gw_metrics_count_result(&srv->metrics, job);
-    if (!s) {
+    if (!owner) {
+        /* Its requester left; the job lives in its arena (or the arena in the job). */
         gw_arena_destroy(job->arena);
         return;
     }
+    if (owner->kind == OWNER_SOCKET) {
+        socket_job_done(srv, job);
+        return;
+    }
+    struct session *s = (struct session *)owner;
     s->job = NULL;
     if (job->kind == GW_JOB_PING) {
         if (job->result.err == GW_OK)
@@ -331,7 +330,7 @@ static void job_done(struct gw_intake_job *job, void *user)
 static void submit(struct gw_server *srv, struct session *s, struct gw_intake_job *job)
 {
     job->arena = s->arena;
-    job->owner = s;
+    job->owner = &s->owner;
     enum gw_err err = srv->draining ? GW_ERR_SHUTTING_DOWN : gw_intake_submit(srv->intake, job);
     if (err == GW_OK) {
         s->job = job;
@@ -398,6 +397,14 @@ static void on_body_complete(struct gw_server *srv, struct session *s)
     struct gw_intake_job *job = gw_arena_zalloc(s->arena, sizeof(*job));
     if (!job) {
         reply_error(s, 500, "out of memory", NULL);
+        return;
+    }
+    if (s->route->answer) {
+        /* A page, or a database operation whose result respond turns into the reply. */
+        if (s->route->answer(&req, s->arena, job, &s->reply))
+            submit(srv, s, job);
+        else
+            send_reply(s);
         return;
     }
     job->kind = GW_JOB_REGISTER;
@@ -478,6 +485,11 @@ static int write_reply(struct gw_server *srv, struct session *s)
                                              n, &p, end))
                 return -1;
         }
+        if (s->reply.cache_control &&
+            lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                         (const unsigned char *)s->reply.cache_control,
+                                         (int)strlen(s->reply.cache_control), &p, end))
+            return -1;
         if (s->reply.www_authenticate &&
             lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
                                          (const unsigned char *)s->reply.www_authenticate,
@@ -557,19 +569,33 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (s)
             end_request(srv, s);
         return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* A WebSocket upgrade naming no protocol of ours: socket routes need theirs. */
+        return 1;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (srv && srv->intake && !srv->closing)
+        if (srv && srv->intake && !srv->closing) {
             gw_intake_collect(srv->intake, job_done, srv);
+            socket_hub_dispatch(srv);
+        }
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 
-static const struct lws_protocols protocols[] = {
-    {"http", http_callback, sizeof(struct session), 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
+/* "http" first (plain requests bind to it), then the channels' socket routes, then the end. */
+static struct lws_protocols *make_protocols(struct socket_hub *hub)
+{
+    size_t n = socket_route_count();
+    struct lws_protocols *p = calloc(n + 2, sizeof(*p));
+    if (!p)
+        return NULL;
+    p[0].name = "http";
+    p[0].callback = http_callback;
+    p[0].per_session_data_size = sizeof(struct session);
+    socket_hub_protocols(hub, p + 1, n);
+    return p;
+}
 
 static void wake_loop(void *user)
 {
@@ -590,27 +616,50 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
     if (!srv)
         return GW_ERR_NOMEM;
     srv->cfg = cfg;
+    srv->hub = socket_hub_create(cfg);
+    srv->protocols = srv->hub ? make_protocols(srv->hub) : NULL;
+    if (!srv->protocols) {
+        socket_hub_destroy(srv->hub);
+        free(srv);
+        return GW_ERR_NOMEM;
+    }
     lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    /*
+     * An idle WebSocket is pinged after half the idle time and closed when
+     * no pong (or other traffic) has come by the end of it.
+     */
+    static lws_retry_bo_t idle_policy;
+    idle_policy.secs_since_valid_ping = (uint16_t)(cfg->socket_idle_s / 2);
+    idle_policy.secs_since_valid_hangup = (uint16_t)cfg->socket_idle_s;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = cfg->listen_port;
     info.iface = strcmp(cfg->listen_host, "*") ? cfg->listen_host : NULL;
-    info.protocols = protocols;
+    info.protocols = srv->protocols;
     info.user = srv;
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
+    info.retry_and_idle_policy = &idle_policy;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->listen_host, ':');
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
         gw_error("server: cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        socket_hub_destroy(srv->hub);
+        free(srv->protocols);
         free(srv);
         return GW_ERR_IO;
     }
     srv->limits =
         gw_ratelimit_create(cfg->rate_per_client, cfg->rate_burst, cfg->auth_failures_per_min);
-    if (!srv->limits || gw_intake_create(cfg, wake_loop, srv->ctx, &srv->intake) != GW_OK) {
+    if (!srv->limits || gw_intake_create(cfg, wake_loop, srv->ctx, &srv->intake) != GW_OK ||
+        (socket_route_count() && gw_listener_start(cfg->database_url, GW_SESSION_CHANNEL, wake_loop,
+                                                   srv->ctx, &srv->listener) != GW_OK)) {
+        if (srv->intake)
+            gw_intake_destroy(srv->intake);
         gw_ratelimit_destroy(srv->limits);
         lws_context_destroy(srv->ctx);
+        socket_hub_destroy(srv->hub);
+        free(srv->protocols);
         free(srv);
         return GW_ERR_NOMEM;
     }
@@ -653,10 +702,11 @@ void gw_server_run(struct gw_server *srv, int drain_s)
      */
     srv->draining = 1;
     gw_info("server: draining %zu open requests", srv->open_requests);
-    double deadline = now_s() + drain_s;
+    double deadline = gw_server_now() + drain_s;
     lws_sorted_usec_list_t tick;
     memset(&tick, 0, sizeof(tick));
-    while ((srv->open_requests > 0 || gw_intake_in_flight(srv->intake) > 0) && now_s() < deadline) {
+    while ((srv->open_requests > 0 || gw_intake_in_flight(srv->intake) > 0) &&
+           gw_server_now() < deadline) {
         lws_sul_schedule(srv->ctx, 0, &tick, drain_tick, 50 * LWS_US_PER_MS);
         if (lws_service(srv->ctx, 0) < 0)
             break;
@@ -674,6 +724,7 @@ void gw_server_destroy(struct gw_server *srv)
      * woken; closing the context then orphans every job still waiting for its
      * session; collecting afterwards frees those jobs' arenas.
      */
+    gw_listener_stop(srv->listener); /* it wakes the loop: stop it while the loop exists */
     gw_intake_stop(srv->intake);
     srv->closing = 1;
     signal_context = NULL;
@@ -681,5 +732,7 @@ void gw_server_destroy(struct gw_server *srv)
     gw_intake_collect(srv->intake, job_done, srv);
     gw_intake_destroy(srv->intake);
     gw_ratelimit_destroy(srv->limits);
+    socket_hub_destroy(srv->hub);
+    free(srv->protocols);
     free(srv);
 }

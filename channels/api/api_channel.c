@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "gw_ack.h"
 #include "gw_channel.h"
 #include "gw_config.h"
@@ -235,6 +236,13 @@ static const struct gw_route api_routes[] = {
      .auth = GW_AUTH_API_TOKEN,
      .parse = parse_contact,
      .respond = respond_contact},
+    {.method = "POST",
+     .path = "/v1/tickets/",
+     .path_prefix = true,
+     .auth = GW_AUTH_API_TOKEN,
+     .max_body = 128 * 1024,
+     .answer = api_answer_reply,
+     .respond = api_respond_reply},
 };
 
 const struct gw_channel gw_channel_api = {

@@ -77,8 +77,11 @@ static void test_database_from_before_checksums_is_migrated_on(void **state)
     PGconn *c = harness_pg(db.url);
     /* Back to 0001 only, in the table's old shape. */
     harness_pg_exec(c, "DROP FUNCTION intake_call_event, intake_stale_calls, "
-                       "intake_open_ticket_of_phone, intake_call_rank; DROP TABLE calls, "
-                       "call_events; DELETE FROM schema_migrations WHERE version > 1; "
+                       "intake_open_ticket_of_phone, intake_call_rank, intake_session_append, "
+                       "intake_session_open, intake_session_events, intake_session_message, "
+                       "intake_session_leave, intake_ticket_reply; DROP TABLE calls, "
+                       "call_events, session_events, live_sessions; "
+                       "DELETE FROM schema_migrations WHERE version > 1; "
                        "ALTER TABLE schema_migrations DROP COLUMN checksum");
     assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
     assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM schema_migrations"),

@@ -1,0 +1,20 @@
+# Writes a C file holding every file of a channel's assets/ folder, so the
+# binary serves its own web pages. Run at build time with -DASSET_DIR,
+# -DCHANNEL and -DOUT; defines gw_assets_<CHANNEL>[] and gw_n_assets_<CHANNEL>.
+file(GLOB files "${ASSET_DIR}/*")
+list(SORT files)
+set(body "/* Generated from channels/${CHANNEL}/assets by cmake/embed_assets.cmake; do not edit. */\n#include \"gw_asset.h\"\n\n")
+set(table "const struct gw_asset gw_assets_${CHANNEL}[] = {\n")
+set(n 0)
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME)
+  file(READ "${f}" hex HEX)
+  file(SIZE "${f}" size)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const unsigned char asset_${n}[] = {${bytes}0};\n")
+  string(APPEND table "    {\"${name}\", asset_${n}, ${size}},\n")
+  math(EXPR n "${n} + 1")
+endforeach()
+string(APPEND table "};\nconst size_t gw_n_assets_${CHANNEL} = ${n};\n")
+file(WRITE "${OUT}.tmp" "${body}\n${table}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")

@@ -1,0 +1,31 @@
+/*
+ * PostgreSQL notifications for the event loop: a thread with its own
+ * connection LISTENs on one channel and queues what arrives ("<session>
+ * <seq>" payloads), then wakes the loop, which takes the queue. After a lost
+ * connection (notifications sent meanwhile are gone) or an overflowing
+ * queue, the next take says "resync": every watcher should look for itself.
+ */
+#ifndef GW_LISTENER_H
+#define GW_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gw_error.h"
+
+struct gw_listener;
+
+struct gw_notification {
+    long long session;
+    long long seq;
+};
+
+GW_MUST_USE enum gw_err gw_listener_start(const char *database_url, const char *channel,
+                                          void (*wake)(void *), void *wake_user,
+                                          struct gw_listener **out);
+/* Moves up to cap queued notifications to out; returns how many. */
+size_t gw_listener_take(struct gw_listener *l, struct gw_notification *out, size_t cap,
+                        bool *resync);
+void gw_listener_stop(struct gw_listener *l);
+
+#endif

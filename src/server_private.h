@@ -1,0 +1,57 @@
+/*
+ * What the HTTP front (server.c) and the WebSocket host (socket_server.c)
+ * share: the server itself, and the tag at the start of whatever owns an
+ * intake job, so the loop knows whom to hand a finished job back to.
+ */
+#ifndef GW_SERVER_PRIVATE_H
+#define GW_SERVER_PRIVATE_H
+
+#include <libwebsockets.h>
+#include <stddef.h>
+
+#include "gw_intake.h"
+#include "gw_metrics.h"
+#include "gw_ratelimit.h"
+
+/* The NOTIFY channel of live-session events (db/0004_live_sessions.sql). */
+#define GW_SESSION_CHANNEL "intake_session"
+
+struct gw_config;
+struct gw_listener;
+struct socket_hub;
+
+struct gw_server {
+    const struct gw_config *cfg;
+    struct lws_context *ctx;
+    struct gw_intake *intake;
+    struct gw_metrics metrics;
+    struct gw_ratelimit *limits;
+    struct lws_protocols *protocols; /* http first, then one per socket route */
+    struct socket_hub *hub;
+    struct gw_listener *listener; /* session notifications; NULL without socket routes */
+    int draining;
+    int closing;          /* the context is being destroyed: collect no jobs from callbacks */
+    size_t open_requests; /* between request line and last byte of the reply */
+};
+
+/* First member of every job owner. */
+enum job_owner_kind { OWNER_HTTP, OWNER_SOCKET };
+struct job_owner {
+    enum job_owner_kind kind;
+};
+
+double gw_server_now(void);
+
+/* socket_server.c */
+struct socket_hub *socket_hub_create(const struct gw_config *cfg);
+void socket_hub_destroy(struct socket_hub *hub);
+/* Fills protocols[0..n) with one entry per socket route; returns n. */
+size_t socket_hub_protocols(struct socket_hub *hub, struct lws_protocols *out, size_t cap);
+/* Socket routes of all channels (for sizing the protocol table). */
+size_t socket_route_count(void);
+/* A finished job whose owner is a socket. */
+void socket_job_done(struct gw_server *srv, struct gw_intake_job *job);
+/* Notifications the listener has queued, handed to the watching sockets. */
+void socket_hub_dispatch(struct gw_server *srv);
+
+#endif

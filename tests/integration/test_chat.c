@@ -1,0 +1,505 @@
+/*
+ * The chat protocol end to end from a libwebsockets client: a real gateway
+ * (two, for the cross-node case) on a real PostgreSQL. Sessions, the
+ * committed-then-acknowledged rule, resume without loss or repeats,
+ * duplicate client ids, and every refusal (size, JSON, origin, rate,
+ * protocol, unknown session).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ws_client.h"
+
+#define ORIGIN   "http://shop.example"
+#define PROTOCOL "intake-chat.v1"
+#define WAIT_MS  5000
+
+struct fixture {
+    struct harness_db db;
+    struct harness_gateway gw;
+    PGconn *pg;
+};
+
+static void start(struct fixture *f, const char *name, const char *chat_settings)
+{
+    char config[1024];
+    snprintf(config, sizeof(config),
+             "{\"channels\":{\"chat\":{\"allowed_origins\":[\"" ORIGIN "\"]%s%s}}}",
+             chat_settings ? "," : "", chat_settings ? chat_settings : "");
+    harness_db_create(&f->db, name);
+    assert_int_equal(harness_migrate(f->db.url, NULL, 0), 0);
+    harness_gateway_start_config(&f->gw, f->db.url, config, NULL);
+    f->pg = harness_pg(f->db.url);
+}
+
+static void stop(struct fixture *f)
+{
+    assert_int_equal(harness_gateway_stop(&f->gw), 0);
+    PQfinish(f->pg);
+    harness_db_drop(&f->db);
+}
+
+static struct ws_client *open_chat(const struct fixture *f)
+{
+    struct ws_client *c = ws_connect(f->gw.port, "/v1/chat", PROTOCOL, ORIGIN);
+    assert_non_null(c);
+    return c;
+}
+
+static long json_long(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    return p ? strtol(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* A new session; returns the welcome (malloc'd) and the token in token. */
+static char *hello_new(struct ws_client *c, const char *profile, char *token, size_t cap)
+{
+    char hello[512];
+    snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"lang\":\"en\"%s%s}",
+             profile ? ",\"profile\":" : "", profile ? profile : "");
+    assert_true(ws_send(c, hello));
+    char *welcome = ws_recv(c, WAIT_MS);
+    assert_non_null(welcome);
+    assert_non_null(strstr(welcome, "\"type\":\"welcome\""));
+    char *t = harness_json_str(welcome, "token");
+    assert_non_null(t);
+    snprintf(token, cap, "%s", t);
+    free(t);
+    return welcome;
+}
+
+static char *say(struct ws_client *c, const char *client_id, const char *text)
+{
+    char msg[9000];
+    snprintf(msg, sizeof(msg), "{\"type\":\"message\",\"client_id\":\"%s\",\"text\":\"%s\"}",
+             client_id, text);
+    assert_true(ws_send(c, msg));
+    char *ack = ws_recv_type(c, "ack", WAIT_MS);
+    assert_non_null(ack);
+    return ack;
+}
+
+static struct ws_client *resume(const struct fixture *f, const char *token, long last_seq)
+{
+    struct ws_client *c = open_chat(f);
+    char hello[256];
+    snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"token\":\"%s\",\"last_seq\":%ld}", token,
+             last_seq);
+    assert_true(ws_send(c, hello));
+    char *welcome = ws_recv(c, WAIT_MS);
+    assert_non_null(welcome);
+    assert_non_null(strstr(welcome, "\"resumed\":true"));
+    free(welcome);
+    return c;
+}
+
+static void post_reply(const struct harness_gateway *gw, const char *ticket, const char *text)
+{
+    char url[256], body[512];
+    snprintf(url, sizeof(url), "%s/v1/tickets/%s/replies", gw->base, ticket);
+    snprintf(body, sizeof(body), "{\"text\":\"%s\",\"agent\":\"Li Wei\"}", text);
+    struct harness_response r;
+    harness_http("POST", url, HARNESS_TOKEN, "application/json", body, strlen(body), &r);
+    assert_int_equal(r.status, 201);
+    harness_response_free(&r);
+}
+
+static void test_first_message_registers_a_ticket_and_is_acknowledged(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_first", NULL);
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, "{\"name\":\"Ana Silva\",\"email\":\"Ana@Example.com\"}", token,
+                   sizeof(token)));
+
+    char *ack = say(c, "m1", "My order 5512 arrived broken");
+    char *ticket = harness_json_str(ack, "ticket");
+    assert_non_null(ticket);
+    assert_int_equal(json_long(ack, "seq"), 1);
+    assert_false(harness_json_bool(ack, "duplicate"));
+
+    /* The ack came after the commit: the ticket and message are there now. */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM tickets t JOIN customers c ON c.id = t.customer_id "
+             "JOIN customer_identities i ON i.customer_id = c.id AND i.kind = 'email' "
+             "WHERE t.number = '%s' AND t.channel = 'chat' AND c.name = 'Ana Silva' "
+             "AND i.value = 'ana@example.com'",
+             ticket);
+    assert_int_equal(harness_pg_long(f.pg, sql), 1);
+
+    /* The customer's message, then the acknowledgement with the ticket number. */
+    char *m = ws_recv_type(c, "message", WAIT_MS);
+    assert_non_null(m);
+    assert_int_equal(json_long(m, "seq"), 1);
+    assert_non_null(strstr(m, "\"from\":\"customer\""));
+    char *notice = ws_recv_type(c, "notice", WAIT_MS);
+    assert_non_null(notice);
+    assert_int_equal(json_long(notice, "seq"), 2);
+    assert_non_null(strstr(notice, ticket));
+    assert_non_null(strstr(notice, "Hello Ana Silva"));
+
+    /* A second message joins the same ticket with no second notice. */
+    char *ack2 = say(c, "m2", "Photos attached later");
+    char *ticket2 = harness_json_str(ack2, "ticket");
+    assert_string_equal(ticket, ticket2);
+    assert_int_equal(json_long(ack2, "seq"), 3);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+             "WHERE t.number = '%s' AND m.direction = 'in'",
+             ticket);
+    assert_int_equal(harness_pg_long(f.pg, sql), 2);
+    free(ack);
+    free(ack2);
+    free(m);
+    free(notice);
+    free(ticket);
+    free(ticket2);
+    ws_free(c);
+    stop(&f);
+}
+
+static void test_chinese_browser_gets_a_chinese_acknowledgement(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_zh", NULL);
+    struct ws_client *c = open_chat(&f);
+    assert_true(ws_send(c, "{\"type\":\"hello\",\"lang\":\"zh-CN\"}"));
+    free(ws_recv_type(c, "welcome", WAIT_MS));
+    free(say(c, "z1", "你好，我的订单还没有发货"));
+    char *notice = ws_recv_type(c, "notice", WAIT_MS);
+    assert_non_null(notice);
+    assert_non_null(strstr(notice, "工单号"));
+    free(notice);
+    ws_free(c);
+    stop(&f);
+}
+
+static void test_agent_reply_arrives_live_and_resume_replays_only_what_was_missed(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_resume", NULL);
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, NULL, token, sizeof(token)));
+    char *ack = say(c, "r1", "Where is my refund?");
+    char *ticket = harness_json_str(ack, "ticket");
+    free(ws_recv_type(c, "notice", WAIT_MS)); /* seq 2 */
+
+    post_reply(&f.gw, ticket, "Refunds take 3 days");
+    char *live = ws_recv_type(c, "message", WAIT_MS);
+    /* the customer's own message (seq 1) came before the ack's notice; skip to the agent's */
+    while (live && !strstr(live, "\"from\":\"agent\"")) {
+        free(live);
+        live = ws_recv_type(c, "message", WAIT_MS);
+    }
+    assert_non_null(live);
+    assert_int_equal(json_long(live, "seq"), 3);
+    assert_non_null(strstr(live, "Refunds take 3 days"));
+    free(live);
+
+    /* The network drops; two replies are posted meanwhile. */
+    ws_free(c);
+    post_reply(&f.gw, ticket, "Second reply");
+    post_reply(&f.gw, ticket, "Third reply");
+
+    struct ws_client *back = resume(&f, token, 3);
+    char *a = ws_recv(back, WAIT_MS);
+    char *b = ws_recv(back, WAIT_MS);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(json_long(a, "seq"), 4);
+    assert_non_null(strstr(a, "Second reply"));
+    assert_int_equal(json_long(b, "seq"), 5);
+    assert_non_null(strstr(b, "Third reply"));
+    /* nothing more: no event twice */
+    char *extra = ws_recv(back, 500);
+    assert_null(extra);
+    free(a);
+    free(b);
+
+    /* A reload starts from nothing and gets the whole history in order. */
+    struct ws_client *reload = resume(&f, token, 0);
+    for (long seq = 1; seq <= 5; seq++) {
+        char *e = ws_recv(reload, WAIT_MS);
+        assert_non_null(e);
+        assert_int_equal(json_long(e, "seq"), seq);
+        free(e);
+    }
+    free(ack);
+    free(ticket);
+    ws_free(back);
+    ws_free(reload);
+    stop(&f);
+}
+
+static void test_resent_client_id_is_stored_once(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_dup", NULL);
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, NULL, token, sizeof(token)));
+    char *first = say(c, "same-id", "Hello there");
+    char *again = say(c, "same-id", "Hello there");
+    assert_true(harness_json_bool(again, "duplicate"));
+    assert_int_equal(json_long(again, "seq"), json_long(first, "seq"));
+    ws_free(c);
+
+    /* And after a reconnect, too. */
+    struct ws_client *back = resume(&f, token, 2);
+    char *third = say(back, "same-id", "Hello there");
+    assert_true(harness_json_bool(third, "duplicate"));
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM messages WHERE channel = 'chat'"),
+                     1);
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM session_events"), 2);
+    free(first);
+    free(again);
+    free(third);
+    ws_free(back);
+    stop(&f);
+}
+
+static void test_oversized_message_closes_with_1009(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_big", NULL);
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, NULL, token, sizeof(token)));
+    size_t n = 9000;
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    ws_send(c, big);
+    char reason[128];
+    assert_int_equal(ws_wait_close(c, WAIT_MS, reason, sizeof(reason)), 1009);
+    assert_string_equal(reason, "message too large");
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM messages"), 0);
+    free(big);
+    ws_free(c);
+    stop(&f);
+}
+
+static void test_malformed_messages_get_errors_then_a_close(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_malformed", NULL);
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, NULL, token, sizeof(token)));
+
+    assert_true(ws_send(c, "{not json"));
+    char *e1 = ws_recv_type(c, "error", WAIT_MS);
+    assert_non_null(e1);
+    assert_non_null(strstr(e1, "\"code\":\"invalid_json\""));
+    assert_true(ws_send(c, "{\"type\":\"message\",\"client_id\":\"a b\",\"text\":\"x\"}"));
+    char *e2 = ws_recv_type(c, "error", WAIT_MS);
+    assert_non_null(e2);
+    assert_non_null(strstr(e2, "\"field\":\"client_id\""));
+    assert_true(ws_send_raw(c, "\x01\x02", 2, true));
+    char *e3 = ws_recv_type(c, "error", WAIT_MS);
+    assert_non_null(e3);
+    assert_non_null(strstr(e3, "\"code\":\"invalid_frame\""));
+    char reason[128];
+    assert_int_equal(ws_wait_close(c, WAIT_MS, reason, sizeof(reason)), 1008);
+    assert_string_equal(reason, "too many invalid or refused messages");
+    free(e1);
+    free(e2);
+    free(e3);
+    ws_free(c);
+
+    /* An invalid pre-chat form: the field is named and no session is made. */
+    struct ws_client *d = open_chat(&f);
+    assert_true(ws_send(d, "{\"type\":\"hello\",\"profile\":{\"email\":\"not-an-address\"}}"));
+    char *e4 = ws_recv_type(d, "error", WAIT_MS);
+    assert_non_null(e4);
+    assert_non_null(strstr(e4, "\"field\":\"email\""));
+    assert_true(ws_send(d, "{\"type\":\"message\",\"client_id\":\"c1\",\"text\":\"hi\"}"));
+    char *e5 = ws_recv_type(d, "error", WAIT_MS);
+    assert_non_null(e5);
+    assert_non_null(strstr(e5, "\"code\":\"hello_first\""));
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM live_sessions"), 1);
+    free(e4);
+    free(e5);
+    ws_free(d);
+    stop(&f);
+}
+
+static void test_wrong_or_missing_origin_is_closed(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_origin", NULL);
+    const char *bad[] = {"http://evil.example", NULL};
+    for (size_t i = 0; i < 2; i++) {
+        struct ws_client *c = ws_connect(f.gw.port, "/v1/chat", PROTOCOL, bad[i]);
+        assert_non_null(c);
+        char reason[128];
+        assert_int_equal(ws_wait_close(c, WAIT_MS, reason, sizeof(reason)), 1008);
+        assert_string_equal(reason, "origin not allowed");
+        ws_free(c);
+    }
+    /* No subprotocol, or another one: the handshake is refused. */
+    assert_null(ws_connect(f.gw.port, "/v1/chat", NULL, ORIGIN));
+    assert_null(ws_connect(f.gw.port, "/v1/chat", "other-protocol", ORIGIN));
+    /* The chat protocol on another path is refused too. */
+    assert_null(ws_connect(f.gw.port, "/v1/contacts", PROTOCOL, ORIGIN));
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM live_sessions"), 0);
+    stop(&f);
+}
+
+static void test_fast_sender_is_rate_limited(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_rate", "\"messages_per_minute\":6,\"invalid_messages_before_close\":50");
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, NULL, token, sizeof(token)));
+    /* hello took one of the burst of 2 */
+    int acked = 0, limited = 0;
+    for (int i = 0; i < 5; i++) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "{\"type\":\"message\",\"client_id\":\"f%d\",\"text\":\"x\"}",
+                 i);
+        assert_true(ws_send(c, msg));
+    }
+    for (char *m; (m = ws_recv(c, 1500)) != NULL; free(m)) {
+        acked += strstr(m, "\"type\":\"ack\"") != NULL;
+        limited += strstr(m, "\"code\":\"rate_limited\"") != NULL;
+    }
+    assert_int_equal(acked, 1);
+    assert_int_equal(limited, 4);
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM messages"), 1);
+    ws_free(c);
+    stop(&f);
+}
+
+static void test_unknown_token_closes_with_4001(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_unknown", NULL);
+    struct ws_client *c = open_chat(&f);
+    assert_true(ws_send(c, "{\"type\":\"hello\",\"token\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+    char reason[128];
+    assert_int_equal(ws_wait_close(c, WAIT_MS, reason, sizeof(reason)), 4001);
+    ws_free(c);
+    stop(&f);
+}
+
+static void test_hello_must_come_in_time(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_hello_timeout", "\"hello_timeout_seconds\":1");
+    struct ws_client *c = open_chat(&f);
+    ws_wait_close(c, 4000, NULL, 0);
+    assert_true(ws_is_closed(c));
+    ws_free(c);
+    stop(&f);
+}
+
+static void test_reply_posted_on_another_gateway_reaches_the_customer(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_two_nodes", NULL);
+    struct harness_gateway other;
+    harness_gateway_start_config(
+        &other, f.db.url, "{\"channels\":{\"chat\":{\"allowed_origins\":[\"" ORIGIN "\"]}}}", NULL);
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, NULL, token, sizeof(token)));
+    char *ack = say(c, "n1", "Is anyone there?");
+    char *ticket = harness_json_str(ack, "ticket");
+    free(ws_recv_type(c, "notice", WAIT_MS));
+
+    post_reply(&other, ticket, "Yes, from node two");
+    char *m;
+    while ((m = ws_recv_type(c, "message", WAIT_MS)) != NULL && !strstr(m, "node two"))
+        free(m);
+    assert_non_null(m);
+    assert_int_equal(json_long(m, "seq"), 3);
+    free(m);
+    /* The customer's next message, sent to node two after a reconnect, threads on. */
+    ws_free(c);
+    struct ws_client *c2 = ws_connect(other.port, "/v1/chat", PROTOCOL, ORIGIN);
+    assert_non_null(c2);
+    char hello[256];
+    snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"token\":\"%s\",\"last_seq\":3}", token);
+    assert_true(ws_send(c2, hello));
+    free(ws_recv_type(c2, "welcome", WAIT_MS));
+    char *ack2 = say(c2, "n2", "Thanks!");
+    char *ticket2 = harness_json_str(ack2, "ticket");
+    assert_string_equal(ticket, ticket2);
+    free(ack);
+    free(ack2);
+    free(ticket);
+    free(ticket2);
+    ws_free(c2);
+    assert_int_equal(harness_gateway_stop(&other), 0);
+    stop(&f);
+}
+
+static void test_reply_api_refuses_bad_requests(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_reply_api", NULL);
+    char url[256];
+    struct harness_response r;
+    snprintf(url, sizeof(url), "%s/v1/tickets/SR-999999/replies", f.gw.base);
+    harness_http("POST", url, HARNESS_TOKEN, "application/json", "{\"text\":\"hi\"}", 13, &r);
+    assert_int_equal(r.status, 404);
+    harness_response_free(&r);
+    harness_http("POST", url, NULL, "application/json", "{\"text\":\"hi\"}", 13, &r);
+    assert_int_equal(r.status, 401);
+    harness_response_free(&r);
+    harness_http("POST", url, HARNESS_TOKEN, "application/json", "{\"txt\":\"hi\"}", 12, &r);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "txt"));
+    harness_response_free(&r);
+    snprintf(url, sizeof(url), "%s/v1/tickets/SR-1/other", f.gw.base);
+    harness_http("POST", url, HARNESS_TOKEN, "application/json", "{\"text\":\"hi\"}", 13, &r);
+    assert_int_equal(r.status, 404);
+    harness_response_free(&r);
+    stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_message_registers_a_ticket_and_is_acknowledged),
+        cmocka_unit_test(test_chinese_browser_gets_a_chinese_acknowledgement),
+        cmocka_unit_test(test_agent_reply_arrives_live_and_resume_replays_only_what_was_missed),
+        cmocka_unit_test(test_resent_client_id_is_stored_once),
+        cmocka_unit_test(test_oversized_message_closes_with_1009),
+        cmocka_unit_test(test_malformed_messages_get_errors_then_a_close),
+        cmocka_unit_test(test_wrong_or_missing_origin_is_closed),
+        cmocka_unit_test(test_fast_sender_is_rate_limited),
+        cmocka_unit_test(test_unknown_token_closes_with_4001),
+        cmocka_unit_test(test_hello_must_come_in_time),
+        cmocka_unit_test(test_reply_posted_on_another_gateway_reaches_the_customer),
+        cmocka_unit_test(test_reply_api_refuses_bad_requests),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
