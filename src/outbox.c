@@ -115,6 +115,24 @@ static enum gw_err send_delivery(CURL *curl, const struct gw_config *cfg, const 
     return gw_http_post(curl, &post, why, why_len);
 }
 
+/* Sends; sent mail is kept on its ticket so that answers to it thread. */
+static void send_and_record(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
+                            const struct gw_delivery *d, struct outcomes *o)
+{
+    char why[256] = "";
+    if (send_delivery(curl, cfg, row, d, why, sizeof(why)) != GW_OK) {
+        gw_warn("outbox: row %s (%s) attempt %d failed: %s", row->id, row->kind, row->attempts,
+                why);
+        add_retry(o, cfg, row, why);
+        return;
+    }
+    add_id(o->sent, row->id);
+    if (d->record_ref)
+        json_array_append_new(o->records, json_pack("{s:I, s:s, s:s?, s:s?}", "id", row_id(row),
+                                                    "ref", d->record_ref, "subject",
+                                                    d->record_subject, "text", d->record_text));
+}
+
 static void deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
                         const struct claimed *row, struct outcomes *o)
 {
@@ -126,7 +144,6 @@ static void deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
     json_t *payload = json_loads(row->payload, 0, NULL);
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_delivery d;
-    char why[256] = "";
     if (!payload || !arena || ch->render_ack(payload, cfg, arena, &d) != GW_OK) {
         add_retry(o, cfg, row, "could not render the acknowledgement");
     } else if (d.kind == GW_DELIVER_NONE) {
@@ -137,15 +154,51 @@ static void deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
                sent_last_hour(conn, payload) >= d.per_recipient_per_hour) {
         /* A sender writing in a loop gets a few answers an hour, not one per message. */
         add_skipped(o, row, "acknowledgements to this address are rate limited");
-    } else if (send_delivery(curl, cfg, row, &d, why, sizeof(why)) == GW_OK) {
-        add_id(o->sent, row->id);
-        if (d.record_ref)
-            json_array_append_new(o->records, json_pack("{s:I, s:s, s:s?, s:s?}", "id", row_id(row),
-                                                        "ref", d.record_ref, "subject",
-                                                        d.record_subject, "text", d.record_text));
     } else {
-        gw_warn("outbox: row %s delivery attempt %d failed: %s", row->id, row->attempts, why);
-        add_retry(o, cfg, row, why);
+        send_and_record(curl, cfg, row, &d, o);
+    }
+    json_decref(payload);
+    gw_arena_destroy(arena);
+}
+
+/* The channel that carries replies to this kind of address, if any. */
+static const struct gw_channel *channel_for_address(const char *kind)
+{
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        if ((*c)->address_kind && !strcmp((*c)->address_kind, kind) && (*c)->render_reply)
+            return *c;
+    return NULL;
+}
+
+/*
+ * An agent's reply to a customer who is not in a live session: by email when
+ * the customer gave one (and a channel sends mail), else by text message.
+ */
+static void deliver_reply(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
+                          struct outcomes *o)
+{
+    static const char *const kinds[] = {"email", "phone"};
+    json_t *payload = json_loads(row->payload, 0, NULL);
+    struct gw_arena *arena = gw_arena_create(4096);
+    const struct gw_channel *ch = NULL;
+    for (size_t i = 0; payload && i < 2 && !ch; i++) {
+        const char *to = json_string_value(json_object_get(payload, kinds[i]));
+        if (to && (ch = channel_for_address(kinds[i])) != NULL)
+            json_object_set_new(payload, "to", json_string(to));
+    }
+    struct gw_delivery d;
+    if (!payload || !arena) {
+        add_retry(o, cfg, row, "could not read the reply");
+    } else if (!ch) {
+        add_skipped(o, row, "no address the gateway can send to");
+    } else if (ch->render_reply(payload, cfg, arena, &d) != GW_OK) {
+        add_retry(o, cfg, row, "could not render the reply");
+    } else if (d.kind == GW_DELIVER_NONE) {
+        add_skipped(o, row, d.why_none);
+    } else if (d.kind == GW_DELIVER_EMAIL && !gw_smtp_configured(cfg)) {
+        add_skipped(o, row, "no SMTP server configured");
+    } else {
+        send_and_record(curl, cfg, row, &d, o);
     }
     json_decref(payload);
     gw_arena_destroy(arena);
@@ -258,6 +311,8 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
                               PQgetvalue(res, i, 3), atoi(PQgetvalue(res, i, 4))};
         if (!strcmp(row.kind, "ack"))
             deliver_ack(conn, curl, cfg, &row, &o);
+        else if (!strcmp(row.kind, "reply"))
+            deliver_reply(curl, cfg, &row, &o);
         else
             add_retry(&o, cfg, &row, "unknown outbox kind");
     }

@@ -53,6 +53,11 @@ GW_MUST_USE enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_c
                                             const struct gw_email_ack_opts *opts,
                                             struct gw_arena *arena, struct gw_delivery *out);
 
+/* An agent's reply (outbox "reply" payload with "to") as an email on the ticket's thread. */
+GW_MUST_USE enum gw_err gw_email_render_reply(const json_t *reply,
+                                              const struct gw_email_ack_opts *opts,
+                                              struct gw_arena *arena, struct gw_delivery *out);
+
 struct gw_poll_ctx;
 
 /* Drains the configured IMAP mailboxes (poller thread); returns the next interval. */

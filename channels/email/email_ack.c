@@ -6,6 +6,7 @@
  * never answer ourselves. Plain text and HTML alternatives, quoted-printable.
  */
 #include <gmime/gmime.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "email.h"
@@ -81,42 +82,32 @@ static GMimeObject *text_part(const char *subtype, const char *text)
     return GMIME_OBJECT(tp);
 }
 
-enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_config *cfg,
-                                const struct gw_email_ack_opts *opts, struct gw_arena *arena,
-                                struct gw_delivery *out)
+/* A whole message, CRLF line ends, in the arena; NULL when out of memory. */
+static char *build_message(const struct gw_email_ack_opts *opts, const char *to, const char *name,
+                           const char *subject, const char *mid, const char *text,
+                           const char *in_reply_to, const char *ticket, bool automatic,
+                           struct gw_arena *arena)
 {
-    memset(out, 0, sizeof(*out));
-    const char *to = str(ack, "reply_handle");
-    const char *ticket = str(ack, "ticket");
-    if (!to || !ticket) {
-        out->kind = GW_DELIVER_NONE;
-        out->why_none = "no address to answer";
-        return GW_OK;
-    }
-    const char *text = gw_ack_text(ack, cfg, arena);
-    const char *subject = ack_subject(ack, arena);
-    const char *mid = ack_message_id(ack, opts->from_address, arena);
-    if (!text || !subject || !mid)
-        return GW_ERR_NOMEM;
-
     GMimeMessage *m = g_mime_message_new(TRUE);
     g_mime_message_add_mailbox(m, GMIME_ADDRESS_TYPE_FROM, opts->from_name, opts->from_address);
-    g_mime_message_add_mailbox(m, GMIME_ADDRESS_TYPE_TO, str(ack, "name"), to);
+    g_mime_message_add_mailbox(m, GMIME_ADDRESS_TYPE_TO, name, to);
     g_mime_message_set_subject(m, subject, "utf-8");
     g_mime_message_set_message_id(m, mid);
     GDateTime *now = g_date_time_new_now_utc();
     g_mime_message_set_date(m, now);
     g_date_time_unref(now);
     GMimeObject *mo = GMIME_OBJECT(m);
-    const char *orig = str(ack, "external_ref");
-    if (orig) {
-        char *ref = gw_arena_printf(arena, "<%s>", orig);
+    if (in_reply_to) {
+        char *ref = gw_arena_printf(arena, "<%s>", in_reply_to);
         g_mime_object_set_header(mo, "In-Reply-To", ref, NULL);
         g_mime_object_set_header(mo, "References", ref, NULL);
     }
-    /* RFC 3834, Microsoft's equivalent, and ours for loop detection. */
-    g_mime_object_set_header(mo, "Auto-Submitted", "auto-replied", NULL);
-    g_mime_object_set_header(mo, "X-Auto-Response-Suppress", "All", NULL);
+    if (automatic) {
+        /* RFC 3834, Microsoft's equivalent: well-behaved robots do not answer. */
+        g_mime_object_set_header(mo, "Auto-Submitted", "auto-replied", NULL);
+        g_mime_object_set_header(mo, "X-Auto-Response-Suppress", "All", NULL);
+    }
+    /* Ours, for loop detection: we never answer ourselves. */
     g_mime_object_set_header(mo, GW_EMAIL_LOOP_HEADER, ticket, NULL);
 
     GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
@@ -134,11 +125,30 @@ enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_config *cfg,
     char *wire = g_mime_object_to_string(mo, fo);
     g_mime_format_options_free(fo);
     g_object_unref(m);
-    if (!wire)
-        return GW_ERR_NOMEM;
-    out->message = gw_arena_strdup(arena, wire);
+    char *copy = wire ? gw_arena_strdup(arena, wire) : NULL;
     g_free(wire);
+    return copy;
+}
 
+enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_config *cfg,
+                                const struct gw_email_ack_opts *opts, struct gw_arena *arena,
+                                struct gw_delivery *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *to = str(ack, "reply_handle");
+    const char *ticket = str(ack, "ticket");
+    if (!to || !ticket) {
+        out->kind = GW_DELIVER_NONE;
+        out->why_none = "no address to answer";
+        return GW_OK;
+    }
+    const char *text = gw_ack_text(ack, cfg, arena);
+    const char *subject = ack_subject(ack, arena);
+    const char *mid = ack_message_id(ack, opts->from_address, arena);
+    if (!text || !subject || !mid)
+        return GW_ERR_NOMEM;
+    out->message = build_message(opts, to, str(ack, "name"), subject, mid, text,
+                                 str(ack, "external_ref"), ticket, true, arena);
     out->kind = GW_DELIVER_EMAIL;
     out->mail_from = opts->from_address;
     out->rcpt_to = gw_arena_strdup(arena, to);
@@ -146,5 +156,49 @@ enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_config *cfg,
     out->record_subject = subject;
     out->record_text = text;
     out->per_recipient_per_hour = opts->per_sender_per_hour;
+    return out->message && out->rcpt_to ? GW_OK : GW_ERR_NOMEM;
+}
+
+enum gw_err gw_email_render_reply(const json_t *reply, const struct gw_email_ack_opts *opts,
+                                  struct gw_arena *arena, struct gw_delivery *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *to = str(reply, "to");
+    const char *ticket = str(reply, "ticket");
+    const char *body = str(reply, "text");
+    if (!to || !ticket || !body) {
+        out->kind = GW_DELIVER_NONE;
+        out->why_none = "no address to answer";
+        return GW_OK;
+    }
+    bool zh = !g_strcmp0(str(reply, "language"), "zh");
+    const char *agent = str(reply, "agent");
+    const char *text =
+        zh ? gw_arena_printf(arena,
+                             "%s回复了您的咨询（工单号 %s）：\n\n%s\n\n"
+                             "如需继续沟通，请直接回复本邮件，并保留主题中的 [%s]。\n",
+                             agent ? agent : "客服", ticket, body, ticket)
+           : gw_arena_printf(arena,
+                             "%s answered your chat (ticket %s):\n\n%s\n\n"
+                             "To continue, reply to this email and keep [%s] in the subject.\n",
+                             agent ? agent : "Our agent", ticket, body, ticket);
+    const char *subject = ack_subject(reply, arena);
+    /* Stable for one reply, so a retried delivery carries the same Message-ID. */
+    GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+    g_checksum_update(ck, (const guchar *)body, (gssize)strlen(body));
+    const char *at = strrchr(opts->from_address, '@');
+    const char *mid = gw_arena_printf(arena, "reply.%.24s.%s@%s", g_checksum_get_string(ck), ticket,
+                                      at ? at + 1 : "intake.invalid");
+    g_checksum_free(ck);
+    if (!text || !subject || !mid)
+        return GW_ERR_NOMEM;
+    out->message =
+        build_message(opts, to, str(reply, "name"), subject, mid, text, NULL, ticket, false, arena);
+    out->kind = GW_DELIVER_EMAIL;
+    out->mail_from = opts->from_address;
+    out->rcpt_to = gw_arena_strdup(arena, to);
+    out->record_ref = mid;
+    out->record_subject = subject;
+    out->record_text = text;
     return out->message && out->rcpt_to ? GW_OK : GW_ERR_NOMEM;
 }

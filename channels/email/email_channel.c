@@ -233,8 +233,7 @@ static void check_config(const json_t *section, struct gw_problems *pr)
 #define DEFAULT_FROM          "support@localhost"
 #define DEFAULT_ACKS_PER_HOUR 5
 
-static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
-                              struct gw_arena *arena, struct gw_delivery *out)
+static struct gw_email_ack_opts sender_of(const struct gw_config *cfg)
 {
     const json_t *s = gw_config_channel(cfg, GW_EMAIL_CHANNEL);
     const json_t *rate = json_object_get(s, "acks_per_sender_per_hour");
@@ -243,7 +242,21 @@ static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
         setting(cfg, "from_name"),
         rate ? (int)json_integer_value(rate) : DEFAULT_ACKS_PER_HOUR,
     };
+    return o;
+}
+
+static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
+                              struct gw_arena *arena, struct gw_delivery *out)
+{
+    struct gw_email_ack_opts o = sender_of(cfg);
     return gw_email_render_ack(ack, cfg, &o, arena, out);
+}
+
+static enum gw_err render_reply(const json_t *reply, const struct gw_config *cfg,
+                                struct gw_arena *arena, struct gw_delivery *out)
+{
+    struct gw_email_ack_opts o = sender_of(cfg);
+    return gw_email_render_reply(reply, &o, arena, out);
 }
 
 static const struct gw_route email_routes[] = {
@@ -272,4 +285,6 @@ const struct gw_channel gw_channel_email = {
     .check_config = check_config,
     .poll = gw_email_poll,
     .render_ack = render_ack,
+    .address_kind = "email",
+    .render_reply = render_reply,
 };

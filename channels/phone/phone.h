@@ -116,6 +116,9 @@ void phone_json_respond(const struct gw_intake_result *result, struct gw_arena *
 
 enum gw_err phone_render_sms(const json_t *ack, const struct gw_config *cfg, struct gw_arena *arena,
                              struct gw_delivery *out);
+/* An agent's reply (outbox "reply" payload, "to" a number) as a text message. */
+enum gw_err phone_render_reply(const json_t *reply, const struct gw_config *cfg,
+                               struct gw_arena *arena, struct gw_delivery *out);
 int phone_poll_stale(struct gw_poll_ctx *ctx);
 
 #endif

@@ -51,4 +51,6 @@ const struct gw_channel gw_channel_phone = {
     .check_config = phone_check_config,
     .poll = phone_poll_stale,
     .render_ack = phone_render_sms,
+    .address_kind = "phone",
+    .render_reply = phone_render_reply,
 };

@@ -48,13 +48,13 @@ static const char *form_add(struct gw_arena *arena, const char *form, const char
     return out;
 }
 
-enum gw_err phone_render_sms(const json_t *ack, const struct gw_config *cfg, struct gw_arena *arena,
-                             struct gw_delivery *out)
+/* A text message to `to` through the configured provider (Twilio's Messages format). */
+static enum gw_err render_text(const char *to, const char *text, const struct gw_config *cfg,
+                               struct gw_arena *arena, struct gw_delivery *out)
 {
     struct phone_settings s;
     phone_settings_read(cfg, &s);
     memset(out, 0, sizeof(*out));
-    const char *to = str(ack, "reply_handle");
     out->kind = GW_DELIVER_NONE;
     if (!to) {
         out->why_none = "no number to text";
@@ -64,7 +64,6 @@ enum gw_err phone_render_sms(const json_t *ack, const struct gw_config *cfg, str
         out->why_none = "no SMS provider configured (INTAKE_SMS_URL, INTAKE_SMS_FROM)";
         return GW_OK;
     }
-    const char *text = sms_text(ack, arena);
     const char *body = form_add(arena, "", "To", to);
     body = form_add(arena, body, "From", s.sms_from);
     body = form_add(arena, body, "Body", text);
@@ -75,9 +74,28 @@ enum gw_err phone_render_sms(const json_t *ack, const struct gw_config *cfg, str
     out->content_type = "application/x-www-form-urlencoded";
     out->body = body;
     out->body_len = strlen(body);
-    out->per_recipient_per_hour = SMS_PER_NUMBER_PER_HOUR;
     if (s.sms_account)
         out->basic_auth =
             gw_arena_printf(arena, "%s:%s", s.sms_account, s.sms_token ? s.sms_token : "");
     return GW_OK;
+}
+
+enum gw_err phone_render_sms(const json_t *ack, const struct gw_config *cfg, struct gw_arena *arena,
+                             struct gw_delivery *out)
+{
+    const char *to = str(ack, "reply_handle");
+    enum gw_err err = render_text(to, to ? sms_text(ack, arena) : NULL, cfg, arena, out);
+    if (err == GW_OK && out->kind != GW_DELIVER_NONE)
+        out->per_recipient_per_hour = SMS_PER_NUMBER_PER_HOUR;
+    return err;
+}
+
+enum gw_err phone_render_reply(const json_t *reply, const struct gw_config *cfg,
+                               struct gw_arena *arena, struct gw_delivery *out)
+{
+    const char *ticket = str(reply, "ticket") ? str(reply, "ticket") : "?";
+    const char *body = str(reply, "text") ? str(reply, "text") : "";
+    /* The ticket tag in front reads the same in Chinese and English. */
+    const char *text = gw_arena_printf(arena, "[%s] %s", ticket, body);
+    return render_text(str(reply, "to"), text, cfg, arena, out);
 }

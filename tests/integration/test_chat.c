@@ -103,7 +103,8 @@ static struct ws_client *resume(const struct fixture *f, const char *token, long
     return c;
 }
 
-static void post_reply(const struct harness_gateway *gw, const char *ticket, const char *text)
+/* Posts an agent's reply; returns the answer's "fallback" count (replies sent by mail/text). */
+static long post_reply(const struct harness_gateway *gw, const char *ticket, const char *text)
 {
     char url[256], body[512];
     snprintf(url, sizeof(url), "%s/v1/tickets/%s/replies", gw->base, ticket);
@@ -111,7 +112,9 @@ static void post_reply(const struct harness_gateway *gw, const char *ticket, con
     struct harness_response r;
     harness_http("POST", url, HARNESS_TOKEN, "application/json", body, strlen(body), &r);
     assert_int_equal(r.status, 201);
+    long fallback = json_long(r.body, "fallback");
     harness_response_free(&r);
+    return fallback;
 }
 
 static void test_first_message_registers_a_ticket_and_is_acknowledged(void **state)
@@ -485,6 +488,67 @@ static void test_reply_api_refuses_bad_requests(void **state)
     stop(&f);
 }
 
+static void test_reply_after_the_customer_left_goes_by_email(void **state)
+{
+    (void)state;
+    struct harness_smtp smtp;
+    harness_smtp_start(&smtp, 0);
+    char config[1024];
+    snprintf(config, sizeof(config),
+             "{\"smtp\":{\"url\":\"smtp://127.0.0.1:%d\",\"starttls\":\"no\"},"
+             "\"outbox\":{\"poll_ms\":100},\"channels\":{\"email\":{\"from_address\":"
+             "\"help@desk.example\"},\"chat\":{\"allowed_origins\":[\"" ORIGIN "\"]}}}",
+             smtp.port);
+    struct fixture f;
+    harness_db_create(&f.db, "chat_left");
+    assert_int_equal(harness_migrate(f.db.url, NULL, 0), 0);
+    harness_gateway_start_config(&f.gw, f.db.url, config, NULL);
+    f.pg = harness_pg(f.db.url);
+
+    /* Leaves before any agent answered: the reply goes to the address given. */
+    struct ws_client *c = open_chat(&f);
+    char token[128];
+    free(hello_new(c, "{\"name\":\"Bo Chen\",\"email\":\"bo@example.org\"}", token, sizeof(token)));
+    char *ack = say(c, "l1", "Please call me about my invoice");
+    char *ticket = harness_json_str(ack, "ticket");
+    assert_true(ws_send(c, "{\"type\":\"close\"}"));
+    char reason[128];
+    assert_int_equal(ws_wait_close(c, WAIT_MS, reason, sizeof(reason)), 4002);
+    ws_free(c);
+    assert_int_equal(post_reply(&f.gw, ticket, "We have corrected the invoice"), 1);
+    assert_int_equal(harness_smtp_wait(&smtp, 1, 10000), 1);
+    char *mail = harness_smtp_message(&smtp, 0);
+    assert_non_null(mail);
+    assert_non_null(strstr(mail, "bo@example.org"));
+    assert_non_null(strstr(mail, ticket));
+    assert_non_null(strstr(mail, "We have corrected the invoice"));
+    free(mail);
+    /* The customer's own reply to that mail would thread: the mail is kept on the ticket. */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE "
+             "t.number = '%s' AND m.direction = 'out' AND m.external_ref LIKE 'reply.%%'",
+             ticket);
+    assert_int_equal(harness_pg_long(f.pg, sql), 1);
+
+    /* Answered while present, then left: later replies wait in the session. */
+    struct ws_client *d = open_chat(&f);
+    free(hello_new(d, "{\"email\":\"eve@example.org\"}", token, sizeof(token)));
+    char *ack2 = say(d, "l2", "Another question");
+    char *ticket2 = harness_json_str(ack2, "ticket");
+    assert_int_equal(post_reply(&f.gw, ticket2, "Here is the answer"), 0);
+    assert_true(ws_send(d, "{\"type\":\"close\"}"));
+    assert_int_equal(ws_wait_close(d, WAIT_MS, NULL, 0), 4002);
+    assert_int_equal(post_reply(&f.gw, ticket2, "One more thing"), 0);
+    ws_free(d);
+    free(ack);
+    free(ack2);
+    free(ticket);
+    free(ticket2);
+    stop(&f);
+    harness_smtp_stop(&smtp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_hello_must_come_in_time),
         cmocka_unit_test(test_reply_posted_on_another_gateway_reaches_the_customer),
         cmocka_unit_test(test_reply_api_refuses_bad_requests),
+        cmocka_unit_test(test_reply_after_the_customer_left_goes_by_email),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
