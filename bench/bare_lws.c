@@ -6,7 +6,8 @@
  * that bench/run's two /healthz figures differ only by what the gateway does
  * per request (routing, arena, reply building, metrics). Headers go out from
  * the HTTP callback, the body from the next writable callback, as in the lws
- * minimal examples. Usage: bare-lws PORT
+ * minimal examples. It also echoes WebSocket messages (the chat baseline,
+ * below). Usage: bare-lws PORT
  */
 #include <libwebsockets.h>
 #include <signal.h>
@@ -68,8 +69,41 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     }
 }
 
+/*
+ * The chat baseline (bench/chat-run): the same subprotocol name as the chat,
+ * echoing every message back. One message in flight per socket, as the load
+ * client sends: the least memory and time a WebSocket costs in lws.
+ */
+struct echo {
+    unsigned char buf[LWS_PRE + 1024];
+    size_t len;
+};
+
+static int echo_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct echo *e = user;
+    switch (reason) {
+    case LWS_CALLBACK_RECEIVE:
+        if (len > sizeof(e->buf) - LWS_PRE)
+            return -1;
+        memcpy(e->buf + LWS_PRE, in, len);
+        e->len = len;
+        lws_callback_on_writable(wsi);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (e->len && lws_write(wsi, e->buf + LWS_PRE, e->len, LWS_WRITE_TEXT) < 0)
+            return -1;
+        e->len = 0;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 static const struct lws_protocols protocols[] = {
     {"http", http_callback, sizeof(struct session), 0, 0, NULL, 0},
+    {"intake-chat.v1", echo_callback, sizeof(struct echo), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -52,6 +52,7 @@ struct gw_call_event {
 struct gw_session_message {
     long long session;     /* the session's id */
     const char *client_id; /* the client's id for the message; a resend reuses it */
+    long long after;       /* the answer carries the session's events after this one */
 };
 
 struct gw_contact {

@@ -181,8 +181,9 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
         json_object_set_new(doc, "call", call_object(c->call));
     if (c->session)
         json_object_set_new(doc, "session",
-                            json_pack("{s:I, s:s?}", "id", (json_int_t)c->session->session,
-                                      "client_id", c->session->client_id));
+                            json_pack("{s:I, s:s?, s:I}", "id", (json_int_t)c->session->session,
+                                      "client_id", c->session->client_id, "after",
+                                      (json_int_t)c->session->after));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text;

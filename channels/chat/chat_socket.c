@@ -26,6 +26,8 @@ struct chat_conn {
     long long last_sent;
     bool fetching;
     bool fetch_again;
+    int sending;        /* message jobs in flight: their answers bring the news */
+    long long notified; /* the highest event number a notification announced */
     int invalid;
     double tokens; /* the session's message bucket */
     double tokens_at;
@@ -216,6 +218,7 @@ static void send_message(struct gw_socket *sock, struct chat_conn *c, const stru
     struct gw_arena *a = job->arena;
     sm->session = c->session;
     sm->client_id = gw_arena_strdup(a, f->client_id);
+    sm->after = c->last_sent;
     *why = FOR_MESSAGE;
     struct gw_contact *ct = &job->contact;
     ct->channel = CHAT_CHANNEL;
@@ -233,7 +236,9 @@ static void send_message(struct gw_socket *sock, struct chat_conn *c, const stru
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "out of memory");
         return;
     }
-    if (gw_socket_submit(sock, job) != GW_OK) {
+    if (gw_socket_submit(sock, job) == GW_OK) {
+        c->sending++;
+    } else {
         /* Not stored: the client keeps the message and sends it again. */
         refuse(sock, c, "busy", "too many messages waiting; send it again shortly", NULL,
                f->client_id);
@@ -348,7 +353,8 @@ static void after_message(struct gw_socket *sock, struct chat_conn *c, struct gw
     json_decref(ack);
     send_text(sock, text);
     free(text);
-    if ((long long)json_integer_value(json_object_get(answer, "last_seq")) > c->last_sent)
+    /* The answer brought what this socket had not seen; more (or a gap): fetch. */
+    if (send_events(sock, c, answer) || c->notified > c->last_sent)
         fetch(sock, c);
 }
 
@@ -360,6 +366,7 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
     bool found = json_is_true(json_object_get(answer, "found"));
     switch (why) {
     case FOR_MESSAGE:
+        c->sending--;
         after_message(sock, c, job, answer);
         break;
     case FOR_OPEN:
@@ -400,8 +407,17 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
 static void on_session_event(struct gw_socket *sock, void *state, long long seq)
 {
     struct chat_conn *c = state;
-    if (c->phase == OPEN && (seq == 0 || seq > c->last_sent))
-        fetch(sock, c);
+    if (seq > c->notified)
+        c->notified = seq;
+    if (c->phase != OPEN || (seq != 0 && seq <= c->last_sent))
+        return;
+    /*
+     * Usually our own message's commit: its answer is on the way with the
+     * events, and after_message fetches whatever it did not bring.
+     */
+    if (c->sending > 0 && seq != 0)
+        return;
+    fetch(sock, c);
 }
 
 const struct gw_socket_route chat_socket_route = {

@@ -1,0 +1,336 @@
+/*
+ * The chat benchmark's client (bench/chat-run): many WebSocket sessions from
+ * one libwebsockets client context.
+ *   1. opens N sessions (hello, then the welcome), prints "held N", and waits
+ *      for a line on stdin (the script reads the server's memory meanwhile);
+ *   2. makes A of them active: each sends a message every interval, and the
+ *      time from sending to the server's ack (the commit) is recorded;
+ *      meanwhile, with a database URL, a second thread posts agent replies on
+ *      the active sessions' tickets (intake_ticket_reply, as another gateway
+ *      or an agent tool would), and the time until the customer's socket gets
+ *      the reply is recorded;
+ *   3. prints both latency distributions and exits.
+ * With --echo (the bare lws reference), any message echoed with the client
+ * id counts as the ack. Usage:
+ *   chat-load PORT N ACTIVE SECONDS INTERVAL_MS [--echo] [--db URL --replies-per-s R]
+ */
+#include <libpq-fe.h>
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define OPEN_PER_ROUND 100
+#define MAX_SAMPLES    (2 * 1000 * 1000)
+#define PENDING_RING   8
+
+struct conn {
+    struct lws *wsi;
+    int idx;
+    int welcomed;
+    int active;
+    char out[512];
+    size_t out_len;
+    int out_ready;
+    long next_msg; /* message counter */
+    double sent_at[PENDING_RING];
+    double next_send; /* monotonic seconds */
+    char ticket[32];
+};
+
+static struct conn *conns;
+static int n_conns, n_active, echo_mode;
+static int established, welcomed, failed;
+static double *ack_lat, *reply_lat;
+static size_t n_ack, n_reply, n_sent;
+static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void queue_text(struct conn *c, const char *text)
+{
+    c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "%s", text);
+    c->out_ready = 1;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void on_text(struct conn *c, const char *in, size_t len)
+{
+    char msg[2048];
+    size_t n = len < sizeof(msg) - 1 ? len : sizeof(msg) - 1;
+    memcpy(msg, in, n);
+    msg[n] = '\0';
+    double now = now_s();
+    if (!c->welcomed) {
+        c->welcomed = 1;
+        welcomed++;
+        return;
+    }
+    const char *id = strstr(msg, "\"client_id\":\"b");
+    int is_ack = echo_mode ? strstr(msg, "\"type\":\"message\"") != NULL
+                           : strstr(msg, "\"type\":\"ack\"") != NULL;
+    if (id && is_ack) {
+        long k = strtol(strchr(id + 13, '-') + 1, NULL, 10);
+        if (n_ack < MAX_SAMPLES)
+            ack_lat[n_ack++] = now - c->sent_at[k % PENDING_RING];
+        const char *t = strstr(msg, "\"ticket\":\"");
+        if (t && !c->ticket[0]) {
+            pthread_mutex_lock(&tickets_lock);
+            sscanf(t + 10, "%31[^\"]", c->ticket);
+            pthread_mutex_unlock(&tickets_lock);
+        }
+        return;
+    }
+    const char *agent = strstr(msg, "\"text\":\"agent-");
+    if (agent && strstr(msg, "\"from\":\"agent\"") && n_reply < MAX_SAMPLES)
+        reply_lat[n_reply++] = now - strtod(agent + 14, NULL) / 1e6;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    (void)user;
+    struct conn *c = lws_get_opaque_user_data(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        established++;
+        queue_text(c, "{\"type\":\"hello\",\"lang\":\"en\"}");
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        failed++;
+        if (c)
+            c->wsi = NULL;
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (c && lws_is_final_fragment(wsi))
+            on_text(c, in, len);
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (c && c->out_ready) {
+            unsigned char buf[LWS_PRE + 512];
+            memcpy(buf + LWS_PRE, c->out, c->out_len);
+            c->out_ready = 0;
+            if (lws_write(wsi, buf + LWS_PRE, c->out_len, LWS_WRITE_TEXT) < 0)
+                return -1;
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (c) {
+            c->wsi = NULL;
+            failed++;
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+    {"chat-load", callback, 0, 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* lws_service sleeps until something happens; this makes sure that is soon. */
+static lws_sorted_usec_list_t tick;
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+}
+
+static void service(struct lws_context *ctx)
+{
+    lws_sul_schedule(ctx, 0, &tick, on_tick, 1000); /* 1 ms: the send schedule's grain */
+    lws_service(ctx, 0);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(const char *what, double *v, size_t n)
+{
+    if (!n) {
+        printf("%s: no samples\n", what);
+        return;
+    }
+    qsort(v, n, sizeof(*v), by_value);
+    printf("%s: n=%zu p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n", what, n, v[n / 2] * 1e3,
+           v[(size_t)((double)n * 0.99)] * 1e3, v[n - 1] * 1e3);
+}
+
+struct replier {
+    const char *db_url;
+    double per_s;
+    volatile int stop;
+    long sent;
+};
+
+/* Agent replies on random active sessions' tickets, straight into the database. */
+static void *replier_main(void *arg)
+{
+    struct replier *r = arg;
+    PGconn *pg = PQconnectdb(r->db_url);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "replier: %s", PQerrorMessage(pg));
+        PQfinish(pg);
+        return NULL;
+    }
+    unsigned seed = 42;
+    double next = now_s();
+    while (!r->stop) {
+        double now = now_s();
+        if (now < next) {
+            struct timespec ts = {0, (long)((next - now) * 1e9)};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        next += 1.0 / r->per_s;
+        char ticket[32] = "";
+        int idx = (int)(rand_r(&seed) % (unsigned)n_active);
+        pthread_mutex_lock(&tickets_lock);
+        snprintf(ticket, sizeof(ticket), "%s", conns[idx].ticket);
+        pthread_mutex_unlock(&tickets_lock);
+        if (!ticket[0])
+            continue;
+        char doc[256];
+        snprintf(doc, sizeof(doc),
+                 "{\"ticket\":\"%s\",\"agent\":\"bench\",\"text\":\"agent-%.0f\"}", ticket,
+                 now_s() * 1e6);
+        const char *params[] = {doc};
+        PGresult *res = PQexecParams(pg, "SELECT intake_ticket_reply($1::jsonb)", 1, NULL, params,
+                                     NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            r->sent++;
+        PQclear(res);
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: chat-load PORT N ACTIVE SECONDS INTERVAL_MS [--echo] "
+                        "[--db URL --replies-per-s R]\n");
+        return 2;
+    }
+    int port = atoi(argv[1]);
+    n_conns = atoi(argv[2]);
+    n_active = atoi(argv[3]);
+    double secs = atof(argv[4]), interval = atof(argv[5]) / 1000.0;
+    const char *db_url = NULL;
+    double replies_per_s = 0;
+    for (int i = 6; i < argc; i++) {
+        if (!strcmp(argv[i], "--echo"))
+            echo_mode = 1;
+        else if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            db_url = argv[++i];
+        else if (!strcmp(argv[i], "--replies-per-s") && i + 1 < argc)
+            replies_per_s = atof(argv[++i]);
+    }
+    conns = calloc((size_t)n_conns, sizeof(*conns));
+    ack_lat = malloc(MAX_SAMPLES * sizeof(double));
+    reply_lat = malloc(MAX_SAMPLES * sizeof(double));
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    struct lws_context *ctx = lws_create_context(&info);
+    if (!ctx || !conns || !ack_lat || !reply_lat)
+        return 1;
+
+    /* 1. Open every session. */
+    double t0 = now_s();
+    int opened = 0;
+    while (welcomed + failed < n_conns && now_s() - t0 < 120) {
+        for (int k = 0; k < OPEN_PER_ROUND && opened < n_conns; k++, opened++) {
+            struct conn *c = &conns[opened];
+            c->idx = opened;
+            struct lws_client_connect_info ci;
+            memset(&ci, 0, sizeof(ci));
+            ci.context = ctx;
+            ci.address = "127.0.0.1";
+            ci.port = port;
+            ci.path = "/v1/chat";
+            ci.host = "127.0.0.1";
+            ci.origin = "127.0.0.1";
+            ci.protocol = "intake-chat.v1";
+            ci.local_protocol_name = "chat-load";
+            ci.opaque_user_data = c;
+            ci.pwsi = &c->wsi;
+            if (!lws_client_connect_via_info(&ci))
+                failed++;
+        }
+        service(ctx);
+    }
+    printf("held %d sessions in %.1f s (%d failed)\n", welcomed, now_s() - t0, failed);
+    fflush(stdout);
+    char line[16];
+    if (!fgets(line, sizeof(line), stdin))
+        return 1;
+
+    /* 2. Active sessions send; replies come from the database side. */
+    if (n_active > welcomed)
+        n_active = welcomed;
+    double start = now_s();
+    for (int i = 0; i < n_active; i++) {
+        conns[i].active = 1;
+        conns[i].next_send = start + interval * i / n_active; /* spread over the interval */
+    }
+    struct replier rep = {db_url, replies_per_s, 0, 0};
+    pthread_t rt;
+    int replying = db_url && replies_per_s > 0 && !echo_mode &&
+                   pthread_create(&rt, NULL, replier_main, &rep) == 0;
+    while (now_s() - start < secs) {
+        double now = now_s();
+        for (int i = 0; i < n_active; i++) {
+            struct conn *c = &conns[i];
+            if (!c->wsi || c->out_ready || now < c->next_send)
+                continue;
+            long k = c->next_msg++;
+            char msg[160];
+            snprintf(
+                msg, sizeof(msg),
+                "{\"type\":\"message\",\"client_id\":\"b%d-%ld\",\"text\":\"load message %ld\"}", i,
+                k, k);
+            c->sent_at[k % PENDING_RING] = now;
+            c->next_send += interval;
+            n_sent++;
+            queue_text(c, msg);
+        }
+        service(ctx);
+    }
+    /* Let the last answers arrive. */
+    double drain = now_s();
+    while (now_s() - drain < 1.0)
+        service(ctx);
+    if (replying) {
+        rep.stop = 1;
+        pthread_join(rt, NULL);
+    }
+    printf("active %d sessions for %.0f s, one message per %.0f ms each: sent %zu, acked %zu\n",
+           n_active, secs, interval * 1e3, n_sent, n_ack);
+    report("message to ack", ack_lat, n_ack);
+    if (replying) {
+        printf("agent replies posted %ld, received %zu\n", rep.sent, n_reply);
+        report("agent reply to customer", reply_lat, n_reply);
+    }
+    fflush(stdout);
+    lws_sul_cancel(&tick);
+    lws_context_destroy(ctx);
+    free(conns);
+    free(ack_lat);
+    free(reply_lat);
+    return 0;
+}
