@@ -19,7 +19,9 @@ static bool fail(struct chat_problem *p, const char *code, const char *reason, c
     return false;
 }
 
-static bool only_keys(const json_t *o, const char *const *known, struct chat_problem *p)
+/* An unknown key is named in the problem: a copy in the arena, since o is freed after. */
+static bool only_keys(const json_t *o, const char *const *known, struct gw_arena *arena,
+                      struct chat_problem *p)
 {
     const char *key;
     const json_t *v;
@@ -29,7 +31,8 @@ static bool only_keys(const json_t *o, const char *const *known, struct chat_pro
         for (const char *const *k = known; *k && !ok; k++)
             ok = !strcmp(*k, key);
         if (!ok)
-            return fail(p, "unknown_field", "this message type has no such field", key);
+            return fail(p, "unknown_field", "this message type has no such field",
+                        gw_arena_strdup(arena, key));
     }
     return true;
 }
@@ -75,7 +78,7 @@ static bool parse_profile(const json_t *profile, struct gw_arena *arena, struct 
         return true;
     if (!json_is_object(profile))
         return fail(p, "invalid_field", "must be an object", "profile");
-    if (!only_keys(profile, known, p))
+    if (!only_keys(profile, known, arena, p))
         return false;
     const char *name, *email, *phone;
     if (!opt_string(profile, "name", &name, p) || !opt_string(profile, "email", &email, p) ||
@@ -98,7 +101,7 @@ static bool parse_hello(const json_t *o, struct gw_arena *arena, struct chat_fra
                         struct chat_problem *p)
 {
     static const char *const known[] = {"type", "token", "last_seq", "lang", "profile", NULL};
-    if (!only_keys(o, known, p))
+    if (!only_keys(o, known, arena, p))
         return false;
     const char *token, *lang;
     if (!opt_string(o, "token", &token, p) || !opt_string(o, "lang", &lang, p))
@@ -124,7 +127,7 @@ static bool parse_message(const json_t *o, struct gw_arena *arena, struct chat_f
                           struct chat_problem *p)
 {
     static const char *const known[] = {"type", "client_id", "text", NULL};
-    if (!only_keys(o, known, p))
+    if (!only_keys(o, known, arena, p))
         return false;
     const char *id, *text;
     if (!opt_string(o, "client_id", &id, p) || !opt_string(o, "text", &text, p))
@@ -167,7 +170,7 @@ bool chat_parse_frame(const char *data, size_t len, struct gw_arena *arena, stru
     } else if (!strcmp(type, "typing") || !strcmp(type, "close")) {
         static const char *const known[] = {"type", NULL};
         out->type = !strcmp(type, "typing") ? CHAT_TYPING : CHAT_CLOSE;
-        ok = only_keys(o, known, p);
+        ok = only_keys(o, known, arena, p);
     } else
         ok = fail(p, "unknown_type", "no such message type", "type");
     json_decref(o);
