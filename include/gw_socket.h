@@ -30,7 +30,11 @@ enum {
     GW_CLOSE_INVALID_DATA = 1007,
     GW_CLOSE_POLICY = 1008,
     GW_CLOSE_TOO_BIG = 1009,
-    GW_CLOSE_TRY_AGAIN = 1013,
+    /*
+     * "Try again later": 1011 (unexpected condition), not 1013, which came
+     * after RFC 6455 and which libwebsockets' own client refuses as invalid.
+     */
+    GW_CLOSE_TRY_AGAIN = 1011,
 };
 
 struct gw_socket_route {

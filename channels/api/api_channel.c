@@ -24,148 +24,79 @@
 #define SUBJECT_MAX     998
 #define TICKET_REF_MAX  31
 
-struct parse_ctx {
-    struct gw_arena *arena;
-    struct gw_http_reply *reply;
-};
-
-static int reject(struct parse_ctx *p, const char *msg, const char *field)
-{
-    gw_reply_error(p->reply, p->arena, 400, msg, field);
-    return 0;
-}
-
-/* "application/json", optionally with parameters; a missing type is taken as JSON. */
-static int is_json_type(const char *ct)
-{
-    static const char json[] = "application/json";
-    if (strncasecmp(ct, json, sizeof(json) - 1))
-        return 0;
-    char next = ct[sizeof(json) - 1];
-    return next == '\0' || next == ';' || next == ' ';
-}
-
-static int is_blank(const char *s)
-{
-    for (; *s; s++)
-        if (!strchr(" \t\r\n", *s))
-            return 0;
-    return 1;
-}
-
-/*
- * An optional string field copied into the arena (*out stays NULL when
- * absent or null). Returns 0 after writing a rejection.
- */
-static int opt_string(struct parse_ctx *p, json_t *obj, const char *key, const char *field,
-                      size_t max_chars, const char **out)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 1;
-    if (!json_is_string(v))
-        return reject(p, "must be a string", field);
-    const char *s = json_string_value(v);
-    if (max_chars && gw_utf8_length(s) > max_chars)
-        return reject(p, "too long", field);
-    *out = gw_arena_strndup(p->arena, s, json_string_length(v));
-    if (!*out)
-        return reject(p, "out of memory", field);
-    return 1;
-}
-
-static int only_known_keys(struct parse_ctx *p, json_t *obj, const char *const *known,
-                           const char *prefix)
-{
-    const char *key;
-    json_t *val;
-    json_object_foreach(obj, key, val)
-    {
-        int ok = 0;
-        for (const char *const *k = known; *k; k++)
-            ok |= !strcmp(*k, key);
-        if (!ok) {
-            const char *field = gw_arena_printf(p->arena, "%s%s", prefix, key);
-            return reject(p, "unknown field", field ? field : key);
-        }
-    }
-    return 1;
-}
-
-static int parse_customer(struct parse_ctx *p, json_t *cust, struct gw_sender *s)
+static int parse_customer(struct api_parse *p, json_t *cust, struct gw_sender *s)
 {
     static const char *const known[] = {"name", "email", "phone", "company", NULL};
     if (!json_is_object(cust))
-        return reject(p, "must be an object with name, email or phone", "customer");
-    if (!only_known_keys(p, cust, known, "customer."))
+        return api_reject(p, "must be an object with name, email or phone", "customer");
+    if (!api_only_known_keys(p, cust, known, "customer."))
         return 0;
     const char *email, *phone;
-    if (!opt_string(p, cust, "name", "customer.name", NAME_MAX_CHARS, &s->name) ||
-        !opt_string(p, cust, "company", "customer.company", NAME_MAX_CHARS, &s->company) ||
-        !opt_string(p, cust, "email", "customer.email", 0, &email) ||
-        !opt_string(p, cust, "phone", "customer.phone", 0, &phone))
+    if (!api_opt_string(p, cust, "name", "customer.name", NAME_MAX_CHARS, &s->name) ||
+        !api_opt_string(p, cust, "company", "customer.company", NAME_MAX_CHARS, &s->company) ||
+        !api_opt_string(p, cust, "email", "customer.email", 0, &email) ||
+        !api_opt_string(p, cust, "phone", "customer.phone", 0, &phone))
         return 0;
     if (!email && !phone)
-        return reject(p, "an email or a phone number is required", "customer.email");
+        return api_reject(p, "an email or a phone number is required", "customer.email");
     if (email && !(s->email = gw_normalize_email(p->arena, email)))
-        return reject(p, "not a valid email address", "customer.email");
+        return api_reject(p, "not a valid email address", "customer.email");
     if (phone && !(s->phone = gw_normalize_phone(p->arena, phone)))
-        return reject(p, "not a phone number in international form (+8613800138000)",
-                      "customer.phone");
+        return api_reject(p, "not a phone number in international form (+8613800138000)",
+                          "customer.phone");
     return 1;
 }
 
-static int parse_fields(struct parse_ctx *p, json_t *root, const struct gw_config *cfg,
+static int parse_fields(struct api_parse *p, json_t *root, const struct gw_config *cfg,
                         struct gw_contact *c)
 {
     static const char *const known[] = {"external_id", "customer",     "subject",
                                         "body",        "language",     "ticket",
                                         "product",     "callback_url", NULL};
     if (!json_is_object(root))
-        return reject(p, "the body must be a JSON object", NULL);
-    if (!only_known_keys(p, root, known, ""))
+        return api_reject(p, "the body must be a JSON object", NULL);
+    if (!api_only_known_keys(p, root, known, ""))
         return 0;
     const char *external_id, *language, *body;
-    if (!opt_string(p, root, "external_id", "external_id", EXTERNAL_ID_MAX, &external_id))
+    if (!api_opt_string(p, root, "external_id", "external_id", EXTERNAL_ID_MAX, &external_id))
         return 0;
     if (!external_id || !*external_id)
-        return reject(p, "required", "external_id");
+        return api_reject(p, "required", "external_id");
     if (!json_object_get(root, "customer"))
-        return reject(p, "required", "customer");
+        return api_reject(p, "required", "customer");
     if (!parse_customer(p, json_object_get(root, "customer"), &c->sender))
         return 0;
-    if (!opt_string(p, root, "subject", "subject", SUBJECT_MAX, &c->subject) ||
-        !opt_string(p, root, "body", "body", 0, &body) ||
-        !opt_string(p, root, "language", "language", 0, &language) ||
-        !opt_string(p, root, "ticket", "ticket", TICKET_REF_MAX, &c->ticket_ref) ||
-        !opt_string(p, root, "product", "product", NAME_MAX_CHARS, &c->product) ||
-        !opt_string(p, root, "callback_url", "callback_url", 0, &c->reply_handle))
+    if (!api_opt_string(p, root, "subject", "subject", SUBJECT_MAX, &c->subject) ||
+        !api_opt_string(p, root, "body", "body", 0, &body) ||
+        !api_opt_string(p, root, "language", "language", 0, &language) ||
+        !api_opt_string(p, root, "ticket", "ticket", TICKET_REF_MAX, &c->ticket_ref) ||
+        !api_opt_string(p, root, "product", "product", NAME_MAX_CHARS, &c->product) ||
+        !api_opt_string(p, root, "callback_url", "callback_url", 0, &c->reply_handle))
         return 0;
-    if (!body || is_blank(body))
-        return reject(p, "required", "body");
+    if (!body || api_is_blank(body))
+        return api_reject(p, "required", "body");
     if (language && strcmp(language, "zh") && strcmp(language, "en"))
-        return reject(p, "must be \"zh\" or \"en\"", "language");
+        return api_reject(p, "must be \"zh\" or \"en\"", "language");
     if (c->ticket_ref && strncmp(c->ticket_ref, cfg->ticket_prefix, strlen(cfg->ticket_prefix)))
-        return reject(p, "not a ticket number", "ticket");
+        return api_reject(p, "not a ticket number", "ticket");
     if (c->reply_handle && !gw_http_url_valid(c->reply_handle))
-        return reject(p, "must be an http or https URL", "callback_url");
+        return api_reject(p, "must be an http or https URL", "callback_url");
     c->body = body;
     c->sender.language = language;
     c->idempotency_key = gw_arena_printf(p->arena, "api:%s", external_id);
-    return c->idempotency_key ? 1 : reject(p, "out of memory", NULL);
+    return c->idempotency_key ? 1 : api_reject(p, "out of memory", NULL);
 }
 
 static enum gw_err parse_contact(const struct gw_http_request *req, struct gw_arena *arena,
                                  struct gw_contact *c, struct gw_http_reply *reply)
 {
-    struct parse_ctx p = {arena, reply};
-    if (req->content_type && !is_json_type(req->content_type)) {
+    struct api_parse p = {arena, reply};
+    if (req->content_type && !api_is_json_type(req->content_type)) {
         gw_reply_error(reply, arena, 415, "Content-Type must be application/json", NULL);
         return GW_ERR_INVALID;
     }
     if (!gw_utf8_valid((const char *)req->body, req->body_len)) {
-        reject(&p, "the body is not valid UTF-8", NULL);
+        api_reject(&p, "the body is not valid UTF-8", NULL);
         return GW_ERR_INVALID;
     }
     json_error_t jerr;
@@ -174,7 +105,7 @@ static enum gw_err parse_contact(const struct gw_http_request *req, struct gw_ar
     if (!root) {
         const char *msg = gw_arena_printf(arena, "malformed JSON at line %d column %d: %s",
                                           jerr.line, jerr.column, jerr.text);
-        reject(&p, msg ? msg : "malformed JSON", NULL);
+        api_reject(&p, msg ? msg : "malformed JSON", NULL);
         return GW_ERR_INVALID;
     }
     memset(c, 0, sizeof(*c));

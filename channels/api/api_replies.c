@@ -41,22 +41,6 @@ static char *ticket_of(const char *path, struct gw_arena *arena)
     return gw_arena_strndup(arena, start, (size_t)(end - start));
 }
 
-static bool text_field(json_t *o, const char *key, size_t max_chars, bool required,
-                       const char **out, struct gw_http_reply *reply, struct gw_arena *arena)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return required ? reject(reply, arena, 400, "required", key) : true;
-    const char *s = json_string_value(v);
-    if (!s)
-        return reject(reply, arena, 400, "must be a string", key);
-    if (gw_utf8_length(s) > max_chars)
-        return reject(reply, arena, 400, "too long", key);
-    *out = s;
-    return true;
-}
-
 bool api_answer_reply(const struct gw_http_request *req, struct gw_arena *arena,
                       struct gw_intake_job *job, struct gw_http_reply *reply)
 {
@@ -72,25 +56,14 @@ bool api_answer_reply(const struct gw_http_request *req, struct gw_arena *arena,
         json_decref(o);
         return reject(reply, arena, 400, "the body must be one JSON object", NULL);
     }
-    const char *key_names[] = {"text", "agent", "key", NULL};
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v)
-    {
-        bool known = false;
-        for (const char **n = key_names; *n; n++)
-            known |= !strcmp(*n, k);
-        if (!known) {
-            const char *field = gw_arena_strdup(arena, k);
-            json_decref(o);
-            return reject(reply, arena, 400, "unknown field", field);
-        }
-    }
+    static const char *const known[] = {"text", "agent", "key", NULL};
+    struct api_parse p = {arena, reply};
     const char *text, *agent, *key;
-    bool ok = text_field(o, "text", REPLY_MAX, true, &text, reply, arena) &&
-              text_field(o, "agent", AGENT_MAX, false, &agent, reply, arena) &&
-              text_field(o, "key", KEY_MAX, false, &key, reply, arena);
-    if (ok && !*text)
+    bool ok = api_only_known_keys(&p, o, known, "") &&
+              api_opt_string(&p, o, "text", "text", REPLY_MAX, &text) &&
+              api_opt_string(&p, o, "agent", "agent", AGENT_MAX, &agent) &&
+              api_opt_string(&p, o, "key", "key", KEY_MAX, &key);
+    if (ok && (!text || api_is_blank(text)))
         ok = reject(reply, arena, 400, "a reply needs text", "text");
     json_t *doc = ok ? json_pack("{s:s, s:s, s:s?, s:s?}", "ticket", ticket, "text", text, "agent",
                                  agent, "key", key)

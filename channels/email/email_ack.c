@@ -130,6 +130,20 @@ static char *build_message(const struct gw_email_ack_opts *opts, const char *to,
     return copy;
 }
 
+/* The message (out->message) goes out by SMTP and is kept on its ticket so replies thread. */
+static enum gw_err as_delivery(const struct gw_email_ack_opts *opts, const char *to,
+                               const char *subject, const char *mid, const char *text,
+                               struct gw_arena *arena, struct gw_delivery *out)
+{
+    out->kind = GW_DELIVER_EMAIL;
+    out->mail_from = opts->from_address;
+    out->rcpt_to = gw_arena_strdup(arena, to);
+    out->record_ref = mid;
+    out->record_subject = subject;
+    out->record_text = text;
+    return out->message && out->rcpt_to ? GW_OK : GW_ERR_NOMEM;
+}
+
 enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_config *cfg,
                                 const struct gw_email_ack_opts *opts, struct gw_arena *arena,
                                 struct gw_delivery *out)
@@ -149,14 +163,8 @@ enum gw_err gw_email_render_ack(const json_t *ack, const struct gw_config *cfg,
         return GW_ERR_NOMEM;
     out->message = build_message(opts, to, str(ack, "name"), subject, mid, text,
                                  str(ack, "external_ref"), ticket, true, arena);
-    out->kind = GW_DELIVER_EMAIL;
-    out->mail_from = opts->from_address;
-    out->rcpt_to = gw_arena_strdup(arena, to);
-    out->record_ref = mid;
-    out->record_subject = subject;
-    out->record_text = text;
     out->per_recipient_per_hour = opts->per_sender_per_hour;
-    return out->message && out->rcpt_to ? GW_OK : GW_ERR_NOMEM;
+    return as_delivery(opts, to, subject, mid, text, arena, out);
 }
 
 enum gw_err gw_email_render_reply(const json_t *reply, const struct gw_email_ack_opts *opts,
@@ -194,11 +202,5 @@ enum gw_err gw_email_render_reply(const json_t *reply, const struct gw_email_ack
         return GW_ERR_NOMEM;
     out->message =
         build_message(opts, to, str(reply, "name"), subject, mid, text, NULL, ticket, false, arena);
-    out->kind = GW_DELIVER_EMAIL;
-    out->mail_from = opts->from_address;
-    out->rcpt_to = gw_arena_strdup(arena, to);
-    out->record_ref = mid;
-    out->record_subject = subject;
-    out->record_text = text;
-    return out->message && out->rcpt_to ? GW_OK : GW_ERR_NOMEM;
+    return as_delivery(opts, to, subject, mid, text, arena, out);
 }

@@ -549,6 +549,32 @@ static void test_reply_after_the_customer_left_goes_by_email(void **state)
     harness_smtp_stop(&smtp);
 }
 
+static void test_database_down_closes_with_1011_and_replies_get_503(void **state)
+{
+    (void)state;
+    struct harness_gateway gw;
+    char dead[160];
+    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing", harness_free_port());
+    harness_gateway_start_config(
+        &gw, dead, "{\"channels\":{\"chat\":{\"allowed_origins\":[\"" ORIGIN "\"]}}}", NULL);
+    /* No session can be made: the client is told to come back, with nothing promised. */
+    struct ws_client *c = ws_connect(gw.port, "/v1/chat", PROTOCOL, ORIGIN);
+    assert_non_null(c);
+    assert_true(ws_send(c, "{\"type\":\"hello\"}"));
+    char reason[128];
+    assert_int_equal(ws_wait_close(c, 15000, reason, sizeof(reason)), 1011);
+    assert_string_equal(reason, "the gateway cannot reach its database");
+    ws_free(c);
+    char url[256];
+    snprintf(url, sizeof(url), "%s/v1/tickets/SR-000001/replies", gw.base);
+    struct harness_response r;
+    harness_http("POST", url, HARNESS_TOKEN, "application/json", "{\"text\":\"hi\"}", 13, &r);
+    assert_int_equal(r.status, 503);
+    assert_true(atoi(r.retry_after) >= 1);
+    harness_response_free(&r);
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_reply_posted_on_another_gateway_reaches_the_customer),
         cmocka_unit_test(test_reply_api_refuses_bad_requests),
         cmocka_unit_test(test_reply_after_the_customer_left_goes_by_email),
+        cmocka_unit_test(test_database_down_closes_with_1011_and_replies_get_503),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
