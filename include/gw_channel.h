@@ -47,8 +47,13 @@ struct gw_http_reply {
     const char *cache_control; /* NULL: no Cache-Control header */
 };
 
-/* Who may call a route; the core checks this before the adapter sees the body. */
-enum gw_route_auth { GW_AUTH_NONE, GW_AUTH_API_TOKEN };
+/*
+ * Who may call a route; the core checks this before the adapter sees the
+ * body. GW_AUTH_BEARER: some bearer token must be given, and the route
+ * itself decides whether it is good (an agent's token is checked in the
+ * database); its 401 answers count as failed tokens like the core's.
+ */
+enum gw_route_auth { GW_AUTH_NONE, GW_AUTH_API_TOKEN, GW_AUTH_BEARER };
 
 struct gw_route {
     const char *method;

@@ -62,6 +62,20 @@ struct gw_config {
 
     struct gw_sla sla[GW_PRIO__COUNT];
     int resolve_s[3]; /* resolution due per escalation level 1..3 */
+    int respond_s[3]; /* first response due once escalated to level 1..3 */
+    int sla_scan_s;   /* how often the SLA scanner looks for breached clocks */
+    /*
+     * "business_hours": the calendar SLA clocks run on, as the compact JSON
+     * the database functions read ({"tz", "days", "start", "end",
+     * "holidays"}); NULL: 24x7. Its days and holidays also define working
+     * days (Monday to Friday when NULL).
+     */
+    char *business_hours;
+
+    /* "surveys": sent this long after resolution, answerable this long. */
+    int survey_delay_s;
+    int survey_expires_s;
+    char *followup_queue; /* where low ratings' follow-ups go (the supervisors') */
 
     int outbox_max_attempts;
     int outbox_backoff_s; /* first retry delay; doubles per attempt */

@@ -55,7 +55,11 @@ struct gw_socket_route {
     void (*on_job_done)(struct gw_socket *sock, void *state, struct gw_intake_job *job);
     /* The watched session has an event numbered seq (or, when seq is 0, may have missed some). */
     void (*on_session_event)(struct gw_socket *sock, void *state, long long seq);
-    /* The socket is gone; no hook is called for it again. */
+    /*
+     * The socket is gone; no hook is called for it again. It may still
+     * submit one last job (even while the gateway drains); its result is
+     * dropped.
+     */
     void (*on_close)(struct gw_socket *sock, void *state);
 };
 

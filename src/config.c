@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "config_private.h"
 #include "gw_channel.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,8 +75,7 @@ static int parse_priority(const char *s)
 }
 
 /* Known keys per object, so a typo in a file is reported instead of ignored. */
-static void check_keys(json_t *obj, const char *path, const char *const *known,
-                       struct gw_problems *pr)
+void cfg_keys(json_t *obj, const char *path, const char *const *known, struct gw_problems *pr)
 {
     const char *key;
     json_t *val;
@@ -90,8 +90,7 @@ static void check_keys(json_t *obj, const char *path, const char *const *known,
     }
 }
 
-static char *get_str(json_t *obj, const char *key, const char *path, int nullable,
-                     struct gw_problems *pr)
+char *cfg_str(json_t *obj, const char *key, const char *path, int nullable, struct gw_problems *pr)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
@@ -106,8 +105,8 @@ static char *get_str(json_t *obj, const char *key, const char *path, int nullabl
     return strdup(json_string_value(v));
 }
 
-static int get_int(json_t *obj, const char *key, const char *path, long lo, long hi,
-                   struct gw_problems *pr)
+int cfg_int(json_t *obj, const char *key, const char *path, long lo, long hi,
+            struct gw_problems *pr)
 {
     json_t *v = json_object_get(obj, key);
     if (!json_is_integer(v)) {
@@ -122,7 +121,7 @@ static int get_int(json_t *obj, const char *key, const char *path, long lo, long
     return (int)n;
 }
 
-static json_t *get_obj(json_t *root, const char *key, struct gw_problems *pr)
+json_t *cfg_obj(json_t *root, const char *key, struct gw_problems *pr)
 {
     json_t *v = json_object_get(root, key);
     if (!json_is_object(v)) {
@@ -193,7 +192,7 @@ static void parse_listen(struct gw_config *cfg, const char *listen, const char *
 static void load_classification(struct gw_config *cfg, json_t *cls, struct gw_problems *pr)
 {
     static const char *const keys[] = {"default_category", "categories", "priority_keywords", NULL};
-    check_keys(cls, "classification.", keys, pr);
+    cfg_keys(cls, "classification.", keys, pr);
     json_t *cats = json_object_get(cls, "categories");
     if (!json_is_array(cats) || json_array_size(cats) == 0) {
         gw_problems_add(pr, "classification.categories: must be a non-empty array");
@@ -213,10 +212,10 @@ static void load_classification(struct gw_config *cfg, json_t *cls, struct gw_pr
             continue;
         }
         static const char *const ckeys[] = {"name", "queue", "min_priority", "keywords", NULL};
-        check_keys(c, path, ckeys, pr);
+        cfg_keys(c, path, ckeys, pr);
         struct gw_category *cat = &cfg->categories[cfg->n_categories++];
-        cat->name = get_str(c, "name", path, 0, pr);
-        cat->queue = get_str(c, "queue", path, 0, pr);
+        cat->name = cfg_str(c, "name", path, 0, pr);
+        cat->queue = cfg_str(c, "queue", path, 0, pr);
         if (cat->queue && !valid_queue_name(cat->queue))
             gw_problems_add(pr, "%squeue: \"%s\" must be 1-31 of a-z 0-9 _ -", path, cat->queue);
         cat->min_priority = GW_PRIO_NORMAL;
@@ -235,7 +234,7 @@ static void load_classification(struct gw_config *cfg, json_t *cls, struct gw_pr
             if (cfg->categories[j].name && !strcmp(cfg->categories[j].name, cat->name))
                 gw_problems_add(pr, "%sname: \"%s\" appears twice", path, cat->name);
     }
-    char *def = get_str(cls, "default_category", "classification.", 0, pr);
+    char *def = cfg_str(cls, "default_category", "classification.", 0, pr);
     int found = 0;
     for (size_t j = 0; def && j < cfg->n_categories; j++)
         if (cfg->categories[j].name && !strcmp(cfg->categories[j].name, def)) {
@@ -252,7 +251,7 @@ static void load_classification(struct gw_config *cfg, json_t *cls, struct gw_pr
         return;
     }
     static const char *const pkeys[] = {"urgent", "important", NULL};
-    check_keys(pk, "classification.priority_keywords.", pkeys, pr);
+    cfg_keys(pk, "classification.priority_keywords.", pkeys, pr);
     for (int p = GW_PRIO_URGENT; p <= GW_PRIO_IMPORTANT; p++) {
         char path[64];
         snprintf(path, sizeof(path), "classification.priority_keywords.%s", priority_names[p]);
@@ -263,7 +262,7 @@ static void load_classification(struct gw_config *cfg, json_t *cls, struct gw_pr
 
 static void load_sla(struct gw_config *cfg, json_t *sla, struct gw_problems *pr)
 {
-    check_keys(sla, "sla.", priority_names, pr);
+    cfg_keys(sla, "sla.", priority_names, pr);
     for (int p = 0; p < GW_PRIO__COUNT; p++) {
         char path[32];
         snprintf(path, sizeof(path), "sla.%s.", priority_names[p]);
@@ -273,18 +272,18 @@ static void load_sla(struct gw_config *cfg, json_t *sla, struct gw_problems *pr)
             continue;
         }
         static const char *const keys[] = {"first_response_minutes", "handling_hours", NULL};
-        check_keys(row, path, keys, pr);
+        cfg_keys(row, path, keys, pr);
         cfg->sla[p].first_response_s =
-            60 * get_int(row, "first_response_minutes", path, 1, 60 * 24 * 30, pr);
-        cfg->sla[p].handling_s = 3600 * get_int(row, "handling_hours", path, 1, 24 * 90, pr);
+            60 * cfg_int(row, "first_response_minutes", path, 1, 60 * 24 * 30, pr);
+        cfg->sla[p].handling_s = 3600 * cfg_int(row, "handling_hours", path, 1, 24 * 90, pr);
     }
 }
 
 static void load_smtp(struct gw_config *cfg, json_t *smtp, struct gw_problems *pr)
 {
     static const char *const k[] = {"url", "starttls", "user", "password", "ca_file", NULL};
-    check_keys(smtp, "smtp.", k, pr);
-    char *url = get_str(smtp, "url", "smtp.", 1, pr);
+    cfg_keys(smtp, "smtp.", k, pr);
+    char *url = cfg_str(smtp, "url", "smtp.", 1, pr);
     if (url) {
         if (strncmp(url, "smtp://", 7) || !url[7] || strchr(url + 7, '/'))
             gw_problems_add(pr, "smtp.url: \"%s\" is not smtp://host:port", url);
@@ -292,7 +291,7 @@ static void load_smtp(struct gw_config *cfg, json_t *smtp, struct gw_problems *p
             cfg->smtp_hostport = strdup(url + 7);
         free(url);
     }
-    char *tls = get_str(smtp, "starttls", "smtp.", 0, pr);
+    char *tls = cfg_str(smtp, "starttls", "smtp.", 0, pr);
     static const char *const modes[] = {"no", "if-offered", "required"};
     cfg->smtp_starttls = -1;
     for (int i = 0; tls && i < 3; i++)
@@ -301,9 +300,9 @@ static void load_smtp(struct gw_config *cfg, json_t *smtp, struct gw_problems *p
     if (tls && cfg->smtp_starttls < 0)
         gw_problems_add(pr, "smtp.starttls: must be no, if-offered or required");
     free(tls);
-    cfg->smtp_user = get_str(smtp, "user", "smtp.", 1, pr);
-    cfg->smtp_password = get_str(smtp, "password", "smtp.", 1, pr);
-    cfg->smtp_ca_file = get_str(smtp, "ca_file", "smtp.", 1, pr);
+    cfg->smtp_user = cfg_str(smtp, "user", "smtp.", 1, pr);
+    cfg->smtp_password = cfg_str(smtp, "password", "smtp.", 1, pr);
+    cfg->smtp_ca_file = cfg_str(smtp, "ca_file", "smtp.", 1, pr);
     if (cfg->smtp_ca_file && access(cfg->smtp_ca_file, R_OK) != 0)
         gw_problems_add(pr, "smtp.ca_file: cannot read %s", cfg->smtp_ca_file);
 }
@@ -341,92 +340,83 @@ const void *gw_config_channel(const struct gw_config *cfg, const char *channel)
 
 static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
 {
-    static const char *const keys[] = {
-        "listen", "public_url", "database_url", "api_token",      "database", "limits", "numbers",
-        "sla",    "outbox",     "escalation",   "classification", "channels", "smtp",   NULL};
-    check_keys(root, "", keys, pr);
+    static const char *const keys[] = {"listen",   "public_url",     "database_url",   "api_token",
+                                       "database", "limits",         "numbers",        "sla",
+                                       "outbox",   "escalation",     "classification", "channels",
+                                       "smtp",     "business_hours", "surveys",        NULL};
+    cfg_keys(root, "", keys, pr);
 
-    char *listen = get_str(root, "listen", "", 0, pr);
+    char *listen = cfg_str(root, "listen", "", 0, pr);
     if (listen)
         parse_listen(cfg, listen, "listen", pr);
     free(listen);
-    cfg->public_url = get_str(root, "public_url", "", 0, pr);
+    cfg->public_url = cfg_str(root, "public_url", "", 0, pr);
     if (cfg->public_url && strncmp(cfg->public_url, "http://", 7) &&
         strncmp(cfg->public_url, "https://", 8))
         gw_problems_add(pr, "public_url: must start with http:// or https://");
-    cfg->database_url = get_str(root, "database_url", "", 0, pr);
-    cfg->api_token = get_str(root, "api_token", "", 1, pr);
+    cfg->database_url = cfg_str(root, "database_url", "", 0, pr);
+    cfg->api_token = cfg_str(root, "api_token", "", 1, pr);
 
-    json_t *db = get_obj(root, "database", pr);
+    json_t *db = cfg_obj(root, "database", pr);
     if (db) {
         static const char *const k[] = {"workers", "batch_max", "queue_max", NULL};
-        check_keys(db, "database.", k, pr);
+        cfg_keys(db, "database.", k, pr);
         /* 0: half the CPUs, at least one (see gw_config.h). */
-        cfg->db_workers = get_int(db, "workers", "database.", 0, 64, pr);
+        cfg->db_workers = cfg_int(db, "workers", "database.", 0, 64, pr);
         if (cfg->db_workers == 0) {
             long cpus = sysconf(_SC_NPROCESSORS_ONLN);
             cfg->db_workers = cpus >= 4 ? (int)(cpus / 2) : 1;
         }
-        cfg->db_batch_max = get_int(db, "batch_max", "database.", 1, 1000, pr);
-        cfg->queue_max = get_int(db, "queue_max", "database.", 1, 1000000, pr);
+        cfg->db_batch_max = cfg_int(db, "batch_max", "database.", 1, 1000, pr);
+        cfg->queue_max = cfg_int(db, "queue_max", "database.", 1, 1000000, pr);
     }
-    json_t *lim = get_obj(root, "limits", pr);
+    json_t *lim = cfg_obj(root, "limits", pr);
     if (lim) {
         static const char *const k[] = {"max_body_bytes",      "requests_per_second_per_client",
                                         "request_burst",       "auth_failures_per_minute",
                                         "socket_idle_seconds", NULL};
-        check_keys(lim, "limits.", k, pr);
-        cfg->max_body = (size_t)get_int(lim, "max_body_bytes", "limits.", 1024, 64 << 20, pr);
+        cfg_keys(lim, "limits.", k, pr);
+        cfg->max_body = (size_t)cfg_int(lim, "max_body_bytes", "limits.", 1024, 64 << 20, pr);
         cfg->rate_per_client =
-            get_int(lim, "requests_per_second_per_client", "limits.", 0, 1000000, pr);
-        cfg->rate_burst = get_int(lim, "request_burst", "limits.", 1, 1000000, pr);
+            cfg_int(lim, "requests_per_second_per_client", "limits.", 0, 1000000, pr);
+        cfg->rate_burst = cfg_int(lim, "request_burst", "limits.", 1, 1000000, pr);
         cfg->auth_failures_per_min =
-            get_int(lim, "auth_failures_per_minute", "limits.", 0, 100000, pr);
-        cfg->socket_idle_s = get_int(lim, "socket_idle_seconds", "limits.", 4, 3600, pr);
+            cfg_int(lim, "auth_failures_per_minute", "limits.", 0, 100000, pr);
+        cfg->socket_idle_s = cfg_int(lim, "socket_idle_seconds", "limits.", 4, 3600, pr);
     }
-    json_t *num = get_obj(root, "numbers", pr);
+    json_t *num = cfg_obj(root, "numbers", pr);
     if (num) {
         static const char *const k[] = {"ticket_prefix", "customer_prefix", NULL};
-        check_keys(num, "numbers.", k, pr);
-        cfg->ticket_prefix = get_str(num, "ticket_prefix", "numbers.", 0, pr);
-        cfg->customer_prefix = get_str(num, "customer_prefix", "numbers.", 0, pr);
+        cfg_keys(num, "numbers.", k, pr);
+        cfg->ticket_prefix = cfg_str(num, "ticket_prefix", "numbers.", 0, pr);
+        cfg->customer_prefix = cfg_str(num, "customer_prefix", "numbers.", 0, pr);
     }
-    json_t *sla = get_obj(root, "sla", pr);
+    json_t *sla = cfg_obj(root, "sla", pr);
     if (sla)
         load_sla(cfg, sla, pr);
-    json_t *esc = get_obj(root, "escalation", pr);
+    json_t *esc = cfg_obj(root, "escalation", pr);
     if (esc) {
-        static const char *const k[] = {"resolve_hours", NULL};
-        check_keys(esc, "escalation.", k, pr);
-        json_t *rh = json_object_get(esc, "resolve_hours");
-        if (!json_is_array(rh) || json_array_size(rh) != 3)
-            gw_problems_add(pr, "escalation.resolve_hours: must be 3 integers (levels 1-3)");
-        else
-            for (size_t i = 0; i < 3; i++) {
-                json_t *v = json_array_get(rh, i);
-                if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-                    json_integer_value(v) > 24 * 365)
-                    gw_problems_add(pr, "escalation.resolve_hours[%zu]: must be 1..8760", i);
-                else
-                    cfg->resolve_s[i] = 3600 * (int)json_integer_value(v);
-            }
+        static const char *const k[] = {"resolve_hours", "respond_hours", "scan_seconds", NULL};
+        cfg_keys(esc, "escalation.", k, pr);
+        cfg_load_escalation(cfg, esc, pr);
     }
-    json_t *ob = get_obj(root, "outbox", pr);
+    json_t *ob = cfg_obj(root, "outbox", pr);
     if (ob) {
         static const char *const k[] = {"max_attempts", "backoff_seconds", "poll_ms",
                                         "lease_seconds", NULL};
-        check_keys(ob, "outbox.", k, pr);
-        cfg->outbox_max_attempts = get_int(ob, "max_attempts", "outbox.", 1, 100, pr);
-        cfg->outbox_backoff_s = get_int(ob, "backoff_seconds", "outbox.", 1, 86400, pr);
-        cfg->outbox_poll_ms = get_int(ob, "poll_ms", "outbox.", 10, 60000, pr);
-        cfg->outbox_lease_s = get_int(ob, "lease_seconds", "outbox.", 5, 86400, pr);
+        cfg_keys(ob, "outbox.", k, pr);
+        cfg->outbox_max_attempts = cfg_int(ob, "max_attempts", "outbox.", 1, 100, pr);
+        cfg->outbox_backoff_s = cfg_int(ob, "backoff_seconds", "outbox.", 1, 86400, pr);
+        cfg->outbox_poll_ms = cfg_int(ob, "poll_ms", "outbox.", 10, 60000, pr);
+        cfg->outbox_lease_s = cfg_int(ob, "lease_seconds", "outbox.", 5, 86400, pr);
     }
-    json_t *cls = get_obj(root, "classification", pr);
+    json_t *cls = cfg_obj(root, "classification", pr);
     if (cls)
         load_classification(cfg, cls, pr);
-    json_t *smtp = get_obj(root, "smtp", pr);
+    json_t *smtp = cfg_obj(root, "smtp", pr);
     if (smtp)
         load_smtp(cfg, smtp, pr);
+    cfg_load_desk(cfg, root, pr);
     load_channels(cfg, root, pr);
 }
 
@@ -544,6 +534,8 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->smtp_user);
     free(cfg->smtp_password);
     free(cfg->smtp_ca_file);
+    free(cfg->business_hours);
+    free(cfg->followup_queue);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
     free(cfg);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_ack.h"
 #include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_db.h"
@@ -171,28 +172,30 @@ static const struct gw_channel *channel_for_address(const char *kind)
 }
 
 /*
- * An agent's reply to a customer who is not in a live session: by email when
- * the customer gave one (and a channel sends mail), else by text message.
+ * A message to a customer who is not in a live session (an agent's reply, a
+ * survey link), by the channel that carries their kind of address: the one
+ * the ticket came in on first (payload "prefer"), else email, else phone.
  */
-static void deliver_reply(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
-                          struct outcomes *o)
+static void deliver_to_address(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
+                               json_t *payload, struct outcomes *o)
 {
-    static const char *const kinds[] = {"email", "phone"};
-    json_t *payload = json_loads(row->payload, 0, NULL);
+    const char *prefer = json_string_value(json_object_get(payload, "prefer"));
+    const char *kinds[] = {prefer && !strcmp(prefer, "phone") ? "phone" : "email",
+                           prefer && !strcmp(prefer, "phone") ? "email" : "phone"};
     struct gw_arena *arena = gw_arena_create(4096);
     const struct gw_channel *ch = NULL;
-    for (size_t i = 0; payload && i < 2 && !ch; i++) {
+    for (size_t i = 0; i < 2 && !ch; i++) {
         const char *to = json_string_value(json_object_get(payload, kinds[i]));
         if (to && (ch = channel_for_address(kinds[i])) != NULL)
             json_object_set_new(payload, "to", json_string(to));
     }
     struct gw_delivery d;
-    if (!payload || !arena) {
-        add_retry(o, cfg, row, "could not read the reply");
+    if (!arena) {
+        add_retry(o, cfg, row, "out of memory");
     } else if (!ch) {
         add_skipped(o, row, "no address the gateway can send to");
     } else if (ch->render_reply(payload, cfg, arena, &d) != GW_OK) {
-        add_retry(o, cfg, row, "could not render the reply");
+        add_retry(o, cfg, row, "could not render the message");
     } else if (d.kind == GW_DELIVER_NONE) {
         add_skipped(o, row, d.why_none);
     } else if (d.kind == GW_DELIVER_EMAIL && !gw_smtp_configured(cfg)) {
@@ -200,8 +203,66 @@ static void deliver_reply(CURL *curl, const struct gw_config *cfg, const struct 
     } else {
         send_and_record(curl, cfg, row, &d, o);
     }
-    json_decref(payload);
     gw_arena_destroy(arena);
+}
+
+static void deliver_reply(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
+                          struct outcomes *o)
+{
+    json_t *payload = json_loads(row->payload, 0, NULL);
+    if (!payload)
+        add_retry(o, cfg, row, "could not read the reply");
+    else
+        deliver_to_address(curl, cfg, row, payload, o);
+    json_decref(payload);
+}
+
+/*
+ * A survey link: into the customer's chat while they are still there (an
+ * event of the live session), else by mail or text like a reply.
+ */
+static void deliver_survey(PGconn *conn, CURL *curl, const struct gw_config *cfg,
+                           const struct claimed *row, struct outcomes *o)
+{
+    json_t *payload = json_loads(row->payload, 0, NULL);
+    const char *token = json_string_value(json_object_get(payload, "token"));
+    struct gw_arena *arena = gw_arena_create(1024);
+    const char *url =
+        token && arena ? gw_arena_printf(arena, "%s/s/%s", cfg->public_url, token) : NULL;
+    const char *text = url ? gw_survey_text(payload, url, arena) : NULL;
+    if (!text) {
+        add_retry(o, cfg, row, "could not read the survey");
+    } else {
+        json_t *session = json_object_get(payload, "session");
+        json_t *event =
+            json_pack("{s:s, s:s, s:O?, s:s, s:s, s:O?}", "type", "notice", "notice", "survey",
+                      "ticket", json_object_get(payload, "ticket"), "url", url, "text", text,
+                      "language", json_object_get(payload, "language"));
+        char sid[32];
+        snprintf(sid, sizeof(sid), "%" JSON_INTEGER_FORMAT, json_integer_value(session));
+        char *ev_text = event ? json_dumps(event, JSON_COMPACT) : NULL;
+        json_decref(event);
+        const char *params[] = {sid, ev_text};
+        PGresult *res = session && ev_text ? PQexecParams(conn,
+                                                          "SELECT intake_session_notice($1::bigint,"
+                                                          " $2::jsonb)",
+                                                          2, NULL, params, NULL, NULL, 0)
+                                           : NULL;
+        bool in_session = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                          !PQgetisnull(res, 0, 0);
+        PQclear(res);
+        free(ev_text);
+        if (in_session) {
+            add_id(o->sent, row->id);
+        } else {
+            json_object_set_new(payload, "text", json_string(text));
+            json_object_set_new(payload, "title", json_string(gw_survey_title(payload)));
+            json_object_set_new(payload, "notice", json_true());
+            deliver_to_address(curl, cfg, row, payload, o);
+        }
+    }
+    gw_arena_destroy(arena);
+    json_decref(payload);
 }
 
 /*
@@ -224,10 +285,12 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
     PGresult *res = PQexecParams(
         conn,
         "WITH d AS (SELECT $1::jsonb AS j), "
-        "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL "
+        "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL, "
+        "  payload = payload - 'token' "
         "  WHERE id IN (SELECT jsonb_array_elements_text(j->'sent')::bigint FROM d) "
         "  RETURNING id), "
-        "skipped AS (UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why "
+        "skipped AS (UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why, "
+        "  payload = o.payload - 'token' "
         "  FROM d, jsonb_to_recordset(d.j->'skipped') AS k(id bigint, why text) "
         "  WHERE o.id = k.id RETURNING o.id), "
         "retried AS (UPDATE outbox o SET status = CASE WHEN o.attempts >= $2::int THEN 'failed' "
@@ -239,9 +302,16 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
         "  'out:' || o.dedupe_key, r.ref, r.subject, coalesce(r.text, '') "
         "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text, subject text, "
         "  text text) JOIN outbox o ON o.id = r.id WHERE o.ticket_id IS NOT NULL "
-        "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id) "
+        "  AND NOT (o.kind = 'reply' AND o.message_id IS NOT NULL) "
+        "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
+        /* A reply is on the ticket already: its mail's Message-ID joins it, for threading. */
+        "linked AS (UPDATE messages m SET external_ref = r.ref "
+        "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text) "
+        "  JOIN outbox o ON o.id = r.id WHERE o.kind = 'reply' AND m.id = o.message_id "
+        "  AND m.external_ref IS NULL RETURNING m.id) "
         "SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped), "
-        "  (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded)",
+        "  (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded), "
+        "  (SELECT count(*) FROM linked)",
         2, NULL, params, NULL, NULL, 0);
     free(text);
     enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
@@ -252,24 +322,18 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
 }
 
 /*
- * Agent notifications need no I/O of ours: NOTIFY them and delete the rows in
- * one statement (PostgreSQL sends the NOTIFYs when it commits). The ticket's
- * timeline keeps the event; the row has no further use, and one DELETE costs
- * far less than marking it twice.
+ * Agent notifications need no I/O of ours: one statement NOTIFYs them (sent
+ * when it commits), puts them on the assignees' streams and deletes the rows
+ * (intake_publish_agent_events, db/0005_desk.sql). The ticket's timeline
+ * keeps the event; one DELETE costs far less than marking a row twice.
  */
 static enum gw_err publish_agent_events(PGconn *conn, int limit, int *published)
 {
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *params[] = {lim, GW_AGENT_EVENTS_CHANNEL};
-    PGresult *res =
-        PQexecParams(conn,
-                     "WITH d AS (DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
-                     "WHERE kind = 'agent_notify' AND status IN ('pending', 'sending') "
-                     "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1::int "
-                     "FOR UPDATE SKIP LOCKED) RETURNING payload) "
-                     "SELECT count(pg_notify($2, payload::text)) FROM d",
-                     2, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, "SELECT intake_publish_agent_events($1::int, $2)", 2, NULL,
+                                 params, NULL, NULL, 0);
     enum gw_err err = GW_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         err = gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
@@ -313,6 +377,8 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
             deliver_ack(conn, curl, cfg, &row, &o);
         else if (!strcmp(row.kind, "reply"))
             deliver_reply(curl, cfg, &row, &o);
+        else if (!strcmp(row.kind, "survey"))
+            deliver_survey(conn, curl, cfg, &row, &o);
         else
             add_retry(&o, cfg, &row, "unknown outbox kind");
     }

@@ -44,6 +44,10 @@ static const struct {
     [GW_OP_SESSION_EVENTS] = {"gw_session_events", "SELECT intake_session_events($1::jsonb)"},
     [GW_OP_SESSION_LEAVE] = {"gw_session_leave", "SELECT intake_session_leave($1::jsonb)"},
     [GW_OP_TICKET_REPLY] = {"gw_ticket_reply", "SELECT intake_ticket_reply($1::jsonb)"},
+    [GW_OP_DESK] = {"gw_desk", "SELECT intake_desk($1::jsonb)"},
+    [GW_OP_SURVEY_GET] = {"gw_survey_get", "SELECT intake_survey_get($1::jsonb)"},
+    [GW_OP_SURVEY_ANSWER] = {"gw_survey_answer", "SELECT intake_survey_answer($1::jsonb)"},
+    [GW_OP_SLA_SCAN] = {"gw_sla_scan", "SELECT intake_sla_scan($1::jsonb)"},
 };
 
 enum gw_err gw_register_prepare(PGconn *conn)
@@ -164,6 +168,9 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     json_object_set_new(doc, "resolve_s", json_integer(cfg->resolve_s[0]));
     set_str(doc, "ticket_prefix", cfg->ticket_prefix);
     set_str(doc, "customer_prefix", cfg->customer_prefix);
+    /* Deadlines in business time; without a calendar the database adds plain time. */
+    if (cfg->business_hours)
+        json_object_set_new(doc, "calendar", json_loads(cfg->business_hours, 0, NULL));
     if (c->n_attachments) {
         json_t *arr = json_array();
         for (size_t i = 0; i < c->n_attachments; i++) {

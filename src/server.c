@@ -175,6 +175,15 @@ double gw_server_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A token the route (or the database behind it) refused: guessing must stay slow. */
+static void count_auth_failure(struct gw_server *srv, struct lws *wsi)
+{
+    char client[64];
+    if (!lws_get_peer_simple(wsi, client, sizeof(client)))
+        snprintf(client, sizeof(client), "?");
+    gw_ratelimit_auth_failed(srv->limits, client, gw_server_now());
+}
+
 /*
  * Limits per client address: a request rate on channel routes, and a cap on
  * failed tokens so that guessing is slow. Sets early_status 429 or the token's
@@ -188,7 +197,7 @@ static void check_client(struct gw_server *srv, struct session *s, struct lws *w
     double now = gw_server_now();
     int retry = 0;
     if (!gw_ratelimit_allow(srv->limits, client, now, &retry) ||
-        (s->route->auth == GW_AUTH_API_TOKEN &&
+        (s->route->auth != GW_AUTH_NONE &&
          !gw_ratelimit_auth_allowed(srv->limits, client, now, &retry))) {
         s->early_status = 429;
         s->early_retry_s = retry;
@@ -198,6 +207,9 @@ static void check_client(struct gw_server *srv, struct session *s, struct lws *w
         s->early_status = token_status(srv, wsi);
         if (s->early_status)
             gw_ratelimit_auth_failed(srv->limits, client, now);
+    } else if (s->route->auth == GW_AUTH_BEARER &&
+               lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0) {
+        s->early_status = 401;
     }
 }
 
@@ -323,6 +335,8 @@ static void job_done(struct gw_intake_job *job, void *user)
         s->reply = ((struct deferred_parse *)job->parse_arg)->reply;
     } else {
         s->route->respond(&job->result, s->arena, &s->reply);
+        if (s->route->auth == GW_AUTH_BEARER && s->reply.status == 401)
+            count_auth_failure(srv, s->wsi);
     }
     send_reply(s);
 }
@@ -464,7 +478,8 @@ static int append_body(struct gw_server *srv, struct session *s, const void *in,
         s->body = grown;
         s->body_cap = cap;
     }
-    memcpy(s->body + s->body_len, in, len);
+    if (len)
+        memcpy(s->body + s->body_len, in, len); /* an empty body may come as NULL */
     s->body_len += len;
     s->body[s->body_len] = '\0';
     return 0;
@@ -701,11 +716,14 @@ void gw_server_run(struct gw_server *srv, int drain_s)
      * 503 + Retry-After. Stop when nothing is open or the time is up.
      */
     srv->draining = 1;
-    gw_info("server: draining %zu open requests", srv->open_requests);
+    gw_info("server: draining %zu open requests, %llu sockets", srv->open_requests,
+            (unsigned long long)srv->metrics.sockets_open);
+    socket_hub_close_all(srv);
     double deadline = gw_server_now() + drain_s;
     lws_sorted_usec_list_t tick;
     memset(&tick, 0, sizeof(tick));
-    while ((srv->open_requests > 0 || gw_intake_in_flight(srv->intake) > 0) &&
+    while ((srv->open_requests > 0 || srv->metrics.sockets_open > 0 ||
+            gw_intake_in_flight(srv->intake) > 0) &&
            gw_server_now() < deadline) {
         lws_sul_schedule(srv->ctx, 0, &tick, drain_tick, 50 * LWS_US_PER_MS);
         if (lws_service(srv->ctx, 0) < 0)

@@ -53,5 +53,10 @@ size_t socket_route_count(void);
 void socket_job_done(struct gw_server *srv, struct gw_intake_job *job);
 /* Notifications the listener has queued, handed to the watching sockets. */
 void socket_hub_dispatch(struct gw_server *srv);
+/*
+ * Closes every socket with 1001 "going away" (draining), so that each
+ * route's on_close runs while the intake still takes its last jobs.
+ */
+void socket_hub_close_all(struct gw_server *srv);
 
 #endif

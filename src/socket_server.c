@@ -49,7 +49,8 @@ struct gw_socket {
     unsigned char *partial; /* a message arriving in several fragments */
     size_t partial_len;
     bool partial_binary;
-    bool in_open; /* the handshake's headers are readable */
+    bool in_open;  /* the handshake's headers are readable */
+    bool in_close; /* on_close runs: its last jobs are taken even while draining */
     bool closing;
     int close_code;
     char close_reason[124];
@@ -197,7 +198,8 @@ enum gw_err gw_socket_submit(struct gw_socket *sock, struct gw_intake_job *job)
     enum gw_err err = GW_ERR_BUSY;
     if (slot < JOBS_PER_SOCKET) {
         job->owner = &sock->owner;
-        err = sock->srv->draining ? GW_ERR_SHUTTING_DOWN : gw_intake_submit(sock->srv->intake, job);
+        err = sock->srv->draining && !sock->in_close ? GW_ERR_SHUTTING_DOWN
+                                                     : gw_intake_submit(sock->srv->intake, job);
     }
     if (err != GW_OK) {
         gw_arena_destroy(job->arena);
@@ -372,8 +374,13 @@ static int socket_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return on_receive(sock, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return sock && sock->entry ? on_writable(sock) : 0;
+    case LWS_CALLBACK_USER: /* socket_hub_close_all: the gateway is stopping */
+        if (sock && sock->entry && !sock->closing)
+            gw_socket_close(sock, GW_CLOSE_GOING_AWAY, "the gateway is shutting down");
+        return 0;
     case LWS_CALLBACK_CLOSED:
         if (sock && sock->entry) {
+            sock->in_close = true;
             if (sock->entry->route->on_close)
                 sock->entry->route->on_close(sock, sock->state);
             release(sock);
@@ -433,4 +440,15 @@ size_t socket_hub_protocols(struct socket_hub *hub, struct lws_protocols *out, s
         out[n].user = &hub->routes[i];
     }
     return n;
+}
+
+void socket_hub_close_all(struct gw_server *srv)
+{
+    struct lws_vhost *vh = lws_get_vhost_by_name(srv->ctx, "default");
+    for (size_t i = 0; srv->hub && vh && i < srv->hub->n_routes; i++) {
+        const struct lws_protocols *p =
+            lws_vhost_name_to_protocol(vh, srv->hub->routes[i].route->protocol);
+        if (p)
+            lws_callback_all_protocol(srv->ctx, p, LWS_CALLBACK_USER);
+    }
 }

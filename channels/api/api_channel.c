@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api.h"
+#include "gw_json_check.h"
 #include "gw_ack.h"
 #include "gw_channel.h"
 #include "gw_config.h"
@@ -24,79 +24,79 @@
 #define SUBJECT_MAX     998
 #define TICKET_REF_MAX  31
 
-static int parse_customer(struct api_parse *p, json_t *cust, struct gw_sender *s)
+static int parse_customer(struct gw_check *p, json_t *cust, struct gw_sender *s)
 {
     static const char *const known[] = {"name", "email", "phone", "company", NULL};
     if (!json_is_object(cust))
-        return api_reject(p, "must be an object with name, email or phone", "customer");
-    if (!api_only_known_keys(p, cust, known, "customer."))
+        return gw_check_reject(p, "must be an object with name, email or phone", "customer");
+    if (!gw_check_known_keys(p, cust, known, "customer."))
         return 0;
     const char *email, *phone;
-    if (!api_opt_string(p, cust, "name", "customer.name", NAME_MAX_CHARS, &s->name) ||
-        !api_opt_string(p, cust, "company", "customer.company", NAME_MAX_CHARS, &s->company) ||
-        !api_opt_string(p, cust, "email", "customer.email", 0, &email) ||
-        !api_opt_string(p, cust, "phone", "customer.phone", 0, &phone))
+    if (!gw_check_opt_string(p, cust, "name", "customer.name", NAME_MAX_CHARS, &s->name) ||
+        !gw_check_opt_string(p, cust, "company", "customer.company", NAME_MAX_CHARS, &s->company) ||
+        !gw_check_opt_string(p, cust, "email", "customer.email", 0, &email) ||
+        !gw_check_opt_string(p, cust, "phone", "customer.phone", 0, &phone))
         return 0;
     if (!email && !phone)
-        return api_reject(p, "an email or a phone number is required", "customer.email");
+        return gw_check_reject(p, "an email or a phone number is required", "customer.email");
     if (email && !(s->email = gw_normalize_email(p->arena, email)))
-        return api_reject(p, "not a valid email address", "customer.email");
+        return gw_check_reject(p, "not a valid email address", "customer.email");
     if (phone && !(s->phone = gw_normalize_phone(p->arena, phone)))
-        return api_reject(p, "not a phone number in international form (+8613800138000)",
-                          "customer.phone");
+        return gw_check_reject(p, "not a phone number in international form (+8613800138000)",
+                               "customer.phone");
     return 1;
 }
 
-static int parse_fields(struct api_parse *p, json_t *root, const struct gw_config *cfg,
+static int parse_fields(struct gw_check *p, json_t *root, const struct gw_config *cfg,
                         struct gw_contact *c)
 {
     static const char *const known[] = {"external_id", "customer",     "subject",
                                         "body",        "language",     "ticket",
                                         "product",     "callback_url", NULL};
     if (!json_is_object(root))
-        return api_reject(p, "the body must be a JSON object", NULL);
-    if (!api_only_known_keys(p, root, known, ""))
+        return gw_check_reject(p, "the body must be a JSON object", NULL);
+    if (!gw_check_known_keys(p, root, known, ""))
         return 0;
     const char *external_id, *language, *body;
-    if (!api_opt_string(p, root, "external_id", "external_id", EXTERNAL_ID_MAX, &external_id))
+    if (!gw_check_opt_string(p, root, "external_id", "external_id", EXTERNAL_ID_MAX, &external_id))
         return 0;
     if (!external_id || !*external_id)
-        return api_reject(p, "required", "external_id");
+        return gw_check_reject(p, "required", "external_id");
     if (!json_object_get(root, "customer"))
-        return api_reject(p, "required", "customer");
+        return gw_check_reject(p, "required", "customer");
     if (!parse_customer(p, json_object_get(root, "customer"), &c->sender))
         return 0;
-    if (!api_opt_string(p, root, "subject", "subject", SUBJECT_MAX, &c->subject) ||
-        !api_opt_string(p, root, "body", "body", 0, &body) ||
-        !api_opt_string(p, root, "language", "language", 0, &language) ||
-        !api_opt_string(p, root, "ticket", "ticket", TICKET_REF_MAX, &c->ticket_ref) ||
-        !api_opt_string(p, root, "product", "product", NAME_MAX_CHARS, &c->product) ||
-        !api_opt_string(p, root, "callback_url", "callback_url", 0, &c->reply_handle))
+    if (!gw_check_opt_string(p, root, "subject", "subject", SUBJECT_MAX, &c->subject) ||
+        !gw_check_opt_string(p, root, "body", "body", 0, &body) ||
+        !gw_check_opt_string(p, root, "language", "language", 0, &language) ||
+        !gw_check_opt_string(p, root, "ticket", "ticket", TICKET_REF_MAX, &c->ticket_ref) ||
+        !gw_check_opt_string(p, root, "product", "product", NAME_MAX_CHARS, &c->product) ||
+        !gw_check_opt_string(p, root, "callback_url", "callback_url", 0, &c->reply_handle))
         return 0;
-    if (!body || api_is_blank(body))
-        return api_reject(p, "required", "body");
+    if (!body || gw_is_blank(body))
+        return gw_check_reject(p, "required", "body");
     if (language && strcmp(language, "zh") && strcmp(language, "en"))
-        return api_reject(p, "must be \"zh\" or \"en\"", "language");
+        return gw_check_reject(p, "must be \"zh\" or \"en\"", "language");
     if (c->ticket_ref && strncmp(c->ticket_ref, cfg->ticket_prefix, strlen(cfg->ticket_prefix)))
-        return api_reject(p, "not a ticket number", "ticket");
+        return gw_check_reject(p, "not a ticket number", "ticket");
     if (c->reply_handle && !gw_http_url_valid(c->reply_handle))
-        return api_reject(p, "must be an http or https URL", "callback_url");
+        return gw_check_reject(p, "must be an http or https URL", "callback_url");
     c->body = body;
     c->sender.language = language;
     c->idempotency_key = gw_arena_printf(p->arena, "api:%s", external_id);
-    return c->idempotency_key ? 1 : api_reject(p, "out of memory", NULL);
+    return c->idempotency_key ? 1 : gw_check_reject(p, "out of memory", NULL);
 }
 
 static enum gw_err parse_contact(const struct gw_http_request *req, struct gw_arena *arena,
                                  struct gw_contact *c, struct gw_http_reply *reply)
 {
-    struct api_parse p = {arena, reply};
-    if (req->content_type && !api_is_json_type(req->content_type)) {
+    struct gw_check p = {arena, reply};
+    if (req->content_type && !gw_is_json_type(req->content_type)) {
         gw_reply_error(reply, arena, 415, "Content-Type must be application/json", NULL);
         return GW_ERR_INVALID;
     }
     if (!gw_utf8_valid((const char *)req->body, req->body_len)) {
-        api_reject(&p, "the body is not valid UTF-8", NULL);
+        gw_check_reject(&p, "the body is not valid UTF-8", NULL);
         return GW_ERR_INVALID;
     }
     json_error_t jerr;
@@ -105,7 +105,7 @@ static enum gw_err parse_contact(const struct gw_http_request *req, struct gw_ar
     if (!root) {
         const char *msg = gw_arena_printf(arena, "malformed JSON at line %d column %d: %s",
                                           jerr.line, jerr.column, jerr.text);
-        api_reject(&p, msg ? msg : "malformed JSON", NULL);
+        gw_check_reject(&p, msg ? msg : "malformed JSON", NULL);
         return GW_ERR_INVALID;
     }
     memset(c, 0, sizeof(*c));
@@ -167,13 +167,6 @@ static const struct gw_route api_routes[] = {
      .auth = GW_AUTH_API_TOKEN,
      .parse = parse_contact,
      .respond = respond_contact},
-    {.method = "POST",
-     .path = "/v1/tickets/",
-     .path_prefix = true,
-     .auth = GW_AUTH_API_TOKEN,
-     .max_body = 128 * 1024,
-     .answer = api_answer_reply,
-     .respond = api_respond_reply},
 };
 
 const struct gw_channel gw_channel_api = {

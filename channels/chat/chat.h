@@ -23,7 +23,6 @@
 #define CHAT_CLOSE_UNKNOWN_SESSION 4001 /* the token names no session: start a new one */
 #define CHAT_CLOSE_ENDED           4002 /* the customer ended the conversation */
 
-#define CHAT_TOKEN_BYTES   32
 #define CHAT_CLIENT_ID_MAX 64
 #define CHAT_TEXT_MAX      4000 /* characters in one message */
 #define CHAT_NAME_MAX      100
@@ -80,9 +79,6 @@ char *chat_event_json(struct gw_arena *arena, json_t *event);
 /* The acknowledgement's words for a "received"/"reopened" notice. */
 char *chat_notice_text(struct gw_arena *arena, const json_t *event);
 
-/* The session token: random, base64url; only its SHA-256 (hex) is stored. */
-bool chat_new_token(char *out, size_t cap);
-void chat_token_hash(const char *token, char out[65]);
 bool chat_new_visitor(char *out, size_t cap);
 
 extern const struct gw_socket_route chat_socket_route;

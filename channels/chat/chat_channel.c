@@ -14,20 +14,7 @@ extern const size_t gw_n_assets_chat;
 
 static bool serve_asset(const char *name, const char *type, struct gw_http_reply *reply)
 {
-    for (size_t i = 0; i < gw_n_assets_chat; i++)
-        if (!strcmp(gw_assets_chat[i].name, name)) {
-            reply->status = 200;
-            reply->content_type = type;
-            reply->body = (const char *)gw_assets_chat[i].data;
-            reply->body_len = gw_assets_chat[i].len;
-            /* Small files that change with the gateway: check each time, cheap when unchanged. */
-            reply->cache_control = "no-cache";
-            return false;
-        }
-    reply->status = 404;
-    reply->content_type = "text/plain; charset=utf-8";
-    reply->body = "no such file\n";
-    reply->body_len = strlen(reply->body);
+    gw_asset_reply(gw_assets_chat, gw_n_assets_chat, name, type, reply);
     return false;
 }
 

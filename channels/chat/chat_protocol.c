@@ -3,12 +3,11 @@
  * checked strictly (an unknown field is an error, not a silent loss), and
  * what the gateway sends back. Pure functions, no I/O.
  */
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "chat.h"
+#include "gw_token.h"
 #include "gw_validate.h"
 
 static bool fail(struct chat_problem *p, const char *code, const char *reason, const char *field)
@@ -230,48 +229,11 @@ char *chat_event_json(struct gw_arena *arena, json_t *ev)
     return dump(arena, ev);
 }
 
-static void base64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-                     (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = abc[v >> 18 & 63];
-        out[o++] = abc[v >> 12 & 63];
-        if (i + 1 < n)
-            out[o++] = abc[v >> 6 & 63];
-        if (i + 2 < n)
-            out[o++] = abc[v & 63];
-    }
-    out[o] = '\0';
-}
-
-bool chat_new_token(char *out, size_t cap)
-{
-    unsigned char raw[CHAT_TOKEN_BYTES];
-    if (cap < (CHAT_TOKEN_BYTES * 4 + 2) / 3 + 1 || RAND_bytes(raw, sizeof(raw)) != 1)
-        return false;
-    base64url(raw, sizeof(raw), out);
-    return true;
-}
-
-void chat_token_hash(const char *token, char out[65])
-{
-    unsigned char d[32];
-    unsigned int n = sizeof(d);
-    EVP_Digest(token, strlen(token), d, &n, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 bool chat_new_visitor(char *out, size_t cap)
 {
-    unsigned char raw[9];
-    if (cap < 15 || RAND_bytes(raw, sizeof(raw)) != 1)
+    if (cap < 15)
         return false;
     out[0] = 'v';
     out[1] = '-';
-    base64url(raw, sizeof(raw), out + 2);
-    return true;
+    return gw_token_random(out + 2, cap - 2, 9);
 }

@@ -12,6 +12,7 @@
 #include "chat.h"
 #include "gw_config.h"
 #include "gw_socket.h"
+#include "gw_token.h"
 
 #define FETCH_LIMIT 200
 
@@ -165,7 +166,7 @@ static void start_session(struct gw_socket *sock, struct chat_conn *c, const str
     if (f->language)
         snprintf(c->language, sizeof(c->language), "%s", f->language);
     if (f->token) {
-        chat_token_hash(f->token, hash);
+        gw_token_hash(f->token, hash);
         c->last_sent = f->last_seq;
         json_t *doc = json_pack("{s:s, s:I, s:i}", "token_hash", hash, "after",
                                 (json_int_t)f->last_seq, "limit", FETCH_LIMIT);
@@ -173,12 +174,12 @@ static void start_session(struct gw_socket *sock, struct chat_conn *c, const str
         submit(sock, operation(sock, GW_OP_SESSION_EVENTS, FOR_RESUME, doc));
         return;
     }
-    if (!chat_new_token(c->token, sizeof(c->token)) ||
+    if (!gw_token_new(c->token, sizeof(c->token)) ||
         !chat_new_visitor(c->visitor, sizeof(c->visitor))) {
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "no randomness available");
         return;
     }
-    chat_token_hash(c->token, hash);
+    gw_token_hash(c->token, hash);
     json_t *doc = json_pack(
         "{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?}", "token_hash", hash, "visitor", c->visitor,
         "channel", CHAT_CHANNEL, "name", f->name, "email", f->email, "phone", f->phone, "language",

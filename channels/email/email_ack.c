@@ -181,16 +181,24 @@ enum gw_err gw_email_render_reply(const json_t *reply, const struct gw_email_ack
     }
     bool zh = !g_strcmp0(str(reply, "language"), "zh");
     const char *agent = str(reply, "agent");
-    const char *text =
-        zh ? gw_arena_printf(arena,
-                             "%s回复了您的咨询（工单号 %s）：\n\n%s\n\n"
-                             "如需继续沟通，请直接回复本邮件，并保留主题中的 [%s]。\n",
-                             agent ? agent : "客服", ticket, body, ticket)
-           : gw_arena_printf(arena,
-                             "%s answered your chat (ticket %s):\n\n%s\n\n"
-                             "To continue, reply to this email and keep [%s] in the subject.\n",
-                             agent ? agent : "Our agent", ticket, body, ticket);
-    const char *subject = ack_subject(reply, arena);
+    const char *text, *subject;
+    if (json_is_true(json_object_get(reply, "notice"))) {
+        /* A message of the gateway's own (a survey link): its text as it is. */
+        text = body;
+        subject = gw_arena_printf(arena, "[%s] %s", ticket,
+                                  str(reply, "title") ? str(reply, "title") : "");
+    } else {
+        text = zh ? gw_arena_printf(arena,
+                                    "%s回复了您的请求（工单号 %s）：\n\n%s\n\n"
+                                    "如需继续沟通，请直接回复本邮件，并保留主题中的 [%s]。\n",
+                                    agent ? agent : "客服", ticket, body, ticket)
+                  : gw_arena_printf(arena,
+                                    "%s replied to your request (ticket %s):\n\n%s\n\n"
+                                    "To continue, reply to this email and keep [%s] in the "
+                                    "subject.\n",
+                                    agent ? agent : "Our agent", ticket, body, ticket);
+        subject = ack_subject(reply, arena);
+    }
     /* Stable for one reply, so a retried delivery carries the same Message-ID. */
     GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
     g_checksum_update(ck, (const guchar *)body, (gssize)strlen(body));
@@ -200,7 +208,8 @@ enum gw_err gw_email_render_reply(const json_t *reply, const struct gw_email_ack
     g_checksum_free(ck);
     if (!text || !subject || !mid)
         return GW_ERR_NOMEM;
-    out->message =
-        build_message(opts, to, str(reply, "name"), subject, mid, text, NULL, ticket, false, arena);
+    /* Threaded under the customer's last mail, when there was one. */
+    out->message = build_message(opts, to, str(reply, "name"), subject, mid, text,
+                                 str(reply, "in_reply_to"), ticket, false, arena);
     return as_delivery(opts, to, subject, mid, text, arena, out);
 }

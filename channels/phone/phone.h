@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "gw_channel.h"
+#include "gw_form.h"
 
 #define PHONE_CHANNEL        "phone"
 #define PHONE_MAX_BODY       (64 * 1024)
@@ -39,24 +40,12 @@ void phone_settings_read(const struct gw_config *cfg, struct phone_settings *out
 void phone_check_config(const json_t *section, struct gw_problems *problems);
 
 /* application/x-www-form-urlencoded, decoded into the arena. */
-struct phone_form_field {
-    const char *name;
-    const char *value;
-};
-struct phone_form {
-    struct phone_form_field *fields;
-    size_t n;
-};
-/* false on a malformed body (bad escape, NUL, invalid UTF-8, too many fields). */
-bool phone_form_parse(struct gw_arena *arena, const char *body, size_t len, struct phone_form *out);
 /*
  * The request body's fields, form-encoded or a flat JSON object (*is_json
  * says which). GW_ERR_INVALID with a 400/415 in reply when it is neither.
  */
 enum gw_err phone_body_fields(const struct gw_http_request *req, struct gw_arena *arena,
-                              struct phone_form *out, bool *is_json, struct gw_http_reply *reply);
-/* The first value of name, or NULL. */
-const char *phone_form_get(const struct phone_form *form, const char *name);
+                              struct gw_form *out, bool *is_json, struct gw_http_reply *reply);
 
 /* Equal in time independent of where they differ (both are hashed first). */
 bool phone_secret_equal(const char *given, const char *expected);
@@ -65,7 +54,7 @@ bool phone_secret_equal(const char *given, const char *expected);
  * of the URL followed by every form field's name and value sorted by name
  * (form may be NULL for JSON bodies, where the URL carries bodySHA256).
  */
-bool phone_twilio_signature(const char *auth_token, const char *url, const struct phone_form *form,
+bool phone_twilio_signature(const char *auth_token, const char *url, const struct gw_form *form,
                             char out[64]);
 /* Hex SHA-256 of a body, for Twilio's bodySHA256 parameter. */
 void phone_sha256_hex(const unsigned char *body, size_t len, char out[65]);

@@ -33,22 +33,22 @@ enum gw_err phone_cti_parse(const struct gw_http_request *req, struct gw_arena *
     if (!phone_secret_equal(token, s.cti_token))
         return phone_reject(reply, arena, 403, "wrong CTI token", NULL);
 
-    struct phone_form f;
+    struct gw_form f;
     bool is_json;
     if (phone_body_fields(req, arena, &f, &is_json, reply) != GW_OK)
         return GW_ERR_INVALID;
     struct phone_event ev = {.call = {.provider = "cti", .duration_s = -1},
                              .call_id_field = "callId"};
-    const char *event = phone_form_get(&f, "event");
+    const char *event = gw_form_get(&f, "event");
     if (!event)
         return phone_reject(reply, arena, 422, "required", "event");
-    ev.call.call_id = phone_form_get(&f, "callId");
+    ev.call.call_id = gw_form_get(&f, "callId");
     if (!strcmp(event, "newCall")) {
         ev.call.kind = "ringing";
     } else if (!strcmp(event, "answer")) {
         ev.call.kind = "answered";
     } else if (!strcmp(event, "hangup")) {
-        const char *cause = phone_form_get(&f, "cause");
+        const char *cause = gw_form_get(&f, "cause");
         if (!cause)
             return phone_reject(reply, arena, 422, "required for a hangup", "cause");
         for (size_t i = 0; i < sizeof(hangup_causes) / sizeof(hangup_causes[0]); i++)
@@ -64,14 +64,14 @@ enum gw_err phone_cti_parse(const struct gw_http_request *req, struct gw_arena *
     } else {
         return phone_reject(reply, arena, 422, "unknown event (newCall, answer, hangup)", "event");
     }
-    const char *dir = phone_form_get(&f, "direction");
+    const char *dir = gw_form_get(&f, "direction");
     if (dir && strcmp(dir, "in") && strcmp(dir, "out"))
         return phone_reject(reply, arena, 422, "must be \"in\" or \"out\"", "direction");
     ev.call.direction = dir;
-    ev.from_raw = phone_form_get(&f, "from");
-    ev.to_raw = phone_form_get(&f, "to");
-    ev.caller_name = phone_form_get(&f, "callerName");
-    ev.call.at = phone_parse_time(phone_form_get(&f, "timestamp"));
+    ev.from_raw = gw_form_get(&f, "from");
+    ev.to_raw = gw_form_get(&f, "to");
+    ev.caller_name = gw_form_get(&f, "callerName");
+    ev.call.at = phone_parse_time(gw_form_get(&f, "timestamp"));
     ev.event_key =
         gw_arena_printf(arena, "cti:%s:%s", ev.call.call_id ? ev.call.call_id : "", event);
     if (!ev.event_key)

@@ -1,9 +1,7 @@
 /*
- * application/x-www-form-urlencoded bodies (Twilio and most CTI bridges post
- * them). libcurl decodes the %XX escapes; what is left here is the split on
- * '&' and '=' and '+' for a space, which the escaping rules leave to us.
+ * A phone system's request fields: form-encoded (Twilio and most CTI
+ * bridges, parsed by the core's gw_form) or a flat JSON object.
  */
-#include <curl/curl.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,74 +9,9 @@
 #include "gw_validate.h"
 #include "phone.h"
 
-#define FORM_MAX_FIELDS 256
-
-static const char *decode(struct gw_arena *arena, const char *s, size_t len)
-{
-    char *plus = gw_arena_strndup(arena, s, len);
-    if (!plus)
-        return NULL;
-    for (char *p = plus; *p; p++)
-        if (*p == '+')
-            *p = ' ';
-    /* curl leaves a lone '%' alone; the form would then mean something else. */
-    for (const char *p = plus; (p = strchr(p, '%')) != NULL; p++)
-        if (!strchr("0123456789abcdefABCDEF", p[1]) || !p[1] ||
-            !strchr("0123456789abcdefABCDEF", p[2]) || !p[2])
-            return NULL;
-    int out_len = 0;
-    char *raw = curl_easy_unescape(NULL, plus, (int)strlen(plus), &out_len);
-    if (!raw)
-        return NULL;
-    const char *copy = NULL;
-    if (memchr(raw, '\0', (size_t)out_len) == NULL && gw_utf8_valid(raw, (size_t)out_len))
-        copy = gw_arena_strndup(arena, raw, (size_t)out_len);
-    curl_free(raw);
-    return copy;
-}
-
-bool phone_form_parse(struct gw_arena *arena, const char *body, size_t len, struct phone_form *out)
-{
-    out->n = 0;
-    if (len == 0)
-        body = ""; /* the core passes NULL for an empty body; memchr(NULL, ...) is undefined */
-    if (memchr(body, '\0', len))
-        return false;
-    out->fields = gw_arena_alloc(arena, FORM_MAX_FIELDS * sizeof(*out->fields));
-    if (!out->fields)
-        return false;
-    const char *p = body, *end = body + len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if (stop > p) {
-            if (out->n == FORM_MAX_FIELDS)
-                return false;
-            const char *eq = memchr(p, '=', (size_t)(stop - p));
-            const char *name_end = eq ? eq : stop;
-            struct phone_form_field *f = &out->fields[out->n];
-            f->name = decode(arena, p, (size_t)(name_end - p));
-            f->value = eq ? decode(arena, eq + 1, (size_t)(stop - eq - 1)) : "";
-            if (!f->name || !f->value || !*f->name)
-                return false;
-            out->n++;
-        }
-        p = stop + 1;
-    }
-    return true;
-}
-
-const char *phone_form_get(const struct phone_form *form, const char *name)
-{
-    for (size_t i = 0; i < form->n; i++)
-        if (!strcmp(form->fields[i].name, name))
-            return form->fields[i].value;
-    return NULL;
-}
-
 /* A JSON object's members as fields: scalars as text, arrays as repeated fields. */
-static bool add_json_value(struct gw_arena *arena, const char *name, json_t *v,
-                           struct phone_form *out, int depth)
+static bool add_json_value(struct gw_arena *arena, const char *name, json_t *v, struct gw_form *out,
+                           int depth)
 {
     const char *text = NULL;
     if (json_is_null(v))
@@ -102,7 +35,7 @@ static bool add_json_value(struct gw_arena *arena, const char *name, json_t *v,
     } else {
         return false; /* nested objects mean nothing to a call event */
     }
-    if (!text || out->n == FORM_MAX_FIELDS)
+    if (!text || out->n == GW_FORM_MAX_FIELDS)
         return false;
     out->fields[out->n].name = name;
     out->fields[out->n++].value = text;
@@ -116,7 +49,7 @@ static bool is_type(const char *ct, const char *type)
 }
 
 enum gw_err phone_body_fields(const struct gw_http_request *req, struct gw_arena *arena,
-                              struct phone_form *out, bool *is_json, struct gw_http_reply *reply)
+                              struct gw_form *out, bool *is_json, struct gw_http_reply *reply)
 {
     *is_json = is_type(req->content_type, "application/json");
     if (!*is_json) {
@@ -127,7 +60,7 @@ enum gw_err phone_body_fields(const struct gw_http_request *req, struct gw_arena
                            NULL);
             return GW_ERR_INVALID;
         }
-        if (!phone_form_parse(arena, (const char *)req->body, req->body_len, out)) {
+        if (!gw_form_parse(arena, (const char *)req->body, req->body_len, out)) {
             gw_reply_error(reply, arena, 400,
                            "malformed form body (bad escape, NUL, invalid UTF-8 or over 256 "
                            "fields)",
@@ -139,7 +72,7 @@ enum gw_err phone_body_fields(const struct gw_http_request *req, struct gw_arena
     json_error_t jerr;
     json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
     out->n = 0;
-    out->fields = gw_arena_alloc(arena, FORM_MAX_FIELDS * sizeof(*out->fields));
+    out->fields = gw_arena_alloc(arena, GW_FORM_MAX_FIELDS * sizeof(*out->fields));
     bool ok = root && json_is_object(root) && out->fields &&
               gw_utf8_valid((const char *)req->body, req->body_len);
     const char *key;

@@ -60,16 +60,16 @@ static bool hmac(const char *digest, const char *key, const struct piece *pieces
 
 static int by_name_then_value(const void *a, const void *b)
 {
-    const struct phone_form_field *x = a, *y = b;
+    const struct gw_form_field *x = a, *y = b;
     int c = strcmp(x->name, y->name);
     return c ? c : strcmp(x->value, y->value);
 }
 
-bool phone_twilio_signature(const char *auth_token, const char *url, const struct phone_form *form,
+bool phone_twilio_signature(const char *auth_token, const char *url, const struct gw_form *form,
                             char out[64])
 {
     size_t n = form ? form->n : 0;
-    struct phone_form_field *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+    struct gw_form_field *sorted = malloc((n ? n : 1) * sizeof(*sorted));
     struct piece *pieces = malloc((2 * n + 1) * sizeof(*pieces));
     bool ok = sorted && pieces;
     if (ok) {

@@ -43,14 +43,14 @@ static enum gw_err nothing_to_record(struct gw_http_reply *reply)
 
 static const char *query_param(struct gw_arena *arena, const char *query, const char *name)
 {
-    struct phone_form q;
-    if (!query || !phone_form_parse(arena, query, strlen(query), &q))
+    struct gw_form q;
+    if (!query || !gw_form_parse(arena, query, strlen(query), &q))
         return NULL;
-    return phone_form_get(&q, name);
+    return gw_form_get(&q, name);
 }
 
 static enum gw_err verify(const struct gw_http_request *req, const struct phone_settings *s,
-                          struct gw_arena *arena, const struct phone_form *form, bool is_json,
+                          struct gw_arena *arena, const struct gw_form *form, bool is_json,
                           struct gw_http_reply *reply)
 {
     const char *given = req->header(req, "x-twilio-signature");
@@ -93,7 +93,7 @@ static const char *pstn(const char *v)
 enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_arena *arena,
                                struct gw_contact *contact, struct gw_http_reply *reply)
 {
-    struct phone_form f;
+    struct gw_form f;
     bool is_json;
     if (phone_body_fields(req, arena, &f, &is_json, reply) != GW_OK)
         return GW_ERR_INVALID;
@@ -103,22 +103,22 @@ enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_aren
         return GW_ERR_INVALID;
 
     struct phone_event ev = {.call = {.provider = "twilio", .duration_s = -1}};
-    const char *sid = phone_form_get(&f, "CallSid");
+    const char *sid = gw_form_get(&f, "CallSid");
     if (!sid || !*sid)
         return phone_reject(reply, arena, 422, "required", "CallSid");
     ev.call.call_id = sid;
     ev.call_id_field = "CallSid";
-    ev.call.at = phone_parse_time(phone_form_get(&f, "Timestamp"));
-    const char *recording = phone_form_get(&f, "RecordingSid");
-    const char *transcription = phone_form_get(&f, "TranscriptionSid");
-    const char *text = phone_form_get(&f, "TranscriptionText");
+    ev.call.at = phone_parse_time(gw_form_get(&f, "Timestamp"));
+    const char *recording = gw_form_get(&f, "RecordingSid");
+    const char *transcription = gw_form_get(&f, "TranscriptionSid");
+    const char *text = gw_form_get(&f, "TranscriptionText");
     const char *duration = NULL;
     /*
      * A transcription callback also names the recording it transcribed
      * (RecordingSid, RecordingUrl), so it is told apart first.
      */
     if (transcription || text) {
-        const char *status = phone_form_get(&f, "TranscriptionStatus");
+        const char *status = gw_form_get(&f, "TranscriptionStatus");
         if ((status && strcmp(status, "completed")) || !text || !*text)
             return nothing_to_record(reply);
         ev.call.kind = "transcript";
@@ -126,17 +126,17 @@ enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_aren
         ev.event_key = gw_arena_printf(arena, "twilio:%s:transcript:%s", sid,
                                        transcription ? transcription : "-");
     } else if (recording) {
-        const char *status = phone_form_get(&f, "RecordingStatus");
+        const char *status = gw_form_get(&f, "RecordingStatus");
         if (status && strcmp(status, "completed"))
             return nothing_to_record(reply);
         ev.call.kind = "recording";
-        ev.call.recording_url = phone_form_get(&f, "RecordingUrl");
+        ev.call.recording_url = gw_form_get(&f, "RecordingUrl");
         if (!ev.call.recording_url || !*ev.call.recording_url)
             return phone_reject(reply, arena, 422, "required with RecordingSid", "RecordingUrl");
-        duration = phone_form_get(&f, "RecordingDuration");
+        duration = gw_form_get(&f, "RecordingDuration");
         ev.event_key = gw_arena_printf(arena, "twilio:%s:recording:%s", sid, recording);
     } else {
-        const char *status = phone_form_get(&f, "CallStatus");
+        const char *status = gw_form_get(&f, "CallStatus");
         if (!status)
             return phone_reject(reply, arena, 422, "required", "CallStatus");
         for (size_t i = 0; i < sizeof(call_statuses) / sizeof(call_statuses[0]); i++)
@@ -146,12 +146,12 @@ enum gw_err phone_twilio_parse(const struct gw_http_request *req, struct gw_aren
             return phone_reject(reply, arena, 422, "unknown CallStatus", "CallStatus");
         if (!strcmp(ev.call.kind, "missed"))
             ev.call.cause = status;
-        const char *dir = phone_form_get(&f, "Direction");
+        const char *dir = gw_form_get(&f, "Direction");
         ev.call.direction = !dir ? NULL : !strncmp(dir, "outbound", 8) ? "out" : "in";
-        ev.from_raw = pstn(phone_form_get(&f, "From"));
-        ev.to_raw = pstn(phone_form_get(&f, "To"));
-        ev.caller_name = phone_form_get(&f, "CallerName");
-        duration = phone_form_get(&f, "CallDuration");
+        ev.from_raw = pstn(gw_form_get(&f, "From"));
+        ev.to_raw = pstn(gw_form_get(&f, "To"));
+        ev.caller_name = gw_form_get(&f, "CallerName");
+        duration = gw_form_get(&f, "CallDuration");
         ev.event_key = gw_arena_printf(arena, "twilio:%s:status:%s", sid, status);
     }
     if (duration) {

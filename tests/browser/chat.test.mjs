@@ -5,64 +5,15 @@
 // posted on a second gateway meanwhile, the first one started again) after
 // which exactly the missed event appears. A screenshot is saved as an artifact.
 //
-// Run by run-chat.sh, which gives: INTAKE_BINARY, DB_URL, ARTIFACTS.
-import { spawn, execFileSync } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+// Run by tests/run-node-test.sh, which gives: INTAKE_BINARY, DB_URL, ARTIFACTS.
+import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { freePort, startGateway, stopGateway, sql } from './gateway.mjs';
 
-const binary = process.env.INTAKE_BINARY;
-const dbUrl = process.env.DB_URL;
 const artifacts = process.env.ARTIFACTS;
 const token = 'browser-test-token-0123456789';
 const WAIT = 15000;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-async function startGateway(port) {
-  const config = JSON.stringify({
-    listen: `127.0.0.1:${port}`,
-    public_url: `http://127.0.0.1:${port}`,
-    database_url: dbUrl,
-  });
-  const path = `${artifacts}/gateway-${port}.json`;
-  writeFileSync(path, config);
-  const child = spawn(binary, ['--config', path, 'serve'], {
-    env: { ...process.env, INTAKE_API_TOKEN: token },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const deadline = Date.now() + WAIT;
-  for (;;) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return child;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) throw new Error(`gateway on ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stopGateway(child) {
-  if (child.exitCode !== null) return child.exitCode;
-  child.kill('SIGTERM');
-  const [code] = await once(child, 'exit');
-  return code;
-}
-
-function sql(query) {
-  return execFileSync('psql', [dbUrl, '-XAtc', query], { encoding: 'utf8' }).trim();
-}
 
 async function reply(port, ticket, text) {
   const r = await fetch(`http://127.0.0.1:${port}/v1/tickets/${ticket}/replies`, {
@@ -82,8 +33,8 @@ async function drawnSeqs(page) {
 mkdirSync(artifacts, { recursive: true });
 const portA = await freePort();
 const portB = await freePort();
-let gwA = await startGateway(portA);
-const gwB = await startGateway(portB);
+let gwA = await startGateway(portA, token, 'chat');
+const gwB = await startGateway(portB, token, 'chat');
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -134,7 +85,7 @@ try {
   assert.equal(await stopGateway(gwA), 0);
   await page.waitForFunction(() => !window.IntakeChat.connected());
   await reply(portB, ticket, 'Tracking number: YT123456789CN');
-  gwA = await startGateway(portA);
+  gwA = await startGateway(portA, token, 'chat');
   await page.locator('#intake-chat .msg.agent', { hasText: 'YT123456789CN' }).waitFor();
   assert.deepEqual(await drawnSeqs(page), [1, 2, 3, 4]);
 

@@ -55,13 +55,7 @@ static char *post_ok(struct harness_env *f, const char *id, const char *callback
              "\"zs@example.cn\"},\"body\":\"订单还没到\"%s%s%s}",
              id, callback ? ",\"callback_url\":\"" : "", callback ? callback : "",
              callback ? "\"" : "");
-    struct harness_response r;
-    harness_post_contact(&f->gw, json, &r);
-    assert_int_equal(r.status, 201);
-    char *ticket = harness_json_str(r.body, "ticket");
-    harness_response_free(&r);
-    assert_non_null(ticket);
-    return ticket;
+    return harness_post_new_contact(&f->gw, json);
 }
 
 static void test_callback_retried_until_delivered(void **state)

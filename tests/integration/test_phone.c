@@ -87,19 +87,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Polls until the SQL yields expect (or 15 s pass); returns the last value. */
-static long wait_for(PGconn *pg, const char *sql, long expect)
-{
-    long v = -1;
-    for (int i = 0; i < 150; i++) {
-        v = harness_pg_long(pg, sql);
-        if (v == expect)
-            break;
-        usleep(100 * 1000);
-    }
-    return v;
-}
-
 static long count(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static long count(PGconn *pg, const char *fmt, ...)
 {
@@ -295,10 +282,10 @@ static void test_twilio_missed_call_becomes_callback_ticket_with_sms(void **stat
     assert_non_null(strstr(decoded, expect));
     assert_non_null(strstr(decoded, "45 minutes"));
     curl_free(decoded);
-    assert_int_equal(wait_for(f->pg,
-                              "SELECT count(*) FROM outbox WHERE kind = 'ack' AND channel = "
-                              "'phone' AND status = 'sent'",
-                              1),
+    assert_int_equal(harness_pg_wait(f->pg,
+                                     "SELECT count(*) FROM outbox WHERE kind = 'ack' AND channel = "
+                                     "'phone' AND status = 'sent'",
+                                     1),
                      1);
     free(headers);
     free(body);
@@ -779,16 +766,18 @@ static void test_sms_is_retried_after_the_provider_was_down(void **state)
                                  NULL),
                      200);
     /* Nobody listens: the attempt fails and is scheduled again. */
-    assert_int_equal(wait_for(f.pg,
-                              "SELECT count(*) FROM outbox WHERE kind = 'ack' AND status = "
-                              "'pending' AND attempts >= 1 AND last_error IS NOT NULL",
-                              1),
+    assert_int_equal(harness_pg_wait(f.pg,
+                                     "SELECT count(*) FROM outbox WHERE kind = 'ack' AND status = "
+                                     "'pending' AND attempts >= 1 AND last_error IS NOT NULL",
+                                     1),
                      1);
     struct sink sms;
     const int statuses[] = {503, 201};
     sink_start_on(&sms, port, statuses, 2);
     assert_int_equal(
-        wait_for(f.pg, "SELECT count(*) FROM outbox WHERE kind = 'ack' AND status = 'sent'", 1), 1);
+        harness_pg_wait(f.pg, "SELECT count(*) FROM outbox WHERE kind = 'ack' AND status = 'sent'",
+                        1),
+        1);
     /* One refusal (503) and one delivery, then nothing more. */
     assert_int_equal(sink_wait(&sms, 2, 5000), 2);
     usleep(1500 * 1000);
@@ -823,10 +812,10 @@ static void test_stale_calls_are_closed(void **state)
     harness_pg_exec(f.pg, "UPDATE calls SET last_event_at = now() - interval '3 hours' "
                           "WHERE call_id LIKE 'stale-%'");
     harness_gateway_start_config(&f.gw, f.db.url, config_with_sms("http://127.0.0.1:9/none"), NULL);
-    assert_int_equal(wait_for(f.pg,
-                              "SELECT count(*) FROM calls WHERE call_id LIKE 'stale-%' AND "
-                              "ticket_id IS NOT NULL",
-                              2),
+    assert_int_equal(harness_pg_wait(f.pg,
+                                     "SELECT count(*) FROM calls WHERE call_id LIKE 'stale-%' AND "
+                                     "ticket_id IS NOT NULL",
+                                     2),
                      2);
     text_is(f.pg,
             "SELECT state || '/' || cause FROM calls WHERE call_id = "

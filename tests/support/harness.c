@@ -66,6 +66,17 @@ char *harness_pg_text(PGconn *conn, const char *sql)
     return out;
 }
 
+long harness_pg_wait(PGconn *conn, const char *sql, long expect)
+{
+    long v = -1;
+    for (int i = 0; i < 150; i++) {
+        if ((v = harness_pg_long(conn, sql)) == expect)
+            break;
+        usleep(100 * 1000);
+    }
+    return v;
+}
+
 long harness_pg_long(PGconn *conn, const char *sql)
 {
     char *t = harness_pg_text(conn, sql);
@@ -401,6 +412,17 @@ void harness_post_contact(const struct harness_gateway *gw, const char *json,
     char url[128];
     snprintf(url, sizeof(url), "%s/v1/contacts", gw->base);
     harness_http("POST", url, HARNESS_TOKEN, "application/json", json, strlen(json), out);
+}
+
+char *harness_post_new_contact(const struct harness_gateway *gw, const char *json)
+{
+    struct harness_response r;
+    harness_post_contact(gw, json, &r);
+    assert_int_equal(r.status, 201);
+    char *ticket = harness_json_str(r.body, "ticket");
+    harness_response_free(&r);
+    assert_non_null(ticket);
+    return ticket;
 }
 
 char *harness_json_str(const char *json, const char *key)

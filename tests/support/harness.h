@@ -77,11 +77,15 @@ void harness_response_free(struct harness_response *r);
 /* POST a JSON contact to gw with the test token. */
 void harness_post_contact(const struct harness_gateway *gw, const char *json,
                           struct harness_response *out);
+/* The same, which must answer 201; returns the new ticket's number (malloc'd). */
+char *harness_post_new_contact(const struct harness_gateway *gw, const char *json);
 
 PGconn *harness_pg(const char *url);
 /* First column of the first row as a number / a malloc'd string; aborts on SQL error. */
 long harness_pg_long(PGconn *conn, const char *sql);
 char *harness_pg_text(PGconn *conn, const char *sql);
+/* Polls the number until it is expect (or 15 s pass); returns the last value. */
+long harness_pg_wait(PGconn *conn, const char *sql, long expect);
 void harness_pg_exec(PGconn *conn, const char *sql);
 
 /* A JSON string field of a JSON text, malloc'd, or NULL. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "gw_token.h"
 #include "harness.h"
 
 static bool parse(void **state, const char *text, struct chat_frame *f, struct chat_problem *p)
@@ -148,11 +149,11 @@ static void test_token_hash_matches_sha256sum(void **state)
     (void)state;
     char hex[65];
     /* printf 'abcDEF0123456789-_token' | sha256sum */
-    chat_token_hash("abcDEF0123456789-_token", hex);
+    gw_token_hash("abcDEF0123456789-_token", hex);
     assert_string_equal(hex, "0d959a973af45c8a2258dbe1ff35bddfe4d5515a624f777f7eac263ef53fe27b");
     char t1[64], t2[64];
-    assert_true(chat_new_token(t1, sizeof(t1)));
-    assert_true(chat_new_token(t2, sizeof(t2)));
+    assert_true(gw_token_new(t1, sizeof(t1)));
+    assert_true(gw_token_new(t2, sizeof(t2)));
     assert_int_equal(strlen(t1), 43); /* 32 bytes, base64url without padding */
     assert_int_equal(strspn(t1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
                      43);

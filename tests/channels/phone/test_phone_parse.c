@@ -461,12 +461,12 @@ static void test_twilio_signature_documented_vector(void **state)
 {
     (void)state;
     /* Given out of order: the signature sorts by name. */
-    struct phone_form_field fields[] = {{"To", "+18005551212"},
-                                        {"Digits", "1234"},
-                                        {"Caller", "+12349013030"},
-                                        {"From", "+12349013030"},
-                                        {"CallSid", "CA1234567890ABCDE"}};
-    struct phone_form form = {fields, N(fields)};
+    struct gw_form_field fields[] = {{"To", "+18005551212"},
+                                     {"Digits", "1234"},
+                                     {"Caller", "+12349013030"},
+                                     {"From", "+12349013030"},
+                                     {"CallSid", "CA1234567890ABCDE"}};
+    struct gw_form form = {fields, N(fields)};
     char out[64];
     memset(out, 'x', sizeof(out));
     assert_true(
@@ -490,8 +490,8 @@ static void test_twilio_signature_fixture_vector(void **state)
 {
     struct gw_arena *arena = *state;
     char *body = fixture_text("twilio_status_completed.form");
-    struct phone_form form;
-    assert_true(phone_form_parse(arena, body, strlen(body), &form));
+    struct gw_form form;
+    assert_true(gw_form_parse(arena, body, strlen(body), &form));
     assert_int_equal(form.n, 11);
     char out[64];
     assert_true(phone_twilio_signature(TWILIO_TOKEN, TWILIO_URL, &form, out));
@@ -500,7 +500,7 @@ static void test_twilio_signature_fixture_vector(void **state)
     /* No fields at all: the URL alone is signed; NULL and an empty form agree. */
     assert_true(phone_twilio_signature(TWILIO_TOKEN, TWILIO_URL, NULL, out));
     assert_str(out, twilio_url_only_sig);
-    struct phone_form empty = {NULL, 0};
+    struct gw_form empty = {NULL, 0};
     assert_true(phone_twilio_signature(TWILIO_TOKEN, TWILIO_URL, &empty, out));
     assert_str(out, twilio_url_only_sig);
 
@@ -1631,35 +1631,35 @@ static void test_parse_time(void **state)
 static void test_form_parse(void **state)
 {
     struct gw_arena *arena = *state;
-    struct phone_form f;
+    struct gw_form f;
 
-    assert_true(phone_form_parse(arena, "", 0, &f));
+    assert_true(gw_form_parse(arena, "", 0, &f));
     assert_int_equal(f.n, 0);
-    assert_null(phone_form_get(&f, "a"));
+    assert_null(gw_form_get(&f, "a"));
 
     const char *body = "a=b+c&plus=%2B86&name%5B%5D=x&empty=&bare&a=second&&zh=%E4%BD%A0";
-    assert_true(phone_form_parse(arena, body, strlen(body), &f));
+    assert_true(gw_form_parse(arena, body, strlen(body), &f));
     assert_int_equal(f.n, 7);
-    assert_str(phone_form_get(&f, "a"), "b c"); /* the first of two */
+    assert_str(gw_form_get(&f, "a"), "b c"); /* the first of two */
     assert_str(f.fields[5].value, "second");
-    assert_str(phone_form_get(&f, "plus"), "+86");
-    assert_str(phone_form_get(&f, "name[]"), "x");
-    assert_str(phone_form_get(&f, "empty"), "");
-    assert_str(phone_form_get(&f, "bare"), "");
-    assert_str(phone_form_get(&f, "zh"), "你");
-    assert_null(phone_form_get(&f, "missing"));
+    assert_str(gw_form_get(&f, "plus"), "+86");
+    assert_str(gw_form_get(&f, "name[]"), "x");
+    assert_str(gw_form_get(&f, "empty"), "");
+    assert_str(gw_form_get(&f, "bare"), "");
+    assert_str(gw_form_get(&f, "zh"), "你");
+    assert_null(gw_form_get(&f, "missing"));
     /* Only len bytes are read. */
-    assert_true(phone_form_parse(arena, "a=1&b=2", 3, &f));
+    assert_true(gw_form_parse(arena, "a=1&b=2", 3, &f));
     assert_int_equal(f.n, 1);
-    assert_str(phone_form_get(&f, "a"), "1");
+    assert_str(gw_form_get(&f, "a"), "1");
 
     const char *const bad[] = {"a=%", "a=%4",  "a=%4G", "a=%G4",    "a=1%",  "%=1",
                                "=1",  "a=%00", "a=%FF", "a=%C0%AF", "a=1&=2"};
     for (size_t i = 0; i < N(bad); i++)
-        if (phone_form_parse(arena, bad[i], strlen(bad[i]), &f))
+        if (gw_form_parse(arena, bad[i], strlen(bad[i]), &f))
             fail_msg("accepted malformed form: %s", bad[i]);
     static const char nul[] = "a=1\0&b=2";
-    assert_false(phone_form_parse(arena, nul, sizeof(nul) - 1, &f));
+    assert_false(gw_form_parse(arena, nul, sizeof(nul) - 1, &f));
 }
 
 static void test_form_parse_field_limit(void **state)
@@ -1672,12 +1672,12 @@ static void test_form_parse_field_limit(void **state)
         n += (size_t)sprintf(body + n, "%sf%d=%d", i ? "&" : "", i, i);
     /* 256 fields: the limit, accepted. */
     size_t len256 = (size_t)(strrchr(body, '&') - body);
-    struct phone_form f;
-    assert_true(phone_form_parse(arena, body, len256, &f));
+    struct gw_form f;
+    assert_true(gw_form_parse(arena, body, len256, &f));
     assert_int_equal(f.n, 256);
-    assert_str(phone_form_get(&f, "f255"), "255");
+    assert_str(gw_form_get(&f, "f255"), "255");
     /* 257: refused, not cut short. */
-    assert_false(phone_form_parse(arena, body, n, &f));
+    assert_false(gw_form_parse(arena, body, n, &f));
     free(body);
 }
 
@@ -1739,7 +1739,7 @@ static void set_sms_env(void)
 }
 
 /* The rendered POST's form fields, after checking the envelope. */
-static void rendered_sms(struct gw_arena *arena, const json_t *ack, struct phone_form *f)
+static void rendered_sms(struct gw_arena *arena, const json_t *ack, struct gw_form *f)
 {
     struct gw_delivery d;
     memset(&d, 0x5A, sizeof(d));
@@ -1753,13 +1753,13 @@ static void rendered_sms(struct gw_arena *arena, const json_t *ack, struct phone
     assert_true(d.per_recipient_per_hour > 0);
     /* '+' must be escaped, or the provider reads a space. */
     assert_contains(d.body, "To=%2B8613800138000");
-    assert_true(phone_form_parse(arena, d.body, d.body_len, f));
+    assert_true(gw_form_parse(arena, d.body, d.body_len, f));
     assert_int_equal(f->n, 3);
     assert_str(f->fields[0].name, "To");
     assert_str(f->fields[1].name, "From");
     assert_str(f->fields[2].name, "Body");
-    assert_str(phone_form_get(f, "To"), "+8613800138000");
-    assert_str(phone_form_get(f, "From"), "+861088886666");
+    assert_str(gw_form_get(f, "To"), "+8613800138000");
+    assert_str(gw_form_get(f, "From"), "+861088886666");
 }
 
 static void test_sms_chinese(void **state)
@@ -1767,9 +1767,9 @@ static void test_sms_chinese(void **state)
     struct gw_arena *arena = *state;
     set_sms_env();
     json_t *ack = sms_ack("zh", 900, "+8613800138000");
-    struct phone_form f;
+    struct gw_form f;
     rendered_sms(arena, ack, &f);
-    const char *text = phone_form_get(&f, "Body");
+    const char *text = gw_form_get(&f, "Body");
     assert_contains(text, "SR-000123");
     assert_contains(text, "工单号");
     assert_contains(text, "15 分钟");
@@ -1779,7 +1779,7 @@ static void test_sms_chinese(void **state)
     /* Minutes round up. */
     ack = sms_ack("zh", 1801, "+8613800138000");
     rendered_sms(arena, ack, &f);
-    assert_contains(phone_form_get(&f, "Body"), "31 分钟");
+    assert_contains(gw_form_get(&f, "Body"), "31 分钟");
     json_decref(ack);
 }
 
@@ -1788,9 +1788,9 @@ static void test_sms_english(void **state)
     struct gw_arena *arena = *state;
     set_sms_env();
     json_t *ack = sms_ack("en", 1800, "+8613800138000");
-    struct phone_form f;
+    struct gw_form f;
     rendered_sms(arena, ack, &f);
-    const char *text = phone_form_get(&f, "Body");
+    const char *text = gw_form_get(&f, "Body");
     assert_contains(text, "SR-000123");
     assert_contains(text, "30 minutes");
     assert_null(strstr(text, "工单号"));

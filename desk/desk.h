@@ -1,0 +1,68 @@
+/*
+ * The agents' desk: everything on the other side of the tickets. Agents and
+ * tools use the REST API (/v1/tickets..., agent or API token), agents hold a
+ * stream socket (/v1/agent/stream) that pushes what happens to their work,
+ * the console page (/agent/) is a client of both, customers answer surveys
+ * at /s/{token}, the SLA scanner runs on the poller, and `intake agent` and
+ * `intake sla-scan` are its commands. It registers no contacts: it plugs
+ * into the core through the adapter table like a channel, and its database
+ * side is db/0005_desk.sql.
+ */
+#ifndef DESK_H
+#define DESK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "gw_channel.h"
+#include "gw_socket.h"
+
+#define DESK_NAME            "desk"
+#define DESK_STREAM_PATH     "/v1/agent/stream"
+#define DESK_STREAM_PROTOCOL "intake-agent.v1"
+/* Close code: the hello's token is not an agent's (or the agent was disabled). */
+#define DESK_CLOSE_UNAUTHORIZED 4001
+
+/* desk_document.c: the operation document every desk request starts from. */
+
+/*
+ * {"action": action} plus what the database needs from the configuration
+ * for it (escalation times, the calendar, survey timing).
+ */
+json_t *desk_document(const struct gw_config *cfg, const char *action);
+/*
+ * Who calls: the API token (constant-time compare) adds "api": true, any
+ * other bearer token its hash as "token_hash"; false when no bearer token
+ * was given.
+ */
+bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg);
+/* Hands doc (stolen) to the job as a GW_OP_DESK operation; false when out of memory. */
+bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, json_t *doc);
+
+/* desk_api.c: the REST routes. */
+bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
+                     struct gw_intake_job *job, struct gw_http_reply *reply);
+void desk_api_respond(const struct gw_intake_result *r, struct gw_arena *arena,
+                      struct gw_http_reply *reply);
+
+/* desk_survey.c: the customer's survey page. */
+bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *arena,
+                        struct gw_intake_job *job, struct gw_http_reply *reply);
+void desk_survey_respond(const struct gw_intake_result *r, struct gw_arena *arena,
+                         struct gw_http_reply *reply);
+/* The page for a survey in a state ("open", "answered", "saved", ...), in zh or en. */
+const char *desk_survey_page(struct gw_arena *arena, const char *state, const char *language,
+                             const char *ticket, const char *problem);
+
+/* desk_stream.c */
+extern const struct gw_socket_route desk_stream_route;
+
+/* desk_cli.c: `intake agent ...` and `intake sla-scan` (exit statuses as sysexits). */
+int desk_agent_command(int argc, char **argv, const struct gw_config *cfg);
+int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg);
+
+/* desk_sla.c: the poller hook; returns the seconds until the next scan. */
+struct gw_poll_ctx;
+int desk_poll_sla(struct gw_poll_ctx *ctx);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * The desk's entry in the adapter table: its routes (REST, survey pages,
+ * the console), the agent stream, its commands and the SLA scanner.
+ */
+#include <string.h>
+
+#include "desk.h"
+#include "gw_asset.h"
+
+extern const struct gw_asset gw_assets_desk[];
+extern const size_t gw_n_assets_desk;
+
+static bool answer_console(const struct gw_http_request *req, struct gw_arena *arena,
+                           struct gw_intake_job *job, struct gw_http_reply *reply)
+{
+    (void)arena;
+    (void)job;
+    if (!strcmp(req->path, "/agent/console.js"))
+        gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "console.js",
+                       "text/javascript; charset=utf-8", reply);
+    else
+        gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "index.html", "text/html; charset=utf-8",
+                       reply);
+    return false;
+}
+
+#define API(m, p, prefix)                                                                          \
+    {                                                                                              \
+        .method = m, .path = p, .path_prefix = prefix, .auth = GW_AUTH_BEARER,                     \
+        .max_body = 128 * 1024, .answer = desk_api_answer, .respond = desk_api_respond             \
+    }
+
+static const struct gw_route desk_routes[] = {
+    API("GET", "/v1/tickets", false),
+    API("GET", "/v1/tickets/", true),
+    API("POST", "/v1/tickets/", true),
+    API("GET", "/v1/agent/me", false),
+    API("POST", "/v1/agent/presence", false),
+    API("GET", "/v1/followups", false),
+    API("POST", "/v1/followups/", true),
+    {.method = "GET",
+     .path = "/s/",
+     .path_prefix = true,
+     .answer = desk_survey_answer,
+     .respond = desk_survey_respond},
+    {.method = "POST",
+     .path = "/s/",
+     .path_prefix = true,
+     .max_body = 16 * 1024,
+     .answer = desk_survey_answer,
+     .respond = desk_survey_respond},
+    {.method = "GET", .path = "/agent/", .answer = answer_console},
+    {.method = "GET", .path = "/agent/console.js", .answer = answer_console},
+};
+
+static const struct gw_command desk_commands[] = {
+    {"agent", "add, list, disable agents and issue their tokens", desk_agent_command},
+    {"sla-scan", "escalate breached SLA clocks once (--at TIME: as of then)",
+     desk_sla_scan_command},
+};
+
+const struct gw_channel gw_channel_desk = {
+    .name = DESK_NAME,
+    .routes = desk_routes,
+    .n_routes = sizeof(desk_routes) / sizeof(desk_routes[0]),
+    .socket_routes = &desk_stream_route,
+    .n_socket_routes = 1,
+    .commands = desk_commands,
+    .n_commands = sizeof(desk_commands) / sizeof(desk_commands[0]),
+    .poll = desk_poll_sla,
+};

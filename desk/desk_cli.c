@@ -1,0 +1,189 @@
+/*
+ * The desk's commands:
+ *   intake agent add --name NAME --email EMAIL [--role agent|lead|supervisor]
+ *                    [--capacity N] [--queues q1,q2]   (again: updates the agent)
+ *   intake agent token EMAIL|ID    a new token, printed once (the old one stops working)
+ *   intake agent list
+ *   intake agent disable EMAIL|ID
+ *   intake sla-scan [--at TIME]    one SLA scan now (or as if it were TIME)
+ * Exit status: 0 done, 64 usage, 65 refused input, 69 database unavailable.
+ */
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "desk.h"
+#include "gw_config.h"
+#include "gw_db.h"
+#include "gw_token.h"
+
+enum { EXIT_USAGE = 64, EXIT_DATAERR = 65, EXIT_UNAVAILABLE = 69 };
+
+/* Runs "SELECT <sql>" with one parameter and prints the single JSON answer. */
+static int run_json(const struct gw_config *cfg, const char *sql, const char *param, char **answer)
+{
+    PGconn *conn = NULL;
+    if (gw_db_connect(cfg->database_url, "intake-cli", &conn) != GW_OK) {
+        fprintf(stderr, "intake: cannot reach the database\n");
+        return EXIT_UNAVAILABLE;
+    }
+    const char *params[] = {param};
+    PGresult *res =
+        PQexecParams(conn, sql, param ? 1 : 0, NULL, param ? params : NULL, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        fprintf(stderr, "intake: %s\n", msg ? msg : PQerrorMessage(conn));
+        rc = gw_db_is_broken(conn) ? EXIT_UNAVAILABLE : EXIT_DATAERR;
+    } else if (answer) {
+        *answer = strdup(PQgetvalue(res, 0, 0));
+    } else {
+        puts(PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+static int usage(void)
+{
+    fputs("usage: intake agent add --name NAME --email EMAIL [--role agent|lead|supervisor]\n"
+          "                        [--capacity N] [--queues q1,q2]\n"
+          "       intake agent token EMAIL|ID\n"
+          "       intake agent list\n"
+          "       intake agent disable EMAIL|ID\n",
+          stderr);
+    return EXIT_USAGE;
+}
+
+static int agent_add(int argc, char **argv, const struct gw_config *cfg)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},   {"email", required_argument, NULL, 'e'},
+        {"role", required_argument, NULL, 'r'},   {"capacity", required_argument, NULL, 'c'},
+        {"queues", required_argument, NULL, 'q'}, {NULL, 0, NULL, 0}};
+    json_t *doc = json_object();
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o == 'c') {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 0 || n > 10000) {
+                fprintf(stderr, "intake: --capacity must be 0..10000\n");
+                json_decref(doc);
+                return EXIT_USAGE;
+            }
+            json_object_set_new(doc, "capacity", json_integer(n));
+        } else if (o == 'q') {
+            json_t *qs = json_array();
+            char *copy = strdup(optarg), *save = NULL;
+            for (char *q = copy ? strtok_r(copy, ",", &save) : NULL; q;
+                 q = strtok_r(NULL, ",", &save))
+                json_array_append_new(qs, json_string(q));
+            free(copy);
+            json_object_set_new(doc, "queues", qs);
+        } else if (o == 'n' || o == 'e' || o == 'r') {
+            json_object_set_new(doc,
+                                o == 'n'   ? "name"
+                                : o == 'e' ? "email"
+                                           : "role",
+                                json_string(optarg));
+        } else {
+            json_decref(doc);
+            return usage();
+        }
+    }
+    const char *role = json_string_value(json_object_get(doc, "role"));
+    if (!json_object_get(doc, "name") || !json_object_get(doc, "email") || optind != argc ||
+        (role && strcmp(role, "agent") && strcmp(role, "lead") && strcmp(role, "supervisor"))) {
+        json_decref(doc);
+        return usage();
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    int rc = text ? run_json(cfg, "SELECT intake_agent_add($1::jsonb)", text, NULL) : 70;
+    free(text);
+    return rc;
+}
+
+/* The WHERE clause's parameter: an id or an email, as the agent was named. */
+#define AGENT_BY "(CASE WHEN $1 ~ '^[0-9]{1,18}$' THEN id = $1::bigint ELSE email = lower($1) END)"
+
+static int agent_token(const char *who, const struct gw_config *cfg)
+{
+    char token[GW_TOKEN_CHARS + 1], hash[65];
+    if (!gw_token_new(token, sizeof(token))) {
+        fprintf(stderr, "intake: no randomness available\n");
+        return 71;
+    }
+    gw_token_hash(token, hash);
+    char *sql = NULL, *answer = NULL;
+    if (asprintf(&sql,
+                 "WITH a AS (UPDATE agents SET token_hash = '%s', disabled_at = NULL "
+                 "WHERE " AGENT_BY " RETURNING *) SELECT coalesce((SELECT intake_agent_brief(a) "
+                 "FROM a), 'null')",
+                 hash) < 0)
+        return 70;
+    int rc = run_json(cfg, sql, who, &answer);
+    free(sql);
+    if (rc == 0 && !strcmp(answer, "null")) {
+        fprintf(stderr, "intake: no agent %s\n", who);
+        rc = EXIT_DATAERR;
+    } else if (rc == 0) {
+        /* The only time the token is shown: the database keeps its hash. */
+        printf("%s\n", token);
+        fprintf(stderr, "token for %s (shown once; a new one replaces it)\n", answer);
+    }
+    free(answer);
+    return rc;
+}
+
+int desk_agent_command(int argc, char **argv, const struct gw_config *cfg)
+{
+    if (argc < 2)
+        return usage();
+    if (!strcmp(argv[1], "add"))
+        return agent_add(argc - 1, argv + 1, cfg);
+    if (!strcmp(argv[1], "token") && argc == 3)
+        return agent_token(argv[2], cfg);
+    if (!strcmp(argv[1], "list") && argc == 2)
+        return run_json(cfg,
+                        "SELECT coalesce(jsonb_agg(intake_agent_brief(a) ORDER BY a.id), '[]') "
+                        "FROM agents a WHERE disabled_at IS NULL",
+                        NULL, NULL);
+    if (!strcmp(argv[1], "disable") && argc == 3) {
+        char *answer = NULL;
+        int rc = run_json(cfg,
+                          "WITH a AS (UPDATE agents SET disabled_at = now(), online = false, "
+                          "presence = 'offline', token_hash = NULL WHERE " AGENT_BY
+                          " RETURNING id) SELECT count(*)::text FROM a",
+                          argv[2], &answer);
+        if (rc == 0 && strcmp(answer, "1")) {
+            fprintf(stderr, "intake: no agent %s\n", argv[2]);
+            rc = EXIT_DATAERR;
+        }
+        free(answer);
+        return rc;
+    }
+    return usage();
+}
+
+int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg)
+{
+    json_t *doc = desk_document(cfg, "sla_scan");
+    if (argc == 3 && !strcmp(argv[1], "--at"))
+        json_object_set_new(doc, "now", json_string(argv[2]));
+    else if (argc != 1) {
+        json_decref(doc);
+        fputs("usage: intake sla-scan [--at TIME]\n", stderr);
+        return EXIT_USAGE;
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    int rc = text ? run_json(cfg, "SELECT intake_sla_scan($1::jsonb)", text, NULL) : 70;
+    free(text);
+    return rc;
+}

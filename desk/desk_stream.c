@@ -1,0 +1,320 @@
+/*
+ * The agent stream, WebSocket /v1/agent/stream (subprotocol intake-agent.v1).
+ * The agent says hello with their token (a browser cannot set headers on a
+ * WebSocket) and the last sequence number they saw; the gateway answers
+ * with a welcome and every event after that number, then pushes new ones:
+ * ticket.assigned, ticket.updated, message.new, ticket.escalated,
+ * sla.breached, followup.opened. Events are the agent's live session in the
+ * database (db/0005_desk.sql), so they survive reconnects and reach the
+ * socket whichever gateway wrote them, in order and once, as in the chat.
+ *
+ * Presence drives assignment: an open stream is "online" (or "away" when the
+ * agent says so); when an agent's last stream on this gateway closes, they
+ * go offline. docs/desk.md has the protocol.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "desk.h"
+#include "gw_config.h"
+#include "gw_token.h"
+
+#define FETCH_LIMIT     200
+#define HELLO_TIMEOUT_S 10
+#define MESSAGE_MAX     4096
+#define TOKEN_MAX       200
+
+enum phase { WAIT_HELLO, OPENING, OPEN };
+enum purpose { FOR_HELLO, FOR_FETCH, FOR_PRESENCE, FOR_GOODBYE };
+
+struct stream_conn {
+    enum phase phase;
+    long long agent;
+    long long session;
+    long long last_sent;
+    bool fetching;
+    bool fetch_again;
+    int invalid;
+    char token_hash[65];
+};
+
+/* Open streams per agent on this gateway (loop thread only), for presence. */
+struct stream_shared {
+    struct agent_count {
+        long long agent;
+        int sockets;
+    } * counts;
+    size_t n, cap;
+};
+
+static void *create_shared(const struct gw_config *cfg)
+{
+    (void)cfg;
+    return calloc(1, sizeof(struct stream_shared));
+}
+
+static void destroy_shared(void *p)
+{
+    struct stream_shared *sh = p;
+    if (sh)
+        free(sh->counts);
+    free(sh);
+}
+
+/* Adds delta to the agent's open streams here; returns how many are left. */
+static int count_streams(struct stream_shared *sh, long long agent, int delta)
+{
+    for (size_t i = 0; i < sh->n; i++)
+        if (sh->counts[i].agent == agent) {
+            int left = sh->counts[i].sockets += delta;
+            if (left <= 0)
+                sh->counts[i] = sh->counts[--sh->n];
+            return left;
+        }
+    if (delta <= 0)
+        return 0;
+    if (sh->n == sh->cap) {
+        size_t cap = sh->cap ? 2 * sh->cap : 16;
+        struct agent_count *grown = realloc(sh->counts, cap * sizeof(*grown));
+        if (!grown)
+            return delta; /* not counted: the agent just stays online */
+        sh->counts = grown;
+        sh->cap = cap;
+    }
+    sh->counts[sh->n++] = (struct agent_count){agent, delta};
+    return delta;
+}
+
+static void send_json(struct gw_socket *sock, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (text)
+        gw_socket_send(sock, text, strlen(text));
+    free(text);
+}
+
+static void refuse(struct gw_socket *sock, struct stream_conn *c, const char *code,
+                   const char *reason)
+{
+    send_json(sock, json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "reason", reason));
+    if (++c->invalid >= 3)
+        gw_socket_close(sock, GW_CLOSE_POLICY, "too many invalid messages");
+}
+
+static bool submit(struct gw_socket *sock, json_t *doc, enum gw_operation op, enum purpose why)
+{
+    struct gw_intake_job *job = gw_socket_new_job(sock);
+    enum purpose *p = job ? gw_arena_alloc(job->arena, sizeof(*p)) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (p && text) {
+        *p = why;
+        job->note = p;
+        job->kind = GW_JOB_OPERATION;
+        job->operation = op;
+        job->document = gw_arena_strdup(job->arena, text);
+    }
+    free(text);
+    if (!job || !job->document) {
+        if (job)
+            gw_arena_destroy(job->arena);
+        job = NULL;
+    }
+    if (job && gw_socket_submit(sock, job) == GW_OK)
+        return true;
+    if (why != FOR_GOODBYE)
+        gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "the gateway is busy; reconnect shortly");
+    return false;
+}
+
+/* A desk action on behalf of this socket's agent. */
+static json_t *desk_doc(struct gw_socket *sock, struct stream_conn *c, const char *action)
+{
+    json_t *doc = desk_document(gw_socket_config(sock), action);
+    if (doc)
+        json_object_set_new(doc, "token_hash", json_string(c->token_hash));
+    return doc;
+}
+
+static void fetch(struct gw_socket *sock, struct stream_conn *c)
+{
+    if (c->fetching) {
+        c->fetch_again = true;
+        return;
+    }
+    json_t *doc = json_pack("{s:I, s:I, s:i}", "session", (json_int_t)c->session, "after",
+                            (json_int_t)c->last_sent, "limit", FETCH_LIMIT);
+    c->fetching = submit(sock, doc, GW_OP_SESSION_EVENTS, FOR_FETCH);
+}
+
+/* Sends events numbered after last_sent in order; says whether more are stored. */
+static bool send_events(struct gw_socket *sock, struct stream_conn *c, json_t *answer)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(answer, "events"), i, ev)
+    {
+        long long seq = (long long)json_integer_value(json_object_get(ev, "seq"));
+        if (seq != c->last_sent + 1)
+            continue;
+        send_json(sock, json_incref(ev));
+        c->last_sent = seq;
+    }
+    return (long long)json_integer_value(json_object_get(answer, "last_seq")) > c->last_sent;
+}
+
+static bool is_presence(const char *p)
+{
+    return p && (!strcmp(p, "online") || !strcmp(p, "away"));
+}
+
+static void on_hello(struct gw_socket *sock, struct stream_conn *c, json_t *msg)
+{
+    const char *token = json_string_value(json_object_get(msg, "token"));
+    json_t *after = json_object_get(msg, "after");
+    const char *presence = json_string_value(json_object_get(msg, "presence"));
+    if (!token || !*token || strlen(token) > TOKEN_MAX) {
+        refuse(sock, c, "invalid_field", "hello needs the agent's token");
+        return;
+    }
+    if (after && (!json_is_integer(after) || json_integer_value(after) < 0)) {
+        refuse(sock, c, "invalid_field", "after must be a sequence number");
+        return;
+    }
+    if (json_object_get(msg, "presence") && !is_presence(presence)) {
+        refuse(sock, c, "invalid_field", "presence must be online or away");
+        return;
+    }
+    gw_token_hash(token, c->token_hash);
+    c->last_sent = after ? (long long)json_integer_value(after) : 0;
+    json_t *doc = desk_doc(sock, c, "stream");
+    json_object_set_new(doc, "after", json_integer((json_int_t)c->last_sent));
+    if (presence)
+        json_object_set_new(doc, "presence", json_string(presence));
+    gw_socket_set_deadline(sock, 0);
+    c->phase = OPENING;
+    submit(sock, doc, GW_OP_DESK, FOR_HELLO);
+}
+
+static void on_open(struct gw_socket *sock, void *state)
+{
+    (void)state;
+    gw_socket_set_deadline(sock, HELLO_TIMEOUT_S);
+}
+
+static void on_message(struct gw_socket *sock, void *state, const char *data, size_t len,
+                       bool binary)
+{
+    struct stream_conn *c = state;
+    json_t *msg = binary ? NULL : json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!json_is_object(msg) || !type) {
+        refuse(sock, c, "invalid_frame", "messages are JSON objects with a type");
+    } else if (c->phase == WAIT_HELLO) {
+        if (!strcmp(type, "hello"))
+            on_hello(sock, c, msg);
+        else
+            refuse(sock, c, "hello_first", "say hello first");
+    } else if (c->phase != OPEN) {
+        refuse(sock, c, "not_ready", "wait for the welcome");
+    } else if (!strcmp(type, "presence")) {
+        const char *p = json_string_value(json_object_get(msg, "presence"));
+        if (!is_presence(p)) {
+            refuse(sock, c, "invalid_field", "presence must be online or away");
+        } else {
+            json_t *doc = desk_doc(sock, c, "presence");
+            json_object_set_new(doc, "presence", json_string(p));
+            submit(sock, doc, GW_OP_DESK, FOR_PRESENCE);
+        }
+    } else {
+        refuse(sock, c, "unknown_type", "this stream takes presence messages only");
+    }
+    json_decref(msg);
+}
+
+static void welcome(struct gw_socket *sock, struct stream_conn *c, json_t *body)
+{
+    c->agent = (long long)json_integer_value(json_object_get(json_object_get(body, "agent"), "id"));
+    c->session = (long long)json_integer_value(json_object_get(body, "session"));
+    c->phase = OPEN;
+    count_streams(gw_socket_shared(sock), c->agent, +1);
+    gw_socket_watch(sock, c->session);
+    send_json(sock, json_pack("{s:s, s:O, s:O}", "type", "welcome", "agent",
+                              json_object_get(body, "agent"), "last_seq",
+                              json_object_get(body, "last_seq")));
+    if (c->last_sent > (long long)json_integer_value(json_object_get(body, "last_seq")))
+        c->last_sent = 0; /* the client counts past our log: it was reset */
+    if (send_events(sock, c, body))
+        fetch(sock, c);
+}
+
+static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_job *job)
+{
+    struct stream_conn *c = state;
+    enum purpose why = *(enum purpose *)job->note;
+    json_t *answer = job->result.document ? json_loads(job->result.document, 0, NULL) : NULL;
+    json_t *body = json_object_get(answer, "body");
+    bool ok = job->result.err == GW_OK && answer;
+    switch (why) {
+    case FOR_HELLO:
+        if (!ok)
+            gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "the gateway cannot reach its database");
+        else if (!body)
+            gw_socket_close(sock, DESK_CLOSE_UNAUTHORIZED,
+                            json_string_value(json_object_get(answer, "error")));
+        else
+            welcome(sock, c, body);
+        break;
+    case FOR_FETCH:
+        c->fetching = false;
+        if (ok && send_events(sock, c, answer))
+            c->fetch_again = true;
+        if (c->fetch_again && ok) {
+            c->fetch_again = false;
+            fetch(sock, c);
+        }
+        break;
+    case FOR_PRESENCE:
+        if (body)
+            send_json(sock, json_pack("{s:s, s:O}", "type", "presence", "agent", body));
+        else
+            refuse(sock, c, "not_stored", "presence was not changed; try again");
+        break;
+    case FOR_GOODBYE:
+        break;
+    }
+    json_decref(answer);
+}
+
+static void on_session_event(struct gw_socket *sock, void *state, long long seq)
+{
+    struct stream_conn *c = state;
+    if (c->phase == OPEN && (seq == 0 || seq > c->last_sent))
+        fetch(sock, c);
+}
+
+/* The agent's last stream here closed: offline, so nothing more is assigned to them. */
+static void on_close(struct gw_socket *sock, void *state)
+{
+    struct stream_conn *c = state;
+    if (c->phase != OPEN || count_streams(gw_socket_shared(sock), c->agent, -1) > 0)
+        return;
+    json_t *doc = desk_doc(sock, c, "presence");
+    json_object_set_new(doc, "presence", json_string("offline"));
+    submit(sock, doc, GW_OP_DESK, FOR_GOODBYE);
+}
+
+const struct gw_socket_route desk_stream_route = {
+    .path = DESK_STREAM_PATH,
+    .protocol = DESK_STREAM_PROTOCOL,
+    .state_size = sizeof(struct stream_conn),
+    .max_message = MESSAGE_MAX,
+    .create_shared = create_shared,
+    .destroy_shared = destroy_shared,
+    .on_open = on_open,
+    .on_message = on_message,
+    .on_job_done = on_job_done,
+    .on_session_event = on_session_event,
+    .on_close = on_close,
+};

@@ -1,0 +1,59 @@
+// What the node tests share: the gateway under test started on a loopback
+// port with its own config file and stopped again, and SQL on the test's
+// database. Environment (from tests/run-node-test.sh): INTAKE_BINARY, DB_URL,
+// ARTIFACTS.
+import { spawn, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+
+const binary = process.env.INTAKE_BINARY;
+const dbUrl = process.env.DB_URL;
+const artifacts = process.env.ARTIFACTS;
+const WAIT = 15000;
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+// A gateway on port, with the API token given; label names its config file.
+export async function startGateway(port, token, label) {
+  const config = JSON.stringify({
+    listen: `127.0.0.1:${port}`,
+    public_url: `http://127.0.0.1:${port}`,
+    database_url: dbUrl,
+  });
+  const path = `${artifacts}/${label}-gateway-${port}.json`;
+  writeFileSync(path, config);
+  const child = spawn(binary, ['--config', path, 'serve'], {
+    env: { ...process.env, INTAKE_API_TOKEN: token },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const deadline = Date.now() + WAIT;
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) return child;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`gateway on ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function stopGateway(child) {
+  if (child.exitCode !== null) return child.exitCode;
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  return code;
+}
+
+export function sql(query) {
+  return execFileSync('psql', [dbUrl, '-XAtc', query], { encoding: 'utf8' }).trim();
+}

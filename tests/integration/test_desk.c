@@ -1,0 +1,740 @@
+/*
+ * The agents' desk end to end on a real gateway and PostgreSQL: assignment
+ * (fewest open tickets, round robin, capacity, waiting until someone comes
+ * online, no double assignment under concurrency), presence through the
+ * agent stream, replies over the customer's own channel (mail through the
+ * real SMTP server, threaded; text messages through an HTTP sink), SLA
+ * escalation with a controllable clock (`intake sla-scan --at`), and the
+ * survey's whole life (link by mail, page, answer, low rating -> follow-up,
+ * second answer, forged, expired and superseded links).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "sink.h"
+#include "ws_client.h"
+
+#define PROTOCOL "intake-agent.v1"
+#define WAIT_MS  8000
+
+struct fixture {
+    struct harness_db db;
+    struct harness_gateway gw;
+    struct harness_smtp smtp;
+    struct sink sms;
+    PGconn *pg;
+};
+
+static void start(struct fixture *f, const char *name)
+{
+    const int statuses[] = {201};
+    harness_smtp_start(&f->smtp, 0);
+    sink_start(&f->sms, statuses, 1);
+    char config[1024];
+    snprintf(config, sizeof(config),
+             "{\"smtp\":{\"url\":\"smtp://127.0.0.1:%d\",\"starttls\":\"no\"},"
+             "\"outbox\":{\"poll_ms\":100,\"backoff_seconds\":1},"
+             "\"channels\":{\"email\":{\"from_address\":\"help@desk.example\"},"
+             "\"phone\":{\"default_country_code\":\"86\",\"cti_token\":\"cti-token-0123456789\","
+             "\"sms\":{\"url\":\"http://127.0.0.1:%d/Messages.json\",\"from\":\"+861000000000\","
+             "\"account\":\"AC1\",\"token\":\"t\"}}}}",
+             f->smtp.port, f->sms.port);
+    harness_db_create(&f->db, name);
+    assert_int_equal(harness_migrate(f->db.url, NULL, 0), 0);
+    harness_gateway_start_config(&f->gw, f->db.url, config, NULL);
+    f->pg = harness_pg(f->db.url);
+}
+
+static void stop_after(struct fixture *f, bool gateway_stopped)
+{
+    if (!gateway_stopped)
+        assert_int_equal(harness_gateway_stop(&f->gw), 0);
+    PQfinish(f->pg);
+    harness_db_drop(&f->db);
+    harness_smtp_stop(&f->smtp);
+    sink_stop(&f->sms);
+}
+
+static void stop(struct fixture *f)
+{
+    stop_after(f, false);
+}
+
+/* Runs `intake <args>` against the fixture's database; returns its exit status, stdout in out. */
+static int intake(const struct fixture *f, char *out, size_t cap, const char *const *args)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        setenv("INTAKE_DATABASE_URL", f->db.url, 1);
+        const char *argv[16] = {INTAKE_BINARY};
+        for (int i = 0; args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (out && n + 1 < cap && (r = read(pipefd[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    if (out)
+        out[n] = '\0';
+    close(pipefd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Adds an agent with the CLI and issues them a token (into token). */
+static void add_agent(const struct fixture *f, const char *name, const char *email,
+                      const char *role, const char *queues, const char *capacity, char *token,
+                      size_t cap)
+{
+    const char *args[] = {"agent", "add",      "--name", name,         "--email", email, "--role",
+                          role,    "--queues", queues,   "--capacity", capacity,  NULL};
+    char out[1024];
+    assert_int_equal(intake(f, out, sizeof(out), args), 0);
+    assert_non_null(strstr(out, email));
+    const char *tok[] = {"agent", "token", email, NULL};
+    assert_int_equal(intake(f, out, sizeof(out), tok), 0);
+    out[strcspn(out, "\n")] = '\0';
+    assert_true(strlen(out) >= 40);
+    snprintf(token, cap, "%s", out);
+}
+
+static struct harness_response call(const struct fixture *f, const char *token, const char *method,
+                                    const char *path, const char *body)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", f->gw.base, path);
+    struct harness_response r;
+    harness_http(method, url, token, body ? "application/json" : NULL, body,
+                 body ? strlen(body) : 0, &r);
+    return r;
+}
+
+static long status_of(const struct fixture *f, const char *token, const char *method,
+                      const char *path, const char *body)
+{
+    struct harness_response r = call(f, token, method, path, body);
+    long s = r.status;
+    harness_response_free(&r);
+    return s;
+}
+
+/* A contact through the API channel; returns its ticket number (malloc'd). */
+static char *contact(const struct fixture *f, const char *id, const char *email, const char *text)
+{
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"external_id\":\"%s\",\"customer\":{\"email\":\"%s\"},\"subject\":\"%s\","
+             "\"body\":\"%s\"}",
+             id, email, text, text);
+    return harness_post_new_contact(&f->gw, json);
+}
+
+static long sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static long sqlf(PGconn *pg, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    return harness_pg_long(pg, sql);
+}
+
+/* Opens the agent's stream; returns the client after the welcome. */
+static struct ws_client *stream(const struct fixture *f, const char *token, long after,
+                                const char *presence)
+{
+    struct ws_client *c = ws_connect(f->gw.port, "/v1/agent/stream", PROTOCOL, NULL);
+    assert_non_null(c);
+    char hello[256];
+    snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"token\":\"%s\",\"after\":%ld%s%s%s}",
+             token, after, presence ? ",\"presence\":\"" : "", presence ? presence : "",
+             presence ? "\"" : "");
+    assert_true(ws_send(c, hello));
+    char *welcome = ws_recv_type(c, "welcome", WAIT_MS);
+    assert_non_null(welcome);
+    free(welcome);
+    return c;
+}
+
+/* The next event of a type on the stream that names the ticket. */
+static void expect_event(struct ws_client *c, const char *type, const char *ticket)
+{
+    char *ev = ws_recv_type(c, type, WAIT_MS);
+    assert_non_null(ev);
+    assert_non_null(strstr(ev, ticket));
+    assert_non_null(strstr(ev, "\"seq\":"));
+    free(ev);
+}
+
+static void test_assignment_follows_presence_load_and_capacity(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_assign");
+    char ann[64], bob[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical", "2", ann, sizeof(ann));
+    add_agent(&f, "Bob", "bob@desk.test", "agent", "technical", "2", bob, sizeof(bob));
+
+    /* Nobody online: the ticket waits in its queue. */
+    char *t1 = contact(&f, "a1", "c1@x.test", "the app crashes");
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets WHERE assignee_id IS NULL"), 1);
+
+    /* Ann comes online: the waiting ticket is hers, pushed on her stream. */
+    struct ws_client *sa = stream(&f, ann, 0, NULL);
+    expect_event(sa, "ticket.assigned", t1);
+    assert_int_equal(sqlf(f.pg,
+                          "SELECT count(*) FROM tickets t JOIN agents a ON a.id = t.assignee_id "
+                          "WHERE a.name = 'Ann' AND t.number = '%s'",
+                          t1),
+                     1);
+
+    /* Bob online too: the next goes to the one with fewer open tickets (Bob). */
+    struct ws_client *sb = stream(&f, bob, 0, NULL);
+    char *t2 = contact(&f, "a2", "c2@x.test", "the app crashes again");
+    expect_event(sb, "ticket.assigned", t2);
+    /* Equal load (1 each): round robin, least recently assigned first (Ann). */
+    char *t3 = contact(&f, "a3", "c3@x.test", "crash on start");
+    expect_event(sa, "ticket.assigned", t3);
+    char *t4 = contact(&f, "a4", "c4@x.test", "crash on exit");
+    expect_event(sb, "ticket.assigned", t4);
+    /* Both at capacity (2): the fifth waits. */
+    char *t5 = contact(&f, "a5", "c5@x.test", "crash when printing");
+    assert_int_equal(
+        sqlf(f.pg, "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id IS NULL", t5),
+        1);
+
+    /* Ann resolves one: capacity frees and the waiting ticket is hers. */
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s/status", t1);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"resolved\"}"), 200);
+    expect_event(sa, "ticket.assigned", t5);
+
+    /* Away: Bob gets nothing new; Ann's load is full again, so the next waits. */
+    assert_true(ws_send(sb, "{\"type\":\"presence\",\"presence\":\"away\"}"));
+    char *p = ws_recv_type(sb, "presence", WAIT_MS);
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\"presence\":\"away\""));
+    free(p);
+    snprintf(path, sizeof(path), "/v1/tickets/%s/status", t2);
+    assert_int_equal(status_of(&f, bob, "POST", path, "{\"status\":\"closed\"}"), 200);
+    char *t6 = contact(&f, "a6", "c6@x.test", "crash in settings");
+    assert_int_equal(
+        sqlf(f.pg, "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id IS NULL", t6),
+        1);
+    /* Back online: the waiting ticket is handed to Bob. */
+    assert_true(ws_send(sb, "{\"type\":\"presence\",\"presence\":\"online\"}"));
+    expect_event(sb, "ticket.assigned", t6);
+
+    /* The stream's close takes the agent offline. */
+    ws_free(sa);
+    assert_int_equal(
+        harness_pg_wait(
+            f.pg, "SELECT count(*) FROM agents WHERE name = 'Ann' AND presence = 'offline'", 1),
+        1);
+    /* A gateway that shuts down closes its streams (1001) and takes their agents offline. */
+    assert_int_equal(harness_gateway_stop(&f.gw), 0);
+    assert_int_equal(ws_wait_close(sb, WAIT_MS, NULL, 0), 1001);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM agents WHERE presence = 'offline'"), 2);
+    ws_free(sb);
+    free(t1), free(t2), free(t3), free(t4), free(t5), free(t6);
+    stop_after(&f, true);
+}
+
+static void test_stream_resumes_after_the_last_event_seen(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_resume");
+    char ann[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical,general", "10", ann, sizeof(ann));
+    struct ws_client *s = stream(&f, ann, 0, NULL);
+    char *t1 = contact(&f, "r1", "c1@x.test", "the app crashes");
+    expect_event(s, "ticket.assigned", t1);
+    ws_free(s);
+    /* Closing the stream took Ann offline; online again (say, on another gateway). */
+    assert_int_equal(
+        harness_pg_wait(f.pg, "SELECT count(*) FROM agents WHERE presence = 'offline'", 1), 1);
+    harness_pg_exec(f.pg, "UPDATE agents SET presence = 'online', online = true");
+    char *t2 = contact(&f, "r2", "c2@x.test", "the app crashes too");
+    assert_int_equal(
+        harness_pg_wait(f.pg, "SELECT last_seq FROM live_sessions WHERE channel = 'desk'", 2), 2);
+    /* Reconnect after event 1: exactly event 2 comes, not 1 again. */
+    s = stream(&f, ann, 1, NULL);
+    char *ev = ws_recv(s, WAIT_MS);
+    assert_non_null(ev);
+    assert_non_null(strstr(ev, "\"seq\":2"));
+    assert_non_null(strstr(ev, t2));
+    free(ev);
+    assert_null(ws_recv(s, 500));
+    /* A bad token closes with 4001. */
+    struct ws_client *bad = ws_connect(f.gw.port, "/v1/agent/stream", PROTOCOL, NULL);
+    assert_true(ws_send(bad, "{\"type\":\"hello\",\"token\":\"not-a-token\"}"));
+    assert_int_equal(ws_wait_close(bad, WAIT_MS, NULL, 0), 4001);
+    ws_free(bad);
+    ws_free(s);
+    free(t1), free(t2);
+    stop(&f);
+}
+
+struct burst {
+    const struct fixture *f;
+    int first, n;
+};
+
+static void *send_burst(void *arg)
+{
+    struct burst *b = arg;
+    for (int i = b->first; i < b->first + b->n; i++) {
+        char id[32], email[64];
+        snprintf(id, sizeof(id), "burst-%d", i);
+        snprintf(email, sizeof(email), "b%d@x.test", i);
+        free(contact(b->f, id, email, "crash report"));
+    }
+    return NULL;
+}
+
+static void test_concurrent_contacts_are_assigned_once_within_capacity(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_concurrent");
+    char tok[3][64];
+    const char *names[] = {"A1", "A2", "A3"};
+    for (int i = 0; i < 3; i++) {
+        char email[32];
+        snprintf(email, sizeof(email), "a%d@desk.test", i);
+        add_agent(&f, names[i], email, "agent", "technical", "5", tok[i], sizeof(tok[i]));
+    }
+    struct ws_client *s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = stream(&f, tok[i], 0, NULL);
+    /* 24 contacts from 4 threads for 15 slots. */
+    pthread_t th[4];
+    struct burst b[4];
+    for (int i = 0; i < 4; i++) {
+        b[i] = (struct burst){&f, i * 6, 6};
+        pthread_create(&th[i], NULL, send_burst, &b[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets"), 24);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets WHERE assignee_id IS NOT NULL"), 15);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM (SELECT assignee_id FROM tickets WHERE "
+                                "assignee_id IS NOT NULL GROUP BY 1 HAVING count(*) <> 5) x"),
+                     0);
+    /* Each assigned ticket was assigned once (one timeline event each). */
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM ticket_events WHERE kind = 'created' AND "
+                                "detail->>'assignee' IS NOT NULL"),
+                     15);
+    /* And every assignment reached its agent's stream, once. */
+    assert_int_equal(
+        harness_pg_wait(f.pg,
+                        "SELECT count(*) FROM session_events e JOIN live_sessions s ON "
+                        "s.id = e.session_id WHERE s.channel = 'desk' AND "
+                        "e.event->>'type' = 'ticket.assigned'",
+                        15),
+        15);
+    for (int i = 0; i < 3; i++)
+        ws_free(s[i]);
+    stop(&f);
+}
+
+/* The i-th mail with quoted-printable soft line breaks joined (links get them), malloc'd. */
+static char *mail_text(struct harness_smtp *smtp, int i)
+{
+    char *msg = harness_smtp_message(smtp, i);
+    assert_non_null(msg);
+    char *w = msg;
+    for (const char *r = msg; *r;)
+        if (r[0] == '=' && r[1] == '\r' && r[2] == '\n')
+            r += 3;
+        else if (r[0] == '=' && r[1] == '\n')
+            r += 2;
+        else
+            *w++ = *r++;
+    *w = '\0';
+    return msg;
+}
+
+/* The first of the first n mails containing needle (malloc'd); fails the test if none. */
+static char *mail_with(struct harness_smtp *smtp, int n, const char *needle)
+{
+    for (int i = 0; i < n; i++) {
+        char *msg = mail_text(smtp, i);
+        if (strstr(msg, needle))
+            return msg;
+        free(msg);
+    }
+    fail_msg("no mail contains \"%s\"", needle);
+    return NULL;
+}
+
+/* A survey link ("/s/<token>") in the first n mails other than not_this, malloc'd. */
+static char *survey_path(struct harness_smtp *smtp, int n, const char *not_this)
+{
+    for (int i = 0; i < n; i++) {
+        char *msg = mail_text(smtp, i);
+        const char *p = strstr(msg, "/s/");
+        char *path = p ? strndup(p, 3 + 64) : NULL;
+        free(msg);
+        if (path && (!not_this || strcmp(path, not_this)))
+            return path;
+        free(path);
+    }
+    fail_msg("no survey link in %d mails", n);
+    return NULL;
+}
+
+/* The value of a header line in a raw message (malloc'd), or NULL. */
+static char *header_of(const char *msg, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\n%s: ", name);
+    const char *p = strstr(msg, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    return strndup(p, strcspn(p, "\r\n"));
+}
+
+static void test_replies_go_back_by_mail_threaded_and_by_text(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_reply");
+    char ann[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical,general", "10", ann, sizeof(ann));
+
+    /* A customer's mail. */
+    const char *mail = "From: Chen Jie <chen@example.cn>\r\nTo: help@desk.example\r\n"
+                       "Subject: Printer shows error E5\r\nMessage-ID: <e5@example.cn>\r\n"
+                       "Date: Sun, 22 Nov 2026 10:00:00 +0800\r\n\r\nIt broke.\r\n";
+    char url[256];
+    snprintf(url, sizeof(url), "%s/v1/email/inbound", f.gw.base);
+    struct harness_response r;
+    harness_http("POST", url, HARNESS_TOKEN, "message/rfc822", mail, strlen(mail), &r);
+    assert_int_equal(r.status, 201);
+    char *ticket = harness_json_str(r.body, "ticket");
+    harness_response_free(&r);
+    assert_int_equal(harness_smtp_wait(&f.smtp, 1, WAIT_MS), 1); /* the acknowledgement */
+
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s/replies", ticket);
+    r = call(&f, ann, "POST", path, "{\"text\":\"Please restart the printer.\",\"key\":\"k1\"}");
+    assert_int_equal(r.status, 201);
+    harness_response_free(&r);
+    /* The same key again: stored once, sent once. */
+    assert_int_equal(status_of(&f, ann, "POST", path,
+                               "{\"text\":\"Please restart the printer.\",\"key\":\"k1\"}"),
+                     200);
+    assert_int_equal(harness_smtp_wait(&f.smtp, 2, WAIT_MS), 2);
+    char *sent = mail_with(&f.smtp, 2, "Please restart the printer.");
+    char *irt = header_of(sent, "In-Reply-To"), *subject = header_of(sent, "Subject");
+    char *to = header_of(sent, "To");
+    assert_string_equal(irt, "<e5@example.cn>");
+    assert_non_null(strstr(subject, ticket));
+    assert_non_null(strstr(to, "chen@example.cn"));
+    assert_int_equal(harness_smtp_wait(&f.smtp, 3, 800), 2);
+    /* The reply stopped the first-response clock; its mail's Message-ID threads answers. */
+    assert_int_equal(sqlf(f.pg,
+                          "SELECT count(*) FROM tickets WHERE number = '%s' AND "
+                          "first_responded_at IS NOT NULL",
+                          ticket),
+                     1);
+    assert_int_equal(
+        harness_pg_wait(f.pg,
+                        "SELECT count(*) FROM messages WHERE direction = 'out' AND "
+                        "body = 'Please restart the printer.' AND external_ref IS NOT NULL",
+                        1),
+        1);
+    free(irt), free(subject), free(to), free(sent), free(ticket);
+
+    /* A missed call becomes a callback ticket; the agent's reply goes by text message. */
+    const char *cti = "event=hangup&direction=in&from=13811112222&to=01012345678"
+                      "&callId=call-77&cause=noAnswer";
+    snprintf(url, sizeof(url), "%s/v1/phone/cti/cti-token-0123456789", f.gw.base);
+    harness_http("POST", url, NULL, "application/x-www-form-urlencoded", cti, strlen(cti), &r);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+    char *phone_ticket = harness_pg_text(f.pg, "SELECT number FROM tickets WHERE channel = "
+                                               "'phone'");
+    assert_int_equal(sink_wait(&f.sms, 1, WAIT_MS), 1); /* the acknowledgement */
+    snprintf(path, sizeof(path), "/v1/tickets/%s/replies", phone_ticket);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"text\":\"Calling you at 3pm\"}"), 201);
+    assert_int_equal(sink_wait(&f.sms, 2, WAIT_MS), 2);
+    pthread_mutex_lock(&f.sms.lock);
+    char *body = curl_easy_unescape(NULL, f.sms.bodies[1], 0, NULL);
+    pthread_mutex_unlock(&f.sms.lock);
+    assert_non_null(strstr(body, "To=+8613811112222"));
+    assert_non_null(strstr(body, "Calling you at 3pm"));
+    assert_non_null(strstr(body, phone_ticket));
+    curl_free(body);
+    free(phone_ticket);
+    stop(&f);
+}
+
+static void test_breached_clocks_escalate_to_the_next_tier(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_sla");
+    char ann[64], lee[64], sue[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical", "10", ann, sizeof(ann));
+    add_agent(&f, "Lee", "lee@desk.test", "lead", "technical", "10", lee, sizeof(lee));
+    add_agent(&f, "Sue", "sue@desk.test", "supervisor", "complaints", "10", sue, sizeof(sue));
+    struct ws_client *sl = stream(&f, lee, 0, "away");
+    struct ws_client *ss = stream(&f, sue, 0, "away");
+    char *t = contact(&f, "s1", "c@x.test", "the app crashes");
+    harness_pg_exec(f.pg, "UPDATE tickets SET created_at = '2026-11-20 08:00+00', "
+                          "first_response_due_at = '2026-11-20 08:15+00', handling_due_at = "
+                          "'2026-11-22 08:00+00', resolution_due_at = '2026-11-21 08:00+00'");
+    char out[4096];
+    /* Before any clock runs out: nothing. */
+    const char *early[] = {"sla-scan", "--at", "2026-11-20 08:10+00", NULL};
+    assert_int_equal(intake(&f, out, sizeof(out), early), 0);
+    assert_non_null(strstr(out, "\"breaches\": []"));
+    /* The first response is late: level 2, the lead hears of it. */
+    const char *late[] = {"sla-scan", "--at", "2026-11-20 08:16+00", NULL};
+    assert_int_equal(intake(&f, out, sizeof(out), late), 0);
+    assert_non_null(strstr(out, "first_response"));
+    assert_int_equal(sqlf(f.pg, "SELECT escalation_level FROM tickets"), 2);
+    expect_event(sl, "ticket.escalated", t);
+    /* The same scan again changes nothing. */
+    assert_int_equal(intake(&f, out, sizeof(out), late), 0);
+    assert_non_null(strstr(out, "\"breaches\": []"));
+    /* Level 2's first response (12 h from the escalation) runs out too: level 3, supervisors. */
+    const char *later[] = {"sla-scan", "--at", "2026-11-20 20:17+00", NULL};
+    assert_int_equal(intake(&f, out, sizeof(out), later), 0);
+    assert_int_equal(sqlf(f.pg, "SELECT escalation_level FROM tickets"), 3);
+    expect_event(ss, "ticket.escalated", t);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM ticket_events WHERE kind = 'escalated'"), 2);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM sla_breaches"), 2);
+    /* An agent escalating by hand past level 3: a conflict. */
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s/escalate", t);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{}"), 409);
+    ws_free(sl);
+    ws_free(ss);
+    free(t);
+    stop(&f);
+}
+
+static long form_post(const struct fixture *f, const char *path, const char *form, char **body)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", f->gw.base, path);
+    struct harness_response r;
+    harness_http("POST", url, NULL, "application/x-www-form-urlencoded", form, strlen(form), &r);
+    long s = r.status;
+    if (body)
+        *body = strdup(r.body);
+    harness_response_free(&r);
+    return s;
+}
+
+static void test_survey_lifecycle(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_survey");
+    char ann[64], sue[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical", "10", ann, sizeof(ann));
+    add_agent(&f, "Sue", "sue@desk.test", "supervisor", "complaints", "10", sue, sizeof(sue));
+    struct ws_client *ss = stream(&f, sue, 0, "away");
+    /* (An API contact is acknowledged to its caller, not by mail: the survey is mail 0.) */
+    char *t = contact(&f, "v1", "cust@x.test", "the app crashes");
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s/status", t);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"resolved\"}"), 200);
+    assert_int_equal(harness_smtp_wait(&f.smtp, 1, WAIT_MS), 1);
+    char *link = survey_path(&f.smtp, 1, NULL);
+    /* The token left the outbox once sent; only its hash stays. */
+    assert_int_equal(
+        harness_pg_wait(
+            f.pg, "SELECT count(*) FROM outbox WHERE kind = 'survey' AND payload ? 'token'", 0),
+        0);
+
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", f.gw.base, link);
+    struct harness_response r;
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    if (r.status != 200)
+        fprintf(stderr, "GET %s: %ld %s\n", url, r.status, r.body ? r.body : "");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "name=\"overall\""));
+    assert_non_null(strstr(r.body, t));
+    harness_response_free(&r);
+    /* A form with a gap comes back with the problem and stores nothing. */
+    char *page = NULL;
+    assert_int_equal(form_post(&f, link, "overall=5", &page), 400);
+    assert_non_null(strstr(page, "every question"));
+    free(page);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM surveys WHERE answered_at IS NOT NULL"), 0);
+    /* A low rating: saved, and a follow-up for the supervisors due in 3 working days. */
+    const char *answer = "response_speed=5&resolution_efficiency=2&attitude=5&professionalism=4"
+                         "&overall=3&comment=Took+too+long+%E5%A4%AA%E6%85%A2";
+    assert_int_equal(form_post(&f, link, answer, NULL), 200);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM surveys WHERE overall = 3 AND "
+                                "resolution_efficiency = 2 AND comment = 'Took too long 太慢'"),
+                     1);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM followups WHERE queue = 'complaints' AND "
+                                "closed_at IS NULL AND due_at = intake_add_working_days("
+                                "created_at, 3, NULL)"),
+                     1);
+    expect_event(ss, "followup.opened", t);
+    /* The link works once. */
+    assert_int_equal(form_post(&f, link, answer, NULL), 409);
+    /* A forged token and a malformed one each get a page, not a 500. */
+    char forged[80];
+    snprintf(forged, sizeof(forged), "/s/%064d", 0);
+    assert_int_equal(form_post(&f, forged, answer, NULL), 404);
+    assert_int_equal(form_post(&f, "/s/not-a-token", answer, NULL), 404);
+
+    /* The supervisor closes the follow-up with what was done. */
+    long fid = sqlf(f.pg, "SELECT id FROM followups");
+    snprintf(path, sizeof(path), "/v1/followups/%ld/close", fid);
+    assert_int_equal(status_of(&f, sue, "POST", path, "{\"outcome\":\"called, apologised\"}"), 200);
+    assert_int_equal(status_of(&f, sue, "POST", path, "{\"outcome\":\"again\"}"), 409);
+
+    /* The customer writes again: reopened; the next resolution sends a new survey. */
+    char json[256];
+    snprintf(json, sizeof(json),
+             "{\"external_id\":\"v2\",\"customer\":{\"email\":\"cust@x.test\"},"
+             "\"ticket\":\"%s\",\"body\":\"still broken\"}",
+             t);
+    harness_post_contact(&f.gw, json, &r);
+    assert_int_equal(r.status, 201);
+    harness_response_free(&r);
+    snprintf(path, sizeof(path), "/v1/tickets/%s/status", t);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"resolved\"}"), 200);
+    assert_int_equal(harness_smtp_wait(&f.smtp, 2, WAIT_MS), 2);
+    char *link2 = survey_path(&f.smtp, 2, link);
+    assert_string_not_equal(link, link2);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM surveys"), 2);
+    /* Expired: a page that says so. */
+    harness_pg_exec(f.pg, "UPDATE surveys SET expires_at = now() - interval '1 second' WHERE "
+                          "answered_at IS NULL");
+    snprintf(url, sizeof(url), "%s%s", f.gw.base, link2);
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 410);
+    assert_non_null(strstr(r.body, "expired"));
+    harness_response_free(&r);
+    ws_free(ss);
+    free(link), free(link2), free(t);
+    stop(&f);
+}
+
+static void test_working_days_skip_the_weekend(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "desk_working_days");
+    assert_int_equal(harness_migrate(db.url, NULL, 0), 0);
+    PGconn *pg = harness_pg(db.url);
+    /* Friday 15:00 + 3 working days = Wednesday 15:00. */
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) WHERE intake_add_working_days("
+                                         "'2026-11-20 15:00+00', 3, NULL) = "
+                                         "'2026-11-25 15:00+00'"),
+                     1);
+    /* A holiday on Monday pushes it to Thursday. */
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) WHERE intake_add_working_days("
+                                         "'2026-11-20 15:00+00', 3, '{\"holidays\":"
+                                         "[\"2026-11-23\"]}') = '2026-11-26 15:00+00'"),
+                     1);
+    /* Business hours 09:00-18:00 Shanghai: Friday 17:00 + 2 h = Monday 10:00. */
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) WHERE intake_business_add("
+                                         "'2026-11-20 17:00+08', 7200, '{\"tz\":\"Asia/Shanghai\","
+                                         "\"days\":[1,2,3,4,5],\"start\":\"09:00\",\"end\":"
+                                         "\"18:00\"}') = '2026-11-23 10:00+08'"),
+                     1);
+    PQfinish(pg);
+    harness_db_drop(&db);
+}
+
+static void test_api_refusals(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_refusals");
+    char ann[64], bob[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical", "10", ann, sizeof(ann));
+    add_agent(&f, "Bob", "bob@desk.test", "agent", "orders", "10", bob, sizeof(bob));
+    char *t = contact(&f, "x1", "c@x.test", "the app crashes");
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s", t);
+    struct harness_response r = call(&f, NULL, "GET", path, NULL);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(r.www_auth, "Bearer");
+    harness_response_free(&r);
+    assert_int_equal(status_of(&f, "wrong-token", "GET", path, NULL), 401);
+    assert_int_equal(status_of(&f, bob, "GET", path, NULL), 403);
+    assert_int_equal(status_of(&f, ann, "GET", path, NULL), 200);
+    assert_int_equal(status_of(&f, HARNESS_TOKEN, "GET", path, NULL), 200);
+    assert_int_equal(status_of(&f, ann, "GET", "/v1/tickets/SR-999999", NULL), 404);
+    assert_int_equal(status_of(&f, ann, "GET", "/v1/tickets?priority=huge", NULL), 400);
+    assert_int_equal(status_of(&f, ann, "GET", "/v1/tickets?colour=red", NULL), 400);
+    snprintf(path, sizeof(path), "/v1/tickets/%s/replies", t);
+    r = call(&f, ann, "POST", path, "{\"txt\":\"hi\"}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "txt"));
+    harness_response_free(&r);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"text\":\"  \"}"), 400);
+    snprintf(path, sizeof(path), "/v1/tickets/%s/claim", t);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{}"), 200);
+    /* Claimed by Ann: a supervisor-less colleague cannot take it. */
+    harness_pg_exec(f.pg, "INSERT INTO agent_queues VALUES ((SELECT id FROM agents WHERE name = "
+                          "'Bob'), 'technical')");
+    assert_int_equal(status_of(&f, bob, "POST", path, "{}"), 409);
+    snprintf(path, sizeof(path), "/v1/tickets/%s/transfer", t);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"agent\":\"nobody@desk.test\"}"), 400);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"agent\":\"bob@desk.test\"}"), 200);
+    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets t JOIN agents a ON a.id = "
+                                "t.assignee_id WHERE a.name = 'Bob'"),
+                     1);
+    snprintf(path, sizeof(path), "/v1/tickets/%s/status", t);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"closed\"}"), 200);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"open\"}"), 409);
+    free(t);
+    stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_assignment_follows_presence_load_and_capacity),
+        cmocka_unit_test(test_stream_resumes_after_the_last_event_seen),
+        cmocka_unit_test(test_concurrent_contacts_are_assigned_once_within_capacity),
+        cmocka_unit_test(test_replies_go_back_by_mail_threaded_and_by_text),
+        cmocka_unit_test(test_breached_clocks_escalate_to_the_next_tier),
+        cmocka_unit_test(test_survey_lifecycle),
+        cmocka_unit_test(test_working_days_skip_the_weekend),
+        cmocka_unit_test(test_api_refusals),
+    };
+    /* Before any thread: libcurl's global set-up is not thread-safe. */
+    curl_global_init(CURL_GLOBAL_ALL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return failed;
+}
