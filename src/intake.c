@@ -2,17 +2,13 @@
  * The registration worker pool. Jobs arrive from the event loop through one
  * locked queue; each worker takes everything waiting (up to batch_max) and
  * registers it as one batch, so the batch size grows by itself with load:
- * while a batch executes, new contacts pile up for the next one. No timer
- * delays a lone contact. A worker sends its next batch as soon as the current
- * one's statements have run, so the next one waits in the connection's
- * pipeline during the commit and the backend never idles between batches.
- * Finished jobs go to a completion queue and the loop is woken through the
- * wake hook, the only cross-thread call into it.
+ * while a worker waits for a commit, new contacts pile up for the next one.
+ * No timer delays a lone contact. Finished jobs go to a completion queue and
+ * the loop is woken through the wake hook, the only cross-thread call into it.
  */
 #include "gw_intake.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,148 +101,71 @@ static size_t parse_deferred(struct gw_intake_job **batch, size_t n, struct gw_i
     return m;
 }
 
-/*
- * Takes up to cap jobs from the queue into batch. With wait set, sleeps until
- * there is one (or the intake stops: then 0); without, takes only what is
- * already waiting, possibly nothing.
- */
-static size_t take_jobs(struct gw_intake *in, struct gw_intake_job **batch, size_t cap, bool wait)
-{
-    pthread_mutex_lock(&in->lock);
-    in->idle_workers++;
-    while (wait && !in->pending.head && !in->stopping)
-        pthread_cond_wait(&in->work, &in->lock);
-    /*
-     * Take an even share of the backlog when other workers are idle, so
-     * a burst is committed by all of them in parallel rather than by one
-     * while the rest wait.
-     */
-    size_t share = (in->pending.n + (size_t)in->idle_workers - 1) / (size_t)in->idle_workers;
-    in->idle_workers--;
-    if (share < cap)
-        share = share ? share : 1;
-    else
-        share = cap;
-    size_t n = 0;
-    while (n < share && in->pending.head)
-        batch[n++] = list_pop(&in->pending);
-    if (in->pending.head)
-        pthread_cond_signal(&in->work);
-    pthread_mutex_unlock(&in->lock);
-    return n;
-}
-
-/* A worker's batch, from the queue to the completion queue. */
-struct worker_batch {
-    struct gw_intake_job **jobs; /* everything taken, handed back together */
-    struct gw_intake_job **todo; /* the jobs that go to the database */
-    size_t n;
-    struct gw_register_batch *sent; /* on the connection; NULL: nothing is */
-};
-
-/*
- * Parses and sends b, behind ahead's batch if that one is still committing.
- * A connection is (re)made only when nothing is in flight on it.
- */
-static void send_batch(struct gw_intake *in, PGconn **conn, struct worker_batch *b,
-                       struct worker_batch *ahead)
-{
-    struct gw_register_batch *in_flight = ahead ? ahead->sent : NULL;
-    size_t m = parse_deferred(b->jobs, b->n, b->todo);
-    b->sent = NULL;
-    if (m == 0)
-        return;
-    if (!in_flight && !ensure_connection(in, conn)) {
-        for (size_t i = 0; i < m; i++) {
-            memset(&b->todo[i]->result, 0, sizeof(b->todo[i]->result));
-            b->todo[i]->result.err = GW_ERR_DB_UNAVAILABLE;
-        }
-        return;
-    }
-    b->sent = gw_register_send(*conn, in->cfg, b->todo, m, in_flight);
-}
-
-/* Hands finished jobs back to the loop, after waking the outbox if anything committed. */
-static void publish(struct gw_intake *in, struct gw_intake_job **jobs, size_t n)
-{
-    int committed = 0;
-    for (size_t i = 0; i < n; i++)
-        if (jobs[i]->result.err == GW_OK &&
-            ((jobs[i]->kind == GW_JOB_REGISTER && !jobs[i]->result.duplicate) ||
-             jobs[i]->kind == GW_JOB_OPERATION))
-            committed = 1;
-    if (committed && in->commit_hook)
-        in->commit_hook(in->commit_user);
-
-    pthread_mutex_lock(&in->lock);
-    for (size_t i = 0; i < n; i++)
-        list_push(&in->done, jobs[i]);
-    pthread_mutex_unlock(&in->lock);
-    in->wake(in->wake_user);
-}
-
-/*
- * Waits for b's commit and publishes its jobs. If the connection is lost, so
- * is the batch queued behind on it (behind): its jobs are told to retry.
- */
-static void finish_batch(struct gw_intake *in, PGconn **conn, struct worker_batch *b,
-                         struct worker_batch *behind)
-{
-    if (b->sent && gw_register_finish(b->sent) == GW_ERR_DB_UNAVAILABLE) {
-        if (behind && behind->sent) {
-            gw_register_abandon(behind->sent);
-            behind->sent = NULL;
-        }
-        PQfinish(*conn);
-        *conn = NULL;
-    }
-    b->sent = NULL;
-    publish(in, b->jobs, b->n);
-}
-
-/*
- * Two batches take turns: while the server commits one, the next (whatever
- * arrived meanwhile) is already queued behind it on the same connection, so
- * the backend goes from one commit straight to the next batch instead of
- * waiting for us to read results, hand them back and send more. The next
- * batch is sent only once the current one's statements all succeeded: a
- * failed batch is retried on the connection, which needs it to itself.
- */
 static void *worker_main(void *arg)
 {
     struct gw_intake *in = arg;
     PGconn *conn = NULL;
     size_t cap = (size_t)in->cfg->db_batch_max;
-    struct worker_batch turns[2] = {{0}};
-    bool ready = true;
-    for (int t = 0; t < 2; t++) {
-        turns[t].jobs = calloc(cap, sizeof(*turns[t].jobs));
-        turns[t].todo = calloc(cap, sizeof(*turns[t].todo));
-        ready = ready && turns[t].jobs && turns[t].todo;
+    struct gw_intake_job **batch = calloc(cap, sizeof(*batch));
+    struct gw_intake_job **todo = calloc(cap, sizeof(*todo));
+    if (!batch || !todo) {
+        free(batch);
+        free(todo);
+        return NULL;
     }
-    struct worker_batch *committing = NULL; /* executed, its commit under way */
-    while (ready) {
-        struct worker_batch *next = committing == &turns[0] ? &turns[1] : &turns[0];
-        /* With a batch committing, take only what waits already: its results are due. */
-        next->n = take_jobs(in, next->jobs, cap, committing == NULL);
-        if (next->n == 0 && !committing)
-            break; /* stopping, and the queue is empty */
-        if (next->n)
-            send_batch(in, &conn, next, committing);
+    for (;;) {
+        pthread_mutex_lock(&in->lock);
+        in->idle_workers++;
+        while (!in->pending.head && !in->stopping)
+            pthread_cond_wait(&in->work, &in->lock);
+        /*
+         * Take an even share of the backlog when other workers are idle, so
+         * a burst is committed by all of them in parallel rather than by one
+         * while the rest wait.
+         */
+        size_t share = (in->pending.n + (size_t)in->idle_workers - 1) / (size_t)in->idle_workers;
+        in->idle_workers--;
+        if (share < cap)
+            share = share ? share : 1;
         else
-            next = NULL;
-        if (committing)
-            finish_batch(in, &conn, committing, next);
-        committing = next;
-        if (committing && committing->sent && !gw_register_executed(committing->sent)) {
-            finish_batch(in, &conn, committing, NULL);
-            committing = NULL;
+            share = cap;
+        size_t n = 0;
+        while (n < share && in->pending.head)
+            batch[n++] = list_pop(&in->pending);
+        if (in->pending.head)
+            pthread_cond_signal(&in->work);
+        int stop = n == 0 && in->stopping;
+        pthread_mutex_unlock(&in->lock);
+        if (stop)
+            break;
+
+        int committed = 0;
+        size_t m = parse_deferred(batch, n, todo);
+        if (!ensure_connection(in, &conn)) {
+            for (size_t i = 0; i < m; i++) {
+                memset(&todo[i]->result, 0, sizeof(todo[i]->result));
+                todo[i]->result.err = GW_ERR_DB_UNAVAILABLE;
+            }
+        } else if (m && gw_register_batch(conn, in->cfg, todo, m) == GW_ERR_DB_UNAVAILABLE) {
+            PQfinish(conn);
+            conn = NULL;
         }
+        for (size_t i = 0; i < n; i++)
+            if (batch[i]->result.err == GW_OK &&
+                ((batch[i]->kind == GW_JOB_REGISTER && !batch[i]->result.duplicate) ||
+                 batch[i]->kind == GW_JOB_OPERATION))
+                committed = 1;
+        if (committed && in->commit_hook)
+            in->commit_hook(in->commit_user);
+
+        pthread_mutex_lock(&in->lock);
+        for (size_t i = 0; i < n; i++)
+            list_push(&in->done, batch[i]);
+        pthread_mutex_unlock(&in->lock);
+        in->wake(in->wake_user);
     }
-    for (int t = 0; t < 2; t++) {
-        free(turns[t].jobs);
-        free(turns[t].todo);
-    }
+    free(batch);
+    free(todo);
     if (conn)
         PQfinish(conn);
     return NULL;

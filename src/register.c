@@ -228,30 +228,16 @@ static void read_result(const char *text, struct gw_intake_job *job)
 
 enum pipeline_outcome { PIPE_COMMITTED, PIPE_BROKEN, PIPE_RETRY, PIPE_FAILED };
 
-/* The statement a job runs; NULL when the job sends none (a ping). */
-static const char *statement_of(const struct gw_intake_job *job, int *n_params)
-{
-    *n_params = 1;
-    if (job->kind == GW_JOB_OPERATION)
-        return operations[job->operation].stmt;
-    if (job->contact.call)
-        return CALL_EVENT_STMT;
-    *n_params = 2;
-    return job->contact.session ? SESSION_STMT : REGISTER_STMT;
-}
-
 /*
- * Queues the statements of docs and one Sync behind whatever the connection's
- * pipeline already holds. The Flush before the Sync makes the server send the
- * statements' results before it commits, so the caller learns that the batch
- * executed while its commit is still under way. Returns how many statements
- * were sent (a batch of pings sends one SELECT 1), or -1 if the connection broke.
+ * Sends docs as one pipeline and reads every result. On PIPE_FAILED, *failed
+ * is the index of the job whose statement raised and *state its SQLSTATE.
  */
-static long send_pipeline(PGconn *conn, struct gw_intake_job **jobs, const char **docs, size_t n)
+static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **jobs,
+                                          const char **docs, size_t n, size_t *failed, char *state)
 {
     if (PQenterPipelineMode(conn) != 1)
-        return -1;
-    long sent = 0;
+        return PIPE_BROKEN;
+    size_t sent = 0;
     for (size_t i = 0; i < n; i++) {
         if (!docs[i])
             continue;
@@ -260,29 +246,27 @@ static long send_pipeline(PGconn *conn, struct gw_intake_job **jobs, const char 
         const char *params[] = {docs[i], (const char *)c->raw};
         const int lengths[] = {0, (int)c->raw_len};
         const int formats[] = {0, 1};
-        int n_params;
-        const char *stmt = statement_of(jobs[i], &n_params);
+        const char *stmt = REGISTER_STMT;
+        int n_params = 2;
+        if (jobs[i]->kind == GW_JOB_OPERATION) {
+            stmt = operations[jobs[i]->operation].stmt;
+            n_params = 1;
+        } else if (c->call) {
+            stmt = CALL_EVENT_STMT;
+            n_params = 1;
+        } else if (c->session) {
+            stmt = SESSION_STMT;
+        }
         if (PQsendQueryPrepared(conn, stmt, n_params, params, lengths, formats, 0) != 1)
-            return -1;
+            goto broken;
         sent++;
     }
     /* A batch of readiness probes alone still proves a round trip works. */
     if (sent == 0 && PQsendQueryParams(conn, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0) != 1)
-        return -1;
-    if (PQsendFlushRequest(conn) != 1 || PQpipelineSync(conn) != 1)
-        return -1;
-    return sent;
-}
+        goto broken;
+    if (PQpipelineSync(conn) != 1)
+        goto broken;
 
-/*
- * Reads the results of the statements send_pipeline sent for docs (sent of
- * them; 0 for the SELECT 1 of pings). On PIPE_FAILED or PIPE_RETRY, *failed is
- * the index of the job whose statement raised and state its SQLSTATE.
- */
-static enum pipeline_outcome read_statements(PGconn *conn, struct gw_intake_job **jobs,
-                                             const char **docs, size_t sent, size_t *failed,
-                                             char *state)
-{
     enum pipeline_outcome outcome = PIPE_COMMITTED;
     size_t next = 0;
     for (size_t q = 0; q < (sent ? sent : 1); q++) {
@@ -303,43 +287,18 @@ static enum pipeline_outcome read_statements(PGconn *conn, struct gw_intake_job 
             }
             PQclear(res);
         }
-        if (gw_db_is_broken(conn)) {
-            gw_warn("database: connection lost during registration");
-            return PIPE_BROKEN;
-        }
+        if (gw_db_is_broken(conn))
+            goto broken;
     }
-    return outcome;
-}
-
-/*
- * Reads the Sync's answer: the commit, or the end of a failed batch's
- * rollback. Pipeline mode is left only when nothing is queued behind. A
- * commit that fails although every statement succeeded is treated as a lost
- * connection, as it always was: the caller reconnects and senders retry.
- */
-static enum pipeline_outcome read_sync(PGconn *conn, enum pipeline_outcome outcome, bool queued)
-{
     PGresult *sync = PQgetResult(conn);
     int synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
     PQclear(sync);
-    if (!synced || (!queued && PQexitPipelineMode(conn) != 1)) {
-        gw_warn("database: a registration batch's commit was not confirmed");
+    if (!synced || PQexitPipelineMode(conn) != 1)
         return PIPE_BROKEN;
-    }
     return outcome;
-}
-
-/* One batch start to end on a connection with nothing else in flight. */
-static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **jobs,
-                                          const char **docs, size_t n, size_t *failed, char *state)
-{
-    long sent = send_pipeline(conn, jobs, docs, n);
-    if (sent < 0) {
-        gw_warn("database: connection lost during registration");
-        return PIPE_BROKEN;
-    }
-    enum pipeline_outcome o = read_statements(conn, jobs, docs, (size_t)sent, failed, state);
-    return o == PIPE_BROKEN ? o : read_sync(conn, o, false);
+broken:
+    gw_warn("database: connection lost during registration");
+    return PIPE_BROKEN;
 }
 
 static void fail_all(struct gw_intake_job **jobs, size_t n, enum gw_err err)
@@ -434,164 +393,75 @@ static bool order_by_lock(struct gw_intake_job **jobs, size_t n)
     return true;
 }
 
-/* A batch sent on a connection, until its commit has been read. */
-struct gw_register_batch {
-    PGconn *conn;
-    struct gw_intake_job **jobs; /* the caller's jobs, in lock order */
-    const char **docs;           /* NULL: the job runs no statement */
-    char **built;                /* the documents built here rather than by submit */
-    size_t n;
-    long sent;                      /* statements sent, -1: the send broke */
-    enum pipeline_outcome executed; /* what the statements' results said, once read */
-    bool results_read;
-    bool queued_behind; /* another batch was sent after this one */
-};
-
-static void batch_free(struct gw_register_batch *b)
+enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
+                              struct gw_intake_job **jobs_in, size_t n)
 {
-    if (b->built)
-        for (size_t i = 0; i < b->n; i++)
-            free(b->built[i]);
-    free(b->built);
-    free(b->docs);
-    free(b->jobs);
-    free(b);
-}
-
-/* Documents come prebuilt from gw_intake_submit; others are built (and freed) here. */
-static void attach_documents(struct gw_register_batch *b, const struct gw_config *cfg)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        struct gw_intake_job *j = b->jobs[i];
-        memset(&j->result, 0, sizeof(j->result));
-        if (j->kind == GW_JOB_OPERATION) {
-            b->docs[i] = j->document;
-            if (!b->docs[i])
-                j->result.err = GW_ERR_INVALID;
+    if (n == 0)
+        return GW_OK;
+    struct gw_intake_job **jobs = malloc(n * sizeof(*jobs));
+    if (!jobs) {
+        fail_all(jobs_in, n, GW_ERR_NOMEM);
+        return GW_OK;
+    }
+    memcpy(jobs, jobs_in, n * sizeof(*jobs));
+    if (n > 1 && !order_by_lock(jobs, n)) {
+        free(jobs);
+        fail_all(jobs_in, n, GW_ERR_NOMEM);
+        return GW_OK;
+    }
+    /* Documents come prebuilt from gw_intake_submit; others are built (and freed) here. */
+    const char **docs = calloc(n, sizeof(*docs));
+    char **built = calloc(n, sizeof(*built));
+    if (!docs || !built) {
+        free(docs);
+        free(built);
+        free(jobs);
+        fail_all(jobs_in, n, GW_ERR_NOMEM);
+        return GW_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&jobs[i]->result, 0, sizeof(jobs[i]->result));
+        if (jobs[i]->kind == GW_JOB_OPERATION) {
+            docs[i] = jobs[i]->document;
+            if (!docs[i])
+                jobs[i]->result.err = GW_ERR_INVALID;
             continue;
         }
-        if (j->kind != GW_JOB_REGISTER)
+        if (jobs[i]->kind != GW_JOB_REGISTER)
             continue;
-        if (!j->document)
-            b->built[i] = gw_register_document(cfg, &j->contact);
-        b->docs[i] = j->document ? j->document : b->built[i];
-        if (!b->docs[i])
-            j->result.err = GW_ERR_NOMEM;
-    }
-}
-
-/* The batch in lock order with its documents; NULL when out of memory. */
-static struct gw_register_batch *batch_new(PGconn *conn, const struct gw_config *cfg,
-                                           struct gw_intake_job **jobs, size_t n)
-{
-    struct gw_register_batch *b = calloc(1, sizeof(*b));
-    if (!b)
-        return NULL;
-    b->conn = conn;
-    b->n = n;
-    b->jobs = malloc(n * sizeof(*b->jobs));
-    b->docs = calloc(n, sizeof(*b->docs));
-    b->built = calloc(n, sizeof(*b->built));
-    if (!b->jobs || !b->docs || !b->built) {
-        batch_free(b);
-        return NULL;
-    }
-    memcpy(b->jobs, jobs, n * sizeof(*jobs));
-    if (n > 1 && !order_by_lock(b->jobs, n)) {
-        batch_free(b);
-        return NULL;
-    }
-    attach_documents(b, cfg);
-    return b;
-}
-
-struct gw_register_batch *gw_register_send(PGconn *conn, const struct gw_config *cfg,
-                                           struct gw_intake_job **jobs, size_t n,
-                                           struct gw_register_batch *ahead)
-{
-    struct gw_register_batch *b = n ? batch_new(conn, cfg, jobs, n) : NULL;
-    if (!b) {
-        fail_all(jobs, n, GW_ERR_NOMEM);
-        return NULL;
-    }
-    if (ahead)
-        ahead->queued_behind = true;
-    b->sent = send_pipeline(conn, b->jobs, b->docs, n);
-    if (b->sent < 0) {
-        gw_warn("database: connection lost during registration");
-        b->executed = PIPE_BROKEN;
-        b->results_read = true;
-    }
-    return b;
-}
-
-/* What the statements' results say, read once (waiting for them if need be). */
-static enum pipeline_outcome read_results(struct gw_register_batch *b)
-{
-    if (!b->results_read) {
-        size_t failed = 0;
-        char state[6] = "";
-        b->executed = read_statements(b->conn, b->jobs, b->docs, (size_t)b->sent, &failed, state);
-        b->results_read = true;
-    }
-    return b->executed;
-}
-
-bool gw_register_executed(struct gw_register_batch *b)
-{
-    return read_results(b) == PIPE_COMMITTED;
-}
-
-/*
- * The batch rolled back, so results read before the failure are void.
- * Isolate the culprit: everyone else commits on their own; whoever is not
- * reached because the connection broke is told to retry.
- */
-static enum gw_err register_one_by_one(struct gw_register_batch *b)
-{
-    for (size_t i = 0; i < b->n; i++)
-        if (b->docs[i])
-            fail_all(&b->jobs[i], 1, GW_ERR_DB_UNAVAILABLE);
-    enum gw_err ret = GW_OK;
-    for (size_t i = 0; i < b->n && ret == GW_OK; i++)
-        if (b->docs[i])
-            ret = run_single(b->conn, b->jobs[i], b->docs[i]);
-    return ret;
-}
-
-enum gw_err gw_register_finish(struct gw_register_batch *b)
-{
-    enum pipeline_outcome o = read_results(b);
-    if (o != PIPE_BROKEN)
-        o = read_sync(b->conn, o, b->queued_behind);
-    /* Retrying needs the connection to ourselves; callers queue nothing behind a failure. */
-    if (o != PIPE_COMMITTED && b->queued_behind)
-        o = PIPE_BROKEN;
-    for (int attempt = 1; attempt < RETRIES_ON_RACE && o == PIPE_RETRY; attempt++) {
-        size_t failed = 0;
-        char state[6] = "";
-        o = run_pipeline(b->conn, b->jobs, b->docs, b->n, &failed, state);
+        if (!jobs[i]->document)
+            built[i] = gw_register_document(cfg, &jobs[i]->contact);
+        docs[i] = jobs[i]->document ? jobs[i]->document : built[i];
+        if (!docs[i])
+            jobs[i]->result.err = GW_ERR_NOMEM;
     }
     enum gw_err ret = GW_OK;
+    enum pipeline_outcome o = PIPE_RETRY;
+    for (int attempt = 0; attempt < RETRIES_ON_RACE && o == PIPE_RETRY; attempt++) {
+        size_t failed = 0;
+        char state[6] = "";
+        o = run_pipeline(conn, jobs, docs, n, &failed, state);
+    }
     if (o == PIPE_BROKEN) {
-        fail_all(b->jobs, b->n, GW_ERR_DB_UNAVAILABLE);
+        fail_all(jobs, n, GW_ERR_DB_UNAVAILABLE);
         ret = GW_ERR_DB_UNAVAILABLE;
     } else if (o != PIPE_COMMITTED) {
-        ret = register_one_by_one(b);
+        /*
+         * The batch rolled back, so results read before the failure are void.
+         * Isolate the culprit: everyone else commits on their own; whoever is
+         * not reached because the connection broke is told to retry.
+         */
+        for (size_t i = 0; i < n; i++)
+            if (docs[i])
+                fail_all(&jobs[i], 1, GW_ERR_DB_UNAVAILABLE);
+        for (size_t i = 0; i < n && ret == GW_OK; i++)
+            if (docs[i])
+                ret = run_single(conn, jobs[i], docs[i]);
     }
-    batch_free(b);
+    for (size_t i = 0; i < n; i++)
+        free(built[i]);
+    free(built);
+    free(docs);
+    free(jobs);
     return ret;
-}
-
-void gw_register_abandon(struct gw_register_batch *b)
-{
-    fail_all(b->jobs, b->n, GW_ERR_DB_UNAVAILABLE);
-    batch_free(b);
-}
-
-enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
-                              struct gw_intake_job **jobs, size_t n)
-{
-    struct gw_register_batch *b = gw_register_send(conn, cfg, jobs, n, NULL);
-    return b ? gw_register_finish(b) : GW_OK;
 }
