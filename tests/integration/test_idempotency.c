@@ -2,7 +2,8 @@
  * Idempotency under concurrency: the same external_id fired from many
  * threads at once makes one ticket, one message and one acknowledgement,
  * and every caller learns the same ticket number. Distinct first contacts
- * from one new address at once make one customer.
+ * from one new address at once make one customer. A contact the database
+ * rejects fails alone among parallel ones.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -141,11 +142,56 @@ static void test_parallel_first_contacts_make_one_customer(void **state)
                      0);
 }
 
+/*
+ * A contact the database rejects fails alone: the batch it came in rolls back
+ * and the others are registered one by one, while more batches keep coming
+ * (a worker queues its next batch behind a committing one, never behind a
+ * failed one). A trigger plays the bad contact.
+ */
+static void test_rejected_contact_fails_alone_among_parallel_ones(void **state)
+{
+    struct harness_env *f = *state;
+    harness_pg_exec(f->pg, "CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$BEGIN IF NEW.body LIKE '%POISON%' THEN RAISE EXCEPTION 'poison' "
+                           "USING ERRCODE = '22023'; END IF; RETURN NEW; END$$");
+    harness_pg_exec(f->pg, "CREATE TRIGGER reject_poison BEFORE INSERT ON messages FOR EACH ROW "
+                           "EXECUTE FUNCTION reject_poison()");
+    for (int round = 0; round < 3; round++) {
+        struct shot shots[PARALLEL];
+        memset(shots, 0, sizeof(shots));
+        int good = 0;
+        for (int i = 0; i < PARALLEL; i++) {
+            good += i % 7 != 3;
+            shots[i].gw = &f->gw;
+            snprintf(shots[i].json, sizeof(shots[i].json),
+                     "{\"external_id\":\"mixed-%d-%d\",\"customer\":{\"email\":"
+                     "\"mixed%d@example.com\"},\"body\":\"%s request %d\"}",
+                     round, i, i, i % 7 == 3 ? "POISON" : "a good", i);
+        }
+        fire_all(shots, PARALLEL);
+        for (int i = 0; i < PARALLEL; i++) {
+            if (i % 7 == 3)
+                assert_int_equal(shots[i].r.status, 422);
+            else if (shots[i].r.status != 201)
+                fail_msg("round %d shot %d: %ld %s", round, i, shots[i].r.status, shots[i].r.body);
+            harness_response_free(&shots[i].r);
+        }
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM messages WHERE idempotency_key LIKE 'api:mixed-%d-%%'",
+                 round);
+        assert_int_equal(harness_pg_long(f->pg, sql), good);
+    }
+    harness_pg_exec(f->pg, "DROP TRIGGER reject_poison ON messages");
+    harness_pg_exec(f->pg, "DROP FUNCTION reject_poison()");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parallel_duplicates_make_one_ticket),
         cmocka_unit_test(test_parallel_first_contacts_make_one_customer),
+        cmocka_unit_test(test_rejected_contact_fails_alone_among_parallel_ones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
