@@ -562,11 +562,14 @@ END
 $fn$;
 
 -- Publishes registration notifications (outbox 'agent_notify' rows): a
--- NOTIFY on p_channel for integrations listening there, and on the
--- assignee's stream ticket.assigned (a new ticket) or message.new (a
--- customer wrote on their ticket). Runs on the dispatcher, off the
--- registration path; the rows are deleted (the timeline keeps the event).
-CREATE FUNCTION intake_publish_agent_events(p_limit int, p_channel text) RETURNS int
+-- NOTIFY on p_channel for integrations listening there, on the assignee's
+-- stream ticket.assigned (a new ticket) or message.new (a customer wrote on
+-- their ticket), and for a queue in p_hooked (queues with a webhook) an
+-- outbox 'queue_webhook' row. Runs on the dispatcher, off the registration
+-- path; the rows are deleted (the timeline keeps the event).
+CREATE FUNCTION intake_publish_agent_events(p_limit int, p_channel text,
+                                            p_hooked jsonb DEFAULT '[]')
+RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     r   record;
@@ -584,6 +587,15 @@ BEGIN
     LOOP
         PERFORM pg_notify(p_channel, r.payload::text);
         v_n := v_n + 1;
+        IF p_hooked ? (r.payload->>'queue') THEN
+            INSERT INTO outbox (kind, ticket_id, message_id, dedupe_key, payload)
+            VALUES ('queue_webhook', r.ticket_id, r.message_id, 'hook:' || r.id,
+                    r.payload || jsonb_build_object('type', CASE r.payload->>'event'
+                        WHEN 'message' THEN 'message.new'
+                        ELSE 'ticket.' || (r.payload->>'event') END,
+                        'at', extract(epoch FROM now())))
+            ON CONFLICT (dedupe_key) DO NOTHING;
+        END IF;
         IF r.payload->>'assignee' IS NULL THEN
             CONTINUE;
         END IF;

@@ -104,6 +104,7 @@ struct gw_delivery {
     const char *body;
     size_t body_len;
     const char *basic_auth; /* "user:password" for HTTP Basic authentication, or NULL */
+    const char *signature;  /* an X-Intake-Signature value (gw_sign.h), or NULL */
     /* Email */
     const char *mail_from; /* envelope sender (bare address) */
     const char *rcpt_to;   /* envelope recipient (bare address) */

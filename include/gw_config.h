@@ -72,6 +72,15 @@ struct gw_config {
      */
     char *business_hours;
 
+    /*
+     * "queues": {name: {"webhook_url", "webhook_secret"}}: teams that work in
+     * another tool get their queue's agent events POSTed there, signed.
+     */
+    struct gw_queue_hook {
+        char *queue, *url, *secret;
+    } * queue_hooks;
+    size_t n_queue_hooks;
+
     /* "surveys": sent this long after resolution, answerable this long. */
     int survey_delay_s;
     int survey_expires_s;
@@ -91,6 +100,9 @@ struct gw_config {
     /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
     void *channels; /* a json_t object (jansson), owned by the config */
 };
+
+/* The webhook of a queue, or NULL. */
+const struct gw_queue_hook *gw_config_queue_hook(const struct gw_config *cfg, const char *queue);
 
 /* The channel's settings object (a const json_t *), or NULL when it has none. */
 const void *gw_config_channel(const struct gw_config *cfg, const char *channel);

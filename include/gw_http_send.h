@@ -17,6 +17,7 @@ struct gw_http_post {
     size_t len;
     const char *idempotency_key; /* sent as Idempotency-Key */
     const char *basic_auth;      /* "user:password", or NULL */
+    const char *signature;       /* sent as X-Intake-Signature (gw_sign.h), or NULL */
 };
 
 /* POSTs a request. GW_OK only on a 2xx answer; otherwise why says what happened. */

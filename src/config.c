@@ -343,7 +343,8 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
     static const char *const keys[] = {"listen",   "public_url",     "database_url",   "api_token",
                                        "database", "limits",         "numbers",        "sla",
                                        "outbox",   "escalation",     "classification", "channels",
-                                       "smtp",     "business_hours", "surveys",        NULL};
+                                       "smtp",     "business_hours", "surveys",        "queues",
+                                       NULL};
     cfg_keys(root, "", keys, pr);
 
     char *listen = cfg_str(root, "listen", "", 0, pr);
@@ -536,6 +537,12 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->smtp_ca_file);
     free(cfg->business_hours);
     free(cfg->followup_queue);
+    for (size_t i = 0; i < cfg->n_queue_hooks; i++) {
+        free(cfg->queue_hooks[i].queue);
+        free(cfg->queue_hooks[i].url);
+        free(cfg->queue_hooks[i].secret);
+    }
+    free(cfg->queue_hooks);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
     free(cfg);

@@ -74,6 +74,7 @@ const char gw_config_defaults[] =
     "  \"escalation\": {\"resolve_hours\": [24, 48, 48], \"respond_hours\": [24, 12, 2],\n"
     "                 \"scan_seconds\": 30},\n"
     "  \"business_hours\": null,\n"
+    "  \"queues\": {},\n"
     "  \"surveys\": {\"delay_minutes\": 0, \"expires_days\": 7, \"followup_queue\": "
     "\"complaints\"},\n"
     "  \"channels\": {},\n"

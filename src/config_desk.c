@@ -104,8 +104,47 @@ static void load_business_hours(struct gw_config *cfg, json_t *bh, struct gw_pro
     free(tz);
 }
 
+static void load_queue_hooks(struct gw_config *cfg, json_t *queues, struct gw_problems *pr)
+{
+    cfg->queue_hooks = calloc(json_object_size(queues) + 1, sizeof(*cfg->queue_hooks));
+    if (!cfg->queue_hooks)
+        return;
+    const char *name;
+    json_t *q;
+    json_object_foreach(queues, name, q)
+    {
+        char path[96];
+        snprintf(path, sizeof(path), "queues.%.60s.", name);
+        if (!json_is_object(q)) {
+            gw_problems_add(pr, "queues.%s: must be an object", name);
+            continue;
+        }
+        static const char *const k[] = {"webhook_url", "webhook_secret", NULL};
+        cfg_keys(q, path, k, pr);
+        struct gw_queue_hook *h = &cfg->queue_hooks[cfg->n_queue_hooks++];
+        h->queue = strdup(name);
+        h->url = cfg_str(q, "webhook_url", path, 0, pr);
+        h->secret = cfg_str(q, "webhook_secret", path, 0, pr);
+        if (h->url && strncmp(h->url, "http://", 7) && strncmp(h->url, "https://", 8))
+            gw_problems_add(pr, "%swebhook_url: must start with http:// or https://", path);
+        if (h->secret && strlen(h->secret) < 16)
+            gw_problems_add(pr, "%swebhook_secret: at least 16 characters", path);
+    }
+}
+
+const struct gw_queue_hook *gw_config_queue_hook(const struct gw_config *cfg, const char *queue)
+{
+    for (size_t i = 0; queue && i < cfg->n_queue_hooks; i++)
+        if (cfg->queue_hooks[i].queue && !strcmp(cfg->queue_hooks[i].queue, queue))
+            return &cfg->queue_hooks[i];
+    return NULL;
+}
+
 void cfg_load_desk(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
 {
+    json_t *queues = cfg_obj(root, "queues", pr);
+    if (queues)
+        load_queue_hooks(cfg, queues, pr);
     json_t *bh = json_object_get(root, "business_hours");
     if (json_is_object(bh))
         load_business_hours(cfg, bh, pr);

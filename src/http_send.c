@@ -14,11 +14,15 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
 enum gw_err gw_http_post(void *handle, const struct gw_http_post *post, char *why, size_t why_len)
 {
     CURL *curl = handle;
-    char ct[128], key[160];
+    char ct[128], key[160], sig[160];
     snprintf(ct, sizeof(ct), "Content-Type: %s", post->content_type);
     snprintf(key, sizeof(key), "Idempotency-Key: %s", post->idempotency_key);
     struct curl_slist *headers = curl_slist_append(NULL, ct);
     headers = curl_slist_append(headers, key);
+    if (post->signature) {
+        snprintf(sig, sizeof(sig), "X-Intake-Signature: %s", post->signature);
+        headers = curl_slist_append(headers, sig);
+    }
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, post->url);

@@ -23,6 +23,7 @@
 #include "gw_db.h"
 #include "gw_http_send.h"
 #include "gw_log.h"
+#include "gw_sign.h"
 #include "gw_smtp_send.h"
 
 #define CLAIM_BATCH   32
@@ -112,7 +113,8 @@ static enum gw_err send_delivery(CURL *curl, const struct gw_config *cfg, const 
                                       .body = d->body,
                                       .len = d->body_len,
                                       .idempotency_key = key,
-                                      .basic_auth = d->basic_auth};
+                                      .basic_auth = d->basic_auth,
+                                      .signature = d->signature};
     return gw_http_post(curl, &post, why, why_len);
 }
 
@@ -215,6 +217,38 @@ static void deliver_reply(CURL *curl, const struct gw_config *cfg, const struct 
     else
         deliver_to_address(curl, cfg, row, payload, o);
     json_decref(payload);
+}
+
+/*
+ * An agent event for a queue's own tool: the event as JSON, signed like the
+ * events the gateway takes in (X-Intake-Signature, gw_sign.h), so the
+ * receiver can check it came from us and is fresh.
+ */
+static void deliver_queue_webhook(CURL *curl, const struct gw_config *cfg,
+                                  const struct claimed *row, struct outcomes *o)
+{
+    json_t *payload = json_loads(row->payload, 0, NULL);
+    const struct gw_queue_hook *hook =
+        gw_config_queue_hook(cfg, json_string_value(json_object_get(payload, "queue")));
+    json_decref(payload);
+    if (!hook) {
+        add_skipped(o, row, "the queue has no webhook any more");
+        return;
+    }
+    long t = (long)time(NULL);
+    char v1[65], signature[96];
+    if (!gw_intake_signature_v1(hook->secret, t, row->payload, strlen(row->payload), v1)) {
+        add_retry(o, cfg, row, "could not sign the webhook");
+        return;
+    }
+    snprintf(signature, sizeof(signature), "t=%ld,v1=%s", t, v1);
+    struct gw_delivery d = {.kind = GW_DELIVER_HTTP_POST,
+                            .url = hook->url,
+                            .content_type = "application/json",
+                            .body = row->payload,
+                            .body_len = strlen(row->payload),
+                            .signature = signature};
+    send_and_record(curl, cfg, row, &d, o);
 }
 
 /*
@@ -323,17 +357,25 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
 
 /*
  * Agent notifications need no I/O of ours: one statement NOTIFYs them (sent
- * when it commits), puts them on the assignees' streams and deletes the rows
- * (intake_publish_agent_events, db/0005_desk.sql). The ticket's timeline
- * keeps the event; one DELETE costs far less than marking a row twice.
+ * when it commits), puts them on the assignees' streams, queues a webhook row
+ * for queues that have one, and deletes the rows (intake_publish_agent_events,
+ * db/0005_desk.sql). The ticket's timeline keeps the event; one DELETE costs
+ * far less than marking a row twice.
  */
-static enum gw_err publish_agent_events(PGconn *conn, int limit, int *published)
+static enum gw_err publish_agent_events(PGconn *conn, const struct gw_config *cfg, int limit,
+                                        int *published)
 {
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
-    const char *params[] = {lim, GW_AGENT_EVENTS_CHANNEL};
-    PGresult *res = PQexecParams(conn, "SELECT intake_publish_agent_events($1::int, $2)", 2, NULL,
-                                 params, NULL, NULL, 0);
+    json_t *hooked = json_array();
+    for (size_t i = 0; i < cfg->n_queue_hooks; i++)
+        json_array_append_new(hooked, json_string(cfg->queue_hooks[i].queue));
+    char *queues = json_dumps(hooked, JSON_COMPACT);
+    json_decref(hooked);
+    const char *params[] = {lim, GW_AGENT_EVENTS_CHANNEL, queues ? queues : "[]"};
+    PGresult *res = PQexecParams(conn, "SELECT intake_publish_agent_events($1::int, $2, $3::jsonb)",
+                                 3, NULL, params, NULL, NULL, 0);
+    free(queues);
     enum gw_err err = GW_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         err = gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
@@ -347,7 +389,7 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
                                int *handled)
 {
     int published = 0;
-    enum gw_err perr = publish_agent_events(conn, limit, &published);
+    enum gw_err perr = publish_agent_events(conn, cfg, limit, &published);
     if (perr != GW_OK)
         return perr;
     char lease[16], lim[16];
@@ -379,6 +421,8 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
             deliver_reply(curl, cfg, &row, &o);
         else if (!strcmp(row.kind, "survey"))
             deliver_survey(conn, curl, cfg, &row, &o);
+        else if (!strcmp(row.kind, "queue_webhook"))
+            deliver_queue_webhook(curl, cfg, &row, &o);
         else
             add_retry(&o, cfg, &row, "unknown outbox kind");
     }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_sign.h"
 #include "phone.h"
 
 bool phone_secret_equal(const char *given, const char *expected)
@@ -36,28 +37,6 @@ void phone_sha256_hex(const unsigned char *body, size_t len, char out[65])
     hex(d, sizeof(d), out);
 }
 
-struct piece {
-    const void *data;
-    size_t len;
-};
-
-/* HMAC over the concatenation of pieces, with OpenSSL's EVP_MAC. */
-static bool hmac(const char *digest, const char *key, const struct piece *pieces, size_t n,
-                 unsigned char mac[EVP_MAX_MD_SIZE], size_t *mac_len)
-{
-    EVP_MAC *alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = alg ? EVP_MAC_CTX_new(alg) : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)digest, 0),
-                           OSSL_PARAM_construct_end()};
-    bool ok = ctx && EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params);
-    for (size_t i = 0; i < n && ok; i++)
-        ok = EVP_MAC_update(ctx, pieces[i].data, pieces[i].len);
-    ok = ok && EVP_MAC_final(ctx, mac, mac_len, EVP_MAX_MD_SIZE);
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(alg);
-    return ok;
-}
-
 static int by_name_then_value(const void *a, const void *b)
 {
     const struct gw_form_field *x = a, *y = b;
@@ -70,20 +49,20 @@ bool phone_twilio_signature(const char *auth_token, const char *url, const struc
 {
     size_t n = form ? form->n : 0;
     struct gw_form_field *sorted = malloc((n ? n : 1) * sizeof(*sorted));
-    struct piece *pieces = malloc((2 * n + 1) * sizeof(*pieces));
+    struct gw_piece *pieces = malloc((2 * n + 1) * sizeof(*pieces));
     bool ok = sorted && pieces;
     if (ok) {
         if (n)
             memcpy(sorted, form->fields, n * sizeof(*sorted));
         qsort(sorted, n, sizeof(*sorted), by_name_then_value);
-        pieces[0] = (struct piece){url, strlen(url)};
+        pieces[0] = (struct gw_piece){url, strlen(url)};
         for (size_t i = 0; i < n; i++) {
-            pieces[1 + 2 * i] = (struct piece){sorted[i].name, strlen(sorted[i].name)};
-            pieces[2 + 2 * i] = (struct piece){sorted[i].value, strlen(sorted[i].value)};
+            pieces[1 + 2 * i] = (struct gw_piece){sorted[i].name, strlen(sorted[i].name)};
+            pieces[2 + 2 * i] = (struct gw_piece){sorted[i].value, strlen(sorted[i].value)};
         }
-        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned char mac[64];
         size_t mac_len = 0;
-        ok = hmac("SHA1", auth_token, pieces, 2 * n + 1, mac, &mac_len);
+        ok = gw_hmac("SHA1", auth_token, pieces, 2 * n + 1, mac, &mac_len);
         if (ok)
             EVP_EncodeBlock((unsigned char *)out, mac, (int)mac_len);
     }
@@ -134,16 +113,11 @@ bool phone_native_signature_ok(const char *header, const char *secret, const uns
         *why = "signed events are not configured (set INTAKE_WEBHOOK_SECRET)";
         return false;
     }
-    char prefix[32], expected[65];
-    snprintf(prefix, sizeof(prefix), "%ld.", t);
-    const struct piece pieces[] = {{prefix, strlen(prefix)}, {body, len}};
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    size_t mac_len = 0;
-    if (!hmac("SHA256", secret, pieces, 2, mac, &mac_len)) {
+    char expected[65];
+    if (!gw_intake_signature_v1(secret, t, body, len, expected)) {
         *why = "the signature could not be computed";
         return false;
     }
-    hex(mac, mac_len, expected);
     bool match = false;
     for (size_t i = 0; i < n_given; i++)
         match |= phone_secret_equal(given[i], expected);

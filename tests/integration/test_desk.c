@@ -37,24 +37,30 @@ struct fixture {
     PGconn *pg;
 };
 
-static void start(struct fixture *f, const char *name)
+/* extra: more top-level settings ("\"key\":{...}") or NULL. */
+static void start_with(struct fixture *f, const char *name, const char *extra)
 {
     const int statuses[] = {201};
     harness_smtp_start(&f->smtp, 0);
     sink_start(&f->sms, statuses, 1);
-    char config[1024];
+    char config[2048];
     snprintf(config, sizeof(config),
              "{\"smtp\":{\"url\":\"smtp://127.0.0.1:%d\",\"starttls\":\"no\"},"
              "\"outbox\":{\"poll_ms\":100,\"backoff_seconds\":1},"
              "\"channels\":{\"email\":{\"from_address\":\"help@desk.example\"},"
              "\"phone\":{\"default_country_code\":\"86\",\"cti_token\":\"cti-token-0123456789\","
              "\"sms\":{\"url\":\"http://127.0.0.1:%d/Messages.json\",\"from\":\"+861000000000\","
-             "\"account\":\"AC1\",\"token\":\"t\"}}}}",
-             f->smtp.port, f->sms.port);
+             "\"account\":\"AC1\",\"token\":\"t\"}}}%s%s}",
+             f->smtp.port, f->sms.port, extra ? "," : "", extra ? extra : "");
     harness_db_create(&f->db, name);
     assert_int_equal(harness_migrate(f->db.url, NULL, 0), 0);
     harness_gateway_start_config(&f->gw, f->db.url, config, NULL);
     f->pg = harness_pg(f->db.url);
+}
+
+static void start(struct fixture *f, const char *name)
+{
+    start_with(f, name, NULL);
 }
 
 static void stop_after(struct fixture *f, bool gateway_stopped)
@@ -646,6 +652,60 @@ static void test_survey_lifecycle(void **state)
     stop(&f);
 }
 
+/* HMAC-SHA256 of "<t>.<body>" by the openssl command, as an independent check. */
+static char *openssl_hmac(const char *secret, const char *t, const char *body)
+{
+    char path[] = "/tmp/desk-hook-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_true(write(fd, t, strlen(t)) == (ssize_t)strlen(t) && write(fd, ".", 1) == 1 &&
+                write(fd, body, strlen(body)) == (ssize_t)strlen(body));
+    close(fd);
+    char cmd[256], out[256] = "";
+    snprintf(cmd, sizeof(cmd), "openssl dgst -sha256 -hmac '%s' -r %s", secret, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(out, sizeof(out), p));
+    pclose(p);
+    unlink(path);
+    return strndup(out, strcspn(out, " \n"));
+}
+
+static void test_queue_webhook_is_signed(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct sink hook;
+    const int ok[] = {500, 200};
+    sink_start(&hook, ok, 2); /* the first delivery fails: it is retried */
+    char extra[256];
+    snprintf(extra, sizeof(extra),
+             "\"queues\":{\"technical\":{\"webhook_url\":\"http://127.0.0.1:%d/hook\","
+             "\"webhook_secret\":\"queue-secret-0123456789\"}}",
+             hook.port);
+    start_with(&f, "desk_webhook", extra);
+    char *t = contact(&f, "w1", "c@x.test", "the app crashes");
+    free(contact(&f, "w2", "d@x.test", "where is my order")); /* orders: no webhook */
+    assert_int_equal(sink_wait(&hook, 2, WAIT_MS), 2);
+    assert_int_equal(sink_wait(&hook, 3, 1500), 2); /* once delivered, not again */
+    pthread_mutex_lock(&hook.lock);
+    char *headers = strdup(hook.headers[1]), *body = strdup(hook.bodies[1]);
+    pthread_mutex_unlock(&hook.lock);
+    assert_non_null(strstr(body, t));
+    assert_non_null(strstr(body, "\"type\": \"ticket.created\""));
+    const char *sig = strstr(headers, "X-Intake-Signature: t=");
+    assert_non_null(sig);
+    char ts[32];
+    snprintf(ts, sizeof(ts), "%.*s", (int)strcspn(sig + 22, ","), sig + 22);
+    const char *v1 = strstr(sig, ",v1=");
+    assert_non_null(v1);
+    char *expected = openssl_hmac("queue-secret-0123456789", ts, body);
+    assert_int_equal(strncmp(v1 + 4, expected, 64), 0);
+    free(expected), free(headers), free(body), free(t);
+    stop(&f);
+    sink_stop(&hook);
+}
+
 static void test_working_days_skip_the_weekend(void **state)
 {
     (void)state;
@@ -729,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_replies_go_back_by_mail_threaded_and_by_text),
         cmocka_unit_test(test_breached_clocks_escalate_to_the_next_tier),
         cmocka_unit_test(test_survey_lifecycle),
+        cmocka_unit_test(test_queue_webhook_is_signed),
         cmocka_unit_test(test_working_days_skip_the_weekend),
         cmocka_unit_test(test_api_refusals),
     };
