@@ -50,7 +50,8 @@ static void start_with(struct fixture *f, const char *name, const char *extra)
              "\"channels\":{\"email\":{\"from_address\":\"help@desk.example\"},"
              "\"phone\":{\"default_country_code\":\"86\",\"cti_token\":\"cti-token-0123456789\","
              "\"sms\":{\"url\":\"http://127.0.0.1:%d/Messages.json\",\"from\":\"+861000000000\","
-             "\"account\":\"AC1\",\"token\":\"t\"}}}%s%s}",
+             "\"account\":\"AC1\",\"token\":\"t\"}},"
+             "\"chat\":{\"allowed_origins\":[\"http://shop.example\"]}}%s%s}",
              f->smtp.port, f->sms.port, extra ? "," : "", extra ? extra : "");
     harness_db_create(&f->db, name);
     assert_int_equal(harness_migrate(f->db.url, NULL, 0), 0);
@@ -706,6 +707,87 @@ static void test_queue_webhook_is_signed(void **state)
     sink_stop(&hook);
 }
 
+static void test_surveys_go_by_chat_and_text_in_the_customers_language(void **state)
+{
+    (void)state;
+    struct fixture f;
+    /* Business hours too: a chat's deadlines count only 09:00-18:00 on weekdays. */
+    start_with(&f, "desk_survey_channels",
+               "\"business_hours\":{\"timezone\":\"Asia/Shanghai\",\"start\":\"09:00\","
+               "\"end\":\"18:00\"}");
+    char ann[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical,general", "10", ann, sizeof(ann));
+
+    /* A chat customer still in the conversation gets the link as a chat event. */
+    struct ws_client *chat =
+        ws_connect(f.gw.port, "/v1/chat", "intake-chat.v1", "http://shop.example");
+    assert_non_null(chat);
+    assert_true(ws_send(chat, "{\"type\":\"hello\",\"lang\":\"zh\"}"));
+    free(ws_recv_type(chat, "welcome", WAIT_MS));
+    assert_true(
+        ws_send(chat, "{\"type\":\"message\",\"client_id\":\"m1\",\"text\":\"软件打不开了\"}"));
+    char *ack = ws_recv_type(chat, "ack", WAIT_MS);
+    assert_non_null(ack);
+    char *ticket = harness_json_str(ack, "ticket");
+    free(ack);
+    assert_int_equal(sqlf(f.pg,
+                          "SELECT count(*) FROM tickets WHERE number = '%s' AND "
+                          "first_response_due_at = intake_business_add(created_at, 900, "
+                          "'{\"tz\":\"Asia/Shanghai\",\"days\":[1,2,3,4,5],\"start\":"
+                          "\"09:00\",\"end\":\"18:00\"}')",
+                          ticket),
+                     1);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s/status", ticket);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"resolved\"}"), 200);
+    char *notice = NULL;
+    for (int i = 0; i < 10 && !notice; i++) {
+        char *ev = ws_recv_type(chat, "notice", WAIT_MS);
+        assert_non_null(ev);
+        if (strstr(ev, "\"notice\":\"survey\""))
+            notice = ev;
+        else
+            free(ev);
+    }
+    assert_non_null(notice);
+    char *url = harness_json_str(notice, "url");
+    assert_non_null(strstr(url, "/s/"));
+    /* The page speaks the customer's language. */
+    struct harness_response r;
+    char full[256];
+    snprintf(full, sizeof(full), "%s%s", f.gw.base, strstr(url, "/s/"));
+    harness_http("GET", full, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "满意度调查"));
+    assert_non_null(strstr(r.body, "lang=\"zh\""));
+    harness_response_free(&r);
+    free(url), free(notice), free(ticket);
+    ws_free(chat);
+
+    /* A caller gets it by text message. */
+    const char *cti = "event=hangup&direction=in&from=13811113333&to=01012345678"
+                      "&callId=call-88&cause=busy";
+    snprintf(full, sizeof(full), "%s/v1/phone/cti/cti-token-0123456789", f.gw.base);
+    harness_http("POST", full, NULL, "application/x-www-form-urlencoded", cti, strlen(cti), &r);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+    char *phone_ticket = harness_pg_text(f.pg, "SELECT number FROM tickets WHERE channel = "
+                                               "'phone'");
+    assert_int_equal(sink_wait(&f.sms, 1, WAIT_MS), 1); /* the acknowledgement */
+    snprintf(path, sizeof(path), "/v1/tickets/%s/status", phone_ticket);
+    assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"resolved\"}"), 200);
+    assert_int_equal(sink_wait(&f.sms, 2, WAIT_MS), 2);
+    pthread_mutex_lock(&f.sms.lock);
+    char *body = curl_easy_unescape(NULL, f.sms.bodies[1], 0, NULL);
+    pthread_mutex_unlock(&f.sms.lock);
+    assert_non_null(strstr(body, "To=+8613811113333"));
+    assert_non_null(strstr(body, "/s/"));
+    assert_non_null(strstr(body, phone_ticket));
+    curl_free(body);
+    free(phone_ticket);
+    stop(&f);
+}
+
 static void test_working_days_skip_the_weekend(void **state)
 {
     (void)state;
@@ -790,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_breached_clocks_escalate_to_the_next_tier),
         cmocka_unit_test(test_survey_lifecycle),
         cmocka_unit_test(test_queue_webhook_is_signed),
+        cmocka_unit_test(test_surveys_go_by_chat_and_text_in_the_customers_language),
         cmocka_unit_test(test_working_days_skip_the_weekend),
         cmocka_unit_test(test_api_refusals),
     };

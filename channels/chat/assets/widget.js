@@ -220,7 +220,16 @@
       bubble('agent', m.text, (m.agent || words.agent), m.seq);
     } else if (m.type === 'notice') {
       if (m.notice === 'left') { ended = true; status(words.ended); }
-      else bubble('system', m.text || m.notice, null, m.seq);
+      else if (m.notice === 'survey' && /^https?:\/\//.test(m.url || '')) {
+        // The survey invitation: its text, then the link as a link (opens apart).
+        var el = bubble('system', (m.text || '').split(m.url).join('').trim(), null, m.seq);
+        var a = document.createElement('a');
+        a.href = m.url;
+        a.target = '_blank';
+        a.rel = 'noopener';
+        a.textContent = ' ' + m.url;
+        el.appendChild(a);
+      } else bubble('system', m.text || m.notice, null, m.seq);
     }
   }
 
