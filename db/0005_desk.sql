@@ -572,21 +572,31 @@ CREATE FUNCTION intake_publish_agent_events(p_limit int, p_channel text,
 RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    r   record;
-    t   tickets;
-    v_n int := 0;
+    r      record;
+    t      tickets;
+    v_n    int;
+    v_more jsonb;
 BEGIN
-    FOR r IN
+    -- One statement takes the rows and NOTIFYs them all; only the rows with
+    -- more to do (an assignee, a queue webhook) are walked one by one after.
+    WITH d AS (
         DELETE FROM outbox WHERE id IN (
             SELECT id FROM outbox
              WHERE kind = 'agent_notify' AND status IN ('pending', 'sending')
                AND next_attempt_at <= now()
              ORDER BY next_attempt_at LIMIT p_limit
                FOR UPDATE SKIP LOCKED)
-        RETURNING id, ticket_id, message_id, payload
+        RETURNING id, ticket_id, message_id, payload)
+    SELECT count(pg_notify(p_channel, d.payload::text)),
+           coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'ticket_id', d.ticket_id,
+                                                 'message_id', d.message_id,
+                                                 'payload', d.payload) ORDER BY d.id)
+                    FILTER (WHERE d.payload->>'assignee' IS NOT NULL
+                               OR p_hooked ? (d.payload->>'queue')), '[]')
+      INTO v_n, v_more FROM d;
+    FOR r IN SELECT * FROM jsonb_to_recordset(v_more)
+                        AS x(id bigint, ticket_id bigint, message_id bigint, payload jsonb)
     LOOP
-        PERFORM pg_notify(p_channel, r.payload::text);
-        v_n := v_n + 1;
         IF p_hooked ? (r.payload->>'queue') THEN
             INSERT INTO outbox (kind, ticket_id, message_id, dedupe_key, payload)
             VALUES ('queue_webhook', r.ticket_id, r.message_id, 'hook:' || r.id,
