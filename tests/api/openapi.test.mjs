@@ -533,6 +533,8 @@ async function scenario() {
   r = await J('POST', `/v1/tickets/${t4}/status`, ann, { status: 'open' }, { expect: 409 });
   await J('POST', `/v1/tickets/${t4}/claim`, ann, {}, { expect: 409 });
   await J('POST', `/v1/tickets/${t4}/escalate`, ann, {}, { expect: 409 });
+  await J('POST', `/v1/tickets/${t4}/replies`, ann, { text: 'too late' }, { expect: 409 });
+  await J('POST', `/v1/tickets/${t4}/transfer`, ann, { queue: 'general' }, { expect: 409 });
   await J('POST', `/v1/tickets/${t1}/status`, ann, { status: 'new' }, { expect: 400, field: 'status', invalid: 'body' });
   await J('POST', `/v1/tickets/${t1}/status`, ann, { solution: 'x' }, { expect: 400, field: 'status', invalid: 'body' });
   await J('POST', `/v1/tickets/${c2}/status`, ann, { status: 'closed' }, { expect: 403 });
