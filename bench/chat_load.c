@@ -48,7 +48,8 @@ static struct conn *conns;
 static int n_conns, n_active, echo_mode;
 static int established, welcomed, failed;
 static double *ack_lat, *reply_lat;
-static size_t n_ack, n_reply, n_sent;
+static double *first_lat, *later_lat; /* a session's first message (opens a ticket), the rest */
+static size_t n_ack, n_reply, n_sent, n_first, n_later;
 static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_s(void)
@@ -82,8 +83,14 @@ static void on_text(struct conn *c, const char *in, size_t len)
                            : strstr(msg, "\"type\":\"ack\"") != NULL;
     if (id && is_ack) {
         long k = strtol(strchr(id + 13, '-') + 1, NULL, 10);
-        if (n_ack < MAX_SAMPLES)
-            ack_lat[n_ack++] = now - c->sent_at[k % PENDING_RING];
+        if (n_ack < MAX_SAMPLES) {
+            double lat = now - c->sent_at[k % PENDING_RING];
+            ack_lat[n_ack++] = lat;
+            if (k == 0)
+                first_lat[n_first++] = lat;
+            else
+                later_lat[n_later++] = lat;
+        }
         const char *t = strstr(msg, "\"ticket\":\"");
         if (t && !c->ticket[0]) {
             pthread_mutex_lock(&tickets_lock);
@@ -265,6 +272,8 @@ int main(int argc, char **argv)
     }
     conns = calloc((size_t)n_conns, sizeof(*conns));
     ack_lat = malloc(MAX_SAMPLES * sizeof(double));
+    first_lat = malloc(MAX_SAMPLES * sizeof(double));
+    later_lat = malloc(MAX_SAMPLES * sizeof(double));
     reply_lat = malloc(MAX_SAMPLES * sizeof(double));
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
@@ -277,7 +286,7 @@ int main(int argc, char **argv)
         info.foreign_loops = foreign;
     }
     struct lws_context *ctx = lws_create_context(&info);
-    if (!ctx || !conns || !ack_lat || !reply_lat)
+    if (!ctx || !conns || !ack_lat || !reply_lat || !first_lat || !later_lat)
         return 1;
     if (loop) {
         ev_timer_init(&ev_tick, on_ev_tick, 0.001, 0.001);
@@ -356,6 +365,9 @@ int main(int argc, char **argv)
     printf("active %d sessions for %.0f s, one message per %.0f ms each: sent %zu, acked %zu\n",
            n_active, secs, interval * 1e3, n_sent, n_ack);
     report("message to ack", ack_lat, n_ack);
+    /* Where the time goes: a first message opens a ticket (customer, ticket, notice). */
+    report("  first message of a session", first_lat, n_first);
+    report("  later messages", later_lat, n_later);
     if (replying) {
         printf("agent replies posted %ld, received %zu\n", rep.sent, n_reply);
         report("agent reply to customer", reply_lat, n_reply);
@@ -369,6 +381,8 @@ int main(int argc, char **argv)
         ev_loop_destroy(loop);
     free(conns);
     free(ack_lat);
+    free(first_lat);
+    free(later_lat);
     free(reply_lat);
     return 0;
 }
