@@ -7,8 +7,10 @@
  * per request (routing, arena, reply building, metrics). Headers go out from
  * the HTTP callback, the body from the next writable callback, as in the lws
  * minimal examples. It also echoes WebSocket messages (the chat baseline,
- * below). Usage: bare-lws PORT
+ * below). Like the gateway, it runs lws on a libev loop (epoll) unless told
+ * --poll (lws's own poll() loop). Usage: bare-lws PORT [--poll]
  */
+#include <ev.h>
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -117,9 +119,10 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-    int port = argc == 2 ? atoi(argv[1]) : 0;
-    if (port <= 0 || port > 65535) {
-        fprintf(stderr, "usage: bare-lws PORT\n");
+    int port = argc >= 2 ? atoi(argv[1]) : 0;
+    int use_poll = argc == 3 && !strcmp(argv[2], "--poll");
+    if (port <= 0 || port > 65535 || argc > 3 || (argc == 3 && !use_poll)) {
+        fprintf(stderr, "usage: bare-lws PORT [--poll]\n");
         return 2;
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
@@ -131,6 +134,12 @@ int main(int argc, char **argv)
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    struct ev_loop *loop = use_poll ? NULL : ev_loop_new(EVBACKEND_EPOLL);
+    void *foreign[1] = {loop};
+    if (loop) {
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = foreign;
+    }
     struct lws_context *ctx = lws_create_context(&info);
     if (!ctx) {
         fprintf(stderr, "bare-lws: cannot listen on 127.0.0.1:%d\n", port);
@@ -145,9 +154,13 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     while (!stop_requested)
-        if (lws_service(ctx, 0) < 0)
+        if (loop)
+            ev_run(loop, EVRUN_ONCE);
+        else if (lws_service(ctx, 0) < 0)
             break;
     signal_context = NULL;
     lws_context_destroy(ctx);
+    if (loop)
+        ev_loop_destroy(loop);
     return 0;
 }

@@ -17,7 +17,7 @@ pg_root() {
 
 # Debian packages the build, the tests and the demo need.
 INTAKE_PACKAGES=(build-essential cmake pkg-config clang-format
-  libwebsockets-dev libjansson-dev libcurl4-openssl-dev libpq-dev libssl-dev libcmocka-dev
+  libwebsockets-dev libwebsockets-evlib-ev libev-dev libjansson-dev libcurl4-openssl-dev libpq-dev libssl-dev libcmocka-dev
   libgmime-3.0-dev libxml2-dev libesmtp-dev python3-aiosmtpd dovecot-imapd
   postgresql postgresql-contrib curl)
 

@@ -28,6 +28,15 @@
 
 #define CLAIM_BATCH   32
 #define MAX_BACKOFF_S 3600
+/*
+ * Least time between two passes started by kicks. Every registration commit
+ * kicks; at 1,000 chat messages a second a pass per commit (each a
+ * transaction with its own WAL flush, plus the claim query) took a third of a
+ * core from the registering backend on a 2-core machine and stretched the
+ * messages' acknowledgements (bench/README.md, "Chat sessions"). Agents hear
+ * of a contact at most this much later.
+ */
+#define KICK_GAP_MS 25
 
 struct gw_outbox {
     const struct gw_config *cfg;
@@ -464,6 +473,33 @@ static int stopping(struct gw_outbox *ob)
     return s;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Sleeps until KICK_GAP_MS after since (a stop ends it early); kicks wait for the next pass. */
+static void keep_gap(struct gw_outbox *ob, double since)
+{
+    double left = since + KICK_GAP_MS - mono_ms();
+    if (left <= 0)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)(left * 1e6);
+    while (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ob->lock);
+    while (!ob->stopping)
+        if (pthread_cond_timedwait(&ob->kick, &ob->lock, &until) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&ob->lock);
+}
+
 static void *dispatcher_main(void *arg)
 {
     struct gw_outbox *ob = arg;
@@ -472,6 +508,7 @@ static void *dispatcher_main(void *arg)
     gw_smtp_init();
     while (!stopping(ob)) {
         int handled = 0;
+        double started = mono_ms();
         if (gw_db_is_broken(conn)) {
             PQfinish(conn);
             conn = NULL;
@@ -480,8 +517,10 @@ static void *dispatcher_main(void *arg)
         }
         if (conn && curl && gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled) != GW_OK)
             handled = 0;
-        if (handled < CLAIM_BATCH)
+        if (handled < CLAIM_BATCH) {
             wait_for_kick(ob, ob->cfg->outbox_poll_ms);
+            keep_gap(ob, started);
+        }
     }
     if (curl)
         curl_easy_cleanup(curl);

@@ -6,9 +6,18 @@
  * reply is written only when the worker reports the commit, so "2xx" always
  * means "stored". A client that hangs up early orphans its job; the job's
  * arena is freed when the worker hands it back.
+ *
+ * lws runs on a libev loop (epoll) through lws's libev plugin, a loop we own
+ * and turn ourselves: lws's default loop calls poll() over every open socket
+ * on each wake-up, which at 10,000 chat sockets costs more than the work the
+ * wake-up was for (bench/README.md, "Chat sessions"). lws 4.1's lws_service()
+ * on an event library runs the loop until it is stopped, so the loop is
+ * "foreign" and we run it one iteration at a time. Without the plugin the
+ * context falls back to lws's poll() loop.
  */
 #include "gw_server.h"
 
+#include <ev.h>
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
 #include <signal.h>
@@ -625,6 +634,36 @@ static void on_signal(int sig)
         lws_cancel_service(signal_context);
 }
 
+/* On a libev loop of ours when lws's libev plugin loads, else on lws's poll() loop. */
+static struct lws_context *create_context(struct gw_server *srv,
+                                          struct lws_context_creation_info *info)
+{
+    struct lws_context_creation_info with_ev = *info;
+    void *loops[1] = {ev_loop_new(EVBACKEND_EPOLL)};
+    if (loops[0]) {
+        with_ev.options |= LWS_SERVER_OPTION_LIBEV;
+        with_ev.foreign_loops = loops;
+        struct lws_context *ctx = lws_create_context(&with_ev);
+        if (ctx) {
+            srv->loop = loops[0];
+            return ctx;
+        }
+        ev_loop_destroy(loops[0]);
+    }
+    gw_warn("server: no libev event loop (libwebsockets-evlib-ev); serving with poll()");
+    return lws_create_context(info);
+}
+
+/* One turn of the loop: returns when something was served (a signal wakes it too). */
+static int service_once(struct gw_server *srv)
+{
+    if (srv->loop) {
+        ev_run(srv->loop, EVRUN_ONCE);
+        return 0;
+    }
+    return lws_service(srv->ctx, 0);
+}
+
 enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out)
 {
     struct gw_server *srv = calloc(1, sizeof(*srv));
@@ -656,7 +695,7 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
     info.timeout_secs = 30;
     info.retry_and_idle_policy = &idle_policy;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->listen_host, ':');
-    srv->ctx = lws_create_context(&info);
+    srv->ctx = create_context(srv, &info);
     if (!srv->ctx) {
         gw_error("server: cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
         socket_hub_destroy(srv->hub);
@@ -673,6 +712,8 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
             gw_intake_destroy(srv->intake);
         gw_ratelimit_destroy(srv->limits);
         lws_context_destroy(srv->ctx);
+        if (srv->loop)
+            ev_loop_destroy(srv->loop);
         socket_hub_destroy(srv->hub);
         free(srv->protocols);
         free(srv);
@@ -704,12 +745,17 @@ static void drain_tick(lws_sorted_usec_list_t *sul)
     (void)sul; /* only here to wake lws_service while draining */
 }
 
+static void drain_ev_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)w, (void)revents; /* likewise, for the libev loop */
+}
+
 void gw_server_run(struct gw_server *srv, int drain_s)
 {
     install_signals(srv->ctx);
     gw_info("server: listening on %s:%d", srv->cfg->listen_host, srv->cfg->listen_port);
     while (!stop_requested)
-        if (lws_service(srv->ctx, 0) < 0)
+        if (service_once(srv) < 0)
             break;
     /*
      * Draining: requests already read get their answer; new contacts are told
@@ -722,14 +768,23 @@ void gw_server_run(struct gw_server *srv, int drain_s)
     double deadline = gw_server_now() + drain_s;
     lws_sorted_usec_list_t tick;
     memset(&tick, 0, sizeof(tick));
+    /* An lws timer set while the libev loop sleeps is not seen: a libev one there. */
+    ev_timer ev_tick;
+    ev_timer_init(&ev_tick, drain_ev_tick, 0.05, 0.05);
+    if (srv->loop)
+        ev_timer_start(srv->loop, &ev_tick);
     while ((srv->open_requests > 0 || srv->metrics.sockets_open > 0 ||
             gw_intake_in_flight(srv->intake) > 0) &&
            gw_server_now() < deadline) {
-        lws_sul_schedule(srv->ctx, 0, &tick, drain_tick, 50 * LWS_US_PER_MS);
-        if (lws_service(srv->ctx, 0) < 0)
+        if (!srv->loop)
+            lws_sul_schedule(srv->ctx, 0, &tick, drain_tick, 50 * LWS_US_PER_MS);
+        if (service_once(srv) < 0)
             break;
     }
-    lws_sul_cancel(&tick);
+    if (srv->loop)
+        ev_timer_stop(srv->loop, &ev_tick);
+    else
+        lws_sul_cancel(&tick);
     gw_info("server: stopped (%zu requests left open)", srv->open_requests);
 }
 
@@ -747,6 +802,8 @@ void gw_server_destroy(struct gw_server *srv)
     srv->closing = 1;
     signal_context = NULL;
     lws_context_destroy(srv->ctx);
+    if (srv->loop)
+        ev_loop_destroy(srv->loop);
     gw_intake_collect(srv->intake, job_done, srv);
     gw_intake_destroy(srv->intake);
     gw_ratelimit_destroy(srv->limits);

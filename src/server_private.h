@@ -23,6 +23,7 @@ struct socket_hub;
 struct gw_server {
     const struct gw_config *cfg;
     struct lws_context *ctx;
+    struct ev_loop *loop; /* libev (epoll) that lws runs on; NULL: lws's own poll() loop */
     struct gw_intake *intake;
     struct gw_metrics metrics;
     struct gw_ratelimit *limits;
