@@ -36,8 +36,9 @@ json_t *desk_document(const struct gw_config *cfg, const char *action);
  * was given.
  */
 bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg);
-/* Hands doc (stolen) to the job as a GW_OP_DESK operation; false when out of memory. */
-bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, json_t *doc);
+/* Makes the job the operation op with doc (stolen) as input; false when out of memory. */
+bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, enum gw_operation op,
+                          json_t *doc);
 
 /* desk_api.c: the REST routes. */
 bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
@@ -50,9 +51,6 @@ bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *aren
                         struct gw_intake_job *job, struct gw_http_reply *reply);
 void desk_survey_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                          struct gw_http_reply *reply);
-/* The page for a survey in a state ("open", "answered", "saved", ...), in zh or en. */
-const char *desk_survey_page(struct gw_arena *arena, const char *state, const char *language,
-                             const char *ticket, const char *problem);
 
 /* desk_stream.c */
 extern const struct gw_socket_route desk_stream_route;

@@ -40,12 +40,13 @@ bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg
     return true;
 }
 
-bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, json_t *doc)
+bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, enum gw_operation op,
+                          json_t *doc)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     job->kind = GW_JOB_OPERATION;
-    job->operation = GW_OP_DESK;
+    job->operation = op;
     job->document = text ? gw_arena_strdup(arena, text) : NULL;
     free(text);
     return job->document != NULL;

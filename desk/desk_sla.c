@@ -15,14 +15,10 @@ int desk_poll_sla(struct gw_poll_ctx *ctx)
 {
     const struct gw_config *cfg = gw_poll_config(ctx);
     struct gw_arena *arena = gw_arena_create(4096);
-    json_t *doc = desk_document(cfg, "sla_scan");
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    struct gw_intake_job job = {
-        .kind = GW_JOB_OPERATION, .operation = GW_OP_SLA_SCAN, .arena = arena};
-    job.document = text && arena ? gw_arena_strdup(arena, text) : NULL;
-    free(text);
-    if (job.document && gw_poll_register(ctx, &job) == GW_OK && job.result.err == GW_OK) {
+    struct gw_intake_job job = {.arena = arena};
+    bool ready =
+        arena && desk_submit_document(&job, arena, GW_OP_SLA_SCAN, desk_document(cfg, "sla_scan"));
+    if (ready && gw_poll_register(ctx, &job) == GW_OK && job.result.err == GW_OK) {
         json_t *answer = json_loads(job.result.document, 0, NULL);
         size_t n = json_array_size(json_object_get(answer, "breaches"));
         if (n)

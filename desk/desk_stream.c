@@ -102,26 +102,10 @@ static void refuse(struct gw_socket *sock, struct stream_conn *c, const char *co
         gw_socket_close(sock, GW_CLOSE_POLICY, "too many invalid messages");
 }
 
+/* A database operation for this socket; it closes when the gateway cannot take it. */
 static bool submit(struct gw_socket *sock, json_t *doc, enum gw_operation op, enum purpose why)
 {
-    struct gw_intake_job *job = gw_socket_new_job(sock);
-    enum purpose *p = job ? gw_arena_alloc(job->arena, sizeof(*p)) : NULL;
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (p && text) {
-        *p = why;
-        job->note = p;
-        job->kind = GW_JOB_OPERATION;
-        job->operation = op;
-        job->document = gw_arena_strdup(job->arena, text);
-    }
-    free(text);
-    if (!job || !job->document) {
-        if (job)
-            gw_arena_destroy(job->arena);
-        job = NULL;
-    }
-    if (job && gw_socket_submit(sock, job) == GW_OK)
+    if (gw_socket_submit_operation(sock, op, doc, why) == GW_OK)
         return true;
     if (why != FOR_GOODBYE)
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "the gateway is busy; reconnect shortly");
@@ -252,7 +236,7 @@ static void welcome(struct gw_socket *sock, struct stream_conn *c, json_t *body)
 static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_job *job)
 {
     struct stream_conn *c = state;
-    enum purpose why = *(enum purpose *)job->note;
+    enum purpose why = job->purpose;
     json_t *answer = job->result.document ? json_loads(job->result.document, 0, NULL) : NULL;
     json_t *body = json_object_get(answer, "body");
     bool ok = job->result.err == GW_OK && answer;

@@ -111,8 +111,9 @@ static const char *form_html(struct gw_arena *arena, const struct texts *t, cons
     return html;
 }
 
-const char *desk_survey_page(struct gw_arena *arena, const char *state, const char *language,
-                             const char *ticket, const char *problem)
+/* The page for a survey in a state ("open", "saved", "answered" ...), in zh or en. */
+static const char *survey_page(struct gw_arena *arena, const char *state, const char *language,
+                               const char *ticket, const char *problem)
 {
     const struct texts *t = language && !strcmp(language, "zh") ? &zh : &en;
     const char *body;
@@ -154,7 +155,7 @@ static bool page(struct gw_http_reply *reply, struct gw_arena *arena, int status
     reply->status = status;
     reply->content_type = "text/html; charset=utf-8";
     reply->cache_control = "no-store";
-    reply->body = desk_survey_page(arena, state, language, ticket, problem);
+    reply->body = survey_page(arena, state, language, ticket, problem);
     reply->body_len = reply->body ? strlen(reply->body) : 0;
     return false;
 }
@@ -210,13 +211,7 @@ bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *aren
         else
             op = GW_OP_SURVEY_ANSWER;
     }
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    job->kind = GW_JOB_OPERATION;
-    job->operation = op;
-    job->document = text ? gw_arena_strdup(arena, text) : NULL;
-    free(text);
-    if (!job->document)
+    if (!desk_submit_document(job, arena, op, doc))
         return page(reply, arena, 503, "unavailable", browser_language(req), NULL, NULL);
     return true;
 }

@@ -11,6 +11,7 @@
 #ifndef GW_SOCKET_H
 #define GW_SOCKET_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -74,6 +75,12 @@ void gw_socket_close(struct gw_socket *sock, int code, const char *reason);
 struct gw_intake_job *gw_socket_new_job(struct gw_socket *sock);
 /* Hands the job to the intake workers; not GW_OK: not submitted (the job was freed). */
 GW_MUST_USE enum gw_err gw_socket_submit(struct gw_socket *sock, struct gw_intake_job *job);
+/*
+ * Submits the database operation op with doc (stolen) as its input, tagged
+ * with purpose (job->purpose in on_job_done). Not GW_OK: nothing submitted.
+ */
+GW_MUST_USE enum gw_err gw_socket_submit_operation(struct gw_socket *sock, enum gw_operation op,
+                                                   json_t *doc, int purpose);
 /* Tells this socket of the session's new events from now on (0: none). */
 void gw_socket_watch(struct gw_socket *sock, long long session);
 /* The route's shared state (create_shared's result). */

@@ -209,6 +209,27 @@ enum gw_err gw_socket_submit(struct gw_socket *sock, struct gw_intake_job *job)
     return GW_OK;
 }
 
+enum gw_err gw_socket_submit_operation(struct gw_socket *sock, enum gw_operation op, json_t *doc,
+                                       int purpose)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    struct gw_intake_job *job = text ? gw_socket_new_job(sock) : NULL;
+    if (job) {
+        job->kind = GW_JOB_OPERATION;
+        job->operation = op;
+        job->purpose = purpose;
+        job->document = gw_arena_strdup(job->arena, text);
+    }
+    free(text);
+    if (!job || !job->document) {
+        if (job)
+            gw_arena_destroy(job->arena);
+        return GW_ERR_NOMEM;
+    }
+    return gw_socket_submit(sock, job);
+}
+
 void socket_job_done(struct gw_server *srv, struct gw_intake_job *job)
 {
     (void)srv;

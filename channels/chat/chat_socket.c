@@ -84,33 +84,10 @@ static void refuse(struct gw_socket *sock, struct chat_conn *c, const char *code
         gw_socket_close(sock, GW_CLOSE_POLICY, "too many invalid or refused messages");
 }
 
-static struct gw_intake_job *operation(struct gw_socket *sock, enum gw_operation op,
-                                       enum purpose why, json_t *doc)
+/* A database operation for this socket; the socket closes when it cannot be submitted. */
+static bool submit(struct gw_socket *sock, enum gw_operation op, enum purpose why, json_t *doc)
 {
-    struct gw_intake_job *job = gw_socket_new_job(sock);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (job && text) {
-        job->kind = GW_JOB_OPERATION;
-        job->operation = op;
-        job->document = gw_arena_strdup(job->arena, text);
-        enum purpose *p = gw_arena_alloc(job->arena, sizeof(*p));
-        if (job->document && p) {
-            *p = why;
-            job->note = p;
-            free(text);
-            return job;
-        }
-    }
-    free(text);
-    if (job)
-        gw_arena_destroy(job->arena);
-    return NULL;
-}
-
-static bool submit(struct gw_socket *sock, struct gw_intake_job *job)
-{
-    if (job && gw_socket_submit(sock, job) == GW_OK)
+    if (gw_socket_submit_operation(sock, op, doc, why) == GW_OK)
         return true;
     gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "the gateway is busy; reconnect shortly");
     return false;
@@ -124,7 +101,7 @@ static void fetch(struct gw_socket *sock, struct chat_conn *c)
     }
     json_t *doc = json_pack("{s:I, s:I, s:i}", "session", (json_int_t)c->session, "after",
                             (json_int_t)c->last_sent, "limit", FETCH_LIMIT);
-    c->fetching = submit(sock, operation(sock, GW_OP_SESSION_EVENTS, FOR_FETCH, doc));
+    c->fetching = submit(sock, GW_OP_SESSION_EVENTS, FOR_FETCH, doc);
 }
 
 /* Sends the events numbered after last_sent, in order; says whether more are stored. */
@@ -171,7 +148,7 @@ static void start_session(struct gw_socket *sock, struct chat_conn *c, const str
         json_t *doc = json_pack("{s:s, s:I, s:i}", "token_hash", hash, "after",
                                 (json_int_t)f->last_seq, "limit", FETCH_LIMIT);
         c->phase = OPENING;
-        submit(sock, operation(sock, GW_OP_SESSION_EVENTS, FOR_RESUME, doc));
+        submit(sock, GW_OP_SESSION_EVENTS, FOR_RESUME, doc);
         return;
     }
     if (!gw_token_new(c->token, sizeof(c->token)) ||
@@ -185,7 +162,7 @@ static void start_session(struct gw_socket *sock, struct chat_conn *c, const str
         "channel", CHAT_CHANNEL, "name", f->name, "email", f->email, "phone", f->phone, "language",
         c->language[0] ? c->language : NULL, "origin", c->origin[0] ? c->origin : NULL);
     c->phase = OPENING;
-    submit(sock, operation(sock, GW_OP_SESSION_OPEN, FOR_OPEN, doc));
+    submit(sock, GW_OP_SESSION_OPEN, FOR_OPEN, doc);
 }
 
 /* The first line of the first words, as the ticket's subject. */
@@ -209,8 +186,7 @@ static void send_message(struct gw_socket *sock, struct chat_conn *c, const stru
 {
     struct gw_intake_job *job = gw_socket_new_job(sock);
     struct gw_session_message *sm = job ? gw_arena_zalloc(job->arena, sizeof(*sm)) : NULL;
-    enum purpose *why = job ? gw_arena_alloc(job->arena, sizeof(*why)) : NULL;
-    if (!sm || !why) {
+    if (!sm) {
         if (job)
             gw_arena_destroy(job->arena);
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "out of memory");
@@ -220,7 +196,6 @@ static void send_message(struct gw_socket *sock, struct chat_conn *c, const stru
     sm->session = c->session;
     sm->client_id = gw_arena_strdup(a, f->client_id);
     sm->after = c->last_sent;
-    *why = FOR_MESSAGE;
     struct gw_contact *ct = &job->contact;
     ct->channel = CHAT_CHANNEL;
     ct->idempotency_key = gw_arena_printf(a, "chat:%lld:%s", c->session, f->client_id);
@@ -231,7 +206,7 @@ static void send_message(struct gw_socket *sock, struct chat_conn *c, const stru
     ct->no_ack_reason = "acknowledged in the chat session";
     ct->session = sm;
     job->kind = GW_JOB_REGISTER;
-    job->note = why;
+    job->purpose = FOR_MESSAGE;
     if (!ct->idempotency_key || !ct->subject || !ct->body) {
         gw_arena_destroy(a);
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "out of memory");
@@ -324,7 +299,7 @@ static void on_message(struct gw_socket *sock, void *state, const char *data, si
     } else if (f.type == CHAT_CLOSE) {
         json_t *doc = json_pack("{s:I}", "session", (json_int_t)c->session);
         c->phase = LEAVING;
-        submit(sock, operation(sock, GW_OP_SESSION_LEAVE, FOR_LEAVE, doc));
+        submit(sock, GW_OP_SESSION_LEAVE, FOR_LEAVE, doc);
     } else if (f.type == CHAT_HELLO) {
         refuse(sock, c, "already_open", "this socket has its session already", NULL, NULL);
     }
@@ -362,7 +337,7 @@ static void after_message(struct gw_socket *sock, struct chat_conn *c, struct gw
 static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_job *job)
 {
     struct chat_conn *c = state;
-    enum purpose why = *(enum purpose *)job->note;
+    enum purpose why = job->purpose;
     json_t *answer = job->result.document ? json_loads(job->result.document, 0, NULL) : NULL;
     bool found = json_is_true(json_object_get(answer, "found"));
     switch (why) {

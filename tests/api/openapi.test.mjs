@@ -15,19 +15,17 @@
 //
 // Failures are collected, not thrown, so that one run lists every mismatch.
 // Run by tests/run-node-test.sh, which gives: INTAKE_BINARY, DB_URL, ARTIFACTS.
-import { spawn, execFileSync } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
 
 const binary = process.env.INTAKE_BINARY;
 const dbUrl = process.env.DB_URL;
 const artifacts = process.env.ARTIFACTS;
 const apiToken = 'openapi-test-token-0123456789';
-const WAIT = 15000;
 const docPath = new URL('../../docs/openapi.json', import.meta.url);
 const doc = JSON.parse(readFileSync(docPath, 'utf8'));
 const DOC_ID = 'urn:intake:openapi';
@@ -327,49 +325,14 @@ async function raw(path, opts, expect, b) {
 // ---------------------------------------------------------------------------
 // Gateways and the database.
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-async function startGateway(name, extra) {
+// A gateway named name (main, down, slow) with extra settings; its log goes
+// to a file unless it is the main one (the others complain about their
+// database all along).
+async function startNamedGateway(name, extra) {
   const port = await freePort();
-  const config = { listen: `127.0.0.1:${port}`, public_url: `http://127.0.0.1:${port}`,
-    database_url: dbUrl, ...extra };
-  const path = `${artifacts}/openapi-${name}.json`;
-  writeFileSync(path, JSON.stringify(config));
-  // The gateways without a database complain about it all along: into a file.
   const log = name === 'main' ? 'inherit' : openSync(`${artifacts}/openapi-${name}.log`, 'w');
-  const child = spawn(binary, ['--config', path, 'serve'], {
-    env: { ...process.env, INTAKE_API_TOKEN: apiToken },
-    stdio: ['ignore', log, log],
-  });
-  const deadline = Date.now() + WAIT;
-  for (;;) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return { child, url: `http://127.0.0.1:${port}`, name };
-    } catch { /* not up yet */ }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway ${name} did not start`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stopGateway(gw) {
-  if (gw.child.exitCode !== null) return gw.child.exitCode;
-  gw.child.kill('SIGTERM');
-  const [code] = await once(gw.child, 'exit');
-  return code;
-}
-
-function sql(query) {
-  return execFileSync('psql', [dbUrl, '-XAtc', query], { encoding: 'utf8' }).trim();
+  const child = await startGateway(port, apiToken, `openapi-${name}`, extra, log);
+  return { child, url: `http://127.0.0.1:${port}`, name };
 }
 
 function intake(...args) {
@@ -689,12 +652,12 @@ intake('agent', 'add', '--name', 'Tom', '--email', 'tom@example.test', '--queues
 const gateways = [];
 let failed = false;
 try {
-  const main = await startGateway('main', { surveys: { delay_minutes: 60 },
+  const main = await startNamedGateway('main', { surveys: { delay_minutes: 60 },
     limits: { auth_failures_per_minute: 100000 } });
   gateways.push(main);
-  const down = await startGateway('down', { database_url: 'postgresql://postgres@127.0.0.1:9/none?connect_timeout=1' });
+  const down = await startNamedGateway('down', { database_url: 'postgresql://postgres@127.0.0.1:9/none?connect_timeout=1' });
   gateways.push(down);
-  const slow = await startGateway('slow', { database_url: 'postgresql://postgres@127.0.0.1:9/none?connect_timeout=1',
+  const slow = await startNamedGateway('slow', { database_url: 'postgresql://postgres@127.0.0.1:9/none?connect_timeout=1',
     limits: { requests_per_second_per_client: 1, request_burst: 1 } });
   gateways.push(slow);
   base = main.url;
@@ -707,7 +670,7 @@ try {
   console.error(e);
 } finally {
   for (const gw of gateways) {
-    const code = await stopGateway(gw);
+    const code = await stopGateway(gw.child);
     if (code !== 0) {
       console.error(`gateway ${gw.name} exit status ${code}`);
       failed = true;

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { freePort, startGateway, stopGateway, sql } from './gateway.mjs';
+import { freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
 
 const artifacts = process.env.ARTIFACTS;
 const token = 'browser-test-token-0123456789';

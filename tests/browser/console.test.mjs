@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { freePort, startGateway, stopGateway, sql } from './gateway.mjs';
+import { freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
 
 const binary = process.env.INTAKE_BINARY;
 const dbUrl = process.env.DB_URL;

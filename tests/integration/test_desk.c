@@ -157,17 +157,6 @@ static char *contact(const struct fixture *f, const char *id, const char *email,
     return harness_post_new_contact(&f->gw, json);
 }
 
-static long sqlf(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static long sqlf(PGconn *pg, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    return harness_pg_long(pg, sql);
-}
-
 /* Opens the agent's stream; returns the client after the welcome. */
 static struct ws_client *stream(const struct fixture *f, const char *token, long after,
                                 const char *presence)
@@ -206,16 +195,18 @@ static void test_assignment_follows_presence_load_and_capacity(void **state)
 
     /* Nobody online: the ticket waits in its queue. */
     char *t1 = contact(&f, "a1", "c1@x.test", "the app crashes");
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets WHERE assignee_id IS NULL"), 1);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM tickets WHERE assignee_id IS NULL"), 1);
 
     /* Ann comes online: the waiting ticket is hers, pushed on her stream. */
     struct ws_client *sa = stream(&f, ann, 0, NULL);
     expect_event(sa, "ticket.assigned", t1);
-    assert_int_equal(sqlf(f.pg,
-                          "SELECT count(*) FROM tickets t JOIN agents a ON a.id = t.assignee_id "
-                          "WHERE a.name = 'Ann' AND t.number = '%s'",
-                          t1),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f.pg,
+                         "SELECT count(*) FROM tickets t JOIN agents a ON a.id = t.assignee_id "
+                         "WHERE a.name = 'Ann' AND t.number = '%s'",
+                         t1),
+        1);
 
     /* Bob online too: the next goes to the one with fewer open tickets (Bob). */
     struct ws_client *sb = stream(&f, bob, 0, NULL);
@@ -229,7 +220,8 @@ static void test_assignment_follows_presence_load_and_capacity(void **state)
     /* Both at capacity (2): the fifth waits. */
     char *t5 = contact(&f, "a5", "c5@x.test", "crash when printing");
     assert_int_equal(
-        sqlf(f.pg, "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id IS NULL", t5),
+        harness_pg_longf(
+            f.pg, "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id IS NULL", t5),
         1);
 
     /* Ann resolves one: capacity frees and the waiting ticket is hers. */
@@ -248,7 +240,8 @@ static void test_assignment_follows_presence_load_and_capacity(void **state)
     assert_int_equal(status_of(&f, bob, "POST", path, "{\"status\":\"closed\"}"), 200);
     char *t6 = contact(&f, "a6", "c6@x.test", "crash in settings");
     assert_int_equal(
-        sqlf(f.pg, "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id IS NULL", t6),
+        harness_pg_longf(
+            f.pg, "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id IS NULL", t6),
         1);
     /* Back online: the waiting ticket is handed to Bob. */
     assert_true(ws_send(sb, "{\"type\":\"presence\",\"presence\":\"online\"}"));
@@ -263,7 +256,8 @@ static void test_assignment_follows_presence_load_and_capacity(void **state)
     /* A gateway that shuts down closes its streams (1001) and takes their agents offline. */
     assert_int_equal(harness_gateway_stop(&f.gw), 0);
     assert_int_equal(ws_wait_close(sb, WAIT_MS, NULL, 0), 1001);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM agents WHERE presence = 'offline'"), 2);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM agents WHERE presence = 'offline'"), 2);
     ws_free(sb);
     free(t1), free(t2), free(t3), free(t4), free(t5), free(t6);
     stop_after(&f, true);
@@ -346,15 +340,18 @@ static void test_concurrent_contacts_are_assigned_once_within_capacity(void **st
     }
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets"), 24);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets WHERE assignee_id IS NOT NULL"), 15);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM (SELECT assignee_id FROM tickets WHERE "
-                                "assignee_id IS NOT NULL GROUP BY 1 HAVING count(*) <> 5) x"),
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM tickets"), 24);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM tickets WHERE assignee_id IS NOT NULL"), 15);
+    assert_int_equal(harness_pg_longf(f.pg,
+                                      "SELECT count(*) FROM (SELECT assignee_id FROM tickets WHERE "
+                                      "assignee_id IS NOT NULL GROUP BY 1 HAVING count(*) <> 5) x"),
                      0);
     /* Each assigned ticket was assigned once (one timeline event each). */
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM ticket_events WHERE kind = 'created' AND "
-                                "detail->>'assignee' IS NOT NULL"),
-                     15);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM ticket_events WHERE kind = 'created' AND "
+                               "detail->>'assignee' IS NOT NULL"),
+        15);
     /* And every assignment reached its agent's stream, once. */
     assert_int_equal(
         harness_pg_wait(f.pg,
@@ -366,6 +363,43 @@ static void test_concurrent_contacts_are_assigned_once_within_capacity(void **st
     for (int i = 0; i < 3; i++)
         ws_free(s[i]);
     stop(&f);
+}
+
+/*
+ * A missed call from a Chinese mobile number through the CTI webhook; waits
+ * for its SMS acknowledgement and returns the callback ticket (malloc'd).
+ */
+static char *missed_call(struct fixture *f, const char *mobile, const char *call_id)
+{
+    char url[160], form[256];
+    snprintf(url, sizeof(url), "%s/v1/phone/cti/cti-token-0123456789", f->gw.base);
+    snprintf(form, sizeof(form),
+             "event=hangup&direction=in&from=%s&to=01012345678&callId=%s&cause=noAnswer", mobile,
+             call_id);
+    pthread_mutex_lock(&f->sms.lock);
+    int before = f->sms.count;
+    pthread_mutex_unlock(&f->sms.lock);
+    struct harness_response r;
+    harness_http("POST", url, NULL, "application/x-www-form-urlencoded", form, strlen(form), &r);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+    assert_int_equal(sink_wait(&f->sms, before + 1, WAIT_MS), before + 1);
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT t.number FROM messages m JOIN tickets t ON t.id = "
+             "m.ticket_id WHERE m.external_ref LIKE 'call:cti:%s%%'",
+             call_id);
+    return harness_pg_text(f->pg, sql);
+}
+
+/* The i-th text message the SMS sink received, form-decoded (curl_free it). */
+static char *sms_text(struct fixture *f, int i)
+{
+    pthread_mutex_lock(&f->sms.lock);
+    char *body = curl_easy_unescape(NULL, f->sms.bodies[i], 0, NULL);
+    pthread_mutex_unlock(&f->sms.lock);
+    assert_non_null(body);
+    return body;
 }
 
 /* The i-th mail with quoted-printable soft line breaks joined (links get them), malloc'd. */
@@ -465,10 +499,10 @@ static void test_replies_go_back_by_mail_threaded_and_by_text(void **state)
     assert_non_null(strstr(to, "chen@example.cn"));
     assert_int_equal(harness_smtp_wait(&f.smtp, 3, 800), 2);
     /* The reply stopped the first-response clock; its mail's Message-ID threads answers. */
-    assert_int_equal(sqlf(f.pg,
-                          "SELECT count(*) FROM tickets WHERE number = '%s' AND "
-                          "first_responded_at IS NOT NULL",
-                          ticket),
+    assert_int_equal(harness_pg_longf(f.pg,
+                                      "SELECT count(*) FROM tickets WHERE number = '%s' AND "
+                                      "first_responded_at IS NOT NULL",
+                                      ticket),
                      1);
     assert_int_equal(
         harness_pg_wait(f.pg,
@@ -479,21 +513,11 @@ static void test_replies_go_back_by_mail_threaded_and_by_text(void **state)
     free(irt), free(subject), free(to), free(sent), free(ticket);
 
     /* A missed call becomes a callback ticket; the agent's reply goes by text message. */
-    const char *cti = "event=hangup&direction=in&from=13811112222&to=01012345678"
-                      "&callId=call-77&cause=noAnswer";
-    snprintf(url, sizeof(url), "%s/v1/phone/cti/cti-token-0123456789", f.gw.base);
-    harness_http("POST", url, NULL, "application/x-www-form-urlencoded", cti, strlen(cti), &r);
-    assert_int_equal(r.status, 200);
-    harness_response_free(&r);
-    char *phone_ticket = harness_pg_text(f.pg, "SELECT number FROM tickets WHERE channel = "
-                                               "'phone'");
-    assert_int_equal(sink_wait(&f.sms, 1, WAIT_MS), 1); /* the acknowledgement */
+    char *phone_ticket = missed_call(&f, "13811112222", "call-77");
     snprintf(path, sizeof(path), "/v1/tickets/%s/replies", phone_ticket);
     assert_int_equal(status_of(&f, ann, "POST", path, "{\"text\":\"Calling you at 3pm\"}"), 201);
     assert_int_equal(sink_wait(&f.sms, 2, WAIT_MS), 2);
-    pthread_mutex_lock(&f.sms.lock);
-    char *body = curl_easy_unescape(NULL, f.sms.bodies[1], 0, NULL);
-    pthread_mutex_unlock(&f.sms.lock);
+    char *body = sms_text(&f, 1);
     assert_non_null(strstr(body, "To=+8613811112222"));
     assert_non_null(strstr(body, "Calling you at 3pm"));
     assert_non_null(strstr(body, phone_ticket));
@@ -526,7 +550,7 @@ static void test_breached_clocks_escalate_to_the_next_tier(void **state)
     const char *late[] = {"sla-scan", "--at", "2026-11-20 08:16+00", NULL};
     assert_int_equal(intake(&f, out, sizeof(out), late), 0);
     assert_non_null(strstr(out, "first_response"));
-    assert_int_equal(sqlf(f.pg, "SELECT escalation_level FROM tickets"), 2);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT escalation_level FROM tickets"), 2);
     expect_event(sl, "ticket.escalated", t);
     /* The same scan again changes nothing. */
     assert_int_equal(intake(&f, out, sizeof(out), late), 0);
@@ -534,10 +558,11 @@ static void test_breached_clocks_escalate_to_the_next_tier(void **state)
     /* Level 2's first response (12 h from the escalation) runs out too: level 3, supervisors. */
     const char *later[] = {"sla-scan", "--at", "2026-11-20 20:17+00", NULL};
     assert_int_equal(intake(&f, out, sizeof(out), later), 0);
-    assert_int_equal(sqlf(f.pg, "SELECT escalation_level FROM tickets"), 3);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT escalation_level FROM tickets"), 3);
     expect_event(ss, "ticket.escalated", t);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM ticket_events WHERE kind = 'escalated'"), 2);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM sla_breaches"), 2);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM ticket_events WHERE kind = 'escalated'"), 2);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM sla_breaches"), 2);
     /* An agent escalating by hand past level 3: a conflict. */
     char path[128];
     snprintf(path, sizeof(path), "/v1/tickets/%s/escalate", t);
@@ -598,18 +623,21 @@ static void test_survey_lifecycle(void **state)
     assert_int_equal(form_post(&f, link, "overall=5", &page), 400);
     assert_non_null(strstr(page, "every question"));
     free(page);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM surveys WHERE answered_at IS NOT NULL"), 0);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM surveys WHERE answered_at IS NOT NULL"), 0);
     /* A low rating: saved, and a follow-up for the supervisors due in 3 working days. */
     const char *answer = "response_speed=5&resolution_efficiency=2&attitude=5&professionalism=4"
                          "&overall=3&comment=Took+too+long+%E5%A4%AA%E6%85%A2";
     assert_int_equal(form_post(&f, link, answer, NULL), 200);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM surveys WHERE overall = 3 AND "
-                                "resolution_efficiency = 2 AND comment = 'Took too long 太慢'"),
-                     1);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM followups WHERE queue = 'complaints' AND "
-                                "closed_at IS NULL AND due_at = intake_add_working_days("
-                                "created_at, 3, NULL)"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM surveys WHERE overall = 3 AND "
+                               "resolution_efficiency = 2 AND comment = 'Took too long 太慢'"),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM followups WHERE queue = 'complaints' AND "
+                               "closed_at IS NULL AND due_at = intake_add_working_days("
+                               "created_at, 3, NULL)"),
+        1);
     expect_event(ss, "followup.opened", t);
     /* The link works once. */
     assert_int_equal(form_post(&f, link, answer, NULL), 409);
@@ -620,7 +648,7 @@ static void test_survey_lifecycle(void **state)
     assert_int_equal(form_post(&f, "/s/not-a-token", answer, NULL), 404);
 
     /* The supervisor closes the follow-up with what was done. */
-    long fid = sqlf(f.pg, "SELECT id FROM followups");
+    long fid = harness_pg_longf(f.pg, "SELECT id FROM followups");
     snprintf(path, sizeof(path), "/v1/followups/%ld/close", fid);
     assert_int_equal(status_of(&f, sue, "POST", path, "{\"outcome\":\"called, apologised\"}"), 200);
     assert_int_equal(status_of(&f, sue, "POST", path, "{\"outcome\":\"again\"}"), 409);
@@ -639,7 +667,7 @@ static void test_survey_lifecycle(void **state)
     assert_int_equal(harness_smtp_wait(&f.smtp, 2, WAIT_MS), 2);
     char *link2 = survey_path(&f.smtp, 2, link);
     assert_string_not_equal(link, link2);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM surveys"), 2);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM surveys"), 2);
     /* Expired: a page that says so. */
     harness_pg_exec(f.pg, "UPDATE surveys SET expires_at = now() - interval '1 second' WHERE "
                           "answered_at IS NULL");
@@ -730,13 +758,14 @@ static void test_surveys_go_by_chat_and_text_in_the_customers_language(void **st
     assert_non_null(ack);
     char *ticket = harness_json_str(ack, "ticket");
     free(ack);
-    assert_int_equal(sqlf(f.pg,
-                          "SELECT count(*) FROM tickets WHERE number = '%s' AND "
-                          "first_response_due_at = intake_business_add(created_at, 900, "
-                          "'{\"tz\":\"Asia/Shanghai\",\"days\":[1,2,3,4,5],\"start\":"
-                          "\"09:00\",\"end\":\"18:00\"}')",
-                          ticket),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f.pg,
+                         "SELECT count(*) FROM tickets WHERE number = '%s' AND "
+                         "first_response_due_at = intake_business_add(created_at, 900, "
+                         "'{\"tz\":\"Asia/Shanghai\",\"days\":[1,2,3,4,5],\"start\":"
+                         "\"09:00\",\"end\":\"18:00\"}')",
+                         ticket),
+        1);
     char path[128];
     snprintf(path, sizeof(path), "/v1/tickets/%s/status", ticket);
     assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"resolved\"}"), 200);
@@ -765,27 +794,44 @@ static void test_surveys_go_by_chat_and_text_in_the_customers_language(void **st
     ws_free(chat);
 
     /* A caller gets it by text message. */
-    const char *cti = "event=hangup&direction=in&from=13811113333&to=01012345678"
-                      "&callId=call-88&cause=busy";
-    snprintf(full, sizeof(full), "%s/v1/phone/cti/cti-token-0123456789", f.gw.base);
-    harness_http("POST", full, NULL, "application/x-www-form-urlencoded", cti, strlen(cti), &r);
-    assert_int_equal(r.status, 200);
-    harness_response_free(&r);
-    char *phone_ticket = harness_pg_text(f.pg, "SELECT number FROM tickets WHERE channel = "
-                                               "'phone'");
-    assert_int_equal(sink_wait(&f.sms, 1, WAIT_MS), 1); /* the acknowledgement */
+    char *phone_ticket = missed_call(&f, "13811113333", "call-88");
     snprintf(path, sizeof(path), "/v1/tickets/%s/status", phone_ticket);
     assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"resolved\"}"), 200);
     assert_int_equal(sink_wait(&f.sms, 2, WAIT_MS), 2);
-    pthread_mutex_lock(&f.sms.lock);
-    char *body = curl_easy_unescape(NULL, f.sms.bodies[1], 0, NULL);
-    pthread_mutex_unlock(&f.sms.lock);
+    char *body = sms_text(&f, 1);
     assert_non_null(strstr(body, "To=+8613811113333"));
     assert_non_null(strstr(body, "/s/"));
     assert_non_null(strstr(body, phone_ticket));
     curl_free(body);
     free(phone_ticket);
     stop(&f);
+}
+
+static void test_database_down_stream_closes_1011_and_survey_page_says_later(void **state)
+{
+    (void)state;
+    struct harness_gateway gw;
+    char dead[160];
+    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing", harness_free_port());
+    harness_gateway_start_config(&gw, dead, "{}", NULL);
+    /* The agent is told to come back; nothing is assumed about their presence. */
+    struct ws_client *c = ws_connect(gw.port, "/v1/agent/stream", PROTOCOL, NULL);
+    assert_non_null(c);
+    assert_true(ws_send(c, "{\"type\":\"hello\",\"token\":\"any-token-0123456789\"}"));
+    char reason[128];
+    assert_int_equal(ws_wait_close(c, 15000, reason, sizeof(reason)), 1011);
+    assert_string_equal(reason, "the gateway cannot reach its database");
+    ws_free(c);
+    /* A customer opening a survey link gets a page saying to try again, not an error body. */
+    char url[256];
+    snprintf(url, sizeof(url), "%s/s/%064d", gw.base, 7);
+    struct harness_response r;
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 503);
+    assert_true(atoi(r.retry_after) >= 1);
+    assert_non_null(strstr(r.body, "try again"));
+    harness_response_free(&r);
+    assert_int_equal(harness_gateway_stop(&gw), 0);
 }
 
 static void test_working_days_skip_the_weekend(void **state)
@@ -852,8 +898,9 @@ static void test_api_refusals(void **state)
     snprintf(path, sizeof(path), "/v1/tickets/%s/transfer", t);
     assert_int_equal(status_of(&f, ann, "POST", path, "{\"agent\":\"nobody@desk.test\"}"), 400);
     assert_int_equal(status_of(&f, ann, "POST", path, "{\"agent\":\"bob@desk.test\"}"), 200);
-    assert_int_equal(sqlf(f.pg, "SELECT count(*) FROM tickets t JOIN agents a ON a.id = "
-                                "t.assignee_id WHERE a.name = 'Bob'"),
+    assert_int_equal(harness_pg_longf(f.pg,
+                                      "SELECT count(*) FROM tickets t JOIN agents a ON a.id = "
+                                      "t.assignee_id WHERE a.name = 'Bob'"),
                      1);
     snprintf(path, sizeof(path), "/v1/tickets/%s/status", t);
     assert_int_equal(status_of(&f, ann, "POST", path, "{\"status\":\"closed\"}"), 200);
@@ -873,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_survey_lifecycle),
         cmocka_unit_test(test_queue_webhook_is_signed),
         cmocka_unit_test(test_surveys_go_by_chat_and_text_in_the_customers_language),
+        cmocka_unit_test(test_database_down_stream_closes_1011_and_survey_page_says_later),
         cmocka_unit_test(test_working_days_skip_the_weekend),
         cmocka_unit_test(test_api_refusals),
     };

@@ -87,17 +87,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static long count(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static long count(PGconn *pg, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    return harness_pg_long(pg, sql);
-}
-
 /* ---- Twilio: form fields "Name=Value" (unencoded), signed over URL + sorted fields ---- */
 
 static int by_name(const void *a, const void *b)
@@ -243,27 +232,30 @@ static void test_twilio_missed_call_becomes_callback_ticket_with_sms(void **stat
     assert_non_null(strstr(reply, "<Response/>"));
     free(reply);
     text_is(f->pg, "SELECT state FROM calls WHERE call_id = 'CA100'", "ringing");
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM tickets"), 0);
+    assert_int_equal(harness_pg_longf(f->pg, "SELECT count(*) FROM tickets"), 0);
 
     assert_int_equal(twilio_post(f, missed), 200);
     char *ticket = ticket_of_call(f->pg, "twilio", "CA100");
     assert_true(strlen(ticket) > 0);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM tickets WHERE number = '%s' AND category = "
-                           "'callback' AND channel = 'phone' AND first_response_due_at = "
-                           "'2026-11-22 09:30:00+00'::timestamptz + interval '45 minutes'",
-                           ticket),
-                     1);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM customers c JOIN customer_identities i ON "
-                                  "i.customer_id = c.id WHERE i.kind = 'phone' AND i.value = "
-                                  "'+8613811110001' AND c.name = 'Wang Fang'"),
-                     1);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "WHERE t.number = '%s' AND m.body LIKE 'Missed call from "
-                           "+8613811110001 (Wang Fang)%%reason: no-answer%%'",
-                           ticket),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM tickets WHERE number = '%s' AND category = "
+                         "'callback' AND channel = 'phone' AND first_response_due_at = "
+                         "'2026-11-22 09:30:00+00'::timestamptz + interval '45 minutes'",
+                         ticket),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM customers c JOIN customer_identities i ON "
+                                "i.customer_id = c.id WHERE i.kind = 'phone' AND i.value = "
+                                "'+8613811110001' AND c.name = 'Wang Fang'"),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "WHERE t.number = '%s' AND m.body LIKE 'Missed call from "
+                         "+8613811110001 (Wang Fang)%%reason: no-answer%%'",
+                         ticket),
+        1);
 
     /* The SMS: Twilio Messages format, Basic auth, ticket number and the callback promise. */
     assert_int_equal(sink_wait(&f->sms, 1, 15000), 1);
@@ -300,7 +292,7 @@ static void test_second_missed_call_joins_open_callback_ticket(void **state)
     assert_int_equal(twilio_post(f, first), 200);
     char *ticket = ticket_of_call(f->pg, "twilio", "CA200");
     assert_true(strlen(ticket) > 0);
-    long acks = count(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'");
+    long acks = harness_pg_longf(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'");
     /* The same person again, through the PBX bridge, in national form. */
     assert_int_equal(cti_post(f, CTI_TOKEN,
                               "event=newCall&direction=in&callId=pbx-200&from=013822220002&to="
@@ -312,13 +304,15 @@ static void test_second_missed_call_joins_open_callback_ticket(void **state)
                      200);
     char *second = ticket_of_call(f->pg, "cti", "pbx-200");
     assert_string_equal(second, ticket);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "WHERE t.number = '%s'",
-                           ticket),
-                     2);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "WHERE t.number = '%s'",
+                         ticket),
+        2);
     /* Joining tells agents, not the customer a second time. */
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'"), acks);
+    assert_int_equal(harness_pg_longf(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'"),
+                     acks);
     free(ticket);
     free(second);
 }
@@ -330,7 +324,7 @@ static void test_answered_call_is_logged_on_the_open_ticket(void **state)
                             "From=+8613833330003", "To=+861012345678",     NULL};
     assert_int_equal(twilio_post(f, missed), 200);
     char *ticket = ticket_of_call(f->pg, "twilio", "CA300");
-    long acks = count(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'");
+    long acks = harness_pg_longf(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'");
     const char *answered[] = {"CallSid=CA301",       "CallStatus=in-progress", "Direction=inbound",
                               "From=+8613833330003", "To=+861012345678",       NULL};
     const char *completed[] = {"CallSid=CA301",
@@ -344,14 +338,17 @@ static void test_answered_call_is_logged_on_the_open_ticket(void **state)
     assert_int_equal(twilio_post(f, completed), 200);
     char *logged = ticket_of_call(f->pg, "twilio", "CA301");
     assert_string_equal(logged, ticket);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "WHERE t.number = '%s' AND m.body LIKE 'Answered call from "
-                           "+8613833330003%%duration 3 min 12 s.'",
-                           ticket),
-                     1);
-    assert_int_equal(count(f->pg, "SELECT duration_s FROM calls WHERE call_id = 'CA301'"), 192);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'"), acks);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "WHERE t.number = '%s' AND m.body LIKE 'Answered call from "
+                         "+8613833330003%%duration 3 min 12 s.'",
+                         ticket),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT duration_s FROM calls WHERE call_id = 'CA301'"), 192);
+    assert_int_equal(harness_pg_longf(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'"),
+                     acks);
 
     /* A first-time caller who got through: a new ticket, no acknowledgement. */
     const char *fresh[] = {"CallSid=CA302",
@@ -365,11 +362,12 @@ static void test_answered_call_is_logged_on_the_open_ticket(void **state)
     char *own = ticket_of_call(f->pg, "twilio", "CA302");
     assert_true(strlen(own) > 0);
     assert_string_not_equal(own, ticket);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id "
-                           "WHERE t.number = '%s' AND o.kind = 'ack'",
-                           own),
-                     0);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id "
+                         "WHERE t.number = '%s' AND o.kind = 'ack'",
+                         own),
+        0);
     free(ticket);
     free(logged);
     free(own);
@@ -392,20 +390,22 @@ static void test_voicemail_ticket_carries_transcript_and_recording(void **state)
     assert_non_null(ticket);
     assert_string_equal(state_s, "missed");
     assert_true(harness_json_bool(reply, "new_ticket"));
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM tickets t JOIN messages m ON m.ticket_id = t.id "
-                           "WHERE t.number = '%s' AND t.subject = 'Voicemail from +8613844440004' "
-                           "AND m.body LIKE '%%Voicemail transcript: 我的打印机坏了，请回电%%' "
-                           "AND m.body LIKE '%%Recording: https://rec.example.com/n-400.mp3%%' "
-                           "AND m.received_at = '2026-11-22 09:05:00+00' AND t.language = 'zh'",
-                           ticket),
-                     1);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id "
-                           "WHERE t.number = '%s' AND o.kind = 'ack' AND o.payload->>"
-                           "'reply_handle' = '+8613844440004'",
-                           ticket),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM tickets t JOIN messages m ON m.ticket_id = t.id "
+                         "WHERE t.number = '%s' AND t.subject = 'Voicemail from +8613844440004' "
+                         "AND m.body LIKE '%%Voicemail transcript: 我的打印机坏了，请回电%%' "
+                         "AND m.body LIKE '%%Recording: https://rec.example.com/n-400.mp3%%' "
+                         "AND m.received_at = '2026-11-22 09:05:00+00' AND t.language = 'zh'",
+                         ticket),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id "
+                         "WHERE t.number = '%s' AND o.kind = 'ack' AND o.payload->>"
+                         "'reply_handle' = '+8613844440004'",
+                         ticket),
+        1);
     free(reply);
     free(ticket);
     free(state_s);
@@ -439,24 +439,28 @@ static void test_media_after_the_end_joins_the_calls_ticket_once(void **state)
     assert_int_equal(twilio_post(f, transcript), 200);
     assert_int_equal(twilio_post(f, transcript), 200); /* Twilio retried */
     assert_int_equal(twilio_post(f, in_progress), 200);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "WHERE t.number = '%s'",
-                           ticket),
-                     3);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "WHERE t.number = '%s' AND m.body = 'Recording of the call, duration "
-                           "58 s: https://api.twilio.com/rec/RE500'",
-                           ticket),
-                     1);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "WHERE t.number = '%s' AND m.body = 'Voicemail transcript: Please "
-                           "call me back about invoice 42'",
-                           ticket),
-                     1);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM call_events WHERE call_id = 'CA500'"), 3);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "WHERE t.number = '%s'",
+                         ticket),
+        3);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "WHERE t.number = '%s' AND m.body = 'Recording of the call, duration "
+                         "58 s: https://api.twilio.com/rec/RE500'",
+                         ticket),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "WHERE t.number = '%s' AND m.body = 'Voicemail transcript: Please "
+                         "call me back about invoice 42'",
+                         ticket),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM call_events WHERE call_id = 'CA500'"), 3);
     free(ticket);
 }
 
@@ -477,17 +481,20 @@ static void test_events_out_of_order_land_correctly(void **state)
                               "%2B861012345678&user%5B%5D=Agent+Li&user%5B%5D=Agent+Wu"),
                      200);
     text_is(f->pg, "SELECT state FROM calls WHERE call_id = 'ooo-1'", "ended");
-    assert_int_equal(count(f->pg, "SELECT events FROM calls WHERE call_id = 'ooo-1'"), 3);
+    assert_int_equal(harness_pg_longf(f->pg, "SELECT events FROM calls WHERE call_id = 'ooo-1'"),
+                     3);
     char *ticket = ticket_of_call(f->pg, "cti", "ooo-1");
     assert_true(strlen(ticket) > 0);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "WHERE t.number = '%s'",
-                           ticket),
-                     1);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM tickets t JOIN customer_identities i ON "
-                                  "i.customer_id = t.customer_id WHERE i.value = '+8613866660006'"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "WHERE t.number = '%s'",
+                         ticket),
+        1);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM tickets t JOIN customer_identities i ON "
+                                "i.customer_id = t.customer_id WHERE i.value = '+8613866660006'"),
+        1);
 
     /* A late "answered" after "missed" does not revive the call or make a second ticket. */
     assert_int_equal(native_post(f,
@@ -506,9 +513,10 @@ static void test_events_out_of_order_land_correctly(void **state)
                                  NULL),
                      200);
     text_is(f->pg, "SELECT state FROM calls WHERE call_id = 'ooo-2'", "missed");
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM tickets t JOIN customer_identities i ON "
-                                  "i.customer_id = t.customer_id WHERE i.value = '+8613866660007'"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM tickets t JOIN customer_identities i ON "
+                                "i.customer_id = t.customer_id WHERE i.value = '+8613866660007'"),
+        1);
     free(ticket);
 }
 
@@ -527,20 +535,24 @@ static void test_replays_store_nothing_twice(void **state)
     char *t1 = harness_json_str(first, "ticket"), *t2 = harness_json_str(again, "ticket");
     assert_string_equal(status, "duplicate");
     assert_string_equal(t1, t2);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM call_events WHERE call_id = 'n-700'"), 1);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM messages WHERE idempotency_key = "
-                                  "'phone:native:dup-1'"),
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM call_events WHERE call_id = 'n-700'"), 1);
+    assert_int_equal(harness_pg_longf(f->pg,
+                                      "SELECT count(*) FROM messages WHERE idempotency_key = "
+                                      "'phone:native:dup-1'"),
                      1);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack' AND dedupe_key = "
-                                  "'ack:phone:native:dup-1'"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM outbox WHERE kind = 'ack' AND dedupe_key = "
+                                "'ack:phone:native:dup-1'"),
+        1);
     /* A replayed Twilio status too. */
     const char *busy[] = {"CallSid=CA701", "CallStatus=busy", "From=+8613877770008", NULL};
     assert_int_equal(twilio_post(f, busy), 200);
     assert_int_equal(twilio_post(f, busy), 200);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM messages m JOIN calls c ON c.ticket_id = "
-                                  "m.ticket_id WHERE c.call_id = 'CA701'"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM messages m JOIN calls c ON c.ticket_id = "
+                                "m.ticket_id WHERE c.call_id = 'CA701'"),
+        1);
     free(first);
     free(again);
     free(status);
@@ -584,14 +596,16 @@ static void test_parallel_copies_and_events_of_one_call_make_one_ticket(void **s
         pthread_join(threads[i], NULL);
         assert_int_equal(racers[i].status, 200);
     }
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM call_events WHERE call_id = 'n-par'"), 3);
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM call_events WHERE call_id = 'n-par'"), 3);
     text_is(f->pg, "SELECT state || '/' || duration_s FROM calls WHERE call_id = 'n-par'",
             "ended/95");
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-                           "JOIN customer_identities i ON i.customer_id = t.customer_id WHERE "
-                           "i.value = '+8613818181818'"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                         "JOIN customer_identities i ON i.customer_id = t.customer_id WHERE "
+                         "i.value = '+8613818181818'"),
+        1);
 }
 
 static long stored_rows(PGconn *pg)
@@ -710,7 +724,8 @@ static void test_twilio_json_body_is_checked_through_body_sha256(void **state)
     harness_http_headers("POST", url, headers, other, strlen(other), &r);
     assert_int_equal(r.status, 403);
     harness_response_free(&r);
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM calls WHERE call_id = 'CA991'"), 0);
+    assert_int_equal(harness_pg_longf(f->pg, "SELECT count(*) FROM calls WHERE call_id = 'CA991'"),
+                     0);
 }
 
 static void test_withheld_number_records_the_call_without_a_ticket(void **state)
@@ -718,10 +733,10 @@ static void test_withheld_number_records_the_call_without_a_ticket(void **state)
     struct fixture *f = *state;
     const char *hidden[] = {"CallSid=CA950", "CallStatus=no-answer", "From=anonymous",
                             "To=+861012345678", NULL};
-    long tickets = count(f->pg, "SELECT count(*) FROM tickets");
+    long tickets = harness_pg_longf(f->pg, "SELECT count(*) FROM tickets");
     assert_int_equal(twilio_post(f, hidden), 200);
     text_is(f->pg, "SELECT state FROM calls WHERE call_id = 'CA950'", "missed");
-    assert_int_equal(count(f->pg, "SELECT count(*) FROM tickets"), tickets);
+    assert_int_equal(harness_pg_longf(f->pg, "SELECT count(*) FROM tickets"), tickets);
 }
 
 static void test_answered_callback_is_the_first_response(void **state)
@@ -739,16 +754,17 @@ static void test_answered_callback_is_the_first_response(void **state)
                           "CallDuration=300",
                           NULL};
     assert_int_equal(twilio_post(f, back), 200);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM tickets WHERE number = '%s' AND "
-                           "first_responded_at IS NOT NULL AND status = 'open'",
-                           ticket),
+    assert_int_equal(harness_pg_longf(f->pg,
+                                      "SELECT count(*) FROM tickets WHERE number = '%s' AND "
+                                      "first_responded_at IS NOT NULL AND status = 'open'",
+                                      ticket),
                      1);
-    assert_int_equal(count(f->pg,
-                           "SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = "
-                           "e.ticket_id WHERE t.number = '%s' AND e.kind = 'called_back'",
-                           ticket),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = "
+                         "e.ticket_id WHERE t.number = '%s' AND e.kind = 'called_back'",
+                         ticket),
+        1);
     free(ticket);
 }
 
@@ -829,20 +845,21 @@ static void test_stale_calls_are_closed(void **state)
             "SELECT state FROM calls WHERE call_id = "
             "'fresh-ringing'",
             "ringing");
-    assert_int_equal(count(f.pg,
-                           "SELECT count(*) FROM tickets t JOIN calls c ON c.ticket_id = t.id "
-                           "WHERE c.call_id = 'stale-ringing' AND t.category = 'callback'"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM tickets t JOIN calls c ON c.ticket_id = t.id "
+                               "WHERE c.call_id = 'stale-ringing' AND t.category = 'callback'"),
+        1);
     /* The real hangup arriving after the sweep changes nothing. */
     assert_int_equal(native_post(&f,
                                  "{\"event_id\":\"s-4\",\"call_id\":\"stale-ringing\",\"type\":"
                                  "\"missed\",\"from\":\"+8613813131313\"}",
                                  NULL),
                      200);
-    assert_int_equal(count(f.pg, "SELECT count(*) FROM tickets t JOIN customer_identities i ON "
-                                 "i.customer_id = t.customer_id WHERE i.value = "
-                                 "'+8613813131313'"),
-                     1);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM tickets t JOIN customer_identities i ON "
+                               "i.customer_id = t.customer_id WHERE i.value = "
+                               "'+8613813131313'"),
+        1);
     finish(&f);
 }
 

@@ -66,6 +66,16 @@ char *harness_pg_text(PGconn *conn, const char *sql)
     return out;
 }
 
+long harness_pg_longf(PGconn *conn, const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    return harness_pg_long(conn, sql);
+}
+
 long harness_pg_wait(PGconn *conn, const char *sql, long expect)
 {
     long v = -1;

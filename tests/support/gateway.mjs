@@ -23,18 +23,22 @@ export function freePort() {
   });
 }
 
-// A gateway on port, with the API token given; label names its config file.
-export async function startGateway(port, token, label) {
+// A gateway on port with the API token given and extra settings over the
+// test's database; label names its config file. log: 'inherit' (the test's
+// output) or a file descriptor. Resolves to the child process once /healthz
+// answers.
+export async function startGateway(port, token, label, extra = {}, log = 'inherit') {
   const config = JSON.stringify({
     listen: `127.0.0.1:${port}`,
     public_url: `http://127.0.0.1:${port}`,
     database_url: dbUrl,
+    ...extra,
   });
   const path = `${artifacts}/${label}-gateway-${port}.json`;
   writeFileSync(path, config);
   const child = spawn(binary, ['--config', path, 'serve'], {
     env: { ...process.env, INTAKE_API_TOKEN: token },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', log, log],
   });
   const deadline = Date.now() + WAIT;
   for (;;) {
@@ -42,7 +46,9 @@ export async function startGateway(port, token, label) {
       const r = await fetch(`http://127.0.0.1:${port}/healthz`);
       if (r.ok) return child;
     } catch { /* not up yet */ }
-    if (Date.now() > deadline) throw new Error(`gateway on ${port} did not start`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`gateway ${label} on ${port} did not start`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
