@@ -580,6 +580,68 @@ static void test_database_down_closes_with_1011_and_replies_get_503(void **state
     assert_int_equal(harness_gateway_stop(&gw), 0);
 }
 
+/*
+ * A message's answer carries the events its socket has not seen yet, numbered
+ * as the session's log has them: built from what was just written when the
+ * socket had seen everything before (the usual case), else read from the log.
+ * Checked in SQL, where the socket's position can be set exactly.
+ */
+#define SESSION_MESSAGE(client, after)                                                             \
+    "CREATE TEMP TABLE answer_" client " AS SELECT intake_session_message(jsonb_build_object("     \
+    "'key', 'chat:t:" client "', 'channel', 'chat', 'body', 'text " client "', "                   \
+    "'ticket_prefix', 'SR-', 'customer_prefix', 'CU-', 'no_ack_reason', 'in the session', "        \
+    "'category', 'general', 'priority', 'normal', 'queue', 'general', 'first_response_s', 60, "    \
+    "'handling_s', 3600, 'resolve_s', 86400, "                                                     \
+    "'session', jsonb_build_object('id', (SELECT id FROM live_sessions), 'client_id', '" client    \
+    "', 'after', " #after "))) a"
+#define ANSWER_IS_THE_LOG(client, after)                                                           \
+    "SELECT ((SELECT a->'events' FROM answer_" client ") = "                                       \
+    "intake_session_log((SELECT id FROM live_sessions), " #after "))::int"
+#define ANSWER_SEQS(client)                                                                        \
+    "SELECT string_agg(e->>'seq', ',' ORDER BY o) FROM answer_" client ", "                        \
+    "jsonb_array_elements(a->'events') WITH ORDINALITY AS x(e, o)"
+
+static void test_message_answer_carries_the_events_the_socket_missed(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "chat_answer");
+    assert_int_equal(harness_migrate(db.url, NULL, 0), 0);
+    PGconn *pg = harness_pg(db.url);
+    harness_pg_exec(pg, "SELECT intake_session_open(jsonb_build_object('token_hash', "
+                        "repeat('ab', 32), 'visitor', 'v-answer', 'channel', 'chat', "
+                        "'name', 'Ana'))");
+
+    /* The first message: the message and the ticket's notice. */
+    harness_pg_exec(pg, SESSION_MESSAGE("m1", 0));
+    char *seqs = harness_pg_text(pg, ANSWER_SEQS("m1"));
+    assert_string_equal(seqs, "1,2");
+    free(seqs);
+    assert_int_equal(harness_pg_long(pg, ANSWER_IS_THE_LOG("m1", 0)), 1);
+
+    /* An agent's reply (3) the socket has not been sent yet comes with the next message (4). */
+    harness_pg_exec(pg, "SELECT intake_ticket_reply(jsonb_build_object('ticket', "
+                        "(SELECT number FROM tickets), 'text', 'On it', 'agent', 'Bo', "
+                        "'key', 'r1'))");
+    harness_pg_exec(pg, SESSION_MESSAGE("m2", 2));
+    seqs = harness_pg_text(pg, ANSWER_SEQS("m2"));
+    assert_string_equal(seqs, "3,4");
+    free(seqs);
+    assert_int_equal(harness_pg_long(pg, ANSWER_IS_THE_LOG("m2", 2)), 1);
+
+    /* A socket that has everything gets its own message only. */
+    harness_pg_exec(pg, SESSION_MESSAGE("m3", 4));
+    seqs = harness_pg_text(pg, ANSWER_SEQS("m3"));
+    assert_string_equal(seqs, "5");
+    free(seqs);
+    assert_int_equal(harness_pg_long(pg, ANSWER_IS_THE_LOG("m3", 4)), 1);
+    assert_int_equal(harness_pg_long(pg, "SELECT last_seq FROM live_sessions"), 5);
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM session_events"), 5);
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM tickets"), 1);
+    PQfinish(pg);
+    harness_db_drop(&db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_chinese_browser_gets_a_chinese_acknowledgement),
         cmocka_unit_test(test_agent_reply_arrives_live_and_resume_replays_only_what_was_missed),
         cmocka_unit_test(test_resent_client_id_is_stored_once),
+        cmocka_unit_test(test_message_answer_carries_the_events_the_socket_missed),
         cmocka_unit_test(test_oversized_message_closes_with_1009),
         cmocka_unit_test(test_malformed_messages_get_errors_then_a_close),
         cmocka_unit_test(test_wrong_or_missing_origin_is_closed),
