@@ -3,16 +3,22 @@
  * one libwebsockets client context.
  *   1. opens N sessions (hello, then the welcome), prints "held N", and waits
  *      for a line on stdin (the script reads the server's memory meanwhile);
- *   2. makes A of them active: each sends a message every interval, and the
+ *   2. with --warm W, W sessions that are not among the active ones send one
+ *      message each (not measured) and the client waits a second: the gateway's
+ *      database connection runs its PL/pgSQL functions for the first time
+ *      there (compiling them and planning their statements, ~30 ms once per
+ *      connection), not inside the measured phase;
+ *   3. makes A of them active: each sends a message every interval, and the
  *      time from sending to the server's ack (the commit) is recorded;
  *      meanwhile, with a database URL, a second thread posts agent replies on
  *      the active sessions' tickets (intake_ticket_reply, as another gateway
  *      or an agent tool would), and the time until the customer's socket gets
  *      the reply is recorded;
- *   3. prints both latency distributions and exits.
+ *   4. prints both latency distributions and exits.
  * With --echo (the bare lws reference), any message echoed with the client
  * id counts as the ack. Usage:
  *   chat-load PORT N ACTIVE SECONDS INTERVAL_MS [--echo] [--db URL --replies-per-s R] [--poll]
+ *             [--warm W]
  * The client runs lws on a libev loop (epoll): with lws's default poll() loop
  * every 1 ms wake-up scans all N sockets, and the client alone then takes most
  * of a core at 10,000 sessions (--poll keeps that loop, for comparison).
@@ -49,7 +55,7 @@ static int n_conns, n_active, echo_mode;
 static int established, welcomed, failed;
 static double *ack_lat, *reply_lat;
 static double *first_lat, *later_lat; /* a session's first message (opens a ticket), the rest */
-static size_t n_ack, n_reply, n_sent, n_first, n_later;
+static size_t n_ack, n_reply, n_sent, n_first, n_later, n_warm_acked;
 static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_s(void)
@@ -81,6 +87,10 @@ static void on_text(struct conn *c, const char *in, size_t len)
     const char *id = strstr(msg, "\"client_id\":\"b");
     int is_ack = echo_mode ? strstr(msg, "\"type\":\"message\"") != NULL
                            : strstr(msg, "\"type\":\"ack\"") != NULL;
+    if (is_ack && strstr(msg, "\"client_id\":\"warm-")) {
+        n_warm_acked++;
+        return;
+    }
     if (id && is_ack) {
         long k = strtol(strchr(id + 13, '-') + 1, NULL, 10);
         if (n_ack < MAX_SAMPLES) {
@@ -250,14 +260,14 @@ int main(int argc, char **argv)
 {
     if (argc < 6) {
         fprintf(stderr, "usage: chat-load PORT N ACTIVE SECONDS INTERVAL_MS [--echo] "
-                        "[--db URL --replies-per-s R] [--poll]\n");
+                        "[--db URL --replies-per-s R] [--poll] [--warm W]\n");
         return 2;
     }
     int port = atoi(argv[1]);
     n_conns = atoi(argv[2]);
     n_active = atoi(argv[3]);
     double secs = atof(argv[4]), interval = atof(argv[5]) / 1000.0;
-    int use_poll = 0;
+    int use_poll = 0, n_warm = 0;
     const char *db_url = NULL;
     double replies_per_s = 0;
     for (int i = 6; i < argc; i++) {
@@ -269,6 +279,8 @@ int main(int argc, char **argv)
             replies_per_s = atof(argv[++i]);
         else if (!strcmp(argv[i], "--poll"))
             use_poll = 1;
+        else if (!strcmp(argv[i], "--warm") && i + 1 < argc)
+            n_warm = atoi(argv[++i]);
     }
     conns = calloc((size_t)n_conns, sizeof(*conns));
     ack_lat = malloc(MAX_SAMPLES * sizeof(double));
@@ -323,9 +335,30 @@ int main(int argc, char **argv)
     if (!fgets(line, sizeof(line), stdin))
         return 1;
 
-    /* 2. Active sessions send; replies come from the database side. */
     if (n_active > welcomed)
         n_active = welcomed;
+    /* 2. Warm-up: sessions after the active ones send one message each, spread over 1 s. */
+    if (n_warm > welcomed - n_active)
+        n_warm = welcomed - n_active;
+    double warm_start = now_s();
+    size_t queued = 0;
+    for (int sent = 0; (sent < n_warm || n_warm_acked < queued) && now_s() - warm_start < 30;) {
+        while (sent < n_warm && now_s() - warm_start >= (double)sent / n_warm) {
+            struct conn *c = &conns[n_active + sent++];
+            if (!c->wsi)
+                continue;
+            queued++;
+            queue_text(c, "{\"type\":\"message\",\"client_id\":\"warm-1\","
+                          "\"text\":\"warm-up message\"}");
+        }
+        service(ctx);
+    }
+    for (double settle = now_s(); n_warm && now_s() - settle < 1.0;)
+        service(ctx);
+    if (n_warm)
+        printf("warm-up: %d sessions sent one message each, %zu acked\n", n_warm, n_warm_acked);
+
+    /* 3. Active sessions send; replies come from the database side. */
     double start = now_s();
     for (int i = 0; i < n_active; i++) {
         conns[i].active = 1;
