@@ -17,9 +17,9 @@
 
 #include "desk.h"
 #include "gw_config.h"
+#include "gw_replay.h"
 #include "gw_token.h"
 
-#define FETCH_LIMIT     200
 #define HELLO_TIMEOUT_S 10
 #define MESSAGE_MAX     4096
 #define TOKEN_MAX       200
@@ -30,10 +30,7 @@ enum purpose { FOR_HELLO, FOR_FETCH, FOR_PRESENCE, FOR_GOODBYE };
 struct stream_conn {
     enum phase phase;
     long long agent;
-    long long session;
-    long long last_sent;
-    bool fetching;
-    bool fetch_again;
+    struct gw_replay replay; /* the agent's stream and what this socket has sent of it */
     int invalid;
     char token_hash[65];
 };
@@ -121,31 +118,10 @@ static json_t *desk_doc(struct gw_socket *sock, struct stream_conn *c, const cha
     return doc;
 }
 
-static void fetch(struct gw_socket *sock, struct stream_conn *c)
+/* An event goes out as stored. */
+static void emit_event(struct gw_socket *sock, json_t *event)
 {
-    if (c->fetching) {
-        c->fetch_again = true;
-        return;
-    }
-    json_t *doc = json_pack("{s:I, s:I, s:i}", "session", (json_int_t)c->session, "after",
-                            (json_int_t)c->last_sent, "limit", FETCH_LIMIT);
-    c->fetching = submit(sock, doc, GW_OP_SESSION_EVENTS, FOR_FETCH);
-}
-
-/* Sends events numbered after last_sent in order; says whether more are stored. */
-static bool send_events(struct gw_socket *sock, struct stream_conn *c, json_t *answer)
-{
-    size_t i;
-    json_t *ev;
-    json_array_foreach(json_object_get(answer, "events"), i, ev)
-    {
-        long long seq = (long long)json_integer_value(json_object_get(ev, "seq"));
-        if (seq != c->last_sent + 1)
-            continue;
-        send_json(sock, json_incref(ev));
-        c->last_sent = seq;
-    }
-    return (long long)json_integer_value(json_object_get(answer, "last_seq")) > c->last_sent;
+    send_json(sock, json_incref(event));
 }
 
 static bool is_presence(const char *p)
@@ -171,9 +147,9 @@ static void on_hello(struct gw_socket *sock, struct stream_conn *c, json_t *msg)
         return;
     }
     gw_token_hash(token, c->token_hash);
-    c->last_sent = after ? (long long)json_integer_value(after) : 0;
+    c->replay.last_sent = after ? (long long)json_integer_value(after) : 0;
     json_t *doc = desk_doc(sock, c, "stream");
-    json_object_set_new(doc, "after", json_integer((json_int_t)c->last_sent));
+    json_object_set_new(doc, "after", json_integer((json_int_t)c->replay.last_sent));
     if (presence)
         json_object_set_new(doc, "presence", json_string(presence));
     gw_socket_set_deadline(sock, 0);
@@ -183,7 +159,9 @@ static void on_hello(struct gw_socket *sock, struct stream_conn *c, json_t *msg)
 
 static void on_open(struct gw_socket *sock, void *state)
 {
-    (void)state;
+    struct stream_conn *c = state;
+    c->replay.purpose = FOR_FETCH;
+    c->replay.emit = emit_event;
     gw_socket_set_deadline(sock, HELLO_TIMEOUT_S);
 }
 
@@ -220,17 +198,14 @@ static void on_message(struct gw_socket *sock, void *state, const char *data, si
 static void welcome(struct gw_socket *sock, struct stream_conn *c, json_t *body)
 {
     c->agent = (long long)json_integer_value(json_object_get(json_object_get(body, "agent"), "id"));
-    c->session = (long long)json_integer_value(json_object_get(body, "session"));
+    c->replay.session = (long long)json_integer_value(json_object_get(body, "session"));
     c->phase = OPEN;
     count_streams(gw_socket_shared(sock), c->agent, +1);
-    gw_socket_watch(sock, c->session);
+    gw_socket_watch(sock, c->replay.session);
     send_json(sock, json_pack("{s:s, s:O, s:O}", "type", "welcome", "agent",
                               json_object_get(body, "agent"), "last_seq",
                               json_object_get(body, "last_seq")));
-    if (c->last_sent > (long long)json_integer_value(json_object_get(body, "last_seq")))
-        c->last_sent = 0; /* the client counts past our log: it was reset */
-    if (send_events(sock, c, body))
-        fetch(sock, c);
+    gw_replay_start(sock, &c->replay, body);
 }
 
 static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_job *job)
@@ -251,13 +226,7 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
             welcome(sock, c, body);
         break;
     case FOR_FETCH:
-        c->fetching = false;
-        if (ok && send_events(sock, c, answer))
-            c->fetch_again = true;
-        if (c->fetch_again && ok) {
-            c->fetch_again = false;
-            fetch(sock, c);
-        }
+        gw_replay_fetched(sock, &c->replay, ok ? answer : NULL);
         break;
     case FOR_PRESENCE:
         if (body)
@@ -274,8 +243,8 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
 static void on_session_event(struct gw_socket *sock, void *state, long long seq)
 {
     struct stream_conn *c = state;
-    if (c->phase == OPEN && (seq == 0 || seq > c->last_sent))
-        fetch(sock, c);
+    if (c->phase == OPEN && (seq == 0 || seq > c->replay.last_sent))
+        gw_replay_fetch(sock, &c->replay);
 }
 
 /* The agent's last stream here closed: offline, so nothing more is assigned to them. */

@@ -11,10 +11,9 @@
 
 #include "chat.h"
 #include "gw_config.h"
+#include "gw_replay.h"
 #include "gw_socket.h"
 #include "gw_token.h"
-
-#define FETCH_LIMIT 200
 
 enum phase { WAIT_HELLO, OPENING, OPEN, LEAVING };
 
@@ -23,12 +22,9 @@ enum purpose { FOR_OPEN, FOR_RESUME, FOR_FETCH, FOR_MESSAGE, FOR_LEAVE };
 
 struct chat_conn {
     enum phase phase;
-    long long session;
-    long long last_sent;
-    bool fetching;
-    bool fetch_again;
-    int sending;        /* message jobs in flight: their answers bring the news */
-    long long notified; /* the highest event number a notification announced */
+    struct gw_replay replay; /* the session and what this socket has sent of it */
+    int sending;             /* message jobs in flight: their answers bring the news */
+    long long notified;      /* the highest event number a notification announced */
     int invalid;
     double tokens; /* the session's message bucket */
     double tokens_at;
@@ -93,34 +89,12 @@ static bool submit(struct gw_socket *sock, enum gw_operation op, enum purpose wh
     return false;
 }
 
-static void fetch(struct gw_socket *sock, struct chat_conn *c)
+/* One event as the client sees it. */
+static void emit_event(struct gw_socket *sock, json_t *event)
 {
-    if (c->fetching) {
-        c->fetch_again = true;
-        return;
-    }
-    json_t *doc = json_pack("{s:I, s:I, s:i}", "session", (json_int_t)c->session, "after",
-                            (json_int_t)c->last_sent, "limit", FETCH_LIMIT);
-    c->fetching = submit(sock, GW_OP_SESSION_EVENTS, FOR_FETCH, doc);
-}
-
-/* Sends the events numbered after last_sent, in order; says whether more are stored. */
-static bool send_events(struct gw_socket *sock, struct chat_conn *c, json_t *answer)
-{
-    json_t *events = json_object_get(answer, "events");
     struct gw_arena *arena = gw_arena_create(4096);
-    size_t i;
-    json_t *ev;
-    json_array_foreach(events, i, ev)
-    {
-        long long seq = (long long)json_integer_value(json_object_get(ev, "seq"));
-        if (seq != c->last_sent + 1)
-            continue; /* sent already (or a gap: fetched again below) */
-        send_text(sock, arena ? chat_event_json(arena, ev) : NULL);
-        c->last_sent = seq;
-    }
+    send_text(sock, arena ? chat_event_json(arena, event) : NULL);
     gw_arena_destroy(arena);
-    return (long long)json_integer_value(json_object_get(answer, "last_seq")) > c->last_sent;
 }
 
 static void send_welcome(struct gw_socket *sock, struct chat_conn *c, json_t *answer, bool resumed)
@@ -144,9 +118,9 @@ static void start_session(struct gw_socket *sock, struct chat_conn *c, const str
         snprintf(c->language, sizeof(c->language), "%s", f->language);
     if (f->token) {
         gw_token_hash(f->token, hash);
-        c->last_sent = f->last_seq;
+        c->replay.last_sent = f->last_seq;
         json_t *doc = json_pack("{s:s, s:I, s:i}", "token_hash", hash, "after",
-                                (json_int_t)f->last_seq, "limit", FETCH_LIMIT);
+                                (json_int_t)f->last_seq, "limit", GW_REPLAY_FETCH_LIMIT);
         c->phase = OPENING;
         submit(sock, GW_OP_SESSION_EVENTS, FOR_RESUME, doc);
         return;
@@ -193,13 +167,13 @@ static void send_message(struct gw_socket *sock, struct chat_conn *c, const stru
         return;
     }
     struct gw_arena *a = job->arena;
-    sm->session = c->session;
+    sm->session = c->replay.session;
     sm->client_id = gw_arena_strdup(a, f->client_id);
-    sm->after = c->last_sent;
+    sm->after = c->replay.last_sent;
     struct gw_contact *ct = &job->contact;
     ct->channel = CHAT_CHANNEL;
-    ct->idempotency_key = gw_arena_printf(a, "chat:%lld:%s", c->session, f->client_id);
-    ct->external_ref = gw_arena_printf(a, "chat:%lld:%s", c->session, f->client_id);
+    ct->idempotency_key = gw_arena_printf(a, "chat:%lld:%s", c->replay.session, f->client_id);
+    ct->external_ref = gw_arena_printf(a, "chat:%lld:%s", c->replay.session, f->client_id);
     ct->subject = subject_of(a, f->text);
     ct->body = gw_arena_strdup(a, f->text);
     ct->sender.language = c->language[0] ? gw_arena_strdup(a, c->language) : NULL;
@@ -242,6 +216,8 @@ static bool within_rate(struct gw_socket *sock, struct chat_conn *c)
 static void on_open(struct gw_socket *sock, void *state)
 {
     struct chat_conn *c = state;
+    c->replay.purpose = FOR_FETCH;
+    c->replay.emit = emit_event;
     struct chat_shared *sh = gw_socket_shared(sock);
     if (!sh) {
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "chat is not available");
@@ -297,7 +273,7 @@ static void on_message(struct gw_socket *sock, void *state, const char *data, si
     } else if (f.type == CHAT_MESSAGE) {
         send_message(sock, c, &f);
     } else if (f.type == CHAT_CLOSE) {
-        json_t *doc = json_pack("{s:I}", "session", (json_int_t)c->session);
+        json_t *doc = json_pack("{s:I}", "session", (json_int_t)c->replay.session);
         c->phase = LEAVING;
         submit(sock, GW_OP_SESSION_LEAVE, FOR_LEAVE, doc);
     } else if (f.type == CHAT_HELLO) {
@@ -330,8 +306,8 @@ static void after_message(struct gw_socket *sock, struct chat_conn *c, struct gw
     send_text(sock, text);
     free(text);
     /* The answer brought what this socket had not seen; more (or a gap): fetch. */
-    if (send_events(sock, c, answer) || c->notified > c->last_sent)
-        fetch(sock, c);
+    if (gw_replay_send(sock, &c->replay, answer) || c->notified > c->replay.last_sent)
+        gw_replay_fetch(sock, &c->replay);
 }
 
 static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_job *job)
@@ -352,26 +328,15 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
         } else if (!found) {
             gw_socket_close(sock, CHAT_CLOSE_UNKNOWN_SESSION, "unknown session; start a new one");
         } else {
-            c->session = (long long)json_integer_value(json_object_get(answer, "session"));
+            c->replay.session = (long long)json_integer_value(json_object_get(answer, "session"));
             c->phase = OPEN;
-            gw_socket_watch(sock, c->session);
+            gw_socket_watch(sock, c->replay.session);
             send_welcome(sock, c, answer, why == FOR_RESUME);
-            if (c->last_sent > (long long)json_integer_value(json_object_get(answer, "last_seq")))
-                c->last_sent = 0; /* the client counts past our log: it was reset */
-            if (send_events(sock, c, answer))
-                fetch(sock, c);
+            gw_replay_start(sock, &c->replay, answer);
         }
         break;
     case FOR_FETCH:
-        c->fetching = false;
-        if (job->result.err == GW_OK && answer && send_events(sock, c, answer))
-            c->fetch_again = true;
-        if (c->fetch_again || job->result.err != GW_OK) {
-            c->fetch_again = false;
-            if (job->result.err == GW_OK)
-                fetch(sock, c);
-            /* else: the next notification or the client's reconnect catches up */
-        }
+        gw_replay_fetched(sock, &c->replay, job->result.err == GW_OK ? answer : NULL);
         break;
     case FOR_LEAVE:
         gw_socket_close(sock, CHAT_CLOSE_ENDED, "conversation ended");
@@ -385,7 +350,7 @@ static void on_session_event(struct gw_socket *sock, void *state, long long seq)
     struct chat_conn *c = state;
     if (seq > c->notified)
         c->notified = seq;
-    if (c->phase != OPEN || (seq != 0 && seq <= c->last_sent))
+    if (c->phase != OPEN || (seq != 0 && seq <= c->replay.last_sent))
         return;
     /*
      * Usually our own message's commit: its answer is on the way with the
@@ -393,7 +358,7 @@ static void on_session_event(struct gw_socket *sock, void *state, long long seq)
      */
     if (c->sending > 0 && seq != 0)
         return;
-    fetch(sock, c);
+    gw_replay_fetch(sock, &c->replay);
 }
 
 const struct gw_socket_route chat_socket_route = {
