@@ -25,9 +25,14 @@ void gw_outbox_kick(void *outbox);
 /* Finishes the current pass and joins the thread. */
 void gw_outbox_stop(struct gw_outbox *outbox);
 
+/* Readies a fresh connection for gw_outbox_run_once: settings and prepared statements. */
+GW_MUST_USE enum gw_err gw_outbox_prepare(PGconn *conn);
+
 /*
- * One pass on conn (curl: a CURL easy handle): claims up to limit due rows and delivers them.
- * *handled counts rows claimed. Used by the thread and by tests.
+ * One pass on conn (curl: a CURL easy handle): publishes due agent
+ * notifications, claims up to limit due rows and delivers them. *handled is
+ * limit when either found a full batch (more may be waiting), else the rows
+ * claimed.
  */
 GW_MUST_USE enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config *cfg,
                                            int limit, int *handled);

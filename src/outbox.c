@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,10 @@
 #include "gw_sign.h"
 #include "gw_smtp_send.h"
 
-#define CLAIM_BATCH   32
-#define MAX_BACKOFF_S 3600
+#define CLAIM_BATCH 32
+/* Agent notifications need no I/O of ours: a pass publishes this many per row it claims. */
+#define PUBLISH_PER_CLAIM 8
+#define MAX_BACKOFF_S     3600
 /*
  * Least time between two passes started by kicks. Every registration commit
  * kicks; at 1,000 chat messages a second a pass per commit (each a
@@ -46,6 +49,54 @@ struct gw_outbox {
     int kicked;
     int stopping;
 };
+
+/* The statements of a pass that PostgreSQL would otherwise plan on every pass. */
+#define CLAIM_STMT  "gw_outbox_claim"
+#define RECORD_STMT "gw_outbox_record"
+
+static const char claim_sql[] =
+    "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, "
+    "next_attempt_at = now() + make_interval(secs => $1::int) "
+    "WHERE o.id IN (SELECT id FROM outbox WHERE status IN ('pending', 'sending') "
+    "AND kind <> 'agent_notify' AND next_attempt_at <= now() "
+    "ORDER BY next_attempt_at LIMIT $2::int "
+    "FOR UPDATE SKIP LOCKED) "
+    "RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts";
+
+/*
+ * One statement marks every outcome of a pass and keeps sent mail on its
+ * ticket as an outbound message (its Message-ID is how replies find the
+ * ticket again).
+ */
+static const char record_sql[] =
+    "WITH d AS (SELECT $1::jsonb AS j), "
+    "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL, "
+    "  payload = payload - 'token' "
+    "  WHERE id IN (SELECT jsonb_array_elements_text(j->'sent')::bigint FROM d) "
+    "  RETURNING id), "
+    "skipped AS (UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why, "
+    "  payload = o.payload - 'token' "
+    "  FROM d, jsonb_to_recordset(d.j->'skipped') AS k(id bigint, why text) "
+    "  WHERE o.id = k.id RETURNING o.id), "
+    "retried AS (UPDATE outbox o SET status = CASE WHEN o.attempts >= $2::int THEN 'failed' "
+    "  ELSE 'pending' END, next_attempt_at = now() + make_interval(secs => r.delay), "
+    "  last_error = r.why FROM d, jsonb_to_recordset(d.j->'retry') AS r(id bigint, "
+    "  delay int, why text) WHERE o.id = r.id RETURNING o.id), "
+    "recorded AS (INSERT INTO messages (ticket_id, direction, channel, idempotency_key, "
+    "  external_ref, subject, body) SELECT o.ticket_id, 'out', o.channel, "
+    "  'out:' || o.dedupe_key, r.ref, r.subject, coalesce(r.text, '') "
+    "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text, subject text, "
+    "  text text) JOIN outbox o ON o.id = r.id WHERE o.ticket_id IS NOT NULL "
+    "  AND NOT (o.kind = 'reply' AND o.message_id IS NOT NULL) "
+    "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
+    /* A reply is on the ticket already: its mail's Message-ID joins it, for threading. */
+    "linked AS (UPDATE messages m SET external_ref = r.ref "
+    "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text) "
+    "  JOIN outbox o ON o.id = r.id WHERE o.kind = 'reply' AND m.id = o.message_id "
+    "  AND m.external_ref IS NULL RETURNING m.id) "
+    "SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped), "
+    "  (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded), "
+    "  (SELECT count(*) FROM linked)";
 
 struct claimed {
     const char *id, *kind, *channel, *payload;
@@ -308,11 +359,7 @@ static void deliver_survey(PGconn *conn, CURL *curl, const struct gw_config *cfg
     json_decref(payload);
 }
 
-/*
- * One statement marks every outcome of a pass and keeps sent mail on its
- * ticket as an outbound message (its Message-ID is how replies find the
- * ticket again).
- */
+/* Writes back what the pass decided for each row it claimed. */
 static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
                                    const struct outcomes *o)
 {
@@ -325,37 +372,7 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
     char max[16];
     snprintf(max, sizeof(max), "%d", cfg->outbox_max_attempts);
     const char *params[] = {text, max};
-    PGresult *res = PQexecParams(
-        conn,
-        "WITH d AS (SELECT $1::jsonb AS j), "
-        "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL, "
-        "  payload = payload - 'token' "
-        "  WHERE id IN (SELECT jsonb_array_elements_text(j->'sent')::bigint FROM d) "
-        "  RETURNING id), "
-        "skipped AS (UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why, "
-        "  payload = o.payload - 'token' "
-        "  FROM d, jsonb_to_recordset(d.j->'skipped') AS k(id bigint, why text) "
-        "  WHERE o.id = k.id RETURNING o.id), "
-        "retried AS (UPDATE outbox o SET status = CASE WHEN o.attempts >= $2::int THEN 'failed' "
-        "  ELSE 'pending' END, next_attempt_at = now() + make_interval(secs => r.delay), "
-        "  last_error = r.why FROM d, jsonb_to_recordset(d.j->'retry') AS r(id bigint, "
-        "  delay int, why text) WHERE o.id = r.id RETURNING o.id), "
-        "recorded AS (INSERT INTO messages (ticket_id, direction, channel, idempotency_key, "
-        "  external_ref, subject, body) SELECT o.ticket_id, 'out', o.channel, "
-        "  'out:' || o.dedupe_key, r.ref, r.subject, coalesce(r.text, '') "
-        "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text, subject text, "
-        "  text text) JOIN outbox o ON o.id = r.id WHERE o.ticket_id IS NOT NULL "
-        "  AND NOT (o.kind = 'reply' AND o.message_id IS NOT NULL) "
-        "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
-        /* A reply is on the ticket already: its mail's Message-ID joins it, for threading. */
-        "linked AS (UPDATE messages m SET external_ref = r.ref "
-        "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text) "
-        "  JOIN outbox o ON o.id = r.id WHERE o.kind = 'reply' AND m.id = o.message_id "
-        "  AND m.external_ref IS NULL RETURNING m.id) "
-        "SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped), "
-        "  (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded), "
-        "  (SELECT count(*) FROM linked)",
-        2, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(conn, RECORD_STMT, 2, params, NULL, NULL, 0);
     free(text);
     enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
     if (err != GW_OK)
@@ -394,27 +411,48 @@ static enum gw_err publish_agent_events(PGconn *conn, const struct gw_config *cf
     return err;
 }
 
+/*
+ * The dispatcher's own commits need not wait for the disk. What they record
+ * (a claim, a delivery's outcome, a published notification deleted) being
+ * lost to an operating-system crash only means a row is handled again, and
+ * that can happen already when a lease runs out; receivers drop repeats by
+ * their Idempotency-Key. Waiting did cost: every pass made up to three WAL
+ * flushes, and a registration committing meanwhile queued behind them.
+ */
+enum gw_err gw_outbox_prepare(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SET synchronous_commit = off");
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    const struct {
+        const char *name, *sql;
+        int n_params;
+    } stmts[] = {{CLAIM_STMT, claim_sql, 2}, {RECORD_STMT, record_sql, 2}};
+    for (size_t i = 0; ok && i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+        res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].n_params, NULL);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            gw_error("outbox: cannot prepare %s: %s", stmts[i].name, PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    if (ok)
+        return GW_OK;
+    return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
+}
+
 enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config *cfg, int limit,
                                int *handled)
 {
     int published = 0;
-    enum gw_err perr = publish_agent_events(conn, cfg, limit, &published);
+    int publish_limit = limit * PUBLISH_PER_CLAIM;
+    enum gw_err perr = publish_agent_events(conn, cfg, publish_limit, &published);
     if (perr != GW_OK)
         return perr;
     char lease[16], lim[16];
     snprintf(lease, sizeof(lease), "%d", cfg->outbox_lease_s);
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *params[] = {lease, lim};
-    PGresult *res =
-        PQexecParams(conn,
-                     "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, "
-                     "next_attempt_at = now() + make_interval(secs => $1::int) "
-                     "WHERE o.id IN (SELECT id FROM outbox WHERE status IN ('pending', 'sending') "
-                     "AND kind <> 'agent_notify' AND next_attempt_at <= now() "
-                     "ORDER BY next_attempt_at LIMIT $2::int "
-                     "FOR UPDATE SKIP LOCKED) "
-                     "RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts",
-                     2, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(conn, CLAIM_STMT, 2, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
         return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
@@ -442,8 +480,9 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
     json_decref(o.skipped);
     json_decref(o.retry);
     json_decref(o.records);
+    /* A full claim or a full publish: more may be waiting. */
     if (err == GW_OK)
-        *handled = n > published ? n : published;
+        *handled = n == limit || published == publish_limit ? limit : n;
     return err;
 }
 
@@ -512,8 +551,11 @@ static void *dispatcher_main(void *arg)
         if (gw_db_is_broken(conn)) {
             PQfinish(conn);
             conn = NULL;
-            if (gw_db_connect(ob->cfg->database_url, "intake-outbox", &conn) != GW_OK)
+            if (gw_db_connect(ob->cfg->database_url, "intake-outbox", &conn) != GW_OK ||
+                gw_outbox_prepare(conn) != GW_OK) {
+                PQfinish(conn);
                 conn = NULL;
+            }
         }
         if (conn && curl && gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled) != GW_OK)
             handled = 0;
