@@ -64,7 +64,6 @@ struct session {
     struct gw_intake_job *job;
     struct gw_http_reply reply;
     int reply_ready;
-    int headers_sent;
 };
 
 static struct gw_server *server_of(struct lws *wsi)
@@ -90,7 +89,6 @@ static void end_request(struct gw_server *srv, struct session *s)
     s->early_status = 0;
     s->early_retry_s = 0;
     s->reply_ready = 0;
-    s->headers_sent = 0;
     memset(&s->reply, 0, sizeof(s->reply));
     if (s->counted) {
         s->counted = 0;
@@ -494,55 +492,51 @@ static int append_body(struct gw_server *srv, struct session *s, const void *in,
     return 0;
 }
 
+/*
+ * The status line, the headers and the body go out in one write: one send()
+ * and one TCP segment for a small reply, instead of the headers in one
+ * writable callback and the body in the next (a second send, a second wake-up
+ * of the loop, and of the client, per request).
+ */
 static int write_reply(struct gw_server *srv, struct session *s)
 {
-    unsigned char buf[LWS_PRE + HEADERS_SPACE];
-    if (!s->headers_sent) {
-        unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-        if (lws_add_http_common_headers(s->wsi, (unsigned)s->reply.status, s->reply.content_type,
-                                        s->reply.body_len, &p, end))
-            return -1;
-        if (s->reply.retry_after_s > 0) {
-            char v[16];
-            int n = snprintf(v, sizeof(v), "%d", s->reply.retry_after_s);
-            if (lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (unsigned char *)v,
-                                             n, &p, end))
-                return -1;
-        }
-        if (s->reply.cache_control &&
-            lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                         (const unsigned char *)s->reply.cache_control,
-                                         (int)strlen(s->reply.cache_control), &p, end))
-            return -1;
-        if (s->reply.www_authenticate &&
-            lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
-                                         (const unsigned char *)s->reply.www_authenticate,
-                                         (int)strlen(s->reply.www_authenticate), &p, end))
-            return -1;
-        if (s->close_after &&
-            lws_add_http_header_by_token(s->wsi, WSI_TOKEN_CONNECTION,
-                                         (const unsigned char *)"close", 5, &p, end))
-            return -1;
-        if (lws_finalize_write_http_header(s->wsi, start, &p, end))
-            return -1;
-        s->headers_sent = 1;
-        srv->metrics.responses[s->reply.status / 100 < 6 ? s->reply.status / 100 : 5]++;
-        if (s->reply.body_len) {
-            lws_callback_on_writable(s->wsi);
-            return 0;
-        }
-    } else {
-        /* The body needs LWS_PRE bytes in front of it: copy into a padded buffer. */
-        size_t n = s->reply.body_len;
-        unsigned char *out = malloc(LWS_PRE + n);
-        if (!out)
-            return -1;
-        memcpy(out + LWS_PRE, s->reply.body, n);
-        int w = lws_write(s->wsi, out + LWS_PRE, n, LWS_WRITE_HTTP_FINAL);
-        free(out);
-        if (w < 0 || (size_t)w != n)
-            return -1;
+    size_t n = s->reply.body_len;
+    unsigned char *buf = malloc(LWS_PRE + HEADERS_SPACE + n);
+    if (!buf)
+        return -1;
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = start + HEADERS_SPACE - 1;
+    int failed = lws_add_http_common_headers(s->wsi, (unsigned)s->reply.status,
+                                             s->reply.content_type, n, &p, end);
+    if (!failed && s->reply.retry_after_s > 0) {
+        char v[16];
+        int len = snprintf(v, sizeof(v), "%d", s->reply.retry_after_s);
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                              (unsigned char *)v, len, &p, end);
     }
+    if (!failed && s->reply.cache_control)
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                              (const unsigned char *)s->reply.cache_control,
+                                              (int)strlen(s->reply.cache_control), &p, end);
+    if (!failed && s->reply.www_authenticate)
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                              (const unsigned char *)s->reply.www_authenticate,
+                                              (int)strlen(s->reply.www_authenticate), &p, end);
+    if (!failed && s->close_after)
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_CONNECTION,
+                                              (const unsigned char *)"close", 5, &p, end);
+    if (!failed)
+        failed = lws_finalize_http_header(s->wsi, &p, end);
+    if (!failed) {
+        if (n)
+            memcpy(p, s->reply.body, n);
+        size_t total = (size_t)(p - start) + n;
+        int w = lws_write(s->wsi, start, total, LWS_WRITE_HTTP_FINAL);
+        failed = w < 0 || (size_t)w != total;
+    }
+    free(buf);
+    if (failed)
+        return -1;
+    srv->metrics.responses[s->reply.status / 100 < 6 ? s->reply.status / 100 : 5]++;
     int close_after = s->close_after;
     end_request(srv, s);
     if (close_after)
