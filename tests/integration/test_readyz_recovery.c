@@ -4,7 +4,8 @@
  * outage and checks: readyz follows the database, every contact is either
  * acknowledged with a 2xx or told to retry with 503 + Retry-After, a retry of
  * every refused contact succeeds once the database is back, and every
- * acknowledged contact is in the database exactly once: none lost.
+ * acknowledged contact is in the database exactly once: none lost. The outbox
+ * dispatcher reconnects and goes on delivering.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 struct fixture {
     char dir[256];
     char server[256];
+    char callback[96]; /* nobody listens there: every acknowledgement is retried */
     struct harness_db db;
     struct harness_gateway gw;
 };
@@ -47,6 +49,7 @@ static int setup(void **state)
     snprintf(f.dir, sizeof(f.dir), "/tmp/intake-pg-readyz-%d", (int)getpid());
     snprintf(f.server, sizeof(f.server), "postgresql://postgres@127.0.0.1:%d/postgres",
              harness_free_port());
+    snprintf(f.callback, sizeof(f.callback), "http://127.0.0.1:%d/ack", harness_free_port());
     if (cluster(&f, "start") != 0)
         return -1;
     harness_db_create_on(&f.db, f.server, "readyz");
@@ -82,11 +85,11 @@ static long readyz(struct fixture *f)
 /* Sends contact i; returns the status. A 503 must carry Retry-After. */
 static long send_contact(struct fixture *f, int i)
 {
-    char json[256];
+    char json[384];
     snprintf(json, sizeof(json),
              "{\"external_id\":\"outage-%d\",\"customer\":{\"email\":\"c%d@example.com\"},"
-             "\"body\":\"contact number %d\"}",
-             i, i % 7, i);
+             "\"body\":\"contact number %d\",\"callback_url\":\"%s\"}",
+             i, i % 7, i, f->callback);
     struct harness_response r;
     harness_post_contact(&f->gw, json, &r);
     long st = r.status;
@@ -139,6 +142,23 @@ static void test_outage_loses_nothing(void **state)
         assert_int_equal(harness_pg_long(pg, sql), 1);
     }
     assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM messages"), CONTACTS);
+
+    /*
+     * The dispatcher found its way back too (a new connection, its statements
+     * prepared again): every agent notification is published and every
+     * acknowledgement, those of contacts sent after the outage included, was
+     * claimed and its outcome recorded.
+     */
+    assert_true(harness_pg_long(pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'") > 0);
+    const char *unhandled = "SELECT count(*) FROM outbox WHERE kind = 'agent_notify' "
+                            "OR attempts = 0 OR status = 'sending'";
+    long left = -1;
+    for (int tries = 0; tries < 100 && left != 0; tries++) {
+        left = harness_pg_long(pg, unhandled);
+        if (left)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(left, 0);
     PQfinish(pg);
 }
 
