@@ -559,7 +559,7 @@ static void test_database_down_closes_with_1011_and_replies_get_503(void **state
     (void)state;
     struct harness_gateway gw;
     char dead[160];
-    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing", harness_free_port());
+    harness_unreachable_db_url(dead, sizeof(dead));
     harness_gateway_start_config(
         &gw, dead, "{\"channels\":{\"chat\":{\"allowed_origins\":[\"" ORIGIN "\"]}}}", NULL);
     /* No session can be made: the client is told to come back, with nothing promised. */

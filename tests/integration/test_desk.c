@@ -812,7 +812,7 @@ static void test_database_down_stream_closes_1011_and_survey_page_says_later(voi
     (void)state;
     struct harness_gateway gw;
     char dead[160];
-    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing", harness_free_port());
+    harness_unreachable_db_url(dead, sizeof(dead));
     harness_gateway_start_config(&gw, dead, "{}", NULL);
     /* The agent is told to come back; nothing is assumed about their presence. */
     struct ws_client *c = ws_connect(gw.port, "/v1/agent/stream", PROTOCOL, NULL);

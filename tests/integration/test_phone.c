@@ -868,7 +868,7 @@ static void test_database_down_is_503_with_retry_after(void **state)
     (void)state;
     struct harness_gateway gw;
     char dead[160];
-    snprintf(dead, sizeof(dead), "postgresql://postgres@127.0.0.1:%d/nothing", harness_free_port());
+    harness_unreachable_db_url(dead, sizeof(dead));
     harness_gateway_start_config(&gw, dead, config_with_sms("http://127.0.0.1:9/none"), NULL);
     struct harness_response r;
     char url[128];

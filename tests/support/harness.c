@@ -150,6 +150,11 @@ int harness_free_port(void)
     return port;
 }
 
+void harness_unreachable_db_url(char *out, size_t cap)
+{
+    snprintf(out, cap, "postgresql://postgres@127.0.0.1:%d/nothing", harness_free_port());
+}
+
 /*
  * Every server a test starts is stopped when the test program ends, also when
  * a failed assertion skipped the test's own clean-up.

@@ -55,6 +55,9 @@ int harness_migrate(const char *url, char *output, size_t output_len);
 /* A free loopback TCP port. */
 int harness_free_port(void);
 
+/* A database URL on a loopback port nobody listens on: the database is down. */
+void harness_unreachable_db_url(char *out, size_t cap);
+
 /*
  * Starts `intake serve` on a free port with extra "KEY=VALUE" environment
  * entries (NULL-terminated, may be NULL); waits for /healthz.
