@@ -32,6 +32,12 @@ struct gw_intake_result {
     char call_state[16]; /* a call event's call, after the event (ringing, missed ...) */
     char detail[128];    /* why err is set; safe to show to the sender */
     /*
+     * A live session whose events this job committed, and the highest event
+     * number: announced to every gateway after the commit (gw_announcer.h).
+     * 0: nothing to announce.
+     */
+    long long announce_session, announce_seq;
+    /*
      * The database's whole answer (JSON, in the job's arena) for operations
      * and for contacts in a live session; NULL otherwise.
      */
@@ -112,5 +118,12 @@ GW_MUST_USE enum gw_err gw_intake_register_now(const struct gw_config *cfg,
 
 /* Wakes whoever waits for new outbox rows (the dispatcher), after a commit. */
 void gw_intake_set_commit_hook(struct gw_intake *intake, void (*hook)(void *), void *user);
+
+struct gw_announcer;
+/*
+ * Where the workers post committed session events (result.announce_*); set
+ * before the first job is submitted. Unset: nothing is announced.
+ */
+void gw_intake_set_announcer(struct gw_intake *intake, struct gw_announcer *announcer);
 
 #endif

@@ -90,7 +90,7 @@ const struct gw_config *gw_socket_config(struct gw_socket *sock);
 const char *gw_socket_peer(struct gw_socket *sock);
 /* A request header of the handshake by lower-case name (during on_open only), in arena. */
 const char *gw_socket_header(struct gw_socket *sock, const char *name, struct gw_arena *arena);
-/* Closes the socket when no message arrives within secs (0: no such deadline). */
+/* Closes the socket (1008, "timed out") in secs unless called again first; 0 cancels. */
 void gw_socket_set_deadline(struct gw_socket *sock, int secs);
 /* Monotonic seconds, for rate limits. */
 double gw_socket_now(void);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_announcer.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_log.h"
@@ -37,6 +38,7 @@ struct gw_intake {
     void *wake_user;
     void (*commit_hook)(void *);
     void *commit_user;
+    struct gw_announcer *announcer;
 };
 
 static void list_push(struct job_list *l, struct gw_intake_job *j)
@@ -151,6 +153,10 @@ static void *worker_main(void *arg)
             conn = NULL;
         }
         for (size_t i = 0; i < n; i++)
+            if (in->announcer && batch[i]->result.err == GW_OK && batch[i]->result.announce_session)
+                gw_announcer_post(in->announcer, batch[i]->result.announce_session,
+                                  batch[i]->result.announce_seq);
+        for (size_t i = 0; i < n; i++)
             if (batch[i]->result.err == GW_OK &&
                 ((batch[i]->kind == GW_JOB_REGISTER && !batch[i]->result.duplicate) ||
                  batch[i]->kind == GW_JOB_OPERATION))
@@ -224,6 +230,11 @@ void gw_intake_set_commit_hook(struct gw_intake *in, void (*hook)(void *), void 
 {
     in->commit_hook = hook;
     in->commit_user = user;
+}
+
+void gw_intake_set_announcer(struct gw_intake *in, struct gw_announcer *announcer)
+{
+    in->announcer = announcer;
 }
 
 enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)

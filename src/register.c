@@ -242,6 +242,12 @@ static void read_result(const char *text, struct gw_intake_job *job)
     copy_field(r->queue, sizeof(r->queue), o, "queue");
     copy_field(r->language, sizeof(r->language), o, "language");
     copy_field(r->call_state, sizeof(r->call_state), o, "call_state");
+    /* [session, seq]: see gw_intake_result. */
+    json_t *announce = json_object_get(o, "announce");
+    if (json_array_size(announce) == 2) {
+        r->announce_session = json_integer_value(json_array_get(announce, 0));
+        r->announce_seq = json_integer_value(json_array_get(announce, 1));
+    }
     json_decref(o);
 }
 

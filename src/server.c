@@ -31,6 +31,7 @@
 #include "gw_intake.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
+#include "gw_announcer.h"
 #include "gw_listener.h"
 #include "gw_ratelimit.h"
 #include "gw_reply.h"
@@ -700,10 +701,13 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
     srv->limits =
         gw_ratelimit_create(cfg->rate_per_client, cfg->rate_burst, cfg->auth_failures_per_min);
     if (!srv->limits || gw_intake_create(cfg, wake_loop, srv->ctx, &srv->intake) != GW_OK ||
-        (socket_route_count() && gw_listener_start(cfg->database_url, GW_SESSION_CHANNEL, wake_loop,
-                                                   srv->ctx, &srv->listener) != GW_OK)) {
+        (socket_route_count() &&
+         (gw_listener_start(cfg->database_url, GW_SESSION_CHANNEL, wake_loop, srv->ctx,
+                            &srv->listener) != GW_OK ||
+          gw_announcer_start(cfg->database_url, GW_SESSION_CHANNEL, &srv->announcer) != GW_OK))) {
         if (srv->intake)
             gw_intake_destroy(srv->intake);
+        gw_listener_stop(srv->listener);
         gw_ratelimit_destroy(srv->limits);
         lws_context_destroy(srv->ctx);
         if (srv->loop)
@@ -713,6 +717,7 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
         free(srv);
         return GW_ERR_NOMEM;
     }
+    gw_intake_set_announcer(srv->intake, srv->announcer);
     *out = srv;
     return GW_OK;
 }
@@ -793,6 +798,7 @@ void gw_server_destroy(struct gw_server *srv)
      */
     gw_listener_stop(srv->listener); /* it wakes the loop: stop it while the loop exists */
     gw_intake_stop(srv->intake);
+    gw_announcer_stop(srv->announcer); /* after the workers, who post to it */
     srv->closing = 1;
     signal_context = NULL;
     lws_context_destroy(srv->ctx);

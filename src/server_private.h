@@ -29,7 +29,8 @@ struct gw_server {
     struct gw_ratelimit *limits;
     struct lws_protocols *protocols; /* http first, then one per socket route */
     struct socket_hub *hub;
-    struct gw_listener *listener; /* session notifications; NULL without socket routes */
+    struct gw_listener *listener;   /* session notifications; NULL without socket routes */
+    struct gw_announcer *announcer; /* sends them after commits; NULL likewise */
     int draining;
     int closing;          /* the context is being destroyed: collect no jobs from callbacks */
     size_t open_requests; /* between request line and last byte of the reply */

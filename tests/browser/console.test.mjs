@@ -53,6 +53,17 @@ function contact(port, id, name, subject, text) {
 }
 
 const row = (page, number) => page.locator(`#queue tr[data-number="${number}"]`);
+
+// The colour an element is drawn in. The list is drawn again on stream events, so the
+// element found may be gone by the time it is read (no colour then): find it again.
+async function colorOf(locator) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const color = await locator.evaluate((e) => (e.isConnected ? getComputedStyle(e).color : ''));
+    if (color) return color;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return '';
+}
 const noticeCount = (page, text) => page.locator('#notices [data-testid=notice]', { hasText: text }).count();
 
 mkdirSync(artifacts, { recursive: true });
@@ -223,7 +234,7 @@ try {
   await row(page, t2).waitFor();
   const late = row(page, t2).getByTestId('sla');
   assert.match(await late.textContent(), /^overdue 5m 0\ds$/);
-  assert.equal(await late.evaluate((e) => getComputedStyle(e).color), 'rgb(179, 38, 30)');
+  assert.equal(await colorOf(late), 'rgb(179, 38, 30)');
   await page.getByTestId('filter-overdue').uncheck();
   await row(page, t2).waitFor();
 

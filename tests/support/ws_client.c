@@ -23,6 +23,7 @@ struct ws_client {
     unsigned char *out; /* one message waiting to be written (LWS_PRE in front) */
     size_t out_len;
     bool out_binary;
+    lws_sorted_usec_list_t deadline; /* wakes lws_service when a wait is over */
 };
 
 static long long now_ms(void)
@@ -30,6 +31,26 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadline_passed(lws_sorted_usec_list_t *sul)
+{
+    (void)sul; /* waking lws_service was the point */
+}
+
+/*
+ * One turn of the client's loop, returning by the deadline at the latest.
+ * lws_service ignores its timeout and sleeps until its next timer, up to 30 s
+ * on an idle connection: a timer of ours ends the wait on time.
+ */
+static void service_until(struct ws_client *c, long long until)
+{
+    long long left = until - now_ms();
+    if (left <= 0)
+        return;
+    lws_sul_schedule(c->ctx, 0, &c->deadline, deadline_passed, (lws_usec_t)left * LWS_US_PER_MS);
+    lws_service(c->ctx, 0);
+    lws_sul_cancel(&c->deadline);
 }
 
 static void push(struct ws_client *c, char *text)
@@ -128,7 +149,7 @@ struct ws_client *ws_connect(int port, const char *path, const char *protocol, c
     }
     long long until = now_ms() + 5000;
     while (!c->established && !c->failed && !c->closed && now_ms() < until)
-        lws_service(c->ctx, 0);
+        service_until(c, until);
     if (!c->established) {
         ws_free(c);
         return NULL;
@@ -147,7 +168,7 @@ bool ws_send_raw(struct ws_client *c, const void *data, size_t len, bool binary)
     lws_callback_on_writable(c->wsi);
     long long until = now_ms() + 5000;
     while (c->out && !c->closed && now_ms() < until)
-        lws_service(c->ctx, 0);
+        service_until(c, until);
     return !c->out;
 }
 
@@ -160,7 +181,7 @@ char *ws_recv(struct ws_client *c, int timeout_ms)
 {
     long long until = now_ms() + timeout_ms;
     while (!c->head && !c->closed && now_ms() < until)
-        lws_service(c->ctx, 0);
+        service_until(c, until);
     struct msg *m = c->head;
     if (!m)
         return NULL;
@@ -190,7 +211,7 @@ int ws_wait_close(struct ws_client *c, int timeout_ms, char *reason, size_t reas
 {
     long long until = now_ms() + timeout_ms;
     while (!c->closed && now_ms() < until)
-        lws_service(c->ctx, 0);
+        service_until(c, until);
     if (reason && reason_len)
         snprintf(reason, reason_len, "%s", c->close_reason);
     return c->closed ? c->close_code : 0;

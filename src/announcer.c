@@ -1,0 +1,219 @@
+/*
+ * The announcing thread (see gw_announcer.h). It keeps what it has taken
+ * until a send succeeds, so a lost connection delays announcements rather
+ * than dropping them; only an overflowing queue drops (and says so).
+ */
+#include "gw_announcer.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw_db.h"
+#include "gw_log.h"
+
+#define QUEUE_CAP    65536
+#define RECONNECT_MS 500
+#define SEND_STMT    "gw_announce"
+/* "1234 5678" as an array element: two 64-bit numbers, a space, quotes, a comma. */
+#define ENTRY_CHARS 44
+
+struct announcement {
+    long long session;
+    long long seq;
+};
+
+struct gw_announcer {
+    char *url;
+    char channel[64];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t posted;
+    struct announcement *queue;
+    size_t n;
+    size_t dropped;
+    bool stopping;
+};
+
+static PGconn *connect_for_announcing(const struct gw_announcer *a)
+{
+    PGconn *conn = NULL;
+    if (gw_db_connect(a->url, "intake-announce", &conn) != GW_OK)
+        return NULL;
+    /*
+     * Not waiting for the flush is what keeps the notification lock short.
+     * An announcement lost to a crash is healed as gw_announcer.h says.
+     */
+    PGresult *res = PQexec(conn, "SET synchronous_commit = off");
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok) {
+        res = PQprepare(conn, SEND_STMT, "SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) p",
+                        2, NULL);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+    }
+    if (!ok) {
+        gw_warn("announcer: cannot prepare: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+static int by_session_then_newest(const void *x, const void *y)
+{
+    const struct announcement *a = x, *b = y;
+    if (a->session != b->session)
+        return (a->session > b->session) - (a->session < b->session);
+    return (a->seq < b->seq) - (a->seq > b->seq);
+}
+
+/* Keeps the newest announcement of each session; returns how many are left. */
+static size_t coalesce(struct announcement *list, size_t n)
+{
+    if (n < 2)
+        return n;
+    qsort(list, n, sizeof(*list), by_session_then_newest);
+    size_t kept = 1;
+    for (size_t i = 1; i < n; i++)
+        if (list[i].session != list[kept - 1].session)
+            list[kept++] = list[i];
+    return kept;
+}
+
+/* One statement, one transaction: every announcement in list. */
+static bool send_all(PGconn *conn, const char *channel, const struct announcement *list, size_t n)
+{
+    char *array = malloc(n * ENTRY_CHARS + 3);
+    if (!array)
+        return false;
+    char *p = array;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s\"%lld %lld\"", i ? "," : "", list[i].session, list[i].seq);
+    *p++ = '}';
+    *p = '\0';
+    const char *params[] = {channel, array};
+    PGresult *res = PQexecPrepared(conn, SEND_STMT, 2, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        gw_warn("announcer: sending failed: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    free(array);
+    return ok;
+}
+
+static void wait_a_while(struct gw_announcer *a)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)RECONNECT_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&a->lock);
+    int rc = 0;
+    while (!a->stopping && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&a->posted, &a->lock, &until);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void *announcer_main(void *arg)
+{
+    struct gw_announcer *a = arg;
+    struct announcement *held = malloc(QUEUE_CAP * sizeof(*held));
+    size_t n_held = 0;
+    PGconn *conn = NULL;
+    for (bool stop = false; !stop && held;) {
+        pthread_mutex_lock(&a->lock);
+        while (!a->n && !n_held && !a->stopping)
+            pthread_cond_wait(&a->posted, &a->lock);
+        size_t take = a->n < QUEUE_CAP - n_held ? a->n : QUEUE_CAP - n_held;
+        memcpy(held + n_held, a->queue, take * sizeof(*held));
+        memmove(a->queue, a->queue + take, (a->n - take) * sizeof(*held));
+        a->n -= take;
+        size_t dropped = a->dropped;
+        a->dropped = 0;
+        stop = a->stopping;
+        pthread_mutex_unlock(&a->lock);
+        if (dropped)
+            gw_warn("announcer: queue full, %zu announcements dropped (their sessions catch up at "
+                    "their next event or on resume)",
+                    dropped);
+        n_held = coalesce(held, n_held + take);
+        if (!n_held)
+            continue;
+        if (!conn)
+            conn = connect_for_announcing(a);
+        if (conn && send_all(conn, a->channel, held, n_held)) {
+            n_held = 0;
+            continue;
+        }
+        if (conn && gw_db_is_broken(conn)) {
+            PQfinish(conn);
+            conn = NULL;
+        }
+        if (!stop)
+            wait_a_while(a);
+    }
+    if (n_held)
+        gw_warn("announcer: stopping with %zu announcements unsent", n_held);
+    PQfinish(conn);
+    free(held);
+    return NULL;
+}
+
+enum gw_err gw_announcer_start(const char *database_url, const char *channel,
+                               struct gw_announcer **out)
+{
+    struct gw_announcer *a = calloc(1, sizeof(*a));
+    if (!a)
+        return GW_ERR_NOMEM;
+    a->url = strdup(database_url);
+    a->queue = malloc(QUEUE_CAP * sizeof(*a->queue));
+    snprintf(a->channel, sizeof(a->channel), "%s", channel);
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->posted, NULL);
+    if (!a->url || !a->queue || pthread_create(&a->thread, NULL, announcer_main, a) != 0) {
+        pthread_cond_destroy(&a->posted);
+        pthread_mutex_destroy(&a->lock);
+        free(a->url);
+        free(a->queue);
+        free(a);
+        return GW_ERR_NOMEM;
+    }
+    *out = a;
+    return GW_OK;
+}
+
+void gw_announcer_post(struct gw_announcer *a, long long session, long long seq)
+{
+    pthread_mutex_lock(&a->lock);
+    if (a->n < QUEUE_CAP)
+        a->queue[a->n++] = (struct announcement){session, seq};
+    else
+        a->dropped++;
+    pthread_cond_signal(&a->posted);
+    pthread_mutex_unlock(&a->lock);
+}
+
+void gw_announcer_stop(struct gw_announcer *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->stopping = true;
+    pthread_cond_signal(&a->posted);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    pthread_cond_destroy(&a->posted);
+    pthread_mutex_destroy(&a->lock);
+    free(a->url);
+    free(a->queue);
+    free(a);
+}
