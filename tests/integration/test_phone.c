@@ -608,6 +608,88 @@ static void test_parallel_copies_and_events_of_one_call_make_one_ticket(void **s
         1);
 }
 
+/*
+ * A missed call's registration document, as the gateway builds it for
+ * intake_call_event (bench/out/phone-templates.csv has the gateway's own).
+ */
+static void missed_call_document(char *out, size_t cap, const char *call_id, const char *phone)
+{
+    snprintf(out, cap,
+             "{\"key\":\"phone:native:%s-missed\",\"channel\":\"phone\",\"phone\":\"%s\","
+             "\"name\":\"Zhao Lei\",\"subject\":\"Missed call from %s\",\"body\":\"Missed call\","
+             "\"queue\":\"general\",\"category\":\"callback\",\"priority\":\"normal\","
+             "\"first_response_s\":1800,\"handling_s\":172800,\"resolve_s\":86400,"
+             "\"ticket_prefix\":\"SR-\",\"customer_prefix\":\"C-\",\"language_detected\":\"en\","
+             "\"external_ref\":\"call:native:%s\",\"call\":{\"provider\":\"native\","
+             "\"call_id\":\"%s\",\"kind\":\"missed\",\"direction\":\"in\",\"from\":\"%s\","
+             "\"to\":\"+861012345678\",\"cause\":\"no-answer\"}}",
+             call_id, phone, phone, call_id, call_id, phone);
+}
+
+static void test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticket(void **state)
+{
+    struct fixture *f = *state;
+    const char *phone = "+8613866660066";
+    PGconn *first = harness_pg(f->db.url), *second = harness_pg(f->db.url);
+    char doc[2048];
+    const char *params[] = {doc};
+    const char *sql = "SELECT intake_call_event($1::jsonb)->>'ticket'";
+
+    /* One worker registers the first call and has not committed yet. */
+    harness_pg_exec(first, "BEGIN");
+    missed_call_document(doc, sizeof(doc), "race-1", phone);
+    PGresult *r = PQexecParams(first, sql, 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    char *ticket = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+
+    /*
+     * Another worker (or gateway) gets the caller's second call. It must be
+     * blocked before the first commits, or this would not be a race: it waits
+     * on the caller's lock (before db/0011, on the number's identity row, and
+     * then it opened a second ticket for a second customer).
+     */
+    missed_call_document(doc, sizeof(doc), "race-2", phone);
+    assert_int_equal(PQsendQueryParams(second, sql, 1, NULL, params, NULL, NULL, 0), 1);
+    long waiting = 0;
+    for (int i = 0; i < 100 && !waiting; i++) {
+        waiting = harness_pg_longf(f->pg,
+                                   "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND "
+                                   "wait_event_type = 'Lock'",
+                                   PQbackendPID(second));
+        if (!waiting)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(waiting, 1);
+    harness_pg_exec(first, "COMMIT");
+
+    r = PQgetResult(second);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), ticket);
+    PQclear(r);
+    assert_null(PQgetResult(second));
+    /* Both calls on one ticket, of one customer, who owns the number. */
+    assert_int_equal(
+        harness_pg_longf(f->pg, "SELECT count(*) FROM messages WHERE sender_address = '%s'", phone),
+        2);
+    assert_int_equal(harness_pg_longf(f->pg,
+                                      "SELECT count(DISTINCT t.id) FROM messages m JOIN tickets t "
+                                      "ON t.id = m.ticket_id WHERE m.sender_address = '%s'",
+                                      phone),
+                     1);
+    assert_int_equal(harness_pg_longf(f->pg,
+                                      "SELECT count(*) FROM customers c WHERE EXISTS (SELECT 1 "
+                                      "FROM tickets t JOIN messages m ON m.ticket_id = t.id WHERE "
+                                      "t.customer_id = c.id AND m.sender_address = '%s') AND "
+                                      "EXISTS (SELECT 1 FROM customer_identities i WHERE "
+                                      "i.customer_id = c.id AND i.value = '%s')",
+                                      phone, phone),
+                     1);
+    free(ticket);
+    PQfinish(first);
+    PQfinish(second);
+}
+
 static long stored_rows(PGconn *pg)
 {
     return harness_pg_long(pg, "SELECT (SELECT count(*) FROM calls) + (SELECT count(*) FROM "
@@ -892,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_events_out_of_order_land_correctly),
         cmocka_unit_test(test_replays_store_nothing_twice),
         cmocka_unit_test(test_parallel_copies_and_events_of_one_call_make_one_ticket),
+        cmocka_unit_test(test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticket),
         cmocka_unit_test(test_forged_or_missing_signatures_get_403_and_store_nothing),
         cmocka_unit_test(test_bad_input_gets_a_precise_4xx),
         cmocka_unit_test(test_twilio_json_body_is_checked_through_body_sha256),
