@@ -5,10 +5,13 @@
 -- intake_call_event_many takes the batch in runs of events of distinct
 -- calls (the gateway sorts a batch by call, so events of one call are
 -- neighbours and a run ends where a call comes again). For a run: one
--- statement locks its calls, one records the events' keys and brings their
--- calls up to date; then, in arrival order, intake_call_outcome does what
--- each event makes of its call (register it, log media, nothing), exactly
--- the work intake_call_event does after its own update.
+-- statement locks its calls, one records the events' keys, brings their
+-- calls up to date and answers every event that makes nothing of its call
+-- (most: a ringing, an answer); then, in arrival order, intake_call_outcome
+-- does what each other event makes of its call (register it, log media),
+-- exactly the work intake_call_event does after its own update. On the
+-- phone bench's stream, interleaved on warm sessions: 193-201 us of backend
+-- CPU per event against 225-226 one event at a time.
 --
 -- Why a run gives the same rows as one event at a time: an event's update
 -- touches only its own call's rows (call_events, calls), and what an event
@@ -156,9 +159,9 @@ $fn$;
 -- Records a run of events of distinct calls and brings their calls up to
 -- date (the caller holds the calls' locks). One row per event, in order:
 -- whether its key was new, the call's state and ticket before, its row after.
-CREATE FUNCTION intake_call_apply(docs jsonb)
+CREATE FUNCTION intake_call_apply(docs jsonb, p_first int, p_last int)
 RETURNS TABLE (event_no bigint, is_fresh boolean, state_before text, ticket_before bigint,
-               call_after calls)
+               call_after calls, answer jsonb)
 LANGUAGE plpgsql AS $fn$
 BEGIN
     RETURN QUERY
@@ -171,16 +174,22 @@ BEGIN
                     WHEN 'missed' THEN 'missed' WHEN 'voicemail' THEN 'missed'
                     WHEN 'forwarded' THEN 'forwarded' ELSE 'unknown' END AS new_state
           FROM jsonb_array_elements(docs) WITH ORDINALITY AS x(doc, i)
+         WHERE x.i BETWEEN p_first + 1 AND p_last + 1
     ), fresh AS (
         INSERT INTO call_events (event_key, provider, call_id, kind)
         SELECT d.doc->>'key', d.provider, d.call_id, d.kind FROM d
         ON CONFLICT DO NOTHING
         RETURNING event_key
     ), prev AS (
-        SELECT d.i, p.state, p.ticket_id, p.direction, p.from_number, p.to_number, p.caller_name,
-               p.cause, p.started_at, p.answered_at, p.ended_at, p.duration_s, p.recording_url,
-               p.transcript, p.events
-          FROM d LEFT JOIN calls p ON p.provider = d.provider AND p.call_id = d.call_id
+        -- Each call by its key. As a plain join, PostgreSQL (which guesses 100
+        -- events) chose to read all calls into a hash table for every run.
+        SELECT d.i, p.*
+          FROM d LEFT JOIN LATERAL (
+                   SELECT c.state, c.ticket_id, c.direction, c.from_number, c.to_number,
+                          c.caller_name, c.cause, c.started_at, c.answered_at, c.ended_at,
+                          c.duration_s, c.recording_url, c.transcript, c.events
+                     FROM calls c WHERE c.provider = d.provider AND c.call_id = d.call_id
+                    LIMIT 1) p ON true
     ), upserted AS (
         INSERT INTO calls AS k (provider, call_id, direction, from_number, to_number, caller_name,
                                 state, cause, started_at, answered_at, ended_at, duration_s,
@@ -220,7 +229,20 @@ BEGIN
             last_event_at = EXCLUDED.last_event_at
         RETURNING k.provider, k.call_id, k AS row
     )
-    SELECT d.i, u.provider IS NOT NULL, p.state::text, p.ticket_id, u.row
+    SELECT d.i, u.provider IS NOT NULL, p.state::text, p.ticket_id, u.row,
+           -- The answer of an event that makes nothing of its call (most: a
+           -- ringing, an answer), as intake_call_outcome would give it: no
+           -- function call for those. NULL: intake_call_outcome decides.
+           CASE WHEN u.provider IS NOT NULL
+                 AND NOT ((u.row).state = 'ended' AND (u.row).duration_s IS NULL
+                          AND (u.row).answered_at IS NOT NULL)
+                 AND NOT (intake_call_rank(coalesce(p.state, 'unknown')) < 3
+                          AND intake_call_rank((u.row).state) = 3)
+                 AND NOT ((u.row).ticket_id IS NOT NULL
+                          AND d.kind IN ('recording', 'transcript', 'voicemail'))
+                THEN jsonb_build_object('duplicate', false,
+                         'ticket', (SELECT t.number FROM tickets t WHERE t.id = (u.row).ticket_id),
+                         'call_state', (u.row).state, 'new_ticket', false) END
       FROM d JOIN prev p ON p.i = d.i
       LEFT JOIN upserted u ON u.provider = d.provider AND u.call_id = d.call_id
      ORDER BY d.i;
@@ -311,7 +333,7 @@ CREATE OR REPLACE FUNCTION intake_call_event_many(docs jsonb) RETURNS SETOF json
 LANGUAGE plpgsql AS $fn$
 DECLARE
     n     int := jsonb_array_length(docs);
-    run   jsonb := '[]';
+    first int := 0;
     calls text[] := '{}';
     call  text;
     r     record;
@@ -326,22 +348,22 @@ BEGIN
             END IF;
             call := (docs->j->'call'->>'provider') || ':' || (docs->j->'call'->>'call_id');
         END IF;
-        -- A run ends where one of its calls comes again, and at the end.
-        IF (j = n OR call = ANY (calls)) AND run <> '[]' THEN
+        -- A run (first .. j - 1) ends where one of its calls comes again, and at the end.
+        IF (j = n OR call = ANY (calls)) AND j > first THEN
             -- Its calls locked in one statement, in the order the gateway sorted them.
-            PERFORM count(pg_advisory_xact_lock(hashtextextended(c, 7)))
-               FROM unnest(calls) AS l(c);
-            FOR r IN SELECT * FROM intake_call_apply(run) LOOP
-                RETURN NEXT intake_call_outcome(run->(r.event_no::int - 1), r.call_after,
-                                                r.is_fresh, r.state_before, r.ticket_before);
+            PERFORM count(pg_advisory_xact_lock(hashtextextended(c, 7))) FROM unnest(calls) AS l(c);
+            FOR r IN SELECT * FROM intake_call_apply(docs, first, j - 1) LOOP
+                IF r.answer IS NOT NULL THEN
+                    RETURN NEXT r.answer;
+                ELSE
+                    RETURN NEXT intake_call_outcome(docs->(r.event_no::int - 1), r.call_after,
+                                                    r.is_fresh, r.state_before, r.ticket_before);
+                END IF;
             END LOOP;
-            run := '[]';
+            first := j;
             calls := '{}';
         END IF;
-        IF j < n THEN
-            run := run || jsonb_build_array(docs->j);
-            calls := calls || call;
-        END IF;
+        calls := calls || call;
     END LOOP;
 END
 $fn$;
