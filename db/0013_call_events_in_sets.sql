@@ -1,5 +1,5 @@
--- 0013: a batch's call events applied to their calls with two statements,
--- not two per event. Most call events register nothing (a ringing, an
+-- 0013: a batch's call events applied to their calls with a few statements
+-- a run of them, not two per event. Most call events register nothing (a ringing, an
 -- answer): for them the per-event statements were most of the cost, an
 -- executor start-up each (bench/README.md, "Phone events"). Now
 -- intake_call_event_many takes the batch in runs of events of distinct
@@ -156,9 +156,11 @@ BEGIN
 END
 $fn$;
 
--- Records a run of events of distinct calls and brings their calls up to
--- date (the caller holds the calls' locks). One row per event, in order:
--- whether its key was new, the call's state and ticket before, its row after.
+-- Records the run docs[p_first .. p_last] (0-based) of events of distinct
+-- calls and brings their calls up to date (the caller holds the calls'
+-- locks). One row per event, in order: its place in docs (1-based), whether
+-- its key was new, the call's state and ticket before, its row after, and its
+-- answer when it makes nothing of its call.
 CREATE FUNCTION intake_call_apply(docs jsonb, p_first int, p_last int)
 RETURNS TABLE (event_no bigint, is_fresh boolean, state_before text, ticket_before bigint,
                call_after calls, answer jsonb)

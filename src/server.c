@@ -26,12 +26,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_announcer.h"
 #include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_intake.h"
 #include "gw_log.h"
 #include "gw_metrics.h"
-#include "gw_announcer.h"
 #include "gw_listener.h"
 #include "gw_ratelimit.h"
 #include "gw_reply.h"
