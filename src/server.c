@@ -193,6 +193,17 @@ static void count_auth_failure(struct gw_server *srv, struct lws *wsi)
 }
 
 /*
+ * A channel that refused the request's credentials itself (a webhook's
+ * signature or token: 401 or 403) counts them as a failed guess, like a
+ * refused API token.
+ */
+static void count_refused_credentials(struct gw_server *srv, struct session *s)
+{
+    if (s->reply.status == 401 || s->reply.status == 403)
+        count_auth_failure(srv, s->wsi);
+}
+
+/*
  * Limits per client address: a request rate on channel routes, and a cap on
  * failed tokens so that guessing is slow. Sets early_status 429 or the token's
  * 401/403.
@@ -204,9 +215,9 @@ static void check_client(struct gw_server *srv, struct session *s, struct lws *w
         snprintf(client, sizeof(client), "?");
     double now = gw_server_now();
     int retry = 0;
+    /* Every route: those without a token of ours may check a signature (phone webhooks). */
     if (!gw_ratelimit_allow(srv->limits, client, now, &retry) ||
-        (s->route->auth != GW_AUTH_NONE &&
-         !gw_ratelimit_auth_allowed(srv->limits, client, now, &retry))) {
+        !gw_ratelimit_auth_allowed(srv->limits, client, now, &retry)) {
         s->early_status = 429;
         s->early_retry_s = retry;
         return;
@@ -341,6 +352,7 @@ static void job_done(struct gw_intake_job *job, void *user)
     } else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
         srv->metrics.rejected++;
         s->reply = ((struct deferred_parse *)job->parse_arg)->reply;
+        count_refused_credentials(srv, s);
     } else {
         s->route->respond(&job->result, s->arena, &s->reply);
         if (s->route->auth == GW_AUTH_BEARER && s->reply.status == 401)
@@ -455,6 +467,7 @@ static void on_body_complete(struct gw_server *srv, struct session *s)
     }
     if (s->route->parse(&req, s->arena, &job->contact, &s->reply) != GW_OK) {
         srv->metrics.rejected++;
+        count_refused_credentials(srv, s);
         send_reply(s);
         return;
     }

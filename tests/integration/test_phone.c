@@ -728,6 +728,28 @@ static void test_forged_or_missing_signatures_get_403_and_store_nothing(void **s
     assert_int_equal(stored_rows(f->pg), before);
 }
 
+static void test_forged_signatures_count_towards_the_auth_failure_cap(void **state)
+{
+    struct fixture *f = *state;
+    /* A gateway of its own that allows 3 failures a minute per address. */
+    char config[1400];
+    const char *base = config_with_sms("http://127.0.0.1:9/");
+    snprintf(config, sizeof(config), "%.*s,\"limits\":{\"auth_failures_per_minute\":3}}",
+             (int)strlen(base) - 1, base);
+    struct harness_gateway capped;
+    harness_gateway_start_config(&capped, f->db.url, config, NULL);
+    const char *ev[] = {"CallSid=CA850", "CallStatus=busy", "From=+8613885850085", NULL};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(twilio_post_as(&capped, "guessed-token", ev, NULL), 403);
+    /* Guessing further is refused before the signature is even checked... */
+    assert_int_equal(twilio_post_as(&capped, "guessed-token", ev, NULL), 429);
+    /* ...and so is the right signature from that address, for the rest of the minute. */
+    assert_int_equal(twilio_post_as(&capped, TWILIO_TOKEN, ev, NULL), 429);
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM calls WHERE call_id = 'CA850'"),
+                     0);
+    assert_int_equal(harness_gateway_stop(&capped), 0);
+}
+
 static void test_bad_input_gets_a_precise_4xx(void **state)
 {
     struct fixture *f = *state;
@@ -976,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_parallel_copies_and_events_of_one_call_make_one_ticket),
         cmocka_unit_test(test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticket),
         cmocka_unit_test(test_forged_or_missing_signatures_get_403_and_store_nothing),
+        cmocka_unit_test(test_forged_signatures_count_towards_the_auth_failure_cap),
         cmocka_unit_test(test_bad_input_gets_a_precise_4xx),
         cmocka_unit_test(test_twilio_json_body_is_checked_through_body_sha256),
         cmocka_unit_test(test_withheld_number_records_the_call_without_a_ticket),
