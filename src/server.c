@@ -762,10 +762,33 @@ static void drain_ev_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop, (void)w, (void)revents; /* likewise, for the libev loop */
 }
 
+/*
+ * lws's timers on our libev loop (a wsi's timeout, the idle policy's ping and
+ * hang-up) fire only when lws services its timer list, which its libev glue
+ * does after socket events and at its own wake-ups, up to 30 s apart (it
+ * re-arms its one timer with ev_timer_set while that is active, which libev
+ * does not allow). With limits.socket_idle_seconds at 4, a dead client was
+ * pinged after 28 s and dropped after 30. Waking lws's event pipe makes it
+ * service the list now; four times a second is precise enough for timeouts
+ * of seconds and costs nothing.
+ */
+#define LWS_TIMER_TICK_S 0.25
+
+static void lws_timer_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop, (void)revents;
+    lws_cancel_service(w->data);
+}
+
 void gw_server_run(struct gw_server *srv, int drain_s)
 {
     install_signals(srv->ctx);
     gw_info("server: listening on %s:%d", srv->cfg->listen_host, srv->cfg->listen_port);
+    ev_timer lws_timers;
+    ev_timer_init(&lws_timers, lws_timer_tick, LWS_TIMER_TICK_S, LWS_TIMER_TICK_S);
+    lws_timers.data = srv->ctx;
+    if (srv->loop)
+        ev_timer_start(srv->loop, &lws_timers);
     while (!stop_requested)
         if (service_once(srv) < 0)
             break;
@@ -793,9 +816,10 @@ void gw_server_run(struct gw_server *srv, int drain_s)
         if (service_once(srv) < 0)
             break;
     }
-    if (srv->loop)
+    if (srv->loop) {
         ev_timer_stop(srv->loop, &ev_tick);
-    else
+        ev_timer_stop(srv->loop, &lws_timers);
+    } else
         lws_sul_cancel(&tick);
     gw_info("server: stopped (%zu requests left open)", srv->open_requests);
 }

@@ -10,9 +10,14 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -437,6 +442,88 @@ static void test_hello_must_come_in_time(void **state)
     stop(&f);
 }
 
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A client that went away without a word (a phone that lost its network): a
+ * raw socket that completes the WebSocket handshake and then neither sends
+ * nor answers pings. Returns the socket, or -1.
+ */
+static int open_dead_client(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "GET /v1/chat HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " PROTOCOL "\r\n"
+                     "Origin: " ORIGIN "\r\n\r\n",
+                     port);
+    char answer[1024] = "";
+    if (write(fd, req, (size_t)n) != n || read(fd, answer, sizeof(answer) - 1) <= 0 ||
+        !strstr(answer, " 101 ")) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void test_silent_client_is_pinged_then_closed_when_idle(void **state)
+{
+    (void)state;
+    struct fixture f;
+    char config[512];
+    snprintf(config, sizeof(config),
+             "{\"limits\":{\"socket_idle_seconds\":4},\"channels\":{\"chat\":{"
+             "\"allowed_origins\":[\"" ORIGIN "\"],\"hello_timeout_seconds\":300}}}");
+    harness_db_create(&f.db, "chat_idle");
+    assert_int_equal(harness_migrate(f.db.url, NULL, 0), 0);
+    harness_gateway_start_config(&f.gw, f.db.url, config, NULL);
+    f.pg = harness_pg(f.db.url);
+
+    /* A client that answers pings (libwebsockets does) stays past the idle time. */
+    struct ws_client *alive = open_chat(&f);
+    int dead = open_dead_client(f.gw.port);
+    assert_true(dead >= 0);
+    double start = seconds_now(), pinged_at = 0, closed_at = 0;
+    while (!closed_at && seconds_now() - start < 8) {
+        assert_null(ws_recv(alive, 50)); /* meanwhile the live client answers its pings */
+        struct pollfd p = {.fd = dead, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0) {
+            unsigned char buf[256];
+            ssize_t got = read(dead, buf, sizeof(buf));
+            if (got <= 0)
+                closed_at = seconds_now() - start;
+            else if (buf[0] == 0x89 && !pinged_at) /* a ping frame */
+                pinged_at = seconds_now() - start;
+        }
+    }
+    close(dead);
+    /*
+     * Pinged at half the idle time, closed at all of it, give or take the
+     * server's quarter-second timer tick (without it: after 28 s and 30 s).
+     */
+    assert_true(pinged_at >= 1.5 && pinged_at < 3.5);
+    assert_true(closed_at >= 3.5 && closed_at < 6);
+    assert_null(ws_recv(alive, 1000));
+    assert_false(ws_is_closed(alive));
+    char token[128];
+    free(hello_new(alive, NULL, token, sizeof(token)));
+    ws_free(alive);
+    stop(&f);
+}
+
 static void test_reply_posted_on_another_gateway_reaches_the_customer(void **state)
 {
     (void)state;
@@ -718,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_fast_sender_is_rate_limited),
         cmocka_unit_test(test_unknown_token_closes_with_4001),
         cmocka_unit_test(test_hello_must_come_in_time),
+        cmocka_unit_test(test_silent_client_is_pinged_then_closed_when_idle),
         cmocka_unit_test(test_reply_posted_on_another_gateway_reaches_the_customer),
         cmocka_unit_test(test_customer_message_reaches_the_sessions_other_sockets_on_both_gateways),
         cmocka_unit_test(test_reply_api_refuses_bad_requests),
