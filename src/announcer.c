@@ -129,6 +129,8 @@ static void *announcer_main(void *arg)
     struct announcement *held = malloc(QUEUE_CAP * sizeof(*held));
     size_t n_held = 0;
     PGconn *conn = NULL;
+    if (!held)
+        gw_error("announcer: out of memory; sessions learn of customers' messages on resume");
     for (bool stop = false; !stop && held;) {
         pthread_mutex_lock(&a->lock);
         while (!a->n && !n_held && !a->stopping)

@@ -6,7 +6,6 @@
  * Sockets watching a live session are kept in a hash table by session, so a
  * notification finds its sockets without a scan.
  */
-#include <ev.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +56,7 @@ struct gw_socket {
     char close_reason[124];
     long long watched;
     struct gw_socket *next_watch;
-    /* gw_socket_set_deadline's timer: on our libev loop, or lws's on its poll() loop */
-    ev_timer deadline_ev;
-    lws_sorted_usec_list_t deadline;
+    lws_sorted_usec_list_t deadline; /* gw_socket_set_deadline's timer */
     struct gw_intake_job *jobs[JOBS_PER_SOCKET];
     char peer[48];
     alignas(max_align_t) unsigned char state[]; /* the route's, state_size bytes */
@@ -143,30 +140,14 @@ static void deadline_passed(lws_sorted_usec_list_t *sul)
     gw_socket_close(sock, GW_CLOSE_POLICY, "timed out");
 }
 
-static void deadline_passed_ev(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop, (void)revents;
-    struct gw_socket *sock = lws_container_of(w, struct gw_socket, deadline_ev);
-    gw_socket_close(sock, GW_CLOSE_POLICY, "timed out");
-}
-
 /*
- * On the libev loop a timer of libev's: an lws timer (lws_set_timeout,
- * lws_sul_schedule) set from a callback there fired only when lws's own
- * 30-second wake-up came, so a hello deadline of 1 s closed the socket after
- * 30 (lws 4.1's libev glue re-arms its one timer with ev_timer_set while it
- * is active, which libev does not allow).
+ * An lws timer: on our libev loop it fires on time because gw_server_run
+ * wakes lws four times a second (src/server.c, lws_timer_tick). The close
+ * says why, where lws_set_timeout would drop the connection without a word.
  */
 void gw_socket_set_deadline(struct gw_socket *sock, int secs)
 {
-    struct ev_loop *loop = sock->srv->loop;
-    if (loop) {
-        ev_timer_stop(loop, &sock->deadline_ev);
-        if (secs > 0) {
-            ev_timer_set(&sock->deadline_ev, secs, 0);
-            ev_timer_start(loop, &sock->deadline_ev);
-        }
-    } else if (secs > 0)
+    if (secs > 0)
         lws_sul_schedule(lws_get_context(sock->wsi), 0, &sock->deadline, deadline_passed,
                          (lws_usec_t)secs * LWS_US_PER_SEC);
     else
@@ -413,7 +394,6 @@ static int socket_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         sock->wsi = wsi;
         sock->srv = srv;
         sock->entry = entry;
-        ev_init(&sock->deadline_ev, deadline_passed_ev);
         if (!lws_get_peer_simple(wsi, sock->peer, sizeof(sock->peer)))
             snprintf(sock->peer, sizeof(sock->peer), "?");
         srv->metrics.sockets_open++;

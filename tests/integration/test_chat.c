@@ -605,6 +605,15 @@ static void test_customer_message_reaches_the_sessions_other_sockets_on_both_gat
     assert_null(ws_recv(c, 300));
     assert_null(ws_recv(same_node, 100));
     assert_null(ws_recv(other_node, 100));
+    /* The announcing connection is cut: the next announcement is held and sent on a new one. */
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(pg_terminate_backend(pid)) FROM "
+                                           "pg_stat_activity WHERE application_name = "
+                                           "'intake-announce'"),
+                     2);
+    free(say(c, "t4", "After the cut"));
+    expect_customer_message(c, 5, "After the cut");
+    expect_customer_message(other_node, 5, "After the cut");
+    expect_customer_message(same_node, 5, "After the cut");
 
     ws_free(c);
     ws_free(same_node);
