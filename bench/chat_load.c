@@ -387,14 +387,17 @@ int main(int argc, char **argv)
         }
         service(ctx);
     }
-    /* Let the last answers arrive. */
-    double drain = now_s();
-    while (now_s() - drain < 1.0)
-        service(ctx);
+    /*
+     * Stop replying, then let the last answers and replies arrive: a reply
+     * posted during the drain could otherwise miss the count.
+     */
     if (replying) {
         rep.stop = 1;
         pthread_join(rt, NULL);
     }
+    double drain = now_s();
+    while (now_s() - drain < 1.0)
+        service(ctx);
     printf("active %d sessions for %.0f s, one message per %.0f ms each: sent %zu, acked %zu\n",
            n_active, secs, interval * 1e3, n_sent, n_ack);
     report("message to ack", ack_lat, n_ack);
