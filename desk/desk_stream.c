@@ -23,6 +23,8 @@
 #define HELLO_TIMEOUT_S 10
 #define MESSAGE_MAX     4096
 #define TOKEN_MAX       200
+#define TICKET_MAX      32
+#define TYPING_EVERY_S  2.0 /* at most one "agent is typing" per socket this often */
 
 enum phase { WAIT_HELLO, OPENING, OPEN };
 enum purpose { FOR_HELLO, FOR_FETCH, FOR_PRESENCE, FOR_GOODBYE };
@@ -32,6 +34,7 @@ struct stream_conn {
     long long agent;
     struct gw_replay replay; /* the agent's stream and what this socket has sent of it */
     int invalid;
+    double typing_at; /* when this socket last passed on that the agent types */
     char token_hash[65];
 };
 
@@ -165,6 +168,33 @@ static void on_open(struct gw_socket *sock, void *state)
     gw_socket_set_deadline(sock, HELLO_TIMEOUT_S);
 }
 
+static bool is_ticket_number(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > TICKET_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] >= '0' && s[i] <= '9') && !(s[i] >= 'A' && s[i] <= 'Z') &&
+            !(s[i] >= 'a' && s[i] <= 'z') && s[i] != '-' && s[i] != '_')
+            return false;
+    return true;
+}
+
+/* The customers in a chat on the ticket hear that an agent types (db/0014). */
+static void tell_typing(struct gw_socket *sock, struct stream_conn *c, const char *ticket)
+{
+    if (!is_ticket_number(ticket)) {
+        refuse(sock, c, "invalid_field", "typing names the ticket by its number");
+        return;
+    }
+    double now = gw_socket_now();
+    if (c->typing_at && now - c->typing_at < TYPING_EVERY_S)
+        return;
+    c->typing_at = now;
+    gw_socket_signal(sock, json_pack("{s:s, s:I, s:s}", "typing", "agent", "agent",
+                                     (json_int_t)c->agent, "ticket", ticket));
+}
+
 static void on_message(struct gw_socket *sock, void *state, const char *data, size_t len,
                        bool binary)
 {
@@ -189,8 +219,10 @@ static void on_message(struct gw_socket *sock, void *state, const char *data, si
             json_object_set_new(doc, "presence", json_string(p));
             submit(sock, doc, GW_OP_DESK, FOR_PRESENCE);
         }
+    } else if (!strcmp(type, "typing")) {
+        tell_typing(sock, c, json_string_value(json_object_get(msg, "ticket")));
     } else {
-        refuse(sock, c, "unknown_type", "this stream takes presence messages only");
+        refuse(sock, c, "unknown_type", "this stream takes presence and typing messages only");
     }
     json_decref(msg);
 }
@@ -247,6 +279,14 @@ static void on_session_event(struct gw_socket *sock, void *state, long long seq)
         gw_replay_fetch(sock, &c->replay);
 }
 
+/* A customer is typing on one of the agent's tickets: passed on as it came, unnumbered. */
+static void on_session_signal(struct gw_socket *sock, void *state, const char *json)
+{
+    struct stream_conn *c = state;
+    if (c->phase == OPEN)
+        gw_socket_send(sock, json, strlen(json));
+}
+
 /* The agent's last stream here closed: offline, so nothing more is assigned to them. */
 static void on_close(struct gw_socket *sock, void *state)
 {
@@ -269,5 +309,6 @@ const struct gw_socket_route desk_stream_route = {
     .on_message = on_message,
     .on_job_done = on_job_done,
     .on_session_event = on_session_event,
+    .on_session_signal = on_session_signal,
     .on_close = on_close,
 };

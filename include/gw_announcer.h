@@ -19,12 +19,23 @@
 
 #include "gw_error.h"
 
+/* The longest signal document or notification, in bytes. */
+#define GW_SIGNAL_MAX 240
+
 struct gw_announcer;
 
 GW_MUST_USE enum gw_err gw_announcer_start(const char *database_url, const char *channel,
                                            struct gw_announcer **out);
 /* Queues "session seq"; any thread. Never blocks on the database. */
 void gw_announcer_post(struct gw_announcer *a, long long session, long long seq);
+/*
+ * Queues a signal: a JSON object for the database's intake_session_signals,
+ * which finds the sessions it concerns and notifies them ("<session>
+ * {json}"). Signals (someone is typing) are not stored and not numbered, so
+ * one that cannot be sent is dropped, not held; so is one over GW_SIGNAL_MAX
+ * bytes. Any thread; never blocks on the database.
+ */
+void gw_announcer_signal(struct gw_announcer *a, const char *json);
 /* Sends what is queued (one try), then stops and frees. NULL is a no-op. */
 void gw_announcer_stop(struct gw_announcer *a);
 

@@ -56,6 +56,8 @@ struct gw_socket_route {
     void (*on_job_done)(struct gw_socket *sock, void *state, struct gw_intake_job *job);
     /* The watched session has an event numbered seq (or, when seq is 0, may have missed some). */
     void (*on_session_event)(struct gw_socket *sock, void *state, long long seq);
+    /* The watched session got a signal (gw_socket_signal): a JSON object, not stored. */
+    void (*on_session_signal)(struct gw_socket *sock, void *state, const char *json);
     /*
      * The socket is gone; no hook is called for it again. It may still
      * submit one last job (even while the gateway drains); its result is
@@ -81,6 +83,14 @@ GW_MUST_USE enum gw_err gw_socket_submit(struct gw_socket *sock, struct gw_intak
  */
 GW_MUST_USE enum gw_err gw_socket_submit_operation(struct gw_socket *sock, enum gw_operation op,
                                                    json_t *doc, int purpose);
+/*
+ * Sends doc (a JSON object, stolen) to the database's signal routing
+ * (intake_session_signals), which notifies the sessions it concerns on every
+ * gateway; their sockets get on_session_signal. Not stored, not numbered, at
+ * most GW_SIGNAL_MAX bytes, and dropped rather than delayed: for what is
+ * only true for a moment, such as someone typing.
+ */
+void gw_socket_signal(struct gw_socket *sock, json_t *doc);
 /* Tells this socket of the session's new events from now on (0: none). */
 void gw_socket_watch(struct gw_socket *sock, long long session);
 /* The route's shared state (create_shared's result). */

@@ -2,6 +2,7 @@
  * The announcing thread (see gw_announcer.h). It keeps what it has taken
  * until a send succeeds, so a lost connection delays announcements rather
  * than dropping them; only an overflowing queue drops (and says so).
+ * Signals are sent once: a late "is typing" would only mislead.
  */
 #include "gw_announcer.h"
 
@@ -18,6 +19,7 @@
 #include "gw_log.h"
 
 #define QUEUE_CAP    65536
+#define SIGNAL_CAP   1024
 #define RECONNECT_MS 500
 #define SEND_STMT    "gw_announce"
 /* "1234 5678" as an array element: two 64-bit numbers, a space, quotes, a comma. */
@@ -28,6 +30,8 @@ struct announcement {
     long long seq;
 };
 
+typedef char signal_doc[GW_SIGNAL_MAX + 1];
+
 struct gw_announcer {
     char *url;
     char channel[64];
@@ -37,6 +41,8 @@ struct gw_announcer {
     struct announcement *queue;
     size_t n;
     size_t dropped;
+    signal_doc *signals;
+    size_t n_signals;
     bool stopping;
 };
 
@@ -109,6 +115,28 @@ static bool send_all(PGconn *conn, const char *channel, const struct announcemen
     return ok;
 }
 
+/* One statement: the signals as a JSON array for intake_session_signals. */
+static void send_signals(PGconn *conn, const char *channel, const signal_doc *list, size_t n)
+{
+    char *array = malloc(n * (GW_SIGNAL_MAX + 1) + 3);
+    if (!array)
+        return;
+    char *p = array;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i ? "," : "", list[i]);
+    *p++ = ']';
+    *p = '\0';
+    const char *params[] = {channel, array};
+    /* Unprepared: signals are rare, and a database without the function still announces. */
+    PGresult *res = PQexecParams(conn, "SELECT intake_session_signals($1, $2::jsonb)", 2, NULL,
+                                 params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        gw_warn("announcer: %zu signals dropped: %s", n, PQresultErrorMessage(res));
+    PQclear(res);
+    free(array);
+}
+
 static void wait_a_while(struct gw_announcer *a)
 {
     struct timespec until;
@@ -127,18 +155,22 @@ static void *announcer_main(void *arg)
 {
     struct gw_announcer *a = arg;
     struct announcement *held = malloc(QUEUE_CAP * sizeof(*held));
+    signal_doc *signals = malloc(SIGNAL_CAP * sizeof(*signals));
     size_t n_held = 0;
     PGconn *conn = NULL;
-    if (!held)
+    if (!held || !signals)
         gw_error("announcer: out of memory; sessions learn of customers' messages on resume");
-    for (bool stop = false; !stop && held;) {
+    for (bool stop = false; !stop && held && signals;) {
         pthread_mutex_lock(&a->lock);
-        while (!a->n && !n_held && !a->stopping)
+        while (!a->n && !n_held && !a->n_signals && !a->stopping)
             pthread_cond_wait(&a->posted, &a->lock);
         size_t take = a->n < QUEUE_CAP - n_held ? a->n : QUEUE_CAP - n_held;
         memcpy(held + n_held, a->queue, take * sizeof(*held));
         memmove(a->queue, a->queue + take, (a->n - take) * sizeof(*held));
         a->n -= take;
+        size_t n_signals = a->n_signals;
+        memcpy(signals, a->signals, n_signals * sizeof(*signals));
+        a->n_signals = 0;
         size_t dropped = a->dropped;
         a->dropped = 0;
         stop = a->stopping;
@@ -148,10 +180,14 @@ static void *announcer_main(void *arg)
                     "their next event or on resume)",
                     dropped);
         n_held = coalesce(held, n_held + take);
-        if (!n_held)
+        if (!n_held && !n_signals)
             continue;
         if (!conn)
             conn = connect_for_announcing(a);
+        if (conn && n_signals)
+            send_signals(conn, a->channel, signals, n_signals);
+        if (!n_held)
+            continue;
         if (conn && send_all(conn, a->channel, held, n_held)) {
             n_held = 0;
             continue;
@@ -167,6 +203,7 @@ static void *announcer_main(void *arg)
         gw_warn("announcer: stopping with %zu announcements unsent", n_held);
     PQfinish(conn);
     free(held);
+    free(signals);
     return NULL;
 }
 
@@ -178,14 +215,17 @@ enum gw_err gw_announcer_start(const char *database_url, const char *channel,
         return GW_ERR_NOMEM;
     a->url = strdup(database_url);
     a->queue = malloc(QUEUE_CAP * sizeof(*a->queue));
+    a->signals = malloc(SIGNAL_CAP * sizeof(*a->signals));
     snprintf(a->channel, sizeof(a->channel), "%s", channel);
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->posted, NULL);
-    if (!a->url || !a->queue || pthread_create(&a->thread, NULL, announcer_main, a) != 0) {
+    if (!a->url || !a->queue || !a->signals ||
+        pthread_create(&a->thread, NULL, announcer_main, a) != 0) {
         pthread_cond_destroy(&a->posted);
         pthread_mutex_destroy(&a->lock);
         free(a->url);
         free(a->queue);
+        free(a->signals);
         free(a);
         return GW_ERR_NOMEM;
     }
@@ -204,6 +244,19 @@ void gw_announcer_post(struct gw_announcer *a, long long session, long long seq)
     pthread_mutex_unlock(&a->lock);
 }
 
+void gw_announcer_signal(struct gw_announcer *a, const char *json)
+{
+    size_t len = strlen(json);
+    if (len > GW_SIGNAL_MAX)
+        return;
+    pthread_mutex_lock(&a->lock);
+    if (a->n_signals < SIGNAL_CAP) {
+        memcpy(a->signals[a->n_signals++], json, len + 1);
+        pthread_cond_signal(&a->posted);
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
 void gw_announcer_stop(struct gw_announcer *a)
 {
     if (!a)
@@ -217,5 +270,6 @@ void gw_announcer_stop(struct gw_announcer *a)
     pthread_mutex_destroy(&a->lock);
     free(a->url);
     free(a->queue);
+    free(a->signals);
     free(a);
 }

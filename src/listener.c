@@ -17,6 +17,7 @@
 #include "gw_log.h"
 
 #define QUEUE_CAP    65536
+#define SIGNAL_CAP   1024
 #define POLL_MS      200
 #define RECONNECT_MS 500
 
@@ -29,6 +30,8 @@ struct gw_listener {
     pthread_mutex_t lock;
     struct gw_notification *queue;
     size_t n;
+    struct gw_signal *signals;
+    size_t n_signals;
     bool resync;
     bool stopping;
 };
@@ -41,9 +44,28 @@ static bool stopping(struct gw_listener *l)
     return s;
 }
 
+static void push_signal(struct gw_listener *l, long long session, const char *json)
+{
+    size_t len = strlen(json);
+    if (len > GW_SIGNAL_MAX)
+        return;
+    pthread_mutex_lock(&l->lock);
+    if (l->n_signals < SIGNAL_CAP) {
+        struct gw_signal *s = &l->signals[l->n_signals++];
+        s->session = session;
+        memcpy(s->json, json, len + 1);
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
 static void push(struct gw_listener *l, const char *payload)
 {
     struct gw_notification n;
+    int at = 0;
+    if (sscanf(payload, "%lld %n", &n.session, &at) == 1 && at > 0 && payload[at] == '{') {
+        push_signal(l, n.session, payload + at);
+        return;
+    }
     if (sscanf(payload, "%lld %lld", &n.session, &n.seq) != 2)
         return;
     pthread_mutex_lock(&l->lock);
@@ -123,14 +145,17 @@ enum gw_err gw_listener_start(const char *database_url, const char *channel, voi
         return GW_ERR_NOMEM;
     l->url = strdup(database_url);
     l->queue = malloc(QUEUE_CAP * sizeof(*l->queue));
+    l->signals = malloc(SIGNAL_CAP * sizeof(*l->signals));
     snprintf(l->channel, sizeof(l->channel), "%s", channel);
     l->wake = wake;
     l->wake_user = wake_user;
     pthread_mutex_init(&l->lock, NULL);
-    if (!l->url || !l->queue || pthread_create(&l->thread, NULL, listener_main, l) != 0) {
+    if (!l->url || !l->queue || !l->signals ||
+        pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         pthread_mutex_destroy(&l->lock);
         free(l->url);
         free(l->queue);
+        free(l->signals);
         free(l);
         return GW_ERR_NOMEM;
     }
@@ -152,6 +177,17 @@ size_t gw_listener_take(struct gw_listener *l, struct gw_notification *out, size
     return n;
 }
 
+size_t gw_listener_take_signals(struct gw_listener *l, struct gw_signal *out, size_t cap)
+{
+    pthread_mutex_lock(&l->lock);
+    size_t n = l->n_signals < cap ? l->n_signals : cap;
+    memcpy(out, l->signals, n * sizeof(*out));
+    memmove(l->signals, l->signals + n, (l->n_signals - n) * sizeof(*out));
+    l->n_signals -= n;
+    pthread_mutex_unlock(&l->lock);
+    return n;
+}
+
 void gw_listener_stop(struct gw_listener *l)
 {
     if (!l)
@@ -163,5 +199,6 @@ void gw_listener_stop(struct gw_listener *l)
     pthread_mutex_destroy(&l->lock);
     free(l->url);
     free(l->queue);
+    free(l->signals);
     free(l);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gw_announcer.h"
 #include "gw_channel.h"
 #include "gw_listener.h"
 #include "gw_log.h"
@@ -21,6 +22,7 @@
 #define JOBS_PER_SOCKET 8            /* database jobs in flight per socket */
 #define HUB_BUCKETS     4096
 #define TAKE_BATCH      1024
+#define SIGNAL_BATCH    64
 
 struct frame {
     struct frame *next;
@@ -255,11 +257,37 @@ void socket_job_done(struct gw_server *srv, struct gw_intake_job *job)
     gw_arena_destroy(job->arena);
 }
 
+void gw_socket_signal(struct gw_socket *sock, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (text && sock->srv->announcer)
+        gw_announcer_signal(sock->srv->announcer, text);
+    free(text);
+}
+
+/* Signals go to the watching sockets as they are; they were never stored. */
+static void dispatch_signals(struct gw_server *srv)
+{
+    struct socket_hub *hub = srv->hub;
+    struct gw_signal batch[SIGNAL_BATCH];
+    size_t n;
+    do {
+        n = gw_listener_take_signals(srv->listener, batch, SIGNAL_BATCH);
+        for (size_t i = 0; i < n; i++)
+            for (struct gw_socket *s = hub->buckets[bucket_of(batch[i].session)]; s;
+                 s = s->next_watch)
+                if (s->watched == batch[i].session && s->entry->route->on_session_signal)
+                    s->entry->route->on_session_signal(s, s->state, batch[i].json);
+    } while (n == SIGNAL_BATCH);
+}
+
 void socket_hub_dispatch(struct gw_server *srv)
 {
     struct socket_hub *hub = srv->hub;
     if (!hub || !srv->listener)
         return;
+    dispatch_signals(srv);
     struct gw_notification batch[TAKE_BATCH];
     bool resync = false;
     size_t n;

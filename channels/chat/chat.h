@@ -23,10 +23,11 @@
 #define CHAT_CLOSE_UNKNOWN_SESSION 4001 /* the token names no session: start a new one */
 #define CHAT_CLOSE_ENDED           4002 /* the customer ended the conversation */
 
-#define CHAT_CLIENT_ID_MAX 64
-#define CHAT_TEXT_MAX      4000 /* characters in one message */
-#define CHAT_NAME_MAX      100
-#define CHAT_MESSAGE_MAX   8192 /* bytes in one WebSocket message; longer ones close (1009) */
+#define CHAT_CLIENT_ID_MAX  64
+#define CHAT_TEXT_MAX       4000 /* characters in one message */
+#define CHAT_NAME_MAX       100
+#define CHAT_MESSAGE_MAX    8192 /* bytes in one WebSocket message; longer ones close (1009) */
+#define CHAT_TYPING_EVERY_S 2.0  /* at most one "customer is typing" per socket this often */
 
 struct chat_settings {
     char **origins; /* allowed Origin values ("scheme://host[:port]"); "*" allows any */

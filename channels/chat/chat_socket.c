@@ -28,6 +28,7 @@ struct chat_conn {
     int invalid;
     double tokens; /* the session's message bucket */
     double tokens_at;
+    double typing_at; /* when this socket last passed on that the customer types */
     char language[4];
     char origin[128];
     char token[48]; /* a new session's token until the welcome carries it */
@@ -241,6 +242,21 @@ static void on_open(struct gw_socket *sock, void *state)
     gw_socket_set_deadline(sock, sh->settings.hello_timeout_s);
 }
 
+/*
+ * The session's agent hears that the customer types (db/0014). One signal
+ * per CHAT_TYPING_EVERY_S at most, whatever the client sends: the agent's
+ * console shows it for longer than that.
+ */
+static void tell_typing(struct gw_socket *sock, struct chat_conn *c)
+{
+    double now = gw_socket_now();
+    if (c->typing_at && now - c->typing_at < CHAT_TYPING_EVERY_S)
+        return;
+    c->typing_at = now;
+    gw_socket_signal(sock, json_pack("{s:s, s:I}", "typing", "customer", "session",
+                                     (json_int_t)c->replay.session));
+}
+
 static void on_message(struct gw_socket *sock, void *state, const char *data, size_t len,
                        bool binary)
 {
@@ -278,8 +294,9 @@ static void on_message(struct gw_socket *sock, void *state, const char *data, si
         submit(sock, GW_OP_SESSION_LEAVE, FOR_LEAVE, doc);
     } else if (f.type == CHAT_HELLO) {
         refuse(sock, c, "already_open", "this socket has its session already", NULL, NULL);
+    } else if (f.type == CHAT_TYPING) {
+        tell_typing(sock, c);
     }
-    /* typing: accepted; there is no agent side to show it to yet */
     gw_arena_destroy(arena);
 }
 
@@ -361,6 +378,14 @@ static void on_session_event(struct gw_socket *sock, void *state, long long seq)
     gw_replay_fetch(sock, &c->replay);
 }
 
+/* The agent is typing: passed on as it came, unnumbered (the widget shows it for a while). */
+static void on_session_signal(struct gw_socket *sock, void *state, const char *json)
+{
+    struct chat_conn *c = state;
+    if (c->phase == OPEN)
+        send_text(sock, json);
+}
+
 const struct gw_socket_route chat_socket_route = {
     .path = CHAT_PATH,
     .protocol = CHAT_PROTOCOL,
@@ -372,4 +397,5 @@ const struct gw_socket_route chat_socket_route = {
     .on_message = on_message,
     .on_job_done = on_job_done,
     .on_session_event = on_session_event,
+    .on_session_signal = on_session_signal,
 };

@@ -37,6 +37,9 @@
   var openNumber = null;  // the ticket shown on the right
   var listTimer = null;
   var replyKey = null;    // idempotency key of the reply being written
+  var typingUntil = {};   // ticket number -> when "the customer is typing" goes out of date
+  var typingSentAt = 0;   // when we last told the customer that we type
+  var TYPING_SHOWN_MS = 6000; // the widget repeats it every few seconds while the customer types
 
   window.IntakeConsole = {
     get connected() { return connected; },
@@ -207,6 +210,7 @@
       $('ticket-error').textContent = '';
     }
     openNumber = number;
+    showTyping();
     if (location.hash !== '#' + number) history.replaceState(null, '', '#' + number);
     document.querySelectorAll('tr.row').forEach(function (r) {
       r.classList.toggle('selected', r.getAttribute('data-number') === number);
@@ -320,6 +324,20 @@
 
   // ---- the stream ---------------------------------------------------------
 
+  // "The customer is typing…" under the open ticket's conversation, while it is fresh.
+  var typingTimer = null;
+  function showTyping() {
+    clearTimeout(typingTimer);
+    var left = (typingUntil[openNumber] || 0) - Date.now();
+    $('customer-typing').textContent = left > 0 ? 'The customer is typing…' : '';
+    if (left > 0) typingTimer = setTimeout(showTyping, left);
+  }
+  function customerTyping(number, on) {
+    if (on) typingUntil[number] = Date.now() + TYPING_SHOWN_MS;
+    else delete typingUntil[number];
+    if (number === openNumber) showTyping();
+  }
+
   function setConnected(on) {
     connected = on;
     $('conn').classList.toggle('on', on);
@@ -359,6 +377,8 @@
         showMe(ev.agent);
       } else if (ev.type === 'error') {
         notice('Stream: ' + (ev.reason || ev.code));
+      } else if (ev.type === 'typing') { // not numbered: true only for a moment
+        if (typeof ev.ticket === 'string') customerTyping(ev.ticket, true);
       } else if (typeof ev.seq === 'number') {
         if (ev.seq <= (state.lastSeq || 0)) return; // seen already
         state.lastSeq = ev.seq;
@@ -415,6 +435,7 @@
   var refreshSoon = null;
   function onEvent(ev, announce) {
     var number = eventTicket(ev);
+    if (ev.type === 'message.new' && number) customerTyping(number, false); // it has arrived
     if (announce) notice(describe(ev, number));
     // Events come in bursts (a backlog after a reconnect): one refresh for all.
     clearTimeout(refreshSoon);
@@ -545,7 +566,15 @@
       $('note-send').disabled = false;
     }, ignore);
   });
-  $('reply-text').addEventListener('input', function () { replyKey = null; }); // new text, new reply
+  $('reply-text').addEventListener('input', function () {
+    replyKey = null; // new text, new reply
+    // The customer sees that we type (a chat customer, if still there); every 3 s at most.
+    var now = Date.now();
+    if (openNumber && ws && ws.readyState === 1 && now - typingSentAt > 3000) {
+      typingSentAt = now;
+      ws.send(JSON.stringify({ type: 'typing', ticket: openNumber }));
+    }
+  });
 
   setInterval(tick, 1000);
   setConnected(false);

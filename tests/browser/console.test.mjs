@@ -3,7 +3,8 @@
 // while they are online arrives live as an assigned ticket; its SLA clock
 // ticks; they reply (checked in PostgreSQL: the outbound message, the first
 // response), add a note, see the customer's next message arrive live, and
-// resolve it (status and survey in PostgreSQL); a dropped stream (the gateway
+// resolve it (status and survey in PostgreSQL); a chat customer on another
+// gateway and the agent see each other typing; a dropped stream (the gateway
 // stopped, an event written on a second gateway meanwhile) gets exactly the
 // missed event; a server refusal is shown; escalation, presence and the
 // list's filters work; a reload stays signed in without announcing anything
@@ -180,6 +181,31 @@ try {
   const t2 = (await contact(portA, 'c2', 'Dana Li', 'Crash when printing',
     'Printing a report makes it crash.')).ticket;
   await row(page, t2).waitFor();
+
+  // Typing, both ways and across gateways: a chat customer on gateway B types
+  // and Ann, on A, sees it under the open ticket; she types her answer and the
+  // customer sees that. Nothing of it is stored.
+  const customer = await browser.newPage({ locale: 'en-US' });
+  customer.setDefaultTimeout(WAIT);
+  await customer.goto(`http://127.0.0.1:${portB}/chat/`);
+  await customer.locator('#intake-chat .launcher').click();
+  await customer.locator('#intake-chat form.pre button').click();
+  const chatBox = customer.locator('#intake-chat form.compose textarea');
+  await chatBox.fill('Is the printer driver on your site?');
+  await chatBox.press('Enter');
+  const chatSent = customer.locator('#intake-chat .msg.customer.stored .meta');
+  await chatSent.waitFor();
+  const t3 = (await chatSent.textContent()).split(' · ')[1];
+  assert.match(t3, /^SR-\d+$/);
+  await row(page, t3).click();
+  await page.locator('#t-number', { hasText: t3 }).waitFor();
+  assert.equal(await page.getByTestId('customer-typing').textContent(), '');
+  await chatBox.pressSequentially('And the manual?');
+  await page.getByTestId('customer-typing').filter({ hasText: 'The customer is typing' }).waitFor();
+  await page.getByTestId('reply-text').pressSequentially('Yes, under Downloads');
+  await customer.locator('#intake-chat .typing', { hasText: 'The agent is typing' }).waitFor();
+  assert.equal(sql(`SELECT count(*) FROM session_events WHERE event->>'type' = 'typing'`), '0');
+  await customer.close();
 
   // The stream drops (the gateway stops); meanwhile a note is written on the
   // other gateway; when the first is back, exactly that event arrives.

@@ -807,6 +807,70 @@ static void test_surveys_go_by_chat_and_text_in_the_customers_language(void **st
     stop(&f);
 }
 
+/*
+ * Typing goes both ways, across gateways, and is never stored: the customer
+ * types on one gateway and the agent the ticket is assigned to hears it on a
+ * stream held by another, with the ticket's number; the agent types and the
+ * customer hears it. A repeat within two seconds is not passed on.
+ */
+static void test_typing_reaches_the_other_side_across_gateways_unstored(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "desk_typing");
+    char ann[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical,general", "10", ann, sizeof(ann));
+    struct harness_gateway other;
+    harness_gateway_start_config(
+        &other, f.db.url,
+        "{\"channels\":{\"chat\":{\"allowed_origins\":[\"http://shop.example\"]}}}", NULL);
+    struct ws_client *agent = stream(&f, ann, 0, NULL);
+    struct ws_client *chat =
+        ws_connect(other.port, "/v1/chat", "intake-chat.v1", "http://shop.example");
+    assert_non_null(chat);
+    assert_true(ws_send(chat, "{\"type\":\"hello\",\"lang\":\"en\"}"));
+    free(ws_recv_type(chat, "welcome", WAIT_MS));
+    assert_true(ws_send(chat, "{\"type\":\"message\",\"client_id\":\"m1\",\"text\":\"Hello?\"}"));
+    char *ack = ws_recv_type(chat, "ack", WAIT_MS);
+    assert_non_null(ack);
+    char *ticket = harness_json_str(ack, "ticket");
+    free(ack);
+    expect_event(agent, "ticket.assigned", ticket);
+
+    assert_true(ws_send(chat, "{\"type\":\"typing\"}"));
+    char *heard = ws_recv_type(agent, "typing", WAIT_MS);
+    assert_non_null(heard);
+    assert_non_null(strstr(heard, "\"from\":\"customer\""));
+    assert_non_null(strstr(heard, ticket));
+    assert_null(strstr(heard, "\"seq\""));
+    free(heard);
+    assert_true(ws_send(chat, "{\"type\":\"typing\"}"));
+    assert_null(ws_recv_type(agent, "typing", 1000));
+
+    char typing[128];
+    snprintf(typing, sizeof(typing), "{\"type\":\"typing\",\"ticket\":\"%s\"}", ticket);
+    assert_true(ws_send(agent, typing));
+    heard = ws_recv_type(chat, "typing", WAIT_MS);
+    assert_non_null(heard);
+    assert_non_null(strstr(heard, "\"from\":\"agent\""));
+    assert_null(strstr(heard, "\"seq\""));
+    free(heard);
+    assert_true(ws_send(agent, "{\"type\":\"typing\",\"ticket\":\"SR-1 OR 1=1\"}"));
+    char *error = ws_recv_type(agent, "error", WAIT_MS);
+    assert_non_null(error);
+    assert_non_null(strstr(error, "invalid_field"));
+    free(error);
+
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM session_events WHERE "
+                                            "event->>'type' = 'typing'"),
+                     0);
+    free(ticket);
+    ws_free(chat);
+    ws_free(agent);
+    assert_int_equal(harness_gateway_stop(&other), 0);
+    stop(&f);
+}
+
 static void test_database_down_stream_closes_1011_and_survey_page_says_later(void **state)
 {
     (void)state;
@@ -920,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_survey_lifecycle),
         cmocka_unit_test(test_queue_webhook_is_signed),
         cmocka_unit_test(test_surveys_go_by_chat_and_text_in_the_customers_language),
+        cmocka_unit_test(test_typing_reaches_the_other_side_across_gateways_unstored),
         cmocka_unit_test(test_database_down_stream_closes_1011_and_survey_page_says_later),
         cmocka_unit_test(test_working_days_skip_the_weekend),
         cmocka_unit_test(test_api_refusals),

@@ -31,7 +31,8 @@
       placeholder: 'Type your message', send: 'Send', end: 'End chat',
       badEmail: 'Please check the email address.', badPhone: 'Please use an international number, e.g. +86 138 0013 8000.',
       connecting: 'Connecting…', offline: 'Connection lost, reconnecting…', ended: 'The conversation has ended.',
-      pending: 'sending…', failed: 'not sent, will retry', agent: 'Agent', you: 'You'
+      pending: 'sending…', failed: 'not sent, will retry', agent: 'Agent', you: 'You',
+      typing: 'The agent is typing…'
     },
     zh: {
       open: '在线客服', title: '客户服务', name: '您的姓名（可选）', email: '邮箱（可选）',
@@ -39,7 +40,8 @@
       placeholder: '请输入您的问题', send: '发送', end: '结束对话',
       badEmail: '请检查邮箱地址。', badPhone: '请使用国际格式号码，例如 +86 138 0013 8000。',
       connecting: '正在连接…', offline: '连接已断开，正在重连…', ended: '对话已结束。',
-      pending: '发送中…', failed: '未发送，将重试', agent: '客服', you: '您'
+      pending: '发送中…', failed: '未发送，将重试', agent: '客服', you: '您',
+      typing: '客服正在输入…'
     }
   }[lang];
 
@@ -59,6 +61,8 @@
   var retryMs = 1000;
   var ended = false;
   var typingSentAt = 0;
+  var typingTimer = null;
+  var TYPING_SHOWN_MS = 6000; // the agent's console repeats it every few seconds while typing
 
   // ---- drawing -------------------------------------------------------------
   var host = document.createElement('div');
@@ -82,6 +86,7 @@
     '.customer{align-self:flex-end;background:#dbe8ff}.agent{align-self:flex-start;background:#eef0f3}' +
     '.system{align-self:center;background:#fff7e0;font-size:13px;max-width:95%}' +
     '.meta{display:block;font-size:11px;color:#667}' +
+    '.typing{font-size:12px;color:#666;padding:0 14px;min-height:16px}' +
     'form.compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e3e5e8}' +
     'form.compose textarea{flex:1;resize:none;height:38px}' +
     'button.primary{background:#1f6feb;color:#fff;border:0;border-radius:6px;padding:8px 12px;font:inherit;cursor:pointer}' +
@@ -93,7 +98,7 @@
     '<form class="pre" novalidate><input name="name" autocomplete="name"><input name="email" type="email" autocomplete="email">' +
     '<input name="phone" type="tel" autocomplete="tel"><div class="hint"></div><div class="error"></div>' +
     '<button class="primary" type="submit"></button></form>' +
-    '<div class="log" hidden></div>' +
+    '<div class="log" hidden></div><div class="typing" aria-live="polite"></div>' +
     '<form class="compose" hidden><textarea name="text" maxlength="4000"></textarea><button class="primary" type="submit"></button></form>' +
     '</section>';
 
@@ -119,6 +124,13 @@
   function showForm() {
     pre.hidden = false; log.hidden = true; compose.hidden = true; $('.end').hidden = true;
     log.textContent = '';
+  }
+
+  // "The agent is typing…" for a while, or until their message arrives.
+  function agentTyping(shown) {
+    clearTimeout(typingTimer);
+    $('.typing').textContent = shown ? words.typing : '';
+    if (shown) typingTimer = setTimeout(function () { agentTyping(false); }, TYPING_SHOWN_MS);
   }
 
   function bubble(kind, text, meta, seq) {
@@ -208,6 +220,10 @@
       }
       return;
     }
+    if (m.type === 'typing') { // not numbered: true only for a moment
+      if (m.from === 'agent' && !ended) agentTyping(true);
+      return;
+    }
     if (typeof m.seq !== 'number' || m.seq <= lastSeq) return; // seen already
     lastSeq = m.seq;
     if (m.type === 'message' && m.from === 'customer') {
@@ -217,6 +233,7 @@
       if (waiting) receive({ type: 'ack', client_id: m.client_id, seq: m.seq, ticket: m.ticket });
       else if (!mine) bubble('customer stored', m.text, words.you + ' · ' + (m.ticket || ''), m.seq);
     } else if (m.type === 'message' && m.from === 'agent') {
+      agentTyping(false);
       bubble('agent', m.text, (m.agent || words.agent), m.seq);
     } else if (m.type === 'notice') {
       if (m.notice === 'left') { ended = true; status(words.ended); }
