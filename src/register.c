@@ -59,7 +59,7 @@ static const struct {
 enum gw_err gw_register_prepare(PGconn *conn)
 {
     enum gw_err err =
-        prepare(conn, REGISTER_STMT, "SELECT intake_register($1::jsonb, $2::bytea)", 2);
+        prepare(conn, REGISTER_STMT, "SELECT intake_register_contact($1::jsonb, $2::bytea)", 2);
     if (err == GW_OK)
         err = prepare(conn, CALL_EVENT_STMT, "SELECT intake_call_event($1::jsonb)", 1);
     if (err == GW_OK)

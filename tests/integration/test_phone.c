@@ -690,6 +690,70 @@ static void test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticke
     PQfinish(second);
 }
 
+/* An API contact's document from the number phone, under key, as the gateway registers it. */
+static void api_contact_document(char *out, size_t cap, const char *key, const char *phone)
+{
+    snprintf(out, cap,
+             "{\"key\":\"%s\",\"channel\":\"api\",\"phone\":\"%s\",\"subject\":\"Invoice\","
+             "\"body\":\"Please send the invoice again.\",\"queue\":\"general\","
+             "\"category\":\"general\",\"priority\":\"normal\",\"ticket_prefix\":\"SR-\","
+             "\"customer_prefix\":\"C-\",\"first_response_s\":900,\"handling_s\":172800,"
+             "\"resolve_s\":86400}",
+             key, phone);
+}
+
+/*
+ * Two first contacts from one new number at once, on two workers or
+ * gateways: the second waits for the first and then belongs to the same
+ * customer. Before db/0015 it waited on the number's identity row, lost it,
+ * and kept a customer record of its own (only e-mail had an adoption rule).
+ */
+static void test_first_contacts_of_one_new_number_at_once_share_a_customer(void **state)
+{
+    struct fixture *f = *state;
+    const char *phone = "+8613877770077";
+    PGconn *first = harness_pg(f->db.url), *second = harness_pg(f->db.url);
+    char doc[2048];
+    const char *params[] = {doc};
+    const char *sql = "SELECT intake_register_contact($1::jsonb)->>'customer'";
+
+    harness_pg_exec(first, "BEGIN");
+    api_contact_document(doc, sizeof(doc), "new-number-1", phone);
+    PGresult *r = PQexecParams(first, sql, 1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    char *customer = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+
+    api_contact_document(doc, sizeof(doc), "new-number-2", phone);
+    assert_int_equal(PQsendQueryParams(second, sql, 1, NULL, params, NULL, NULL, 0), 1);
+    long waiting = 0;
+    for (int i = 0; i < 100 && !waiting; i++) {
+        waiting = harness_pg_longf(f->pg,
+                                   "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND "
+                                   "wait_event_type = 'Lock'",
+                                   PQbackendPID(second));
+        if (!waiting)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(waiting, 1);
+    harness_pg_exec(first, "COMMIT");
+
+    r = PQgetResult(second);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), customer);
+    PQclear(r);
+    assert_null(PQgetResult(second));
+    assert_int_equal(
+        harness_pg_longf(f->pg,
+                         "SELECT count(DISTINCT t.customer_id) FROM messages m JOIN "
+                         "tickets t ON t.id = m.ticket_id WHERE m.sender_address = '%s'",
+                         phone),
+        1);
+    free(customer);
+    PQfinish(first);
+    PQfinish(second);
+}
+
 static long stored_rows(PGconn *pg)
 {
     return harness_pg_long(pg, "SELECT (SELECT count(*) FROM calls) + (SELECT count(*) FROM "
@@ -997,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_replays_store_nothing_twice),
         cmocka_unit_test(test_parallel_copies_and_events_of_one_call_make_one_ticket),
         cmocka_unit_test(test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticket),
+        cmocka_unit_test(test_first_contacts_of_one_new_number_at_once_share_a_customer),
         cmocka_unit_test(test_forged_or_missing_signatures_get_403_and_store_nothing),
         cmocka_unit_test(test_forged_signatures_count_towards_the_auth_failure_cap),
         cmocka_unit_test(test_bad_input_gets_a_precise_4xx),
