@@ -5,9 +5,10 @@
  * notifying commit of the cluster waits for the one before it. The
  * registration workers therefore commit without notifying and post "session
  * S has events up to seq" here; this thread sends them in transactions of its
- * own that do not wait for the disk, several per statement, the highest
- * number per session only (a listener fetches everything after what its
- * socket has, so one announcement covers all before it).
+ * own that do not wait for the disk, gathered for a few milliseconds, many
+ * sessions per notification, the highest number per session only (a
+ * listener fetches everything after what its socket has, so one
+ * announcement covers all before it).
  *
  * An announcement can be lost (this process dies between the commit and the
  * send, or the queue overflows while the database is away). The events are

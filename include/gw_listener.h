@@ -1,7 +1,8 @@
 /*
  * PostgreSQL notifications for the event loop: a thread with its own
  * connection LISTENs on one channel and queues what arrives ("<session>
- * <seq>" payloads), then wakes the loop, which takes the queue. After a lost
+ * <seq>" payloads, or many such pairs in one: "<session> <seq> <session>
+ * <seq> ..."), then wakes the loop, which takes the queue. After a lost
  * connection (notifications sent meanwhile are gone) or an overflowing
  * queue, the next take says "resync": every watcher should look for itself.
  * Signals ("<session> {json}", see gw_announcer_signal) queue apart; they

@@ -66,13 +66,24 @@ static void push(struct gw_listener *l, const char *payload)
         push_signal(l, n.session, payload + at);
         return;
     }
-    if (sscanf(payload, "%lld %lld", &n.session, &n.seq) != 2)
-        return;
+    /* One pair or many: "<session> <seq> <session> <seq> ...". */
+    const char *p = payload;
+    char *end;
     pthread_mutex_lock(&l->lock);
-    if (l->n < QUEUE_CAP)
-        l->queue[l->n++] = n;
-    else
-        l->resync = true; /* dropped: the watchers look for themselves */
+    for (;;) {
+        n.session = strtoll(p, &end, 10);
+        if (end == p)
+            break;
+        p = end;
+        n.seq = strtoll(p, &end, 10);
+        if (end == p)
+            break;
+        p = end;
+        if (l->n < QUEUE_CAP)
+            l->queue[l->n++] = n;
+        else
+            l->resync = true; /* dropped: the watchers look for themselves */
+    }
     pthread_mutex_unlock(&l->lock);
 }
 

@@ -622,6 +622,47 @@ static void test_customer_message_reaches_the_sessions_other_sockets_on_both_gat
     stop(&f);
 }
 
+/*
+ * An announcer gathers the sessions it announces into few notifications,
+ * "<session> <seq> <session> <seq> ...": every session named in one must
+ * reach its sockets (a listener that read the first pair only left the
+ * others waiting for their next event).
+ */
+static void test_one_notification_announces_many_sessions(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "chat_many_in_one", NULL);
+    struct ws_client *c[3];
+    char token[128];
+    for (int i = 0; i < 3; i++) {
+        c[i] = open_chat(&f);
+        free(hello_new(c[i], NULL, token, sizeof(token)));
+        char id[16];
+        snprintf(id, sizeof(id), "m%d", i);
+        free(say(c[i], id, "Hello"));
+        free(ws_recv_type(c[i], "notice", WAIT_MS));
+    }
+    /* Events written without a notification of their own, then one naming all three. */
+    harness_pg_exec(f.pg, "UPDATE live_sessions SET last_seq = last_seq + 1");
+    harness_pg_exec(f.pg,
+                    "INSERT INTO session_events (session_id, seq, event) SELECT id, last_seq, "
+                    "'{\"type\":\"message\",\"from\":\"agent\",\"text\":\"one for all\"}' "
+                    "FROM live_sessions");
+    harness_pg_exec(f.pg,
+                    "SELECT pg_notify('intake_session', string_agg(id || ' ' || last_seq, ' ' "
+                    "ORDER BY id)) FROM live_sessions");
+    for (int i = 0; i < 3; i++) {
+        char *m = ws_recv_type(c[i], "message", WAIT_MS);
+        assert_non_null(m);
+        assert_non_null(strstr(m, "one for all"));
+        assert_int_equal(json_long(m, "seq"), 3);
+        free(m);
+        ws_free(c[i]);
+    }
+    stop(&f);
+}
+
 static void test_reply_api_refuses_bad_requests(void **state)
 {
     (void)state;
@@ -817,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_silent_client_is_pinged_then_closed_when_idle),
         cmocka_unit_test(test_reply_posted_on_another_gateway_reaches_the_customer),
         cmocka_unit_test(test_customer_message_reaches_the_sessions_other_sockets_on_both_gateways),
+        cmocka_unit_test(test_one_notification_announces_many_sessions),
         cmocka_unit_test(test_reply_api_refuses_bad_requests),
         cmocka_unit_test(test_reply_after_the_customer_left_goes_by_email),
         cmocka_unit_test(test_database_down_closes_with_1011_and_replies_get_503),
