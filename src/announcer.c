@@ -17,15 +17,12 @@
 
 #include "gw_db.h"
 #include "gw_log.h"
+#include "gw_session_payload.h"
 
 #define QUEUE_CAP    65536
 #define SIGNAL_CAP   1024
 #define RECONNECT_MS 500
 #define SEND_STMT    "gw_announce"
-/* " 1234 5678": two 64-bit numbers and two spaces; a payload's quotes and comma besides. */
-#define ENTRY_CHARS 42
-/* PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
-#define PAYLOAD_MAX 7900
 /*
  * After the first announcement arrives, how long to gather more before
  * sending. Each send is a transaction on our backend and a wake-up of every
@@ -35,11 +32,6 @@
  */
 #define GATHER_MS 5
 
-struct announcement {
-    long long session;
-    long long seq;
-};
-
 typedef char signal_doc[GW_SIGNAL_MAX + 1];
 
 struct gw_announcer {
@@ -48,7 +40,7 @@ struct gw_announcer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t posted;
-    struct announcement *queue;
+    struct gw_session_seq *queue;
     size_t n;
     size_t dropped;
     bool idle; /* waiting for work: a post wakes it */
@@ -85,14 +77,14 @@ static PGconn *connect_for_announcing(const struct gw_announcer *a)
 
 static int by_session_then_newest(const void *x, const void *y)
 {
-    const struct announcement *a = x, *b = y;
+    const struct gw_session_seq *a = x, *b = y;
     if (a->session != b->session)
         return (a->session > b->session) - (a->session < b->session);
     return (a->seq < b->seq) - (a->seq > b->seq);
 }
 
 /* Keeps the newest announcement of each session; returns how many are left. */
-static size_t coalesce(struct announcement *list, size_t n)
+static size_t coalesce(struct gw_session_seq *list, size_t n)
 {
     if (n < 2)
         return n;
@@ -104,32 +96,12 @@ static size_t coalesce(struct announcement *list, size_t n)
     return kept;
 }
 
-/*
- * One statement, one transaction: every announcement in list, as few
- * notifications as fit, each "<session> <seq> <session> <seq> ..." (see
- * gw_listener.h).
- */
-static bool send_all(PGconn *conn, const char *channel, const struct announcement *list, size_t n)
+/* One statement, one transaction: every announcement in list, in as few notifications as fit. */
+static bool send_all(PGconn *conn, const char *channel, const struct gw_session_seq *list, size_t n)
 {
-    char *array = malloc(n * (ENTRY_CHARS + 3) + 3);
+    char *array = gw_session_payload_array(list, n);
     if (!array)
         return false;
-    char *p = array, *payload = NULL;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (payload && p - payload > PAYLOAD_MAX - ENTRY_CHARS) {
-            *p++ = '"';
-            payload = NULL;
-        }
-        if (!payload) {
-            p += sprintf(p, "%s\"", i ? "," : "");
-            payload = p;
-        }
-        p += sprintf(p, "%s%lld %lld", p == payload ? "" : " ", list[i].session, list[i].seq);
-    }
-    *p++ = '"';
-    *p++ = '}';
-    *p = '\0';
     const char *params[] = {channel, array};
     PGresult *res = PQexecPrepared(conn, SEND_STMT, 2, params, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -205,7 +177,7 @@ static void wait_for_work(struct gw_announcer *a, size_t n_held)
 static void *announcer_main(void *arg)
 {
     struct gw_announcer *a = arg;
-    struct announcement *held = malloc(QUEUE_CAP * sizeof(*held));
+    struct gw_session_seq *held = malloc(QUEUE_CAP * sizeof(*held));
     signal_doc *signals = malloc(SIGNAL_CAP * sizeof(*signals));
     size_t n_held = 0;
     PGconn *conn = NULL;
@@ -287,7 +259,7 @@ void gw_announcer_post(struct gw_announcer *a, long long session, long long seq)
 {
     pthread_mutex_lock(&a->lock);
     if (a->n < QUEUE_CAP)
-        a->queue[a->n++] = (struct announcement){session, seq};
+        a->queue[a->n++] = (struct gw_session_seq){session, seq};
     else
         a->dropped++;
     if (a->idle)

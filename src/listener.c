@@ -15,6 +15,7 @@
 
 #include "gw_db.h"
 #include "gw_log.h"
+#include "gw_session_payload.h"
 
 #define QUEUE_CAP    65536
 #define SIGNAL_CAP   1024
@@ -60,27 +61,18 @@ static void push_signal(struct gw_listener *l, long long session, const char *js
 
 static void push(struct gw_listener *l, const char *payload)
 {
-    struct gw_notification n;
+    long long session;
     int at = 0;
-    if (sscanf(payload, "%lld %n", &n.session, &at) == 1 && at > 0 && payload[at] == '{') {
-        push_signal(l, n.session, payload + at);
+    if (sscanf(payload, "%lld %n", &session, &at) == 1 && at > 0 && payload[at] == '{') {
+        push_signal(l, session, payload + at);
         return;
     }
-    /* One pair or many: "<session> <seq> <session> <seq> ...". */
-    const char *p = payload;
-    char *end;
+    struct gw_session_seq pairs[GW_PAYLOAD_MAX / 4]; /* "1 1 " is the shortest pair */
+    size_t n_pairs = gw_session_payload_read(payload, pairs, sizeof(pairs) / sizeof(*pairs));
     pthread_mutex_lock(&l->lock);
-    for (;;) {
-        n.session = strtoll(p, &end, 10);
-        if (end == p)
-            break;
-        p = end;
-        n.seq = strtoll(p, &end, 10);
-        if (end == p)
-            break;
-        p = end;
+    for (size_t i = 0; i < n_pairs; i++) {
         if (l->n < QUEUE_CAP)
-            l->queue[l->n++] = n;
+            l->queue[l->n++] = (struct gw_notification){pairs[i].session, pairs[i].seq};
         else
             l->resync = true; /* dropped: the watchers look for themselves */
     }
