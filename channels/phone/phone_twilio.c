@@ -5,6 +5,7 @@
  * the bodySHA256 query parameter instead of its fields. Twilio wants TwiML
  * back, so a recorded event is answered with an empty <Response/>.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,37 @@ static const char *query_param(struct gw_arena *arena, const char *query, const 
     return gw_form_get(&q, name);
 }
 
+/*
+ * The query as Twilio most likely had it in the URL it signed. The server
+ * hands it over decoded ("site=a/b c"), but the callback URL configured at
+ * Twilio had it escaped ("site=a%2Fb%20c"), and Twilio signs that text.
+ * Escapes every byte but the unreserved ones (RFC 3986) and the separators;
+ * NULL when there is nothing to escape (the query is its own best guess).
+ */
+static const char *escaped_query(struct gw_arena *arena, const char *query)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0, len = query ? strlen(query) : 0;
+    for (size_t i = 0; i < len; i++)
+        n += strchr("-._~=&", query[i]) || isalnum((unsigned char)query[i]) ? 0 : 1;
+    char *out = n ? gw_arena_alloc(arena, len + 2 * n + 1) : NULL;
+    if (!out)
+        return NULL;
+    char *p = out;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)query[i];
+        if (strchr("-._~=&", c) || isalnum(c)) {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
 static enum gw_err verify(const struct gw_http_request *req, const struct phone_settings *s,
                           struct gw_arena *arena, const struct gw_form *form, bool is_json,
                           struct gw_http_reply *reply)
@@ -79,9 +111,18 @@ static enum gw_err verify(const struct gw_http_request *req, const struct phone_
     char expected[64];
     if (!phone_twilio_signature(s->twilio_auth_token, url, is_json ? NULL : form, expected))
         return phone_reject(reply, arena, 500, "the signature could not be computed", NULL);
-    if (!phone_secret_equal(given, expected))
-        return phone_reject(reply, arena, 403, "X-Twilio-Signature does not match", NULL);
-    return GW_OK;
+    if (phone_secret_equal(given, expected))
+        return GW_OK;
+    /* The query escaped as in the configured URL: a second candidate for the same secret. */
+    const char *escaped = escaped_query(arena, req->query);
+    const char *url2 =
+        escaped ? gw_arena_printf(arena, "%.*s%s?%s", (int)base_len, base, req->path, escaped)
+                : NULL;
+    if (url2 &&
+        phone_twilio_signature(s->twilio_auth_token, url2, is_json ? NULL : form, expected) &&
+        phone_secret_equal(given, expected))
+        return GW_OK;
+    return phone_reject(reply, arena, 403, "X-Twilio-Signature does not match", NULL);
 }
 
 /* Twilio Client and SIP endpoints are not phone numbers; they name nobody to call back. */

@@ -94,8 +94,9 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static long twilio_post_as(const struct harness_gateway *gw, const char *token,
-                           const char *const *fields, char **body_out)
+/* query: as it stands in the callback URL Twilio was given (escaped), or NULL. */
+static long twilio_post_query(const struct harness_gateway *gw, const char *token,
+                              const char *query, const char *const *fields, char **body_out)
 {
     const char *sorted[32];
     size_t n = 0;
@@ -105,7 +106,8 @@ static long twilio_post_as(const struct harness_gateway *gw, const char *token,
     qsort(sorted, n, sizeof(*sorted), by_name);
     char signed_text[4096];
     size_t off =
-        (size_t)snprintf(signed_text, sizeof(signed_text), "%s", PUBLIC_URL "/v1/phone/twilio");
+        (size_t)snprintf(signed_text, sizeof(signed_text), "%s%s%s", PUBLIC_URL "/v1/phone/twilio",
+                         query ? "?" : "", query ? query : "");
     char body[4096] = "";
     size_t boff = 0;
     for (size_t i = 0; i < n; i++) {
@@ -125,8 +127,9 @@ static long twilio_post_as(const struct harness_gateway *gw, const char *token,
     EVP_EncodeBlock((unsigned char *)sig, mac, (int)mac_len);
     snprintf(header, sizeof(header), "X-Twilio-Signature: %s", sig);
     const char *headers[] = {header, "Content-Type: application/x-www-form-urlencoded", NULL};
-    char url[128];
-    snprintf(url, sizeof(url), "%s/v1/phone/twilio", gw->base);
+    char url[256];
+    snprintf(url, sizeof(url), "%s/v1/phone/twilio%s%s", gw->base, query ? "?" : "",
+             query ? query : "");
     struct harness_response r;
     harness_http_headers("POST", url, headers, body, strlen(body), &r);
     long status = r.status;
@@ -135,6 +138,12 @@ static long twilio_post_as(const struct harness_gateway *gw, const char *token,
     else
         harness_response_free(&r);
     return status;
+}
+
+static long twilio_post_as(const struct harness_gateway *gw, const char *token,
+                           const char *const *fields, char **body_out)
+{
+    return twilio_post_query(gw, token, NULL, fields, body_out);
 }
 
 static long twilio_post(const struct fixture *f, const char *const *fields)
@@ -754,6 +763,30 @@ static void test_first_contacts_of_one_new_number_at_once_share_a_customer(void 
     PQfinish(second);
 }
 
+/*
+ * A callback URL configured at Twilio with an escaped query: Twilio signs the
+ * URL as written, the server hands the query over decoded, and the gateway
+ * still recognizes the signature (it was refused with 403 before).
+ */
+static void test_twilio_callback_url_with_an_escaped_query_verifies(void **state)
+{
+    struct fixture *f = *state;
+    const char *ringing[] = {"CallSid=CA900",     "From=+8613800139000", "To=+862150001000",
+                             "Direction=inbound", "CallStatus=ringing",  NULL};
+    assert_int_equal(
+        twilio_post_query(&f->gw, TWILIO_TOKEN, "site=a%2Fb%20c&tenant=7", ringing, NULL), 200);
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM calls WHERE call_id = 'CA900'"),
+                     1);
+    /* The same query under another secret is still refused. */
+    const char *again[] = {"CallSid=CA901",     "From=+8613800139000", "To=+862150001000",
+                           "Direction=inbound", "CallStatus=ringing",  NULL};
+    assert_int_equal(twilio_post_query(&f->gw, "not-the-token-0123456789abcdef",
+                                       "site=a%2Fb%20c&tenant=7", again, NULL),
+                     403);
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM calls WHERE call_id = 'CA901'"),
+                     0);
+}
+
 static long stored_rows(PGconn *pg)
 {
     return harness_pg_long(pg, "SELECT (SELECT count(*) FROM calls) + (SELECT count(*) FROM "
@@ -1062,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_parallel_copies_and_events_of_one_call_make_one_ticket),
         cmocka_unit_test(test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticket),
         cmocka_unit_test(test_first_contacts_of_one_new_number_at_once_share_a_customer),
+        cmocka_unit_test(test_twilio_callback_url_with_an_escaped_query_verifies),
         cmocka_unit_test(test_forged_or_missing_signatures_get_403_and_store_nothing),
         cmocka_unit_test(test_forged_signatures_count_towards_the_auth_failure_cap),
         cmocka_unit_test(test_bad_input_gets_a_precise_4xx),

@@ -746,10 +746,18 @@ static void test_twilio_public_url(void **state)
     enum gw_err with_query = run(phone_twilio_parse, &q, arena, &c, &reply);
     q.query = "tenant=8";
     enum gw_err other_query = run(phone_twilio_parse, &q, arena, &c, &reply);
+    /* Escaped in the URL Twilio signed, decoded by the time it reaches the channel. */
+    sign_twilio(TWILIO_TOKEN, TWILIO_URL "?site=a%2Fb%20c%E4%B8%AD&tenant=7", f, N(f), sig);
+    q.query = "site=a/b c\xe4\xb8\xad&tenant=7";
+    enum gw_err escaped = run(phone_twilio_parse, &q, arena, &c, &reply);
+    q.query = "site=a/b d\xe4\xb8\xad&tenant=7";
+    enum gw_err escaped_other = run(phone_twilio_parse, &q, arena, &c, &reply);
     free(form);
     free(body);
     assert_int_equal(with_query, GW_OK);
     assert_rejected(other_query, &reply, 403, NULL);
+    assert_int_equal(escaped, GW_OK);
+    assert_int_equal(escaped_other, GW_ERR_INVALID);
 }
 
 static void test_twilio_call_statuses(void **state)
