@@ -51,8 +51,9 @@ struct gw_outbox {
 };
 
 /* The statements of a pass that PostgreSQL would otherwise plan on every pass. */
-#define CLAIM_STMT  "gw_outbox_claim"
-#define RECORD_STMT "gw_outbox_record"
+#define CLAIM_STMT   "gw_outbox_claim"
+#define RECORD_STMT  "gw_outbox_record"
+#define PUBLISH_STMT "gw_outbox_publish"
 
 static const char claim_sql[] =
     "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, "
@@ -440,8 +441,7 @@ static enum gw_err publish_agent_events(PGconn *conn, const struct gw_config *cf
     char *queues = json_dumps(hooked, JSON_COMPACT);
     json_decref(hooked);
     const char *params[] = {lim, GW_AGENT_EVENTS_CHANNEL, queues ? queues : "[]"};
-    PGresult *res = PQexecParams(conn, "SELECT intake_publish_agent_events($1::int, $2, $3::jsonb)",
-                                 3, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecPrepared(conn, PUBLISH_STMT, 3, params, NULL, NULL, 0);
     free(queues);
     enum gw_err err = GW_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
@@ -468,7 +468,9 @@ enum gw_err gw_outbox_prepare(PGconn *conn)
     const struct {
         const char *name, *sql;
         int n_params;
-    } stmts[] = {{CLAIM_STMT, claim_sql, 2}, {RECORD_STMT, record_sql, 3}};
+    } stmts[] = {{CLAIM_STMT, claim_sql, 2},
+                 {RECORD_STMT, record_sql, 3},
+                 {PUBLISH_STMT, "SELECT intake_publish_agent_events($1::int, $2, $3::jsonb)", 3}};
     for (size_t i = 0; ok && i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].n_params, NULL);
         ok = PQresultStatus(res) == PGRES_COMMAND_OK;
