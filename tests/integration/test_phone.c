@@ -635,30 +635,24 @@ static void missed_call_document(char *out, size_t cap, const char *call_id, con
              call_id, phone, phone, call_id, call_id, phone);
 }
 
-static void test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticket(void **state)
+/*
+ * Two workers (or gateways) run sql, whose one parameter is a document, at
+ * the same moment: the first has run it and not committed when the second
+ * starts. The second must be blocked on a lock until the first commits, or
+ * this would not be a race. Returns both answers (malloc'd).
+ */
+static void two_at_once(const struct fixture *f, const char *sql, const char *doc_first,
+                        const char *doc_second, char **first_answer, char **second_answer)
 {
-    struct fixture *f = *state;
-    const char *phone = "+8613866660066";
     PGconn *first = harness_pg(f->db.url), *second = harness_pg(f->db.url);
-    char doc[2048];
-    const char *params[] = {doc};
-    const char *sql = "SELECT intake_call_event($1::jsonb)->>'ticket'";
-
-    /* One worker registers the first call and has not committed yet. */
     harness_pg_exec(first, "BEGIN");
-    missed_call_document(doc, sizeof(doc), "race-1", phone);
+    const char *params[] = {doc_first};
     PGresult *r = PQexecParams(first, sql, 1, NULL, params, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    char *ticket = strdup(PQgetvalue(r, 0, 0));
+    *first_answer = strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
 
-    /*
-     * Another worker (or gateway) gets the caller's second call. It must be
-     * blocked before the first commits, or this would not be a race: it waits
-     * on the caller's lock (before db/0011, on the number's identity row, and
-     * then it opened a second ticket for a second customer).
-     */
-    missed_call_document(doc, sizeof(doc), "race-2", phone);
+    params[0] = doc_second;
     assert_int_equal(PQsendQueryParams(second, sql, 1, NULL, params, NULL, NULL, 0), 1);
     long waiting = 0;
     for (int i = 0; i < 100 && !waiting; i++) {
@@ -674,9 +668,28 @@ static void test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticke
 
     r = PQgetResult(second);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_string_equal(PQgetvalue(r, 0, 0), ticket);
+    *second_answer = strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
     assert_null(PQgetResult(second));
+    PQfinish(first);
+    PQfinish(second);
+}
+
+/*
+ * A caller's second missed call, registered by another worker while the
+ * first is uncommitted, waits on the caller's lock and joins the first's
+ * ticket (before db/0011 it waited on the number's identity row, then opened
+ * a second ticket for a second customer).
+ */
+static void test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticket(void **state)
+{
+    struct fixture *f = *state;
+    const char *phone = "+8613866660066";
+    char doc1[2048], doc2[2048], *ticket, *ticket2;
+    missed_call_document(doc1, sizeof(doc1), "race-1", phone);
+    missed_call_document(doc2, sizeof(doc2), "race-2", phone);
+    two_at_once(f, "SELECT intake_call_event($1::jsonb)->>'ticket'", doc1, doc2, &ticket, &ticket2);
+    assert_string_equal(ticket2, ticket);
     /* Both calls on one ticket, of one customer, who owns the number. */
     assert_int_equal(
         harness_pg_longf(f->pg, "SELECT count(*) FROM messages WHERE sender_address = '%s'", phone),
@@ -695,8 +708,7 @@ static void test_missed_calls_of_one_caller_at_once_on_two_workers_share_a_ticke
                                       phone, phone),
                      1);
     free(ticket);
-    PQfinish(first);
-    PQfinish(second);
+    free(ticket2);
 }
 
 /* An API contact's document from the number phone, under key, as the gateway registers it. */
@@ -721,37 +733,12 @@ static void test_first_contacts_of_one_new_number_at_once_share_a_customer(void 
 {
     struct fixture *f = *state;
     const char *phone = "+8613877770077";
-    PGconn *first = harness_pg(f->db.url), *second = harness_pg(f->db.url);
-    char doc[2048];
-    const char *params[] = {doc};
-    const char *sql = "SELECT intake_register_contact($1::jsonb)->>'customer'";
-
-    harness_pg_exec(first, "BEGIN");
-    api_contact_document(doc, sizeof(doc), "new-number-1", phone);
-    PGresult *r = PQexecParams(first, sql, 1, NULL, params, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    char *customer = strdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-
-    api_contact_document(doc, sizeof(doc), "new-number-2", phone);
-    assert_int_equal(PQsendQueryParams(second, sql, 1, NULL, params, NULL, NULL, 0), 1);
-    long waiting = 0;
-    for (int i = 0; i < 100 && !waiting; i++) {
-        waiting = harness_pg_longf(f->pg,
-                                   "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND "
-                                   "wait_event_type = 'Lock'",
-                                   PQbackendPID(second));
-        if (!waiting)
-            usleep(50 * 1000);
-    }
-    assert_int_equal(waiting, 1);
-    harness_pg_exec(first, "COMMIT");
-
-    r = PQgetResult(second);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_string_equal(PQgetvalue(r, 0, 0), customer);
-    PQclear(r);
-    assert_null(PQgetResult(second));
+    char doc1[2048], doc2[2048], *customer, *customer2;
+    api_contact_document(doc1, sizeof(doc1), "new-number-1", phone);
+    api_contact_document(doc2, sizeof(doc2), "new-number-2", phone);
+    two_at_once(f, "SELECT intake_register_contact($1::jsonb)->>'customer'", doc1, doc2, &customer,
+                &customer2);
+    assert_string_equal(customer2, customer);
     assert_int_equal(
         harness_pg_longf(f->pg,
                          "SELECT count(DISTINCT t.customer_id) FROM messages m JOIN "
@@ -759,8 +746,7 @@ static void test_first_contacts_of_one_new_number_at_once_share_a_customer(void 
                          phone),
         1);
     free(customer);
-    PQfinish(first);
-    PQfinish(second);
+    free(customer2);
 }
 
 /*
