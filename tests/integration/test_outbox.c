@@ -138,12 +138,59 @@ static void test_no_callback_no_ack_row_and_agents_are_notified(void **state)
     free(ticket);
 }
 
+/*
+ * The dispatcher reaches outbox rows by key or by a queue index, never by
+ * scanning the table. Its statements are prepared when it connects, and
+ * PostgreSQL keeps a plan made from the table as it is then; on a new
+ * database's empty outbox that plan was a scan, which went on scanning the
+ * whole table on every pass as it grew (10-31 ms a pass at 7,500 rows in the
+ * phone bench). Twelve deliveries, one pass each, on a fresh database; the
+ * test itself never reads the outbox until the gateway has stopped.
+ */
+static void test_dispatcher_never_scans_the_outbox(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    struct harness_gateway gw;
+    struct sink s;
+    const int ok[] = {200};
+    sink_start(&s, ok, 1);
+    harness_db_create(&db, "outbox_no_scans");
+    assert_int_equal(harness_migrate(db.url, NULL, 0), 0);
+    /* The migrations scan it (checks, indexes); what counts is what comes after. */
+    PGconn *pg = harness_pg(db.url);
+    const char *scans = "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'outbox'";
+    long before = harness_pg_long(pg, scans);
+    PQfinish(pg);
+    harness_gateway_start_config(&gw, db.url, "{\"outbox\":{\"poll_ms\":50}}", NULL);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", s.port);
+    for (int i = 0; i < 12; i++) {
+        char json[512];
+        snprintf(json, sizeof(json),
+                 "{\"external_id\":\"scan-%d\",\"customer\":{\"email\":\"c%d@example.cn\"},"
+                 "\"body\":\"Where is my order?\",\"callback_url\":\"%s\"}",
+                 i, i, url);
+        free(harness_post_new_contact(&gw, json));
+        assert_int_equal(sink_wait(&s, i + 1, 15000), i + 1);
+    }
+    /* Its backends' statistics are flushed when they end. */
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+    pg = harness_pg(db.url);
+    assert_int_equal(harness_pg_long(pg, scans), before);
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM outbox WHERE kind = 'ack'"), 12);
+    PQfinish(pg);
+    harness_db_drop(&db);
+    sink_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_callback_retried_until_delivered),
         cmocka_unit_test(test_unreachable_callback_fails_after_max_attempts),
         cmocka_unit_test(test_no_callback_no_ack_row_and_agents_are_notified),
+        cmocka_unit_test(test_dispatcher_never_scans_the_outbox),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
