@@ -41,6 +41,8 @@ bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, enu
                           json_t *doc);
 
 /* desk_api.c: the REST routes. */
+/* Whether s (n bytes) can be a ticket number ("SR-000123": letters, digits, '-', '_'). */
+bool desk_is_ticket_number(const char *s, size_t n);
 bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
                      struct gw_intake_job *job, struct gw_http_reply *reply);
 void desk_api_respond(const struct gw_intake_result *r, struct gw_arena *arena,

@@ -37,7 +37,7 @@ static bool refuse(struct gw_http_reply *reply, struct gw_arena *arena, int stat
     return false;
 }
 
-static bool is_ticket_number(const char *s, size_t n)
+bool desk_is_ticket_number(const char *s, size_t n)
 {
     if (n == 0 || n > TICKET_MAX)
         return false;
@@ -282,7 +282,7 @@ static bool route(const struct gw_http_request *req, json_t *doc, struct gw_aren
     const char *num = path + strlen("/v1/tickets/");
     const char *slash = strchr(num, '/');
     size_t n = slash ? (size_t)(slash - num) : strlen(num);
-    if (!is_ticket_number(num, n))
+    if (!desk_is_ticket_number(num, n))
         return refuse(reply, arena, 404, "no such endpoint; see docs/openapi.json", NULL);
     json_object_set_new(doc, "ticket", json_stringn(num, n));
     if (get) {

@@ -23,7 +23,6 @@
 #define HELLO_TIMEOUT_S 10
 #define MESSAGE_MAX     4096
 #define TOKEN_MAX       200
-#define TICKET_MAX      32
 #define TYPING_EVERY_S  2.0 /* at most one "agent is typing" per socket this often */
 
 enum phase { WAIT_HELLO, OPENING, OPEN };
@@ -168,22 +167,10 @@ static void on_open(struct gw_socket *sock, void *state)
     gw_socket_set_deadline(sock, HELLO_TIMEOUT_S);
 }
 
-static bool is_ticket_number(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > TICKET_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] >= '0' && s[i] <= '9') && !(s[i] >= 'A' && s[i] <= 'Z') &&
-            !(s[i] >= 'a' && s[i] <= 'z') && s[i] != '-' && s[i] != '_')
-            return false;
-    return true;
-}
-
 /* The customers in a chat on the ticket hear that an agent types (db/0014). */
 static void tell_typing(struct gw_socket *sock, struct stream_conn *c, const char *ticket)
 {
-    if (!is_ticket_number(ticket)) {
+    if (!ticket || !desk_is_ticket_number(ticket, strlen(ticket))) {
         refuse(sock, c, "invalid_field", "typing names the ticket by its number");
         return;
     }

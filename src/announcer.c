@@ -229,6 +229,17 @@ static void *announcer_main(void *arg)
     return NULL;
 }
 
+/* Frees what gw_announcer_start made; the thread is not running. */
+static void release(struct gw_announcer *a)
+{
+    pthread_cond_destroy(&a->posted);
+    pthread_mutex_destroy(&a->lock);
+    free(a->url);
+    free(a->queue);
+    free(a->signals);
+    free(a);
+}
+
 enum gw_err gw_announcer_start(const char *database_url, const char *channel,
                                struct gw_announcer **out)
 {
@@ -243,12 +254,7 @@ enum gw_err gw_announcer_start(const char *database_url, const char *channel,
     pthread_cond_init(&a->posted, NULL);
     if (!a->url || !a->queue || !a->signals ||
         pthread_create(&a->thread, NULL, announcer_main, a) != 0) {
-        pthread_cond_destroy(&a->posted);
-        pthread_mutex_destroy(&a->lock);
-        free(a->url);
-        free(a->queue);
-        free(a->signals);
-        free(a);
+        release(a);
         return GW_ERR_NOMEM;
     }
     *out = a;
@@ -290,10 +296,5 @@ void gw_announcer_stop(struct gw_announcer *a)
     pthread_cond_signal(&a->posted);
     pthread_mutex_unlock(&a->lock);
     pthread_join(a->thread, NULL);
-    pthread_cond_destroy(&a->posted);
-    pthread_mutex_destroy(&a->lock);
-    free(a->url);
-    free(a->queue);
-    free(a->signals);
-    free(a);
+    release(a);
 }

@@ -140,6 +140,16 @@ static void *listener_main(void *arg)
     return NULL;
 }
 
+/* Frees what gw_listener_start made; the thread is not running. */
+static void release(struct gw_listener *l)
+{
+    pthread_mutex_destroy(&l->lock);
+    free(l->url);
+    free(l->queue);
+    free(l->signals);
+    free(l);
+}
+
 enum gw_err gw_listener_start(const char *database_url, const char *channel, void (*wake)(void *),
                               void *wake_user, struct gw_listener **out)
 {
@@ -155,11 +165,7 @@ enum gw_err gw_listener_start(const char *database_url, const char *channel, voi
     pthread_mutex_init(&l->lock, NULL);
     if (!l->url || !l->queue || !l->signals ||
         pthread_create(&l->thread, NULL, listener_main, l) != 0) {
-        pthread_mutex_destroy(&l->lock);
-        free(l->url);
-        free(l->queue);
-        free(l->signals);
-        free(l);
+        release(l);
         return GW_ERR_NOMEM;
     }
     *out = l;
@@ -199,9 +205,5 @@ void gw_listener_stop(struct gw_listener *l)
     l->stopping = true;
     pthread_mutex_unlock(&l->lock);
     pthread_join(l->thread, NULL);
-    pthread_mutex_destroy(&l->lock);
-    free(l->url);
-    free(l->queue);
-    free(l->signals);
-    free(l);
+    release(l);
 }
