@@ -61,8 +61,8 @@ extern const struct gw_socket_route desk_stream_route;
 int desk_agent_command(int argc, char **argv, const struct gw_config *cfg);
 int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg);
 
-/* desk_sla.c: the poller hook; returns the seconds until the next scan. */
+/* desk_sla.c: the poller hook (SLA scan, stale streams); returns the seconds to the next turn. */
 struct gw_poll_ctx;
-int desk_poll_sla(struct gw_poll_ctx *ctx);
+int desk_poll(struct gw_poll_ctx *ctx);
 
 #endif

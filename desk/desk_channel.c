@@ -67,5 +67,5 @@ const struct gw_channel gw_channel_desk = {
     .n_socket_routes = 1,
     .commands = desk_commands,
     .n_commands = sizeof(desk_commands) / sizeof(desk_commands[0]),
-    .poll = desk_poll_sla,
+    .poll = desk_poll,
 };

@@ -1,7 +1,9 @@
 /*
- * The SLA scanner on the poller thread: every escalation.scan_seconds, one
+ * The desk's turn on the poller thread, every escalation.scan_seconds: one
  * intake_sla_scan() (which takes an advisory lock, so across several
- * gateways one scans and the others skip).
+ * gateways one scans and the others skip), then the sweep of agent streams
+ * whose gateway stopped renewing them (db/0016; every gateway may sweep,
+ * each agent's rows are changed under the agent's lock).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +13,39 @@
 #include "gw_log.h"
 #include "gw_poller.h"
 
-int desk_poll_sla(struct gw_poll_ctx *ctx)
+/* Runs one desk operation on the poller's connection; its answer (a JSON object) or NULL. */
+static json_t *run(struct gw_poll_ctx *ctx, enum gw_operation op, json_t *doc)
 {
-    const struct gw_config *cfg = gw_poll_config(ctx);
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_intake_job job = {.arena = arena};
-    bool ready =
-        arena && desk_submit_document(&job, arena, GW_OP_SLA_SCAN, desk_document(cfg, "sla_scan"));
-    if (ready && gw_poll_register(ctx, &job) == GW_OK && job.result.err == GW_OK) {
-        json_t *answer = json_loads(job.result.document, 0, NULL);
-        size_t n = json_array_size(json_object_get(answer, "breaches"));
-        if (n)
-            gw_info("sla: %zu breached clock%s escalated", n, n == 1 ? "" : "s");
-        json_decref(answer);
-    }
+    json_t *answer = NULL;
+    if (arena && desk_submit_document(&job, arena, op, doc) &&
+        gw_poll_register(ctx, &job) == GW_OK && job.result.err == GW_OK)
+        answer = json_loads(job.result.document, 0, NULL);
+    else if (!arena)
+        json_decref(doc);
     gw_arena_destroy(arena);
+    return answer;
+}
+
+int desk_poll(struct gw_poll_ctx *ctx)
+{
+    const struct gw_config *cfg = gw_poll_config(ctx);
+    json_t *answer = run(ctx, GW_OP_SLA_SCAN, desk_document(cfg, "sla_scan"));
+    size_t n = json_array_size(json_object_get(answer, "breaches"));
+    if (n)
+        gw_info("sla: %zu breached clock%s escalated", n, n == 1 ? "" : "s");
+    json_decref(answer);
+
+    json_t *sweep = desk_document(cfg, "streams_sweep");
+    json_object_set_new(sweep, "api", json_true());
+    json_object_set_new(sweep, "lease_s", json_integer(cfg->agent_stream_lease_s));
+    answer = run(ctx, GW_OP_DESK, sweep);
+    json_int_t gone =
+        json_integer_value(json_object_get(json_object_get(answer, "body"), "offline"));
+    if (gone)
+        gw_info("desk: %lld agent%s offline: their gateway stopped renewing their stream",
+                (long long)gone, gone == 1 ? "" : "s");
+    json_decref(answer);
     return cfg->sla_scan_s;
 }

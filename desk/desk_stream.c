@@ -9,9 +9,13 @@
  * socket whichever gateway wrote them, in order and once, as in the chat.
  *
  * Presence drives assignment: an open stream is "online" (or "away" when the
- * agent says so); when an agent's last stream on this gateway closes, they
- * go offline. docs/desk.md has the protocol.
+ * agent says so). Each open stream is a row in the database (db/0016), on
+ * whichever gateway holds it, renewed every third of
+ * agents.stream_lease_seconds; the agent goes offline when their last row
+ * goes, closed here or on another gateway, or swept once its gateway died.
+ * docs/desk.md has the protocol.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,66 +27,21 @@
 #define HELLO_TIMEOUT_S 10
 #define MESSAGE_MAX     4096
 #define TOKEN_MAX       200
-#define TYPING_EVERY_S  2.0 /* at most one "agent is typing" per socket this often */
+#define TYPING_EVERY_S  2.0 /* at most one "agent is typing" per socket and ticket this often */
 
 enum phase { WAIT_HELLO, OPENING, OPEN };
-enum purpose { FOR_HELLO, FOR_FETCH, FOR_PRESENCE, FOR_GOODBYE };
+enum purpose { FOR_HELLO, FOR_FETCH, FOR_PRESENCE, FOR_RENEW, FOR_GOODBYE };
 
 struct stream_conn {
     enum phase phase;
     long long agent;
+    long long stream;        /* this socket's row in agent_streams */
     struct gw_replay replay; /* the agent's stream and what this socket has sent of it */
     int invalid;
-    double typing_at; /* when this socket last passed on that the agent types */
+    double typing_at;       /* when this socket last passed on that the agent types */
+    char typing_ticket[32]; /* on which ticket: another one is passed on at once */
     char token_hash[65];
 };
-
-/* Open streams per agent on this gateway (loop thread only), for presence. */
-struct stream_shared {
-    struct agent_count {
-        long long agent;
-        int sockets;
-    } * counts;
-    size_t n, cap;
-};
-
-static void *create_shared(const struct gw_config *cfg)
-{
-    (void)cfg;
-    return calloc(1, sizeof(struct stream_shared));
-}
-
-static void destroy_shared(void *p)
-{
-    struct stream_shared *sh = p;
-    if (sh)
-        free(sh->counts);
-    free(sh);
-}
-
-/* Adds delta to the agent's open streams here; returns how many are left. */
-static int count_streams(struct stream_shared *sh, long long agent, int delta)
-{
-    for (size_t i = 0; i < sh->n; i++)
-        if (sh->counts[i].agent == agent) {
-            int left = sh->counts[i].sockets += delta;
-            if (left <= 0)
-                sh->counts[i] = sh->counts[--sh->n];
-            return left;
-        }
-    if (delta <= 0)
-        return 0;
-    if (sh->n == sh->cap) {
-        size_t cap = sh->cap ? 2 * sh->cap : 16;
-        struct agent_count *grown = realloc(sh->counts, cap * sizeof(*grown));
-        if (!grown)
-            return delta; /* not counted: the agent just stays online */
-        sh->counts = grown;
-        sh->cap = cap;
-    }
-    sh->counts[sh->n++] = (struct agent_count){agent, delta};
-    return delta;
-}
 
 static void send_json(struct gw_socket *sock, json_t *obj)
 {
@@ -101,14 +60,24 @@ static void refuse(struct gw_socket *sock, struct stream_conn *c, const char *co
         gw_socket_close(sock, GW_CLOSE_POLICY, "too many invalid messages");
 }
 
-/* A database operation for this socket; it closes when the gateway cannot take it. */
+/*
+ * A database operation for this socket; it closes when the gateway cannot
+ * take one the agent asked for (a renewal is tried again at the next turn).
+ */
 static bool submit(struct gw_socket *sock, json_t *doc, enum gw_operation op, enum purpose why)
 {
     if (gw_socket_submit_operation(sock, op, doc, why) == GW_OK)
         return true;
-    if (why != FOR_GOODBYE)
+    if (why != FOR_GOODBYE && why != FOR_RENEW)
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "the gateway is busy; reconnect shortly");
     return false;
+}
+
+/* How often this socket's row is renewed: a third of the lease. */
+static int renew_every(struct gw_socket *sock)
+{
+    int s = gw_socket_config(sock)->agent_stream_lease_s / 3;
+    return s > 0 ? s : 1;
 }
 
 /* A desk action on behalf of this socket's agent. */
@@ -175,9 +144,11 @@ static void tell_typing(struct gw_socket *sock, struct stream_conn *c, const cha
         return;
     }
     double now = gw_socket_now();
-    if (c->typing_at && now - c->typing_at < TYPING_EVERY_S)
+    bool same_ticket = !strcmp(ticket, c->typing_ticket);
+    if (same_ticket && c->typing_at && now - c->typing_at < TYPING_EVERY_S)
         return;
     c->typing_at = now;
+    snprintf(c->typing_ticket, sizeof(c->typing_ticket), "%s", ticket);
     gw_socket_signal(sock, json_pack("{s:s, s:I, s:s}", "typing", "agent", "agent",
                                      (json_int_t)c->agent, "ticket", ticket));
 }
@@ -218,8 +189,9 @@ static void welcome(struct gw_socket *sock, struct stream_conn *c, json_t *body)
 {
     c->agent = (long long)json_integer_value(json_object_get(json_object_get(body, "agent"), "id"));
     c->replay.session = (long long)json_integer_value(json_object_get(body, "session"));
+    c->stream = (long long)json_integer_value(json_object_get(body, "stream"));
     c->phase = OPEN;
-    count_streams(gw_socket_shared(sock), c->agent, +1);
+    gw_socket_set_timer(sock, renew_every(sock));
     gw_socket_watch(sock, c->replay.session);
     send_json(sock, json_pack("{s:s, s:O, s:O}", "type", "welcome", "agent",
                               json_object_get(body, "agent"), "last_seq",
@@ -253,6 +225,13 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
         else
             refuse(sock, c, "not_stored", "presence was not changed; try again");
         break;
+    case FOR_RENEW: {
+        /* A new row when the old one was swept; otherwise the same. */
+        long long stream = (long long)json_integer_value(json_object_get(body, "stream"));
+        if (stream)
+            c->stream = stream;
+        break;
+    }
     case FOR_GOODBYE:
         break;
     }
@@ -274,15 +253,31 @@ static void on_session_signal(struct gw_socket *sock, void *state, const char *j
         gw_socket_send(sock, json, strlen(json));
 }
 
-/* The agent's last stream here closed: offline, so nothing more is assigned to them. */
+/* A desk action on this socket's row in agent_streams. */
+static json_t *stream_doc(struct gw_socket *sock, struct stream_conn *c, const char *action)
+{
+    json_t *doc = desk_doc(sock, c, action);
+    json_object_set_new(doc, "stream", json_integer((json_int_t)c->stream));
+    return doc;
+}
+
+/* Tells the database this stream is still open, so its agent stays online. */
+static void on_timer(struct gw_socket *sock, void *state)
+{
+    struct stream_conn *c = state;
+    if (c->phase != OPEN)
+        return;
+    submit(sock, stream_doc(sock, c, "stream_renew"), GW_OP_DESK, FOR_RENEW);
+    gw_socket_set_timer(sock, renew_every(sock));
+}
+
+/* The stream is gone: its row goes, and the agent offline if it was their last. */
 static void on_close(struct gw_socket *sock, void *state)
 {
     struct stream_conn *c = state;
-    if (c->phase != OPEN || count_streams(gw_socket_shared(sock), c->agent, -1) > 0)
+    if (c->phase != OPEN)
         return;
-    json_t *doc = desk_doc(sock, c, "presence");
-    json_object_set_new(doc, "presence", json_string("offline"));
-    submit(sock, doc, GW_OP_DESK, FOR_GOODBYE);
+    submit(sock, stream_doc(sock, c, "stream_closed"), GW_OP_DESK, FOR_GOODBYE);
 }
 
 const struct gw_socket_route desk_stream_route = {
@@ -290,12 +285,11 @@ const struct gw_socket_route desk_stream_route = {
     .protocol = DESK_STREAM_PROTOCOL,
     .state_size = sizeof(struct stream_conn),
     .max_message = MESSAGE_MAX,
-    .create_shared = create_shared,
-    .destroy_shared = destroy_shared,
     .on_open = on_open,
     .on_message = on_message,
     .on_job_done = on_job_done,
     .on_session_event = on_session_event,
     .on_session_signal = on_session_signal,
+    .on_timer = on_timer,
     .on_close = on_close,
 };

@@ -85,6 +85,12 @@ struct gw_config {
     int survey_delay_s;
     int survey_expires_s;
     char *followup_queue; /* where low ratings' follow-ups go (the supervisors') */
+    /*
+     * "agents": an agent's open stream is renewed in the database every
+     * third of this; a stream not renewed for this long is taken for closed
+     * (its gateway is gone), and its agent offline when it was their last.
+     */
+    int agent_stream_lease_s;
 
     int outbox_max_attempts;
     int outbox_backoff_s; /* first retry delay; doubles per attempt */

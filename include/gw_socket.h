@@ -58,6 +58,8 @@ struct gw_socket_route {
     void (*on_session_event)(struct gw_socket *sock, void *state, long long seq);
     /* The watched session got a signal (gw_socket_signal): a JSON object, not stored. */
     void (*on_session_signal)(struct gw_socket *sock, void *state, const char *json);
+    /* gw_socket_set_timer's time came (not once the socket is closing). */
+    void (*on_timer)(struct gw_socket *sock, void *state);
     /*
      * The socket is gone; no hook is called for it again. It may still
      * submit one last job (even while the gateway drains); its result is
@@ -102,6 +104,8 @@ const char *gw_socket_peer(struct gw_socket *sock);
 const char *gw_socket_header(struct gw_socket *sock, const char *name, struct gw_arena *arena);
 /* Closes the socket (1008, "timed out") in secs unless called again first; 0 cancels. */
 void gw_socket_set_deadline(struct gw_socket *sock, int secs);
+/* Calls on_timer once in secs (again only when set again); 0 cancels. */
+void gw_socket_set_timer(struct gw_socket *sock, int secs);
 /* Monotonic seconds, for rate limits. */
 double gw_socket_now(void);
 

@@ -340,11 +340,15 @@ const void *gw_config_channel(const struct gw_config *cfg, const char *channel)
 
 static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
 {
-    static const char *const keys[] = {"listen",   "public_url",     "database_url",   "api_token",
-                                       "database", "limits",         "numbers",        "sla",
-                                       "outbox",   "escalation",     "classification", "channels",
-                                       "smtp",     "business_hours", "surveys",        "queues",
-                                       NULL};
+    static const char *const keys[] = {"listen",         "public_url",
+                                       "database_url",   "api_token",
+                                       "database",       "limits",
+                                       "numbers",        "sla",
+                                       "outbox",         "escalation",
+                                       "classification", "channels",
+                                       "smtp",           "business_hours",
+                                       "surveys",        "queues",
+                                       "agents",         NULL};
     cfg_keys(root, "", keys, pr);
 
     char *listen = cfg_str(root, "listen", "", 0, pr);

@@ -77,6 +77,7 @@ const char gw_config_defaults[] =
     "  \"queues\": {},\n"
     "  \"surveys\": {\"delay_minutes\": 0, \"expires_days\": 7, \"followup_queue\": "
     "\"complaints\"},\n"
+    "  \"agents\": {\"stream_lease_seconds\": 60},\n"
     "  \"channels\": {},\n"
     "  \"smtp\": {\"url\": null, \"starttls\": \"if-offered\", \"user\": null, "
     "\"password\": null, \"ca_file\": null},\n"

@@ -1,6 +1,7 @@
 /*
  * The desk's settings: escalation tiers, the business-hours calendar that
- * SLA clocks and working days run on, and satisfaction surveys.
+ * SLA clocks and working days run on, satisfaction surveys, and how long an
+ * agent's stream counts as open without word from its gateway.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -158,5 +159,12 @@ void cfg_load_desk(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
         cfg->survey_delay_s = 60 * cfg_int(sv, "delay_minutes", "surveys.", 0, 24 * 60, pr);
         cfg->survey_expires_s = 86400 * cfg_int(sv, "expires_days", "surveys.", 1, 365, pr);
         cfg->followup_queue = cfg_str(sv, "followup_queue", "surveys.", 0, pr);
+    }
+    json_t *ag = cfg_obj(root, "agents", pr);
+    if (ag) {
+        static const char *const k[] = {"stream_lease_seconds", NULL};
+        cfg_keys(ag, "agents.", k, pr);
+        /* At least 3: a stream is renewed every third of it, once a second at most. */
+        cfg->agent_stream_lease_s = cfg_int(ag, "stream_lease_seconds", "agents.", 3, 3600, pr);
     }
 }

@@ -59,6 +59,7 @@ struct gw_socket {
     long long watched;
     struct gw_socket *next_watch;
     lws_sorted_usec_list_t deadline; /* gw_socket_set_deadline's timer */
+    lws_sorted_usec_list_t timer;    /* gw_socket_set_timer's */
     struct gw_intake_job *jobs[JOBS_PER_SOCKET];
     char peer[48];
     alignas(max_align_t) unsigned char state[]; /* the route's, state_size bytes */
@@ -154,6 +155,23 @@ void gw_socket_set_deadline(struct gw_socket *sock, int secs)
                          (lws_usec_t)secs * LWS_US_PER_SEC);
     else
         lws_sul_cancel(&sock->deadline);
+}
+
+static void timer_fired(lws_sorted_usec_list_t *sul)
+{
+    struct gw_socket *sock = lws_container_of(sul, struct gw_socket, timer);
+    if (!sock->closing && sock->entry->route->on_timer)
+        sock->entry->route->on_timer(sock, sock->state);
+}
+
+/* The same kind of timer as the deadline's, for a route's own periodic work. */
+void gw_socket_set_timer(struct gw_socket *sock, int secs)
+{
+    if (secs > 0)
+        lws_sul_schedule(lws_get_context(sock->wsi), 0, &sock->timer, timer_fired,
+                         (lws_usec_t)secs * LWS_US_PER_SEC);
+    else
+        lws_sul_cancel(&sock->timer);
 }
 
 void gw_socket_close(struct gw_socket *sock, int code, const char *reason)
@@ -312,6 +330,7 @@ void socket_hub_dispatch(struct gw_server *srv)
 static void release(struct gw_socket *sock)
 {
     gw_socket_set_deadline(sock, 0);
+    gw_socket_set_timer(sock, 0);
     unwatch(sock->srv->hub, sock);
     for (size_t i = 0; i < JOBS_PER_SOCKET; i++)
         if (sock->jobs[i]) {

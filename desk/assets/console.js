@@ -39,6 +39,7 @@
   var replyKey = null;    // idempotency key of the reply being written
   var typingUntil = {};   // ticket number -> when "the customer is typing" goes out of date
   var typingSentAt = 0;   // when we last told the customer that we type
+  var typingSentFor = null; // on which ticket: another one is told at once
   var TYPING_SHOWN_MS = 6000; // the widget repeats it every few seconds while the customer types
 
   window.IntakeConsole = {
@@ -568,10 +569,13 @@
   });
   $('reply-text').addEventListener('input', function () {
     replyKey = null; // new text, new reply
-    // The customer sees that we type (a chat customer, if still there); every 3 s at most.
+    // The customer sees that we type (a chat customer, if still there); every 3 s at
+    // most per ticket.
     var now = Date.now();
-    if (openNumber && ws && ws.readyState === 1 && now - typingSentAt > 3000) {
+    if (openNumber && ws && ws.readyState === 1 &&
+        (openNumber !== typingSentFor || now - typingSentAt > 3000)) {
       typingSentAt = now;
+      typingSentFor = openNumber;
       ws.send(JSON.stringify({ type: 'typing', ticket: openNumber }));
     }
   });

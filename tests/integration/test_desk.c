@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -813,6 +814,35 @@ static void test_surveys_go_by_chat_and_text_in_the_customers_language(void **st
  * stream held by another, with the ticket's number; the agent types and the
  * customer hears it. A repeat within two seconds is not passed on.
  */
+/* A chat customer on the gateway at port who has written once; *ticket (malloc'd) is theirs. */
+static struct ws_client *chat_customer(int port, char **ticket)
+{
+    struct ws_client *c = ws_connect(port, "/v1/chat", "intake-chat.v1", "http://shop.example");
+    assert_non_null(c);
+    assert_true(ws_send(c, "{\"type\":\"hello\",\"lang\":\"en\"}"));
+    free(ws_recv_type(c, "welcome", WAIT_MS));
+    assert_true(ws_send(c, "{\"type\":\"message\",\"client_id\":\"m1\",\"text\":\"Hello?\"}"));
+    char *ack = ws_recv_type(c, "ack", WAIT_MS);
+    assert_non_null(ack);
+    *ticket = harness_json_str(ack, "ticket");
+    assert_non_null(*ticket);
+    free(ack);
+    return c;
+}
+
+/* The agent types on ticket; the chat customer hears it, unnumbered. */
+static void agent_types(struct ws_client *agent, const char *ticket, struct ws_client *customer)
+{
+    char typing[128];
+    snprintf(typing, sizeof(typing), "{\"type\":\"typing\",\"ticket\":\"%s\"}", ticket);
+    assert_true(ws_send(agent, typing));
+    char *heard = ws_recv_type(customer, "typing", WAIT_MS);
+    assert_non_null(heard);
+    assert_non_null(strstr(heard, "\"from\":\"agent\""));
+    assert_null(strstr(heard, "\"seq\""));
+    free(heard);
+}
+
 static void test_typing_reaches_the_other_side_across_gateways_unstored(void **state)
 {
     (void)state;
@@ -825,16 +855,8 @@ static void test_typing_reaches_the_other_side_across_gateways_unstored(void **s
         &other, f.db.url,
         "{\"channels\":{\"chat\":{\"allowed_origins\":[\"http://shop.example\"]}}}", NULL);
     struct ws_client *agent = stream(&f, ann, 0, NULL);
-    struct ws_client *chat =
-        ws_connect(other.port, "/v1/chat", "intake-chat.v1", "http://shop.example");
-    assert_non_null(chat);
-    assert_true(ws_send(chat, "{\"type\":\"hello\",\"lang\":\"en\"}"));
-    free(ws_recv_type(chat, "welcome", WAIT_MS));
-    assert_true(ws_send(chat, "{\"type\":\"message\",\"client_id\":\"m1\",\"text\":\"Hello?\"}"));
-    char *ack = ws_recv_type(chat, "ack", WAIT_MS);
-    assert_non_null(ack);
-    char *ticket = harness_json_str(ack, "ticket");
-    free(ack);
+    char *ticket;
+    struct ws_client *chat = chat_customer(other.port, &ticket);
     expect_event(agent, "ticket.assigned", ticket);
 
     assert_true(ws_send(chat, "{\"type\":\"typing\"}"));
@@ -847,14 +869,21 @@ static void test_typing_reaches_the_other_side_across_gateways_unstored(void **s
     assert_true(ws_send(chat, "{\"type\":\"typing\"}"));
     assert_null(ws_recv_type(agent, "typing", 1000));
 
+    /* A second customer, on a ticket of their own. */
+    char *ticket2;
+    struct ws_client *chat2 = chat_customer(other.port, &ticket2);
+    assert_string_not_equal(ticket, ticket2);
+
+    agent_types(agent, ticket, chat);
+    /* Straight on to the other customer's ticket: heard at once, then not again so soon. */
+    agent_types(agent, ticket2, chat2);
     char typing[128];
-    snprintf(typing, sizeof(typing), "{\"type\":\"typing\",\"ticket\":\"%s\"}", ticket);
+    snprintf(typing, sizeof(typing), "{\"type\":\"typing\",\"ticket\":\"%s\"}", ticket2);
     assert_true(ws_send(agent, typing));
-    heard = ws_recv_type(chat, "typing", WAIT_MS);
-    assert_non_null(heard);
-    assert_non_null(strstr(heard, "\"from\":\"agent\""));
-    assert_null(strstr(heard, "\"seq\""));
-    free(heard);
+    assert_null(ws_recv_type(chat2, "typing", 1000));
+    assert_null(ws_recv_type(chat, "typing", 100));
+    free(ticket2);
+    ws_free(chat2);
     assert_true(ws_send(agent, "{\"type\":\"typing\",\"ticket\":\"SR-1 OR 1=1\"}"));
     char *error = ws_recv_type(agent, "error", WAIT_MS);
     assert_non_null(error);
@@ -868,6 +897,79 @@ static void test_typing_reaches_the_other_side_across_gateways_unstored(void **s
     ws_free(chat);
     ws_free(agent);
     assert_int_equal(harness_gateway_stop(&other), 0);
+    stop(&f);
+}
+
+/*
+ * Presence counts the agent's streams on every gateway (db/0016): closing a
+ * tab on one gateway leaves the agent online while another is open there
+ * or elsewhere; a gateway killed outright stops renewing its streams, and
+ * the sweep of the other gateway's poller takes its agents offline after
+ * the lease; an open stream whose row was swept comes back by itself.
+ */
+static void test_presence_follows_streams_on_every_gateway(void **state)
+{
+    (void)state;
+    const char *quick = "\"agents\":{\"stream_lease_seconds\":3},"
+                        "\"escalation\":{\"scan_seconds\":1}";
+    struct fixture f;
+    start_with(&f, "desk_presence", quick);
+    char ann[64];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical,general", "10", ann, sizeof(ann));
+    char other_config[256];
+    snprintf(other_config, sizeof(other_config), "{%s}", quick);
+    struct harness_gateway other;
+    harness_gateway_start_config(&other, f.db.url, other_config, NULL);
+
+    /* Two tabs: one stream on each gateway. */
+    struct ws_client *here = stream(&f, ann, 0, NULL);
+    struct ws_client *there = ws_connect(other.port, "/v1/agent/stream", PROTOCOL, NULL);
+    assert_non_null(there);
+    char hello[160];
+    snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"token\":\"%s\"}", ann);
+    assert_true(ws_send(there, hello));
+    free(ws_recv_type(there, "welcome", WAIT_MS));
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams"), 2);
+
+    /* The tab on this gateway closes: the other is open, so Ann stays online. */
+    ws_free(here);
+    assert_int_equal(harness_pg_wait(f.pg, "SELECT count(*) FROM agent_streams", 1), 1);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM agents WHERE presence = 'online'"), 1);
+    /* Renewed beyond the lease, she still gets new work, on the other gateway's stream. */
+    sleep(4);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams WHERE "
+                                            "renewed_at > now() - interval '3 seconds'"),
+                     1);
+    char *t1 = contact(&f, "p1", "c1@x.test", "the app crashes");
+    expect_event(there, "ticket.assigned", t1);
+
+    /* Its row swept while the stream is open (as after a long database outage): it comes back. */
+    harness_pg_exec(f.pg, "DELETE FROM agent_streams");
+    harness_pg_exec(f.pg, "UPDATE agents SET presence = 'offline', online = false");
+    assert_int_equal(harness_pg_wait(f.pg,
+                                     "SELECT count(*) FROM agents a JOIN agent_streams s ON "
+                                     "s.agent_id = a.id WHERE a.presence = 'online' AND a.online",
+                                     1),
+                     1);
+
+    /* The other gateway dies without a word: after the lease, Ann is offline. */
+    kill(other.pid, SIGKILL);
+    waitpid(other.pid, NULL, 0);
+    ws_free(there);
+    assert_int_equal(harness_pg_wait(f.pg,
+                                     "SELECT count(*) FROM agents WHERE presence = "
+                                     "'offline' AND NOT online",
+                                     1),
+                     1);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams"), 0);
+    /* New work waits for someone online instead of going to her. */
+    char *t2 = contact(&f, "p2", "c2@x.test", "the app crashes again");
+    assert_int_equal(
+        harness_pg_longf(
+            f.pg, "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id IS NULL", t2),
+        1);
+    free(t1), free(t2);
     stop(&f);
 }
 
@@ -985,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_queue_webhook_is_signed),
         cmocka_unit_test(test_surveys_go_by_chat_and_text_in_the_customers_language),
         cmocka_unit_test(test_typing_reaches_the_other_side_across_gateways_unstored),
+        cmocka_unit_test(test_presence_follows_streams_on_every_gateway),
         cmocka_unit_test(test_database_down_stream_closes_1011_and_survey_page_says_later),
         cmocka_unit_test(test_working_days_skip_the_weekend),
         cmocka_unit_test(test_api_refusals),
