@@ -10,14 +10,18 @@
 -- Now every open stream socket is a row here, whichever gateway holds it.
 -- The agent goes offline when their last row goes: when a socket closes,
 -- or when a row is swept because its gateway stopped renewing it (the
--- gateway renews each row every third of agents.stream_lease_seconds; the
--- poller of any gateway sweeps rows older than the lease). Changes to one
--- agent's rows take the agent's row lock first, so an open on one gateway
--- and a close on another cannot both miss each other.
+-- gateway renews each row every third of its agents.stream_lease_seconds,
+-- which the row keeps; the poller of any gateway sweeps rows older than
+-- their lease). Only a gateway that renews asks for a row (its documents
+-- carry lease_s), so a gateway of an older release, still running during
+-- an upgrade, keeps its old behaviour instead of seeing its agents swept.
+-- Changes to one agent's rows take the agent's row lock first, so an open
+-- on one gateway and a close on another cannot both miss each other.
 
 CREATE TABLE agent_streams (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     agent_id   bigint NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    lease_s    int NOT NULL CHECK (lease_s > 0),
     opened_at  timestamptz NOT NULL DEFAULT now(),
     renewed_at timestamptz NOT NULL DEFAULT now()
 );
@@ -41,19 +45,20 @@ BEGIN
 END
 $fn$;
 
--- Deletes the streams nobody renewed within p_lease_s (their gateway is
+-- Deletes the streams nobody renewed within their lease (their gateway is
 -- gone) and takes offline the agents left without one; returns how many.
-CREATE FUNCTION intake_agent_streams_sweep(p_lease_s int) RETURNS int
+CREATE FUNCTION intake_agent_streams_sweep() RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_before timestamptz := now() - make_interval(secs => p_lease_s);
-    v_agent  bigint;
-    v_gone   int := 0;
+    v_agent bigint;
+    v_gone  int := 0;
 BEGIN
-    FOR v_agent IN SELECT DISTINCT agent_id FROM agent_streams WHERE renewed_at < v_before
+    FOR v_agent IN SELECT DISTINCT agent_id FROM agent_streams
+                    WHERE renewed_at < now() - make_interval(secs => lease_s)
                     ORDER BY agent_id LOOP
         PERFORM 1 FROM agents WHERE id = v_agent FOR UPDATE;
-        DELETE FROM agent_streams WHERE agent_id = v_agent AND renewed_at < v_before;
+        DELETE FROM agent_streams
+         WHERE agent_id = v_agent AND renewed_at < now() - make_interval(secs => lease_s);
         IF NOT intake_agent_streams_left(v_agent) THEN
             v_gone := v_gone + 1;
         END IF;
@@ -74,8 +79,9 @@ BEGIN
         -- row (the agent's row is locked by 0005's presence update).
         v_res := intake_desk_action(d);
         v_agent := (v_res #>> '{body,agent,id}')::bigint;
-        IF v_agent IS NOT NULL THEN
-            INSERT INTO agent_streams (agent_id) VALUES (v_agent) RETURNING id INTO v_stream;
+        IF v_agent IS NOT NULL AND d ? 'lease_s' THEN
+            INSERT INTO agent_streams (agent_id, lease_s) VALUES (v_agent, (d->>'lease_s')::int)
+            RETURNING id INTO v_stream;
             v_res := jsonb_set(v_res, '{body,stream}', to_jsonb(v_stream));
         END IF;
         RETURN v_res;
@@ -94,7 +100,8 @@ BEGIN
             RETURN v_res;
         END IF;
         PERFORM 1 FROM agents WHERE id = v_agent FOR UPDATE;
-        INSERT INTO agent_streams (agent_id) VALUES (v_agent) RETURNING id INTO v_stream;
+        INSERT INTO agent_streams (agent_id, lease_s) VALUES (v_agent, (d->>'lease_s')::int)
+        RETURNING id INTO v_stream;
         IF (SELECT presence FROM agents WHERE id = v_agent) = 'offline' THEN
             PERFORM intake_desk_action(d || jsonb_build_object('action', 'presence',
                                                                'presence', 'online'));
@@ -112,8 +119,7 @@ BEGIN
         IF NOT coalesce((d->>'api')::boolean, false) THEN
             RETURN intake_desk_error(401, 'the API token is required');
         END IF;
-        RETURN intake_desk_ok(jsonb_build_object(
-                   'offline', intake_agent_streams_sweep((d->>'lease_s')::int)));
+        RETURN intake_desk_ok(jsonb_build_object('offline', intake_agent_streams_sweep()));
     END IF;
     RETURN intake_desk_action(d);
 END

@@ -39,7 +39,6 @@ int desk_poll(struct gw_poll_ctx *ctx)
 
     json_t *sweep = desk_document(cfg, "streams_sweep");
     json_object_set_new(sweep, "api", json_true());
-    json_object_set_new(sweep, "lease_s", json_integer(cfg->agent_stream_lease_s));
     answer = run(ctx, GW_OP_DESK, sweep);
     json_int_t gone =
         json_integer_value(json_object_get(json_object_get(answer, "body"), "offline"));

@@ -89,6 +89,18 @@ static json_t *desk_doc(struct gw_socket *sock, struct stream_conn *c, const cha
     return doc;
 }
 
+/*
+ * A desk action on this socket's row in agent_streams (db/0016): the lease
+ * says the row is renewed (a gateway that does not renew asks for none).
+ */
+static json_t *stream_doc(struct gw_socket *sock, struct stream_conn *c, const char *action)
+{
+    json_t *doc = desk_doc(sock, c, action);
+    json_object_set_new(doc, "stream", json_integer((json_int_t)c->stream));
+    json_object_set_new(doc, "lease_s", json_integer(gw_socket_config(sock)->agent_stream_lease_s));
+    return doc;
+}
+
 /* An event goes out as stored. */
 static void emit_event(struct gw_socket *sock, json_t *event)
 {
@@ -119,7 +131,7 @@ static void on_hello(struct gw_socket *sock, struct stream_conn *c, json_t *msg)
     }
     gw_token_hash(token, c->token_hash);
     c->replay.last_sent = after ? (long long)json_integer_value(after) : 0;
-    json_t *doc = desk_doc(sock, c, "stream");
+    json_t *doc = stream_doc(sock, c, "stream");
     json_object_set_new(doc, "after", json_integer((json_int_t)c->replay.last_sent));
     if (presence)
         json_object_set_new(doc, "presence", json_string(presence));
@@ -251,14 +263,6 @@ static void on_session_signal(struct gw_socket *sock, void *state, const char *j
     struct stream_conn *c = state;
     if (c->phase == OPEN)
         gw_socket_send(sock, json, strlen(json));
-}
-
-/* A desk action on this socket's row in agent_streams. */
-static json_t *stream_doc(struct gw_socket *sock, struct stream_conn *c, const char *action)
-{
-    json_t *doc = desk_doc(sock, c, action);
-    json_object_set_new(doc, "stream", json_integer((json_int_t)c->stream));
-    return doc;
 }
 
 /* Tells the database this stream is still open, so its agent stays online. */

@@ -921,6 +921,16 @@ static void test_presence_follows_streams_on_every_gateway(void **state)
     struct harness_gateway other;
     harness_gateway_start_config(&other, f.db.url, other_config, NULL);
 
+    /* A gateway of an older release (no lease in its documents) gets no row: nothing to sweep. */
+    assert_int_equal(
+        harness_pg_longf(f.pg,
+                         "SELECT (intake_desk(jsonb_build_object('action', 'stream', 'after', 0, "
+                         "'token_hash', encode(sha256('%s'), 'hex')))->>'status')::int",
+                         ann),
+        200);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams"), 0);
+    harness_pg_exec(f.pg, "UPDATE agents SET presence = 'offline', online = false");
+
     /* Two tabs: one stream on each gateway. */
     struct ws_client *here = stream(&f, ann, 0, NULL);
     struct ws_client *there = ws_connect(other.port, "/v1/agent/stream", PROTOCOL, NULL);
