@@ -166,5 +166,12 @@ void cfg_load_desk(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
         cfg_keys(ag, "agents.", k, pr);
         /* At least 3: a stream is renewed every third of it, once a second at most. */
         cfg->agent_stream_lease_s = cfg_int(ag, "stream_lease_seconds", "agents.", 3, 3600, pr);
+        /* The sweep runs with the SLA scan and tells a dead gateway from a gap by it. */
+        if (cfg->agent_stream_lease_s && cfg->sla_scan_s &&
+            cfg->agent_stream_lease_s <= cfg->sla_scan_s)
+            gw_problems_add(pr,
+                            "agents.stream_lease_seconds: must be longer than "
+                            "escalation.scan_seconds (%d)",
+                            cfg->sla_scan_s);
     }
 }

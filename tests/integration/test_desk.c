@@ -954,7 +954,23 @@ static void test_presence_follows_streams_on_every_gateway(void **state)
     char *t1 = contact(&f, "p1", "c1@x.test", "the app crashes");
     expect_event(there, "ticket.assigned", t1);
 
-    /* Its row swept while the stream is open (as after a long database outage): it comes back. */
+    /*
+     * Every row stale and no sweep for an hour, as after a database outage
+     * longer than the lease: the sweeps start over and leave the row to its
+     * renewal (the same row; before, it was swept and made anew, the agent
+     * offline in between).
+     */
+    long row = harness_pg_longf(f.pg, "SELECT id FROM agent_streams");
+    harness_pg_exec(f.pg, "UPDATE agent_streams SET renewed_at = now() - interval '1 hour'; "
+                          "UPDATE agent_stream_sweeps SET last_at = now() - interval '1 hour'");
+    sleep(2);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT id FROM agent_streams WHERE renewed_at > "
+                                            "now() - interval '3 seconds'"),
+                     row);
+    assert_int_equal(
+        harness_pg_longf(f.pg, "SELECT count(*) FROM agents WHERE presence = 'online'"), 1);
+
+    /* Its row swept while the stream is open (its gateway alone lost the database): it is back. */
     harness_pg_exec(f.pg, "DELETE FROM agent_streams");
     harness_pg_exec(f.pg, "UPDATE agents SET presence = 'offline', online = false");
     assert_int_equal(harness_pg_wait(f.pg,

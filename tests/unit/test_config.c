@@ -129,6 +129,8 @@ static void test_defaults_values(void **state)
     assert_string_equal(cfg->ticket_prefix, "SR-");
     assert_string_equal(cfg->customer_prefix, "C-");
     assert_int_equal(cfg->outbox_max_attempts, 8);
+    assert_int_equal(cfg->agent_stream_lease_s, 60);
+    assert_true(cfg->agent_stream_lease_s > cfg->sla_scan_s);
 
     /* DESIGN.md's taxonomy plus the fallback, in precedence order (complaint first). */
     static const char *const names[] = {
@@ -342,6 +344,26 @@ static void test_more_problems(void **state)
     gw_problems_clear(&pr);
 }
 
+/* A stream lease the sweep (which runs with the SLA scan) could not tell from a gap. */
+static void test_stream_lease_longer_than_the_scan(void **state)
+{
+    (void)state;
+    struct gw_problems pr = {0};
+    struct gw_config *cfg = NULL;
+    assert_int_equal(gw_config_load_text("{\"agents\": {\"stream_lease_seconds\": 30}}", &cfg, &pr),
+                     GW_ERR_CONFIG);
+    assert_true(has_problem(&pr, "agents.stream_lease_seconds"));
+    assert_int_equal(pr.n, 1);
+    gw_problems_clear(&pr);
+    cfg = load_ok(
+        "{\"agents\": {\"stream_lease_seconds\": 3}, \"escalation\": {\"scan_seconds\": 1}}");
+    assert_int_equal(cfg->agent_stream_lease_s, 3);
+    gw_config_free(cfg);
+    assert_int_equal(gw_config_load_text("{\"agents\": {\"lease\": 3}}", &cfg, &pr), GW_ERR_CONFIG);
+    assert_true(has_problem(&pr, "agents.lease"));
+    gw_problems_clear(&pr);
+}
+
 static void test_bad_queue_and_keywords(void **state)
 {
     (void)state;
@@ -537,6 +559,7 @@ int main(void)
         T(test_bad_environment_is_reported),
         T(test_every_problem_reported),
         T(test_more_problems),
+        T(test_stream_lease_longer_than_the_scan),
         T(test_bad_queue_and_keywords),
         T(test_custom_categories_replace_defaults),
         T(test_malformed_json_line_column),
