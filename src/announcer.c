@@ -206,8 +206,18 @@ static void *announcer_main(void *arg)
             continue;
         if (!conn)
             conn = connect_for_announcing(a);
-        if (conn && n_signals)
+        if (conn && n_signals) {
             send_signals(conn, a->channel, signals, n_signals);
+            /*
+             * Signals are dropped rather than delayed, but the connection
+             * goes now: with no announcement waiting, nothing else would
+             * notice it broke, and every later signal would fail on it.
+             */
+            if (gw_db_is_broken(conn)) {
+                PQfinish(conn);
+                conn = n_held ? connect_for_announcing(a) : NULL;
+            }
+        }
         if (!n_held)
             continue;
         if (conn && send_all(conn, a->channel, held, n_held)) {

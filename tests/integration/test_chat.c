@@ -608,7 +608,7 @@ static void test_customer_message_reaches_the_sessions_other_sockets_on_both_gat
     /* The announcing connection is cut: the next announcement is held and sent on a new one. */
     assert_int_equal(harness_pg_long(f.pg, "SELECT count(pg_terminate_backend(pid)) FROM "
                                            "pg_stat_activity WHERE application_name = "
-                                           "'intake-announce'"),
+                                           "'intake-announce' AND datname = current_database()"),
                      2);
     free(say(c, "t4", "After the cut"));
     expect_customer_message(c, 5, "After the cut");
