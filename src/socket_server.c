@@ -144,17 +144,23 @@ static void deadline_passed(lws_sorted_usec_list_t *sul)
 }
 
 /*
- * An lws timer: on our libev loop it fires on time because gw_server_run
- * wakes lws four times a second (src/server.c, lws_timer_tick). The close
- * says why, where lws_set_timeout would drop the connection without a word.
+ * The socket's lws timers (the deadline, the route's timer): on our libev
+ * loop they fire on time because gw_server_run wakes lws four times a second
+ * (src/server.c, lws_timer_tick). 0 seconds cancels.
  */
-void gw_socket_set_deadline(struct gw_socket *sock, int secs)
+static void schedule(struct gw_socket *sock, lws_sorted_usec_list_t *sul, sul_cb_t fired, int secs)
 {
     if (secs > 0)
-        lws_sul_schedule(lws_get_context(sock->wsi), 0, &sock->deadline, deadline_passed,
+        lws_sul_schedule(lws_get_context(sock->wsi), 0, sul, fired,
                          (lws_usec_t)secs * LWS_US_PER_SEC);
     else
-        lws_sul_cancel(&sock->deadline);
+        lws_sul_cancel(sul);
+}
+
+/* The close says why, where lws_set_timeout would drop the connection without a word. */
+void gw_socket_set_deadline(struct gw_socket *sock, int secs)
+{
+    schedule(sock, &sock->deadline, deadline_passed, secs);
 }
 
 static void timer_fired(lws_sorted_usec_list_t *sul)
@@ -164,14 +170,10 @@ static void timer_fired(lws_sorted_usec_list_t *sul)
         sock->entry->route->on_timer(sock, sock->state);
 }
 
-/* The same kind of timer as the deadline's, for a route's own periodic work. */
+/* For a route's own periodic work. */
 void gw_socket_set_timer(struct gw_socket *sock, int secs)
 {
-    if (secs > 0)
-        lws_sul_schedule(lws_get_context(sock->wsi), 0, &sock->timer, timer_fired,
-                         (lws_usec_t)secs * LWS_US_PER_SEC);
-    else
-        lws_sul_cancel(&sock->timer);
+    schedule(sock, &sock->timer, timer_fired, secs);
 }
 
 void gw_socket_close(struct gw_socket *sock, int code, const char *reason)

@@ -158,11 +158,10 @@ static char *contact(const struct fixture *f, const char *id, const char *email,
     return harness_post_new_contact(&f->gw, json);
 }
 
-/* Opens the agent's stream; returns the client after the welcome. */
-static struct ws_client *stream(const struct fixture *f, const char *token, long after,
-                                const char *presence)
+/* Opens the agent's stream on the gateway at port; returns the client after the welcome. */
+static struct ws_client *stream_at(int port, const char *token, long after, const char *presence)
 {
-    struct ws_client *c = ws_connect(f->gw.port, "/v1/agent/stream", PROTOCOL, NULL);
+    struct ws_client *c = ws_connect(port, "/v1/agent/stream", PROTOCOL, NULL);
     assert_non_null(c);
     char hello[256];
     snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"token\":\"%s\",\"after\":%ld%s%s%s}",
@@ -173,6 +172,13 @@ static struct ws_client *stream(const struct fixture *f, const char *token, long
     assert_non_null(welcome);
     free(welcome);
     return c;
+}
+
+/* The same on the fixture's gateway. */
+static struct ws_client *stream(const struct fixture *f, const char *token, long after,
+                                const char *presence)
+{
+    return stream_at(f->gw.port, token, after, presence);
 }
 
 /* The next event of a type on the stream that names the ticket. */
@@ -950,12 +956,7 @@ static void test_presence_follows_streams_on_every_gateway(void **state)
 
     /* Two tabs: one stream on each gateway. */
     struct ws_client *here = stream(&f, ann, 0, NULL);
-    struct ws_client *there = ws_connect(other.port, "/v1/agent/stream", PROTOCOL, NULL);
-    assert_non_null(there);
-    char hello[160];
-    snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"token\":\"%s\"}", ann);
-    assert_true(ws_send(there, hello));
-    free(ws_recv_type(there, "welcome", WAIT_MS));
+    struct ws_client *there = stream_at(other.port, ann, 0, NULL);
     assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams"), 2);
 
     /* The tab on this gateway closes: the other is open, so Ann stays online. */
