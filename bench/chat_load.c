@@ -14,11 +14,13 @@
  *      the active sessions' tickets (intake_ticket_reply, as another gateway
  *      or an agent tool would), and the time until the customer's socket gets
  *      the reply is recorded;
- *   4. prints both latency distributions and exits.
+ *   4. prints both latency distributions and exits; with --trace FILE, it first
+ *      writes each acked message's send time (seconds into the active phase)
+ *      and latency (ms) to FILE, to see when the slow ones were sent.
  * With --echo (the bare lws reference), any message echoed with the client
  * id counts as the ack. Usage:
  *   chat-load PORT N ACTIVE SECONDS INTERVAL_MS [--echo] [--db URL --replies-per-s R] [--poll]
- *             [--warm W]
+ *             [--warm W] [--trace FILE]
  * The client runs lws on a libev loop (epoll): with lws's default poll() loop
  * every 1 ms wake-up scans all N sockets, and the client alone then takes most
  * of a core at 10,000 sessions (--poll keeps that loop, for comparison).
@@ -56,6 +58,8 @@ static int established, welcomed, failed;
 static double *ack_lat, *reply_lat;
 static double *first_lat, *later_lat; /* a session's first message (opens a ticket), the rest */
 static size_t n_ack, n_reply, n_sent, n_first, n_later, n_warm_acked;
+static double *ack_sent_at; /* with --trace: when each acked message was sent */
+static double active_start;
 static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double now_s(void)
@@ -70,6 +74,17 @@ static void queue_text(struct conn *c, const char *text)
     c->out_len = (size_t)snprintf(c->out, sizeof(c->out), "%s", text);
     c->out_ready = 1;
     lws_callback_on_writable(c->wsi);
+}
+
+/* The ticket a session's first ack names: where the replier posts. */
+static void remember_ticket(struct conn *c, const char *msg)
+{
+    const char *t = strstr(msg, "\"ticket\":\"");
+    if (t && !c->ticket[0]) {
+        pthread_mutex_lock(&tickets_lock);
+        sscanf(t + 10, "%31[^\"]", c->ticket);
+        pthread_mutex_unlock(&tickets_lock);
+    }
 }
 
 static void on_text(struct conn *c, const char *in, size_t len)
@@ -89,24 +104,22 @@ static void on_text(struct conn *c, const char *in, size_t len)
                            : strstr(msg, "\"type\":\"ack\"") != NULL;
     if (is_ack && strstr(msg, "\"client_id\":\"warm-")) {
         n_warm_acked++;
+        remember_ticket(c, msg);
         return;
     }
     if (id && is_ack) {
         long k = strtol(strchr(id + 13, '-') + 1, NULL, 10);
         if (n_ack < MAX_SAMPLES) {
             double lat = now - c->sent_at[k % PENDING_RING];
+            if (ack_sent_at)
+                ack_sent_at[n_ack] = c->sent_at[k % PENDING_RING] - active_start;
             ack_lat[n_ack++] = lat;
             if (k == 0)
                 first_lat[n_first++] = lat;
             else
                 later_lat[n_later++] = lat;
         }
-        const char *t = strstr(msg, "\"ticket\":\"");
-        if (t && !c->ticket[0]) {
-            pthread_mutex_lock(&tickets_lock);
-            sscanf(t + 10, "%31[^\"]", c->ticket);
-            pthread_mutex_unlock(&tickets_lock);
-        }
+        remember_ticket(c, msg);
         return;
     }
     const char *agent = strstr(msg, "\"text\":\"agent-");
@@ -207,23 +220,67 @@ static void report(const char *what, double *v, size_t n)
            v[(size_t)((double)n * 0.99)] * 1e3, v[n - 1] * 1e3);
 }
 
+/* One line per acked message, before report() sorts the latencies: sent at (s), latency (ms). */
+static void write_trace(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return;
+    }
+    for (size_t i = 0; i < n_ack; i++)
+        fprintf(f, "%.6f %.3f\n", ack_sent_at[i], ack_lat[i] * 1e3);
+    fclose(f);
+}
+
 struct replier {
-    const char *db_url;
+    PGconn *pg;
     double per_s;
     volatile int stop;
     long sent;
 };
 
-/* Agent replies on random active sessions' tickets, straight into the database. */
-static void *replier_main(void *arg)
+static int post_reply(PGconn *pg, const char *ticket, const char *text)
 {
-    struct replier *r = arg;
-    PGconn *pg = PQconnectdb(r->db_url);
+    char doc[256];
+    snprintf(doc, sizeof(doc), "{\"ticket\":\"%s\",\"agent\":\"bench\",\"text\":\"%s\"}", ticket,
+             text);
+    const char *params[] = {doc};
+    PGresult *res =
+        PQexecParams(pg, "SELECT intake_ticket_reply($1::jsonb)", 1, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return ok;
+}
+
+/*
+ * The replier's connection, made and used once before the measured phase (a
+ * reply on a warm-up session's ticket): a new backend's start and its first
+ *  call, which compiles the reply's PL/pgSQL (~20 ms more than a later call, with that
+ * ticket's lock), would otherwise land in the measured phase's first second,
+ * which an agent tool's long-lived connection does not see.
+ */
+static PGconn *replier_connect(const char *db_url, int first_warm, int n_warm)
+{
+    PGconn *pg = PQconnectdb(db_url);
     if (PQstatus(pg) != CONNECTION_OK) {
         fprintf(stderr, "replier: %s", PQerrorMessage(pg));
         PQfinish(pg);
         return NULL;
     }
+    for (int i = first_warm; i < first_warm + n_warm; i++)
+        if (conns[i].ticket[0]) {
+            post_reply(pg, conns[i].ticket, "warm-up reply");
+            break;
+        }
+    return pg;
+}
+
+/* Agent replies on random active sessions' tickets, straight into the database. */
+static void *replier_main(void *arg)
+{
+    struct replier *r = arg;
+    PGconn *pg = r->pg;
     unsigned seed = 42;
     double next = now_s();
     while (!r->stop) {
@@ -241,18 +298,11 @@ static void *replier_main(void *arg)
         pthread_mutex_unlock(&tickets_lock);
         if (!ticket[0])
             continue;
-        char doc[256];
-        snprintf(doc, sizeof(doc),
-                 "{\"ticket\":\"%s\",\"agent\":\"bench\",\"text\":\"agent-%.0f\"}", ticket,
-                 now_s() * 1e6);
-        const char *params[] = {doc};
-        PGresult *res = PQexecParams(pg, "SELECT intake_ticket_reply($1::jsonb)", 1, NULL, params,
-                                     NULL, NULL, 0);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        char text[40];
+        snprintf(text, sizeof(text), "agent-%.0f", now_s() * 1e6);
+        if (post_reply(pg, ticket, text))
             r->sent++;
-        PQclear(res);
     }
-    PQfinish(pg);
     return NULL;
 }
 
@@ -260,7 +310,7 @@ int main(int argc, char **argv)
 {
     if (argc < 6) {
         fprintf(stderr, "usage: chat-load PORT N ACTIVE SECONDS INTERVAL_MS [--echo] "
-                        "[--db URL --replies-per-s R] [--poll] [--warm W]\n");
+                        "[--db URL --replies-per-s R] [--poll] [--warm W] [--trace FILE]\n");
         return 2;
     }
     int port = atoi(argv[1]);
@@ -268,7 +318,7 @@ int main(int argc, char **argv)
     n_active = atoi(argv[3]);
     double secs = atof(argv[4]), interval = atof(argv[5]) / 1000.0;
     int use_poll = 0, n_warm = 0;
-    const char *db_url = NULL;
+    const char *db_url = NULL, *trace_path = NULL;
     double replies_per_s = 0;
     for (int i = 6; i < argc; i++) {
         if (!strcmp(argv[i], "--echo"))
@@ -281,8 +331,12 @@ int main(int argc, char **argv)
             use_poll = 1;
         else if (!strcmp(argv[i], "--warm") && i + 1 < argc)
             n_warm = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--trace") && i + 1 < argc)
+            trace_path = argv[++i];
     }
     conns = calloc((size_t)n_conns, sizeof(*conns));
+    if (trace_path && !(ack_sent_at = malloc(MAX_SAMPLES * sizeof(double))))
+        return 1;
     ack_lat = malloc(MAX_SAMPLES * sizeof(double));
     first_lat = malloc(MAX_SAMPLES * sizeof(double));
     later_lat = malloc(MAX_SAMPLES * sizeof(double));
@@ -353,21 +407,23 @@ int main(int argc, char **argv)
         }
         service(ctx);
     }
+    PGconn *reply_pg = db_url && replies_per_s > 0 && !echo_mode
+                           ? replier_connect(db_url, n_active, n_warm)
+                           : NULL;
     for (double settle = now_s(); n_warm && now_s() - settle < 1.0;)
         service(ctx);
     if (n_warm)
         printf("warm-up: %d sessions sent one message each, %zu acked\n", n_warm, n_warm_acked);
 
     /* 3. Active sessions send; replies come from the database side. */
-    double start = now_s();
+    double start = active_start = now_s();
     for (int i = 0; i < n_active; i++) {
         conns[i].active = 1;
         conns[i].next_send = start + interval * i / n_active; /* spread over the interval */
     }
-    struct replier rep = {db_url, replies_per_s, 0, 0};
+    struct replier rep = {reply_pg, replies_per_s, 0, 0};
     pthread_t rt;
-    int replying = db_url && replies_per_s > 0 && !echo_mode &&
-                   pthread_create(&rt, NULL, replier_main, &rep) == 0;
+    int replying = reply_pg && pthread_create(&rt, NULL, replier_main, &rep) == 0;
     while (now_s() - start < secs) {
         double now = now_s();
         for (int i = 0; i < n_active; i++) {
@@ -395,11 +451,15 @@ int main(int argc, char **argv)
         rep.stop = 1;
         pthread_join(rt, NULL);
     }
+    if (reply_pg)
+        PQfinish(reply_pg);
     double drain = now_s();
     while (now_s() - drain < 1.0)
         service(ctx);
     printf("active %d sessions for %.0f s, one message per %.0f ms each: sent %zu, acked %zu\n",
            n_active, secs, interval * 1e3, n_sent, n_ack);
+    if (trace_path)
+        write_trace(trace_path);
     report("message to ack", ack_lat, n_ack);
     /* Where the time goes: a first message opens a ticket (customer, ticket, notice). */
     report("  first message of a session", first_lat, n_first);
@@ -417,6 +477,7 @@ int main(int argc, char **argv)
         ev_loop_destroy(loop);
     free(conns);
     free(ack_lat);
+    free(ack_sent_at);
     free(first_lat);
     free(later_lat);
     free(reply_lat);
