@@ -255,10 +255,10 @@ static int post_reply(PGconn *pg, const char *ticket, const char *text)
 
 /*
  * The replier's connection, made and used once before the measured phase (a
- * reply on a warm-up session's ticket): a new backend's start and its first
- *  call, which compiles the reply's PL/pgSQL (~20 ms more than a later call, with that
- * ticket's lock), would otherwise land in the measured phase's first second,
- * which an agent tool's long-lived connection does not see.
+ * reply on a warm-up session's ticket). A new backend's start and its first
+ * call, which compiles the reply's PL/pgSQL (~20 ms more than a later call,
+ * holding that ticket's lock), would otherwise land in the measured phase's
+ * first second; an agent tool's long-lived connection does not pay them.
  */
 static PGconn *replier_connect(const char *db_url, int first_warm, int n_warm)
 {
