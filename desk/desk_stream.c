@@ -238,6 +238,16 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
             refuse(sock, c, "not_stored", "presence was not changed; try again");
         break;
     case FOR_RENEW: {
+        /*
+         * Refused: the agent's token was replaced or the agent disabled since
+         * the stream opened, and the database has taken its row (db/0018).
+         * A database error is not an answer: the next turn tries again.
+         */
+        if (ok && json_integer_value(json_object_get(answer, "status")) == 401) {
+            gw_socket_close(sock, DESK_CLOSE_UNAUTHORIZED,
+                            json_string_value(json_object_get(answer, "error")));
+            break;
+        }
         /* A new row when the old one was swept; otherwise the same. */
         long long stream = (long long)json_integer_value(json_object_get(body, "stream"));
         if (stream)

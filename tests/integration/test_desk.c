@@ -1017,6 +1017,58 @@ static void test_presence_follows_streams_on_every_gateway(void **state)
     stop(&f);
 }
 
+/*
+ * A token replaced or an agent disabled ends the streams opened with it
+ * (db/0018): a console left open must not go on receiving customers'
+ * messages, nor keep its agent online for routing.
+ */
+static void test_revoked_token_ends_open_streams(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_with(&f, "desk_revoked",
+               "\"agents\":{\"stream_lease_seconds\":3},\"escalation\":{\"scan_seconds\":1}");
+    char ann[64], bob[64], out[1024];
+    add_agent(&f, "Ann", "ann@desk.test", "agent", "technical,general", "10", ann, sizeof(ann));
+    add_agent(&f, "Bob", "bob@desk.test", "agent", "technical,general", "10", bob, sizeof(bob));
+    struct ws_client *ann_old = stream(&f, ann, 0, NULL);
+    struct ws_client *bob_tab = stream(&f, bob, 0, NULL);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams"), 2);
+
+    /* Ann gets a new token: the stream opened with the old one closes at its next renewal. */
+    const char *rotate[] = {"agent", "token", "ann@desk.test", NULL};
+    assert_int_equal(intake(&f, out, sizeof(out), rotate), 0);
+    out[strcspn(out, "\n")] = '\0';
+    char reason[128] = "";
+    assert_int_equal(ws_wait_close(ann_old, WAIT_MS, reason, sizeof(reason)), 4001);
+    assert_non_null(strstr(reason, "revoked"));
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams s JOIN agents a "
+                                            "ON a.id = s.agent_id WHERE a.email = 'ann@desk.test'"),
+                     0);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agents WHERE email = "
+                                            "'ann@desk.test' AND presence = 'offline'"),
+                     1);
+    /* The new token opens a stream that stays open past its renewals. */
+    struct ws_client *ann_new = stream(&f, out, 0, NULL);
+    sleep(3);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams s JOIN agents a "
+                                            "ON a.id = s.agent_id WHERE a.email = 'ann@desk.test' "
+                                            "AND s.renewed_at > now() - interval '2 seconds'"),
+                     1);
+
+    /* Bob is disabled: his open stream closes too, and new work is not his. */
+    const char *disable[] = {"agent", "disable", "bob@desk.test", NULL};
+    char said[256];
+    assert_int_equal(intake(&f, said, sizeof(said), disable), 0);
+    assert_int_equal(ws_wait_close(bob_tab, WAIT_MS, reason, sizeof(reason)), 4001);
+    assert_int_equal(harness_pg_longf(f.pg, "SELECT count(*) FROM agent_streams"), 1);
+    char *t1 = contact(&f, "r1", "c1@x.test", "the app crashes");
+    expect_event(ann_new, "ticket.assigned", t1);
+    free(t1);
+    ws_free(ann_old), ws_free(bob_tab), ws_free(ann_new);
+    stop(&f);
+}
+
 static void test_database_down_stream_closes_1011_and_survey_page_says_later(void **state)
 {
     (void)state;
@@ -1132,6 +1184,7 @@ int main(void)
         cmocka_unit_test(test_surveys_go_by_chat_and_text_in_the_customers_language),
         cmocka_unit_test(test_typing_reaches_the_other_side_across_gateways_unstored),
         cmocka_unit_test(test_presence_follows_streams_on_every_gateway),
+        cmocka_unit_test(test_revoked_token_ends_open_streams),
         cmocka_unit_test(test_database_down_stream_closes_1011_and_survey_page_says_later),
         cmocka_unit_test(test_working_days_skip_the_weekend),
         cmocka_unit_test(test_api_refusals),
