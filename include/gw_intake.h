@@ -79,6 +79,7 @@ struct gw_intake_job {
     enum gw_err (*parse)(void *parse_arg, struct gw_arena *arena, struct gw_contact *contact);
     void *parse_arg;
     void *owner;                    /* the caller's handle; untouched by the intake */
+    double submitted_at;            /* when the caller handed it over (monotonic s), for /metrics */
     int purpose;                    /* the submitter's own tag (why it asked); untouched */
     struct gw_intake_result result; /* written by a worker */
     struct gw_intake_job *next;     /* queue link, owned by the intake */

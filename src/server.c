@@ -330,7 +330,7 @@ static void job_done(struct gw_intake_job *job, void *user)
 {
     struct gw_server *srv = user;
     struct job_owner *owner = job->owner;
-    gw_metrics_count_result(&srv->metrics, job);
+    gw_metrics_count_result(&srv->metrics, job, gw_server_now());
     if (!owner) {
         /* Its requester left; the job lives in its arena (or the arena in the job). */
         gw_arena_destroy(job->arena);
@@ -365,6 +365,7 @@ static void submit(struct gw_server *srv, struct session *s, struct gw_intake_jo
 {
     job->arena = s->arena;
     job->owner = &s->owner;
+    job->submitted_at = gw_server_now();
     enum gw_err err = srv->draining ? GW_ERR_SHUTTING_DOWN : gw_intake_submit(srv->intake, job);
     if (err == GW_OK) {
         s->job = job;

@@ -233,6 +233,7 @@ enum gw_err gw_socket_submit(struct gw_socket *sock, struct gw_intake_job *job)
     enum gw_err err = GW_ERR_BUSY;
     if (slot < JOBS_PER_SOCKET) {
         job->owner = &sock->owner;
+        job->submitted_at = gw_server_now();
         err = sock->srv->draining && !sock->in_close ? GW_ERR_SHUTTING_DOWN
                                                      : gw_intake_submit(sock->srv->intake, job);
     }

@@ -310,6 +310,40 @@ static void test_routing_to_online_agent_with_fewest_open_tickets(void **state)
     free(t), free(b);
 }
 
+/* A value from /metrics: the number after "name ". */
+static double metric(struct harness_env *f, const char *name)
+{
+    char url[128], key[128];
+    snprintf(url, sizeof(url), "%s/metrics", f->gw.base);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    struct harness_response r;
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    const char *p = strstr(r.body, key);
+    assert_non_null(p);
+    double v = strtod(p + strlen(key), NULL);
+    harness_response_free(&r);
+    return v;
+}
+
+/* /metrics times each registration from its hand-over to its commit's answer. */
+static void test_metrics_time_every_answered_registration(void **state)
+{
+    struct harness_env *f = *state;
+    double count = metric(f, "intake_registration_seconds_count");
+    double sum = metric(f, "intake_registration_seconds_sum");
+    double inf = metric(f, "intake_registration_seconds_bucket{le=\"+Inf\"}");
+    const char *doc = "{\"external_id\":\"metrics-1\",\"customer\":{\"email\":"
+                      "\"m@example.com\"},\"body\":\"timed\"}";
+    free(post(f, 201, "%s", doc));
+    free(post(f, 200, "%s", doc)); /* the repeat is answered by the database too */
+    assert_true(metric(f, "intake_registration_seconds_count") == count + 2);
+    assert_true(metric(f, "intake_registration_seconds_bucket{le=\"+Inf\"}") == inf + 2);
+    /* Seconds, measured from the hand-over: not from the clock's origin. */
+    double took = metric(f, "intake_registration_seconds_sum") - sum;
+    assert_true(took > 0 && took < 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_classification_and_deadlines_per_priority),
         cmocka_unit_test(test_language_follows_text_then_preference),
         cmocka_unit_test(test_routing_to_online_agent_with_fewest_open_tickets),
+        cmocka_unit_test(test_metrics_time_every_answered_registration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
