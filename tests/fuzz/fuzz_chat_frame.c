@@ -49,7 +49,8 @@ static void check_refusal(struct gw_arena *arena, const struct chat_problem *p)
         abort();
     char *text = chat_error_json(arena, p, "fuzz-client");
     json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-    if (!o || strcmp(json_string_value(json_object_get(o, "code")), p->code))
+    const char *code = json_string_value(json_object_get(o, "code"));
+    if (!code || strcmp(code, p->code))
         abort();
     json_decref(o);
 }

@@ -46,14 +46,7 @@ static void *fire(void *arg)
 
 static long in_flight(const struct harness_gateway *gw)
 {
-    char url[128];
-    snprintf(url, sizeof(url), "%s/metrics", gw->base);
-    struct harness_response r;
-    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
-    const char *p = strstr(r.body, "\nintake_jobs_in_flight ");
-    long n = p ? strtol(p + 23, NULL, 10) : -1;
-    harness_response_free(&r);
-    return n;
+    return (long)harness_metric(gw, "intake_jobs_in_flight");
 }
 
 /* Holds registration back: a transaction that locks messages until COMMIT. */

@@ -415,6 +415,19 @@ void harness_http_headers(const char *method, const char *url, const char *const
     curl_easy_cleanup(c);
 }
 
+double harness_metric(const struct harness_gateway *gw, const char *name)
+{
+    char url[128], key[160];
+    snprintf(url, sizeof(url), "%s/metrics", gw->base);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    struct harness_response r;
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    const char *p = r.status == 200 && r.body ? strstr(r.body, key) : NULL;
+    double v = p ? strtod(p + strlen(key), NULL) : -1;
+    harness_response_free(&r);
+    return v;
+}
+
 void harness_response_free(struct harness_response *r)
 {
     free(r->body);

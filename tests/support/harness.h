@@ -77,6 +77,8 @@ void harness_http(const char *method, const char *url, const char *token, const 
 void harness_http_headers(const char *method, const char *url, const char *const *headers,
                           const char *body, size_t len, struct harness_response *out);
 void harness_response_free(struct harness_response *r);
+/* A value from gw's /metrics: the number after "name " (name may carry labels); -1 if absent. */
+double harness_metric(const struct harness_gateway *gw, const char *name);
 /* POST a JSON contact to gw with the test token. */
 void harness_post_contact(const struct harness_gateway *gw, const char *json,
                           struct harness_response *out);
