@@ -251,7 +251,30 @@ static void read_result(const char *text, struct gw_intake_job *job)
     json_decref(o);
 }
 
-enum pipeline_outcome { PIPE_COMMITTED, PIPE_BROKEN, PIPE_RETRY, PIPE_FAILED };
+/*
+ * PIPE_TAKEN: a unique violation on a number the database makes itself, so
+ * running the contact again makes the same collision (see number_taken).
+ */
+enum pipeline_outcome { PIPE_COMMITTED, PIPE_BROKEN, PIPE_RETRY, PIPE_FAILED, PIPE_TAKEN };
+
+/*
+ * The unique keys whose values the database generates (ticket and customer
+ * numbers from their sequences). A collision on one is no race between two
+ * contacts: the sequence is behind the numbers already stored (data restored
+ * or written by hand), and every new ticket would collide alike.
+ */
+static bool is_generated_key(const PGresult *res)
+{
+    static const char *const generated_keys[] = {"tickets_number_key", "customers_number_key"};
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    if (!state || strcmp(state, "23505") || !constraint)
+        return false;
+    for (size_t i = 0; i < sizeof(generated_keys) / sizeof(generated_keys[0]); i++)
+        if (!strcmp(constraint, generated_keys[i]))
+            return true;
+    return false;
+}
 
 /* The statement that runs one job, its parameter count, and the statement for a run of them. */
 static const char *statement_of(const struct gw_intake_job *job, int *n_params, const char **many)
@@ -374,8 +397,12 @@ static enum pipeline_outcome run_pipeline(PGconn *conn, struct gw_intake_job **j
                 const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
                 snprintf(state, 6, "%s", s ? s : "?????");
                 *failed = n_sent ? sent[q].first : 0;
-                outcome = gw_db_is_retryable(res) ? PIPE_RETRY : PIPE_FAILED;
-                gw_warn("database: registration statement failed (sqlstate %s)", state);
+                if (is_generated_key(res))
+                    outcome = PIPE_TAKEN; /* logged once, by number_taken */
+                else {
+                    outcome = gw_db_is_retryable(res) ? PIPE_RETRY : PIPE_FAILED;
+                    gw_warn("database: registration statement failed (sqlstate %s)", state);
+                }
             }
             PQclear(res);
         }
@@ -409,6 +436,24 @@ static int is_unique_violation(const char *state)
     return !strcmp(state, "23505");
 }
 
+/*
+ * A contact that would take a number already stored. It is not lost: the
+ * sender is told to retry (503, EX_TEMPFAIL), which succeeds once the
+ * operator has moved the sequence on. Logged once while it lasts, not once
+ * per contact: at a few thousand contacts a second that is the whole log.
+ */
+static void number_taken(struct gw_intake_job *job)
+{
+    gw_log_begin("register.number_taken", GW_LOG_ERROR,
+                 "database: a new ticket or customer number is already taken; the number "
+                 "sequences are behind the stored numbers, so no new ticket can be made until "
+                 "they are set past them (docs/operations.md, \"Numbers\"); contacts are "
+                 "answered 503 meanwhile");
+    fail_all(&job, 1, GW_ERR_DB_UNAVAILABLE);
+    snprintf(job->result.detail, sizeof(job->result.detail), "%s",
+             "a ticket number the database made is already taken; retry later");
+}
+
 static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const char *doc)
 {
     for (int attempt = 0; attempt < RETRIES_ON_RACE; attempt++) {
@@ -420,6 +465,10 @@ static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const cha
         if (o == PIPE_BROKEN) {
             fail_all(&job, 1, GW_ERR_DB_UNAVAILABLE);
             return GW_ERR_DB_UNAVAILABLE;
+        }
+        if (o == PIPE_TAKEN) {
+            number_taken(job);
+            return GW_OK;
         }
         if (o == PIPE_FAILED && !is_unique_violation(state)) {
             fail_all(&job, 1, state[0] == '2' && state[1] == '2' ? GW_ERR_INVALID : GW_ERR_DB);
@@ -531,14 +580,19 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
     }
     enum gw_err ret = GW_OK;
     enum pipeline_outcome o = PIPE_RETRY;
+    size_t failed = 0, n_docs = 0;
     for (int attempt = 0; attempt < RETRIES_ON_RACE && o == PIPE_RETRY; attempt++) {
-        size_t failed = 0;
         char state[6] = "";
         o = run_pipeline(conn, jobs, docs, n, &failed, state);
     }
+    for (size_t i = 0; i < n; i++)
+        n_docs += docs[i] != NULL;
     if (o == PIPE_BROKEN) {
         fail_all(jobs, n, GW_ERR_DB_UNAVAILABLE);
         ret = GW_ERR_DB_UNAVAILABLE;
+    } else if (o == PIPE_TAKEN && n_docs == 1) {
+        /* Running it alone would only take (and waste) another number. */
+        number_taken(jobs[failed]);
     } else if (o != PIPE_COMMITTED) {
         /*
          * The batch rolled back, so results read before the failure are void.
@@ -552,6 +606,12 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
             if (docs[i])
                 ret = run_single(conn, jobs[i], docs[i]);
     }
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->kind == GW_JOB_REGISTER && jobs[i]->result.err == GW_OK &&
+            jobs[i]->result.new_ticket) {
+            gw_log_end("register.number_taken", "database: new tickets get numbers again");
+            break;
+        }
     for (size_t i = 0; i < n; i++)
         free(built[i]);
     free(built);
