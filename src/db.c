@@ -61,12 +61,10 @@ enum gw_err gw_db_sync_queues(PGconn *conn, const struct gw_config *cfg)
     }
     *p = '\0';
     const char *params[] = {arr};
-    PGresult *res = PQexecParams(conn,
-                                 "INSERT INTO queues (name) SELECT unnest($1::text[]) "
-                                 "ON CONFLICT DO NOTHING",
-                                 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, "SELECT intake_queues_ensure($1::text[])", 1, NULL, params,
+                                 NULL, NULL, 0);
     free(arr);
-    enum gw_err err = PQresultStatus(res) == PGRES_COMMAND_OK ? GW_OK : GW_ERR_DB;
+    enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
     if (err != GW_OK)
         gw_error("database: could not create configured queues: %s", PQerrorMessage(conn));
     PQclear(res);
