@@ -4,6 +4,8 @@
  * turned until SIGTERM or SIGINT, then the drain (requests already read get
  * their answer, sockets are closed with "going away") and the stop. What one
  * request goes through is http_request.c; WebSockets are socket_server.c.
+ * The listen address is tried before lws is given it: lws says of a port in
+ * use only that it could not create a context.
  *
  * lws runs on a libev loop (epoll) through lws's libev plugin, a loop we own
  * and turn ourselves: lws's default loop calls poll() over every open socket
@@ -15,12 +17,18 @@
  */
 #include "gw_server.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <ev.h>
 #include <libwebsockets.h>
+#include <netdb.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gw_announcer.h"
 #include "gw_config.h"
@@ -81,8 +89,47 @@ static struct lws_context *create_context(struct gw_server *srv,
         }
         ev_loop_destroy(loops[0]);
     }
-    gw_warn("server: no libev event loop (libwebsockets-evlib-ev); serving with poll()");
-    return lws_create_context(info);
+    /* Said only when poll() works: a context that fails both ways is no missing plugin. */
+    struct lws_context *ctx = lws_create_context(info);
+    if (ctx)
+        gw_warn("server: no libev event loop (libwebsockets-evlib-ev); serving with poll()");
+    return ctx;
+}
+
+/*
+ * Binds the listen address as lws is about to (SO_REUSEADDR, IPv4 unless the
+ * host is IPv6) and lets it go again; returns 0 or the bind's errno. lws
+ * reports a port in use only as a context it could not create, so we ask
+ * first. A host that does not resolve is left to lws (it may name an
+ * interface).
+ */
+static int listen_errno(const struct gw_config *cfg)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    hints.ai_family = strchr(cfg->listen_host, ':') ? AF_UNSPEC : AF_INET;
+    char port[8];
+    snprintf(port, sizeof(port), "%d", cfg->listen_port);
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(strcmp(cfg->listen_host, "*") ? cfg->listen_host : NULL, port, &hints, &ai))
+        return 0;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), on = 1, err = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+        err = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return err;
+}
+
+static void say_cannot_listen(const struct gw_config *cfg, int err)
+{
+    char why[128] = "libwebsockets could not create its context";
+    if (err) {
+        snprintf(why, sizeof(why), "%s", strerror(err));
+        why[0] = (char)tolower((unsigned char)why[0]); /* "address already in use" */
+    }
+    gw_error("server: cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, why);
 }
 
 /* One turn of the loop: returns when something was served (a signal wakes it too). */
@@ -126,9 +173,11 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
     info.timeout_secs = 30;
     info.retry_and_idle_policy = &idle_policy;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->listen_host, ':');
-    srv->ctx = create_context(srv, &info);
+    int err = listen_errno(cfg);
+    srv->ctx = err ? NULL : create_context(srv, &info);
     if (!srv->ctx) {
-        gw_error("server: cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        /* Asked again when lws failed: another process may have taken the port since. */
+        say_cannot_listen(cfg, err ? err : listen_errno(cfg));
         socket_hub_destroy(srv->hub);
         free(srv->protocols);
         free(srv);

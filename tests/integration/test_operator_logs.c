@@ -5,18 +5,26 @@
  * closing our connections counts as its going away. The server's notices
  * come through our logger as one line each, with the SQLSTATE and the
  * primary text and never libpq's raw text or a detail that may quote data.
+ * A listen port that is taken makes `intake serve` exit non-zero saying so.
  */
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
+
+extern char **environ;
 
 /* Posts n contacts tagged tag; each must be answered with status. */
 static void post_contacts(const struct harness_gateway *gw, const char *tag, int n, long status)
@@ -152,6 +160,58 @@ static void test_a_closed_connection_is_the_database_going_away(void **state)
     assert_int_equal(harness_count_lines(log, "FATAL:  "), 0);
 }
 
+/* Runs `intake serve` on 127.0.0.1:port, logging to log_path; returns its exit status. */
+static int serve_exit_status(int port, const char *db_url, const char *log_path)
+{
+    char listen[64], db[600];
+    snprintf(listen, sizeof(listen), "INTAKE_LISTEN=127.0.0.1:%d", port);
+    snprintf(db, sizeof(db), "INTAKE_DATABASE_URL=%s", db_url);
+    char *ours[] = {listen, db, (char *)"INTAKE_API_TOKEN=" HARNESS_TOKEN,
+                    (char *)"INTAKE_CONFIG="};
+    size_t n_ours = sizeof(ours) / sizeof(ours[0]), n = 0;
+    while (environ[n])
+        n++;
+    /* Ours first: getenv takes the first of a name. */
+    char **envp = calloc(n_ours + n + 1, sizeof(*envp));
+    assert_non_null(envp);
+    memcpy(envp, ours, sizeof(ours));
+    memcpy(envp + n_ours, environ, n * sizeof(*envp));
+    posix_spawn_file_actions_t io;
+    posix_spawn_file_actions_init(&io);
+    posix_spawn_file_actions_addopen(&io, 2, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&io, 2, 1);
+    char *argv[] = {(char *)INTAKE_BINARY, (char *)"serve", NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, INTAKE_BINARY, &io, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&io);
+    free(envp);
+    assert_int_equal(rc, 0);
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 200 && (done = waitpid(pid, &status, WNOHANG)) != pid; i++)
+        usleep(50 * 1000);
+    if (done != pid) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("intake serve on a taken port is still running; see %s", log_path);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_a_taken_port_is_said_plainly(void **state)
+{
+    struct harness_env *env = *state;
+    char log[128], said[128];
+    snprintf(log, sizeof(log), "/tmp/intake-test-%d-taken.log", (int)getpid());
+    assert_int_equal(serve_exit_status(env->gw.port, env->db.url, log), EX_UNAVAILABLE);
+    snprintf(said, sizeof(said),
+             "error server: cannot listen on 127.0.0.1:%d: address already in use", env->gw.port);
+    assert_int_equal(harness_count_lines(log, said), 1);
+    assert_int_equal(harness_count_lines(log, "no libev event loop"), 0);
+    unlink(log);
+    assert_int_equal(get_status(&env->gw, "/healthz"), 200); /* the first one serves on */
+}
+
 static int setup(void **state)
 {
     static struct harness_env env;
@@ -171,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_a_database_away_and_back_is_logged_once_each),
         cmocka_unit_test(test_server_notices_are_logged_lines),
         cmocka_unit_test(test_a_closed_connection_is_the_database_going_away),
+        cmocka_unit_test(test_a_taken_port_is_said_plainly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
