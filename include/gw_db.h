@@ -13,7 +13,10 @@
 
 struct gw_config;
 
-/* Connects with a short timeout; on GW_OK *out is the caller's (PQfinish). */
+/*
+ * Connects with a short timeout; on GW_OK *out is the caller's (PQfinish).
+ * app_name (a string literal) names the connection in log lines for its life.
+ */
 GW_MUST_USE enum gw_err gw_db_connect(const char *url, const char *app_name, PGconn **out);
 
 /* True when the SQLSTATE of res means "try the same work again". */
