@@ -57,6 +57,8 @@ static const struct gw_command desk_commands[] = {
     {"agent", "add, list, disable agents and issue their tokens", desk_agent_command},
     {"sla-scan", "escalate breached SLA clocks once (--at TIME: as of then)",
      desk_sla_scan_command},
+    {"report", "a period's service report (--month YYYY-MM, --format text|json|csv|html)",
+     desk_report_command},
 };
 
 const struct gw_channel gw_channel_desk = {

@@ -26,7 +26,8 @@ void gw_log_set_level(enum gw_log_level level)
 }
 
 /* Writes one line; the caller holds log_lock. */
-static void write_line(enum gw_log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void write_line(enum gw_log_level level,
+                                                             const char *fmt, va_list ap)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     struct timespec ts;

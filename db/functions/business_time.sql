@@ -68,3 +68,48 @@ BEGIN
     RETURN v_local AT TIME ZONE v_tz;
 END
 $fn$;
+
+-- Business seconds between two instants: the open hours of the calendar
+-- between them (plain seconds without a calendar; 0 when p_to is earlier).
+-- Reports measure response and resolution times with it.
+CREATE OR REPLACE FUNCTION intake_business_seconds(p_from timestamptz, p_to timestamptz,
+                                                   p_cal jsonb)
+RETURNS double precision
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    v_tz    text;
+    v_start time;
+    v_end   time;
+    v_local timestamp;
+    v_until timestamp;
+    v_day   date;
+    v_days  int[];
+    v_secs  double precision := 0;
+BEGIN
+    IF p_from IS NULL OR p_to IS NULL OR p_to <= p_from THEN
+        RETURN CASE WHEN p_from IS NULL OR p_to IS NULL THEN NULL ELSE 0 END;
+    END IF;
+    IF p_cal IS NULL OR jsonb_typeof(p_cal) <> 'object' THEN
+        RETURN extract(epoch FROM p_to - p_from);
+    END IF;
+    v_tz := coalesce(p_cal->>'tz', 'UTC');
+    v_start := coalesce(p_cal->>'start', '00:00')::time;
+    v_end := coalesce(p_cal->>'end', '24:00')::time;
+    v_local := p_from AT TIME ZONE v_tz;
+    v_until := p_to AT TIME ZONE v_tz;
+    v_days := ARRAY(SELECT jsonb_array_elements_text(coalesce(p_cal->'days',
+                                                              '[1,2,3,4,5,6,7]'))::int);
+    -- Day by day; a stretch over 3,660 days counts its first ten years only.
+    FOR i IN 1..3660 LOOP
+        v_day := v_local::date;
+        EXIT WHEN v_day > v_until::date;
+        IF extract(isodow FROM v_day)::int = ANY (v_days)
+           AND NOT coalesce(p_cal->'holidays', '[]') ? v_day::text THEN
+            v_secs := v_secs + greatest(0, extract(epoch FROM
+                          least(v_day + v_end, v_until) - greatest(v_day + v_start, v_local)));
+        END IF;
+        v_local := (v_day + 1)::timestamp;
+    END LOOP;
+    RETURN v_secs;
+END
+$fn$;
