@@ -171,10 +171,11 @@ static void stop_everything(void)
             waitpid(children[i], NULL, 0);
         }
         if (dovecots[i][0]) {
-            char cmd[300];
-            snprintf(cmd, sizeof(cmd), "dovecot -c %s/dovecot.conf stop >/dev/null 2>&1",
-                     dovecots[i]);
-            if (system(cmd) != 0)
+            /* Room for the longest folder, and checked: a command cut short stops nothing. */
+            char cmd[sizeof(dovecots[i]) + 64];
+            int n = snprintf(cmd, sizeof(cmd), "dovecot -c %s/dovecot.conf stop >/dev/null 2>&1",
+                             dovecots[i]);
+            if (n < 0 || (size_t)n >= sizeof(cmd) || system(cmd) != 0)
                 dovecots[i][0] = '\0';
         }
     }
