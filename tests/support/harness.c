@@ -66,6 +66,14 @@ char *harness_pg_text(PGconn *conn, const char *sql)
     return out;
 }
 
+void harness_pg_text_is(PGconn *conn, const char *sql, const char *expected)
+{
+    char *got = harness_pg_text(conn, sql);
+    if (!got || strcmp(got, expected))
+        fail_msg("%s\ngave %s, expected %s", sql, got ? got : "NULL", expected);
+    free(got);
+}
+
 long harness_pg_longf(PGconn *conn, const char *fmt, ...)
 {
     char sql[2048];
