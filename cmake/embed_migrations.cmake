@@ -1,21 +1,43 @@
-# Writes a C file holding every db/NNNN_name.sql as a string, in version order,
-# so the binary carries its own schema. Run at build time with -DDB_DIR -DOUT.
-file(GLOB files "${DB_DIR}/[0-9][0-9][0-9][0-9]_*.sql")
-list(SORT files)
+# Writes a C file holding the database's SQL, so the binary carries its own
+# schema: every db/migrations/NNNN_name.sql in version order (gw_migrations)
+# and every db/functions/<area>.sql by name (gw_function_files). Run at build
+# time with -DDB_DIR -DOUT.
+function(embed_bytes var file)
+  file(READ "${file}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  set(${var} "${bytes}0" PARENT_SCOPE)
+endfunction()
+
 set(body "/* Generated from db/ by cmake/embed_migrations.cmake; do not edit. */\n#include \"gw_db.h\"\n\n")
+
+file(GLOB files "${DB_DIR}/migrations/[0-9][0-9][0-9][0-9]_*.sql")
+list(SORT files)
 set(table "const struct gw_migration gw_migrations[] = {\n")
 set(n 0)
 foreach(f ${files})
   get_filename_component(base "${f}" NAME_WE)
   string(SUBSTRING "${base}" 0 4 version)
   string(SUBSTRING "${base}" 5 -1 name)
-  file(READ "${f}" hex HEX)
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  string(APPEND body "static const char sql_${version}[] = {${bytes}0};\n")
+  embed_bytes(bytes "${f}")
+  string(APPEND body "static const char migration_${version}[] = {${bytes}};\n")
   math(EXPR vnum "1${version} - 10000")
-  string(APPEND table "    {${vnum}, \"${name}\", sql_${version}},\n")
+  string(APPEND table "    {${vnum}, \"${name}\", migration_${version}},\n")
   math(EXPR n "${n} + 1")
 endforeach()
-string(APPEND table "};\nconst size_t gw_n_migrations = ${n};\n")
+string(APPEND table "};\nconst size_t gw_n_migrations = ${n};\n\n")
+
+file(GLOB files "${DB_DIR}/functions/*.sql")
+list(SORT files)
+string(APPEND table "const struct gw_function_file gw_function_files[] = {\n")
+set(n 0)
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME)
+  embed_bytes(bytes "${f}")
+  string(APPEND body "static const char functions_${n}[] = {${bytes}};\n")
+  string(APPEND table "    {\"${name}\", functions_${n}},\n")
+  math(EXPR n "${n} + 1")
+endforeach()
+string(APPEND table "};\nconst size_t gw_n_function_files = ${n};\n")
+
 file(WRITE "${OUT}.tmp" "${body}\n${table}")
 execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")

@@ -6,7 +6,7 @@
  * at /s/{token}, the SLA scanner runs on the poller, and `intake agent` and
  * `intake sla-scan` are its commands. It registers no contacts: it plugs
  * into the core through the adapter table like a channel, and its database
- * side is db/0005_desk.sql.
+ * side is db/functions/desk.sql.
  */
 #ifndef DESK_H
 #define DESK_H

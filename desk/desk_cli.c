@@ -21,24 +21,30 @@
 
 enum { EXIT_USAGE = 64, EXIT_DATAERR = 65, EXIT_UNAVAILABLE = 69 };
 
-/* Runs "SELECT <sql>" with one parameter and prints the single JSON answer. */
-static int run_json(const struct gw_config *cfg, const char *sql, const char *param, char **answer)
+/*
+ * Runs sql (a call of one of the database's functions, db/functions/) with
+ * up to two parameters and prints its one answer, or returns it in *answer
+ * (malloc'd; "" for NULL).
+ */
+static int run_call(const struct gw_config *cfg, const char *sql, const char *param,
+                    const char *param2, char **answer)
 {
     PGconn *conn = NULL;
     if (gw_db_connect(cfg->database_url, "intake-cli", &conn) != GW_OK) {
         fprintf(stderr, "intake: cannot reach the database\n");
         return EXIT_UNAVAILABLE;
     }
-    const char *params[] = {param};
+    const char *params[] = {param, param2};
+    int n_params = param2 ? 2 : param ? 1 : 0;
     PGresult *res =
-        PQexecParams(conn, sql, param ? 1 : 0, NULL, param ? params : NULL, NULL, NULL, 0);
+        PQexecParams(conn, sql, n_params, NULL, n_params ? params : NULL, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
         fprintf(stderr, "intake: %s\n", msg ? msg : PQerrorMessage(conn));
         rc = gw_db_is_broken(conn) ? EXIT_UNAVAILABLE : EXIT_DATAERR;
     } else if (answer) {
-        *answer = strdup(PQgetvalue(res, 0, 0));
+        *answer = strdup(PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
     } else {
         puts(PQgetvalue(res, 0, 0));
     }
@@ -104,13 +110,10 @@ static int agent_add(int argc, char **argv, const struct gw_config *cfg)
     }
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    int rc = text ? run_json(cfg, "SELECT intake_agent_add($1::jsonb)", text, NULL) : 70;
+    int rc = text ? run_call(cfg, "SELECT intake_agent_add($1::jsonb)", text, NULL, NULL) : 70;
     free(text);
     return rc;
 }
-
-/* The WHERE clause's parameter: an id or an email, as the agent was named. */
-#define AGENT_BY "(CASE WHEN $1 ~ '^[0-9]{1,18}$' THEN id = $1::bigint ELSE email = lower($1) END)"
 
 static int agent_token(const char *who, const struct gw_config *cfg)
 {
@@ -120,16 +123,9 @@ static int agent_token(const char *who, const struct gw_config *cfg)
         return 71;
     }
     gw_token_hash(token, hash);
-    char *sql = NULL, *answer = NULL;
-    if (asprintf(&sql,
-                 "WITH a AS (UPDATE agents SET token_hash = '%s', disabled_at = NULL "
-                 "WHERE " AGENT_BY " RETURNING *) SELECT coalesce((SELECT intake_agent_brief(a) "
-                 "FROM a), 'null')",
-                 hash) < 0)
-        return 70;
-    int rc = run_json(cfg, sql, who, &answer);
-    free(sql);
-    if (rc == 0 && !strcmp(answer, "null")) {
+    char *answer = NULL;
+    int rc = run_call(cfg, "SELECT intake_agent_token($1, $2)", who, hash, &answer);
+    if (rc == 0 && !*answer) {
         fprintf(stderr, "intake: no agent %s\n", who);
         rc = EXIT_DATAERR;
     } else if (rc == 0) {
@@ -150,18 +146,11 @@ int desk_agent_command(int argc, char **argv, const struct gw_config *cfg)
     if (!strcmp(argv[1], "token") && argc == 3)
         return agent_token(argv[2], cfg);
     if (!strcmp(argv[1], "list") && argc == 2)
-        return run_json(cfg,
-                        "SELECT coalesce(jsonb_agg(intake_agent_brief(a) ORDER BY a.id), '[]') "
-                        "FROM agents a WHERE disabled_at IS NULL",
-                        NULL, NULL);
+        return run_call(cfg, "SELECT intake_agent_list()", NULL, NULL, NULL);
     if (!strcmp(argv[1], "disable") && argc == 3) {
         char *answer = NULL;
-        int rc = run_json(cfg,
-                          "WITH a AS (UPDATE agents SET disabled_at = now(), online = false, "
-                          "presence = 'offline', token_hash = NULL WHERE " AGENT_BY
-                          " RETURNING id) SELECT count(*)::text FROM a",
-                          argv[2], &answer);
-        if (rc == 0 && strcmp(answer, "1")) {
+        int rc = run_call(cfg, "SELECT intake_agent_disable($1)", argv[2], NULL, &answer);
+        if (rc == 0 && strcmp(answer, "t")) {
             fprintf(stderr, "intake: no agent %s\n", argv[2]);
             rc = EXIT_DATAERR;
         }
@@ -183,7 +172,7 @@ int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg)
     }
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    int rc = text ? run_json(cfg, "SELECT intake_sla_scan($1::jsonb)", text, NULL) : 70;
+    int rc = text ? run_call(cfg, "SELECT intake_sla_scan($1::jsonb)", text, NULL, NULL) : 70;
     free(text);
     return rc;
 }

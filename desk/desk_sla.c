@@ -2,7 +2,7 @@
  * The desk's turn on the poller thread, every escalation.scan_seconds: one
  * intake_sla_scan() (which takes an advisory lock, so across several
  * gateways one scans and the others skip), then the sweep of agent streams
- * whose gateway stopped renewing them (db/0016; every gateway may sweep,
+ * whose gateway stopped renewing them (db/functions/agents.sql; every gateway may sweep,
  * each agent's rows are changed under the agent's lock).
  */
 #include <stdlib.h>

@@ -5,11 +5,11 @@
  * with a welcome and every event after that number, then pushes new ones:
  * ticket.assigned, ticket.updated, message.new, ticket.escalated,
  * sla.breached, followup.opened. Events are the agent's live session in the
- * database (db/0005_desk.sql), so they survive reconnects and reach the
+ * database (db/functions/desk.sql), so they survive reconnects and reach the
  * socket whichever gateway wrote them, in order and once, as in the chat.
  *
  * Presence drives assignment: an open stream is "online" (or "away" when the
- * agent says so). Each open stream is a row in the database (db/0016), on
+ * agent says so). Each open stream is a row in the database (db/functions/agents.sql), on
  * whichever gateway holds it, renewed every third of
  * agents.stream_lease_seconds; the agent goes offline when their last row
  * goes, closed here or on another gateway, or swept once its gateway died.
@@ -90,7 +90,7 @@ static json_t *desk_doc(struct gw_socket *sock, struct stream_conn *c, const cha
 }
 
 /*
- * A desk action on this socket's row in agent_streams (db/0016): the lease
+ * A desk action on this socket's row in agent_streams (db/functions/agents.sql): the lease
  * says the row is renewed (a gateway that does not renew asks for none).
  */
 static json_t *stream_doc(struct gw_socket *sock, struct stream_conn *c, const char *action)
@@ -148,7 +148,8 @@ static void on_open(struct gw_socket *sock, void *state)
     gw_socket_set_deadline(sock, HELLO_TIMEOUT_S);
 }
 
-/* The customers in a chat on the ticket hear that an agent types (db/0014). */
+/* The customers in a chat on the ticket hear that an agent types (db/functions/sessions.sql,
+ * intake_session_signals). */
 static void tell_typing(struct gw_socket *sock, struct stream_conn *c, const char *ticket)
 {
     if (!ticket || !desk_is_ticket_number(ticket, strlen(ticket))) {
@@ -240,7 +241,7 @@ static void on_job_done(struct gw_socket *sock, void *state, struct gw_intake_jo
     case FOR_RENEW: {
         /*
          * Refused: the agent's token was replaced or the agent disabled since
-         * the stream opened, and the database has taken its row (db/0018).
+         * the stream opened, and the database has taken its row (intake_desk_stream_renew).
          * A database error is not an answer: the next turn tries again.
          */
         if (ok && json_integer_value(json_object_get(answer, "status")) == 401) {

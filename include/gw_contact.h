@@ -29,7 +29,7 @@ struct gw_sender {
 
 /*
  * A phone call's state change, for contacts that report one. The database
- * keeps each call's state machine (db/0002_calls.sql) and registers the call
+ * keeps each call's state machine (db/functions/calls.sql) and registers the call
  * as a contact once, when it ends; media that comes later joins its ticket.
  */
 struct gw_call_event {
@@ -48,7 +48,7 @@ struct gw_call_event {
     time_t at; /* when it happened; 0: now */
 };
 
-/* A message a customer sent in a live session (db/0004_live_sessions.sql). */
+/* A message a customer sent in a live session (db/functions/sessions.sql). */
 struct gw_session_message {
     long long session;     /* the session's id */
     const char *client_id; /* the client's id for the message; a resend reuses it */

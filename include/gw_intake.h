@@ -49,7 +49,7 @@ enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING, GW_JOB_OPERATION };
 /*
  * Database operations other than registering a contact, run by the same
  * workers (and in the same group commits). Each takes a JSON document and
- * answers one (result.document); db/0004_live_sessions.sql and db/0005_desk.sql have
+ * answers one (result.document); db/functions/sessions.sql and desk.sql have
  * their fields.
  */
 enum gw_operation {
@@ -57,7 +57,7 @@ enum gw_operation {
     GW_OP_SESSION_EVENTS, /* a session's events after a sequence number */
     GW_OP_SESSION_LEAVE,  /* the customer ended the session */
     GW_OP_TICKET_REPLY,   /* an agent's reply on a ticket */
-    GW_OP_DESK,           /* an agent's desk action (db/0005_desk.sql, intake_desk) */
+    GW_OP_DESK,           /* an agent's desk action (db/functions/desk.sql, intake_desk) */
     GW_OP_SURVEY_GET,     /* the survey behind a link */
     GW_OP_SURVEY_ANSWER,  /* a customer's survey answer */
     GW_OP_SLA_SCAN,       /* escalate breached SLA clocks */

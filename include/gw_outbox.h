@@ -29,12 +29,24 @@ void gw_outbox_stop(struct gw_outbox *outbox);
 GW_MUST_USE enum gw_err gw_outbox_prepare(PGconn *conn);
 
 /*
- * One pass on conn (curl: a CURL easy handle): publishes due agent
- * notifications, claims up to limit due rows and delivers them. *handled is
- * limit when either found a full batch (more may be waiting), else the rows
- * claimed.
+ * What a pass decided for the rows it claimed but could not write back, its
+ * connection having broken after the claim: kept by the caller for the next
+ * connection (both malloc'd, NULL when nothing waits).
+ */
+struct gw_outbox_unwritten {
+    char *outcomes; /* the record statement's document */
+    char *claimed;  /* the ids claimed, as a PostgreSQL array */
+};
+
+/*
+ * One pass on conn (curl: a CURL easy handle): writes back what an earlier
+ * pass could not (unwritten), publishes due agent notifications, claims up to
+ * limit due rows and delivers them. *handled is limit when either found a
+ * full batch (more may be waiting), else the rows claimed. When the
+ * connection breaks after a claim, *unwritten keeps the pass's outcomes.
  */
 GW_MUST_USE enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config *cfg,
-                                           int limit, int *handled);
+                                           int limit, int *handled,
+                                           struct gw_outbox_unwritten *unwritten);
 
 #endif

@@ -37,7 +37,7 @@ GW_MUST_USE enum gw_err gw_poll_register(struct gw_poll_ctx *ctx, struct gw_inta
 bool gw_poll_try_lock(struct gw_poll_ctx *ctx, const char *name);
 void gw_poll_unlock(struct gw_poll_ctx *ctx, const char *name);
 
-/* A call that is not finished and has heard nothing for a while (db/0002_calls.sql). */
+/* A call that is not finished and has heard nothing for a while (db/functions/calls.sql). */
 struct gw_stale_call {
     char provider[32];
     char call_id[160];

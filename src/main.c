@@ -98,7 +98,8 @@ static int schema_ready(const struct gw_config *cfg)
     if (gw_db_connect(cfg->database_url, "intake-serve", &conn) != GW_OK)
         return 1;
     int version = 0;
-    enum gw_err err = gw_db_schema_version(conn, &version);
+    bool functions_current = false;
+    enum gw_err err = gw_db_schema_version(conn, &version, &functions_current);
     PQfinish(conn);
     if (err == GW_OK && version < gw_db_latest_version()) {
         fprintf(stderr,
@@ -107,6 +108,14 @@ static int schema_ready(const struct gw_config *cfg)
                 version, gw_db_latest_version());
         return 0;
     }
+    /*
+     * Only a warning: during a rolling upgrade the gateways of the older
+     * release still start against the newer functions, which keep taking
+     * what they send.
+     */
+    if (err == GW_OK && !functions_current)
+        gw_warn("serve: the database's functions are not this binary's; if this binary is the "
+                "newer one, run `intake migrate`");
     return 1;
 }
 

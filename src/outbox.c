@@ -55,60 +55,6 @@ struct gw_outbox {
 #define RECORD_STMT  "gw_outbox_record"
 #define PUBLISH_STMT "gw_outbox_publish"
 
-static const char claim_sql[] =
-    "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, "
-    "next_attempt_at = now() + make_interval(secs => $1::int) "
-    "WHERE o.id IN (SELECT id FROM outbox WHERE status IN ('pending', 'sending') "
-    "AND kind <> 'agent_notify' AND next_attempt_at <= now() "
-    "ORDER BY next_attempt_at LIMIT $2::int "
-    "FOR UPDATE SKIP LOCKED) "
-    "RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts";
-
-/*
- * One statement marks every outcome of a pass and keeps sent mail on its
- * ticket as an outbound message (its Message-ID is how replies find the
- * ticket again). $3 lists every row the pass claimed, and each part reaches
- * outbox and messages rows through it by key: the statement is prepared, and
- * a generic plan made while the tables were empty (a fresh database, before
- * autovacuum's first ANALYZE, a minute or more after the start) otherwise
- * joined by scanning the outbox whole, on every pass for as long as the plan
- * lived. A reply's message row is reached by key the same way, though while
- * messages has never been analyzed PostgreSQL may still scan it.
- */
-static const char record_sql[] =
-    "WITH d AS (SELECT $1::jsonb AS j), "
-    "sent AS (UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL, "
-    "  payload = payload - 'token' "
-    "  WHERE id = ANY($3::bigint[]) "
-    "  AND id IN (SELECT jsonb_array_elements_text(j->'sent')::bigint FROM d) "
-    "  RETURNING id), "
-    "skipped AS (UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why, "
-    "  payload = o.payload - 'token' "
-    "  FROM d, jsonb_to_recordset(d.j->'skipped') AS k(id bigint, why text) "
-    "  WHERE o.id = ANY($3::bigint[]) AND o.id = k.id RETURNING o.id), "
-    "retried AS (UPDATE outbox o SET status = CASE WHEN o.attempts >= $2::int THEN 'failed' "
-    "  ELSE 'pending' END, next_attempt_at = now() + make_interval(secs => r.delay), "
-    "  last_error = r.why FROM d, jsonb_to_recordset(d.j->'retry') AS r(id bigint, "
-    "  delay int, why text) WHERE o.id = ANY($3::bigint[]) AND o.id = r.id RETURNING o.id), "
-    "recorded AS (INSERT INTO messages (ticket_id, direction, channel, idempotency_key, "
-    "  external_ref, subject, body) SELECT o.ticket_id, 'out', o.channel, "
-    "  'out:' || o.dedupe_key, r.ref, r.subject, coalesce(r.text, '') "
-    "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text, subject text, "
-    "  text text) JOIN outbox o ON o.id = r.id WHERE o.id = ANY($3::bigint[]) "
-    "  AND o.ticket_id IS NOT NULL AND NOT (o.kind = 'reply' AND o.message_id IS NOT NULL) "
-    "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
-    /* A reply is on the ticket already: its mail's Message-ID joins it, for threading. */
-    "linked AS (UPDATE messages m SET external_ref = r.ref "
-    "  FROM d, jsonb_to_recordset(d.j->'records') AS r(id bigint, ref text) "
-    "  JOIN outbox o ON o.id = r.id WHERE o.id = ANY($3::bigint[]) AND o.kind = 'reply' "
-    "  AND m.id = o.message_id AND m.external_ref IS NULL "
-    "  AND m.id = ANY(ARRAY(SELECT message_id FROM outbox WHERE id = ANY($3::bigint[]) "
-    "                       AND kind = 'reply')) "
-    "  RETURNING m.id) "
-    "SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped), "
-    "  (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded), "
-    "  (SELECT count(*) FROM linked)";
-
 struct claimed {
     const char *id, *kind, *channel, *payload;
     int attempts;
@@ -162,11 +108,8 @@ static long sent_last_hour(PGconn *conn, const json_t *payload)
     if (!handle)
         return 0;
     const char *params[] = {handle};
-    PGresult *res = PQexecParams(conn,
-                                 "SELECT count(*) FROM outbox WHERE kind = 'ack' AND status = "
-                                 "'sent' AND payload->>'reply_handle' = $1 AND sent_at > now() - "
-                                 "interval '1 hour'",
-                                 1, NULL, params, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(conn, "SELECT intake_acks_sent_last_hour($1)", 1, NULL, params, NULL, NULL, 0);
     long n = PQresultStatus(res) == PGRES_TUPLES_OK ? atol(PQgetvalue(res, 0, 0)) : 0;
     PQclear(res);
     return n;
@@ -395,31 +338,66 @@ static char *claimed_ids(const struct outcomes *o)
     return out;
 }
 
-/* Writes back what the pass decided for each row it claimed. */
+/* Runs the record statement; GW_ERR_DB_UNAVAILABLE when the connection broke. */
+static enum gw_err write_outcomes(PGconn *conn, const struct gw_config *cfg, const char *text,
+                                  const char *ids)
+{
+    char max[16];
+    snprintf(max, sizeof(max), "%d", cfg->outbox_max_attempts);
+    const char *params[] = {text, max, ids};
+    PGresult *res = PQexecPrepared(conn, RECORD_STMT, 3, params, NULL, NULL, 0);
+    enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
+    if (err != GW_OK && gw_db_is_broken(conn))
+        err = GW_ERR_DB_UNAVAILABLE;
+    else if (err != GW_OK)
+        gw_warn("outbox: recording outcomes failed: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return err;
+}
+
+/*
+ * Writes back what the pass decided for each row it claimed. If the
+ * connection broke, the decisions wait in *unwritten for the next one:
+ * otherwise the rows would keep their lease (outbox.lease_seconds, 60) and
+ * be delivered again after it, the ones already sent included.
+ */
 static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
-                                   const struct outcomes *o)
+                                   const struct outcomes *o, struct gw_outbox_unwritten *unwritten)
 {
     json_t *doc = json_pack("{s:O, s:O, s:O, s:O}", "sent", o->sent, "skipped", o->skipped, "retry",
                             o->retry, "records", o->records);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
-    if (!text)
-        return GW_ERR_NOMEM;
-    char *ids = claimed_ids(o);
-    if (!ids) {
+    char *ids = text ? claimed_ids(o) : NULL;
+    if (!text || !ids) {
         free(text);
         return GW_ERR_NOMEM;
     }
-    char max[16];
-    snprintf(max, sizeof(max), "%d", cfg->outbox_max_attempts);
-    const char *params[] = {text, max, ids};
-    PGresult *res = PQexecPrepared(conn, RECORD_STMT, 3, params, NULL, NULL, 0);
+    enum gw_err err = write_outcomes(conn, cfg, text, ids);
+    if (err == GW_ERR_DB_UNAVAILABLE && !unwritten->outcomes) {
+        unwritten->outcomes = text;
+        unwritten->claimed = ids;
+        return err;
+    }
     free(text);
     free(ids);
-    enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
-    if (err != GW_OK)
-        gw_warn("outbox: recording outcomes failed: %s", PQresultErrorMessage(res));
-    PQclear(res);
+    return err;
+}
+
+/* What an earlier pass could not write back, written first on a new connection. */
+static enum gw_err write_unwritten(PGconn *conn, const struct gw_config *cfg,
+                                   struct gw_outbox_unwritten *unwritten)
+{
+    if (!unwritten->outcomes)
+        return GW_OK;
+    enum gw_err err = write_outcomes(conn, cfg, unwritten->outcomes, unwritten->claimed);
+    if (err == GW_ERR_DB_UNAVAILABLE)
+        return err;
+    if (err == GW_OK)
+        gw_info("outbox: wrote back the outcomes of a pass cut off by the database");
+    free(unwritten->outcomes);
+    free(unwritten->claimed);
+    unwritten->outcomes = unwritten->claimed = NULL;
     return err;
 }
 
@@ -427,7 +405,7 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
  * Agent notifications need no I/O of ours: one statement NOTIFYs them (sent
  * when it commits), puts them on the assignees' streams, queues a webhook row
  * for queues that have one, and deletes the rows (intake_publish_agent_events,
- * db/0005_desk.sql). The ticket's timeline keeps the event; one DELETE costs
+ * db/functions/outbox.sql). The ticket's timeline keeps the event; one DELETE costs
  * far less than marking a row twice.
  */
 static enum gw_err publish_agent_events(PGconn *conn, const struct gw_config *cfg, int limit,
@@ -475,9 +453,10 @@ enum gw_err gw_outbox_prepare(PGconn *conn)
     const struct {
         const char *name, *sql;
         int n_params;
-    } stmts[] = {{CLAIM_STMT, claim_sql, 2},
-                 {RECORD_STMT, record_sql, 3},
-                 {PUBLISH_STMT, "SELECT intake_publish_agent_events($1::int, $2, $3::jsonb)", 3}};
+    } stmts[] = {
+        {CLAIM_STMT, "SELECT * FROM intake_outbox_claim($1::int, $2::int)", 2},
+        {RECORD_STMT, "SELECT * FROM intake_outbox_record($1::jsonb, $2::int, $3::bigint[])", 3},
+        {PUBLISH_STMT, "SELECT intake_publish_agent_events($1::int, $2, $3::jsonb)", 3}};
     for (size_t i = 0; ok && i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].n_params, NULL);
         ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -491,8 +470,11 @@ enum gw_err gw_outbox_prepare(PGconn *conn)
 }
 
 enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config *cfg, int limit,
-                               int *handled)
+                               int *handled, struct gw_outbox_unwritten *unwritten)
 {
+    enum gw_err uerr = write_unwritten(conn, cfg, unwritten);
+    if (uerr == GW_ERR_DB_UNAVAILABLE)
+        return uerr;
     int published = 0;
     int publish_limit = limit * PUBLISH_PER_CLAIM;
     enum gw_err perr = publish_agent_events(conn, cfg, publish_limit, &published);
@@ -524,8 +506,8 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
             add_retry(&o, cfg, &row, "unknown outbox kind");
     }
     PQclear(res);
-    /* If this fails the rows keep their lease and come back: delivered at least once. */
-    enum gw_err err = n ? record_outcomes(conn, cfg, &o) : GW_OK;
+    /* Not written at all: the rows keep their lease and come back, delivered at least once. */
+    enum gw_err err = n ? record_outcomes(conn, cfg, &o, unwritten) : GW_OK;
     json_decref(o.sent);
     json_decref(o.skipped);
     json_decref(o.retry);
@@ -594,6 +576,7 @@ static void *dispatcher_main(void *arg)
     struct gw_outbox *ob = arg;
     PGconn *conn = NULL;
     CURL *curl = curl_easy_init();
+    struct gw_outbox_unwritten unwritten = {NULL, NULL};
     gw_smtp_init();
     while (!stopping(ob)) {
         int handled = 0;
@@ -607,7 +590,8 @@ static void *dispatcher_main(void *arg)
                 conn = NULL;
             }
         }
-        if (conn && curl && gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled) != GW_OK)
+        if (conn && curl &&
+            gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled, &unwritten) != GW_OK)
             handled = 0;
         if (handled < CLAIM_BATCH) {
             wait_for_kick(ob, ob->cfg->outbox_poll_ms);
@@ -616,6 +600,9 @@ static void *dispatcher_main(void *arg)
     }
     if (curl)
         curl_easy_cleanup(curl);
+    /* Outcomes still unwritten at a stop: their rows come back after the lease. */
+    free(unwritten.outcomes);
+    free(unwritten.claimed);
     PQfinish(conn);
     return NULL;
 }

@@ -4,7 +4,7 @@
  * transaction, so the batch commits (and pays for one WAL flush) together.
  * Consecutive contacts of one kind without a raw source go as one statement
  * whose parameter is a JSON array of their documents (intake_*_many() in
- * db/0008), answering one row each: every statement costs the backend a
+ * db/functions/register.sql), answering one row each: every statement costs the backend a
  * bind, an executor start-up and a result, about a tenth of a call event's
  * time. Results count only once the Sync arrives without an error. If one
  * contact fails, the whole implicit transaction is rolled back, and each

@@ -1,7 +1,8 @@
 /*
- * What the HTTP front (server.c) and the WebSocket host (socket_server.c)
- * share: the server itself, and the tag at the start of whatever owns an
- * intake job, so the loop knows whom to hand a finished job back to.
+ * What the server's loop (server.c), its HTTP request path (http_request.c)
+ * and its WebSocket host (socket_server.c) share: the server itself, and the
+ * tag at the start of whatever owns an intake job, so the loop knows whom to
+ * hand a finished job back to.
  */
 #ifndef GW_SERVER_PRIVATE_H
 #define GW_SERVER_PRIVATE_H
@@ -43,6 +44,15 @@ struct job_owner {
 };
 
 double gw_server_now(void);
+
+/* http_request.c */
+/* The "http" protocol row: plain requests, and the loop's wake-ups (lws_cancel_service). */
+extern const struct lws_protocols gw_http_protocol;
+/*
+ * A finished job handed back on the loop (a gw_intake_done_fn; user is the
+ * server): to its HTTP session, to its socket, or freed when its requester left.
+ */
+void gw_http_job_done(struct gw_intake_job *job, void *user);
 
 /* socket_server.c */
 struct socket_hub *socket_hub_create(const struct gw_config *cfg);

@@ -1,7 +1,7 @@
 /*
  * The web chat channel: a widget on the customer's page talks JSON over a
  * WebSocket (/v1/chat, subprotocol intake-chat.v1; docs/chat.md has the
- * protocol). Each browser holds a live session (db/0004_live_sessions.sql)
+ * protocol). Each browser holds a live session (db/functions/sessions.sql)
  * whose events are numbered, so the widget survives reloads and drops.
  */
 #ifndef CHAT_H

@@ -243,9 +243,9 @@ static void on_open(struct gw_socket *sock, void *state)
 }
 
 /*
- * The session's agent hears that the customer types (db/0014). One signal
- * per CHAT_TYPING_EVERY_S at most, whatever the client sends: the agent's
- * console shows it for longer than that.
+ * The session's agent hears that the customer types (db/functions/sessions.sql,
+ * intake_session_signals). One signal per CHAT_TYPING_EVERY_S at most, whatever the client sends:
+ * the agent's console shows it for longer than that.
  */
 static void tell_typing(struct gw_socket *sock, struct chat_conn *c)
 {

@@ -63,6 +63,20 @@ struct gw_poll_ctx;
 /* Drains the configured IMAP mailboxes (poller thread); returns the next interval. */
 int gw_email_poll(struct gw_poll_ctx *ctx);
 
+/* ---- charsets and encoded words (email_decode.c); results in UTF-8 ---- */
+
+/* The charset raw 8-bit header bytes seem to be in: GB18030, windows-1252 or UTF-8. */
+const char *gw_email_guess_charset(const char *raw);
+/* Text of unknown charset as valid UTF-8, arena-owned (len < 0: NUL-terminated). */
+char *gw_email_to_utf8(const char *in, long len, struct gw_arena *arena);
+/* The charset a label means in practice for these bytes (GB2312 -> GB18030 ...). */
+const char *gw_email_charset_meant(const char *label, const unsigned char *bytes, size_t n);
+/* Labelled bytes as UTF-8, read as meant; g_malloc'd (g_free), NULL if they do not convert. */
+char *gw_email_convert_labelled(const unsigned char *bytes, size_t n, const char *label,
+                                size_t *out_len);
+/* An unstructured header's RFC 2047 words decoded leniently; g_malloc'd (g_free). */
+char *gw_email_decode_words(const char *value);
+
 /* One-time library set-up (GMime, libxml2). */
 enum gw_err gw_email_init(void);
 

@@ -4,8 +4,11 @@
  * what a help desk needs: who wrote, what about, the text, the attachments,
  * the threading ids, and whether the mail is automatic (no acknowledgement).
  * Anything undecodable is kept losslessly: text that is not valid UTF-8 after
- * conversion is tried in common legacy charsets, then repaired with U+FFFD;
- * the raw bytes are stored with the message in any case.
+ * conversion is tried in common legacy charsets, then repaired with U+FFFD
+ * (email_decode.c); the raw bytes are stored with the message in any case.
+ * Real mail breaks the rules in known ways, and is read as mail clients read
+ * it: lines before the headers, a From without an address, encoded words
+ * with spaces, charset labels that name a subset of what was written.
  */
 #include <gmime/gmime.h>
 #include <openssl/evp.h>
@@ -27,76 +30,6 @@ enum gw_err gw_email_init(void)
 {
     g_mime_init();
     return GW_OK;
-}
-
-/*
- * Raw 8-bit bytes in a header carry no charset. Chinese mail of that kind is
- * GB2312 (or GBK using its common part): every byte >= 0x80 is the first of
- * a pair in 0xA1-0xF7 / 0xA1-0xFE.
- * Latin text in windows-1252 almost never forms such pairs throughout
- * ("Formação" does, "Verão" does not), so a strict pair check decides.
- */
-static const char *guess_charset(const char *raw)
-{
-    const unsigned char *p = (const unsigned char *)raw;
-    bool high = false;
-    while (*p) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        high = true;
-        if (!(p[0] >= 0xA1 && p[0] <= 0xF7 && p[1] >= 0xA1 && p[1] <= 0xFE))
-            return "windows-1252";
-        p += 2;
-    }
-    return high ? "GB18030" : "UTF-8";
-}
-
-/* True when the bytes hold at least one well-formed multi-byte UTF-8 sequence. */
-static bool has_utf8_sequence(const char *in, gssize len)
-{
-    const unsigned char *p = (const unsigned char *)in, *end = p + len;
-    for (; p + 1 < end; p++) {
-        int n = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-        if (n && p + n <= end && g_utf8_validate((const gchar *)p, n, NULL))
-            return true;
-    }
-    return false;
-}
-
-/*
- * UTF-8 for text in an unknown state: as is when valid; GB2312 when every
- * high byte forms a GB pair; UTF-8 with a few broken bytes is repaired
- * (U+FFFD marks each); other text is read as windows-1252.
- */
-static char *to_utf8(const char *in, gssize len, struct gw_arena *arena)
-{
-    if (!in)
-        return NULL;
-    if (len < 0)
-        len = (gssize)strlen(in);
-    if (g_utf8_validate(in, len, NULL))
-        return gw_arena_strndup(arena, in, (size_t)len);
-    char *copy = g_strndup(in, (gsize)len);
-    const char *cs = guess_charset(copy);
-    g_free(copy);
-    /* GB pairs throughout beat stray UTF-8 look-alikes ("\xD3\xA1" is both). */
-    if (!strcmp(cs, "GB18030") || !has_utf8_sequence(in, len)) {
-        gsize out_len = 0;
-        gchar *conv = g_convert(in, len, "UTF-8", cs, NULL, &out_len, NULL);
-        if (!conv)
-            conv = g_convert(in, len, "UTF-8", "ISO-8859-1", NULL, &out_len, NULL);
-        if (conv) {
-            char *r = gw_arena_strndup(arena, conv, out_len);
-            g_free(conv);
-            return r;
-        }
-    }
-    gchar *fixed = g_utf8_make_valid(in, len);
-    char *r = gw_arena_strdup(arena, fixed);
-    g_free(fixed);
-    return r;
 }
 
 static void sha256(const unsigned char *data, size_t len, unsigned char out[32])
@@ -186,23 +119,19 @@ static GByteArray *leaf_bytes(GMimeObject *leaf)
 /*
  * The text of a part from its decoded bytes. GMime's own conversion drops
  * bytes that are invalid in the declared charset; converting here keeps them
- * (repaired or reinterpreted). Latin-1 labels are read as windows-1252, as
- * browsers and mail clients do: senders that say ISO-8859-1 mean it.
+ * (repaired or reinterpreted). Labels are read as meant (charset_meant):
+ * senders that say ISO-8859-1 mean windows-1252, and so on.
  */
 static char *part_text(GMimeObject *part, struct gw_arena *arena)
 {
     GByteArray *bytes = leaf_bytes(part);
     const char *cs = g_mime_object_get_content_type_parameter(part, "charset");
-    const char *canon = cs ? g_mime_charset_canon_name(cs) : NULL;
-    if (canon &&
-        (!g_ascii_strcasecmp(canon, "iso-8859-1") || !g_ascii_strcasecmp(canon, "us-ascii")))
-        canon = "windows-1252";
     char *r = NULL;
-    if (canon && g_ascii_strcasecmp(canon, "utf-8")) {
+    if (cs && g_ascii_strcasecmp(cs, "utf-8") && g_ascii_strcasecmp(cs, "utf8")) {
         gsize out_len = 0;
-        gchar *conv = g_convert((const gchar *)bytes->data, (gssize)bytes->len, "UTF-8", canon,
-                                NULL, &out_len, NULL);
-        if (!conv && !g_ascii_strcasecmp(canon, "windows-1252"))
+        gchar *conv = gw_email_convert_labelled(bytes->data, bytes->len, cs, &out_len);
+        if (!conv && !g_ascii_strcasecmp(gw_email_charset_meant(cs, bytes->data, bytes->len),
+                                         "windows-1252"))
             conv = g_convert((const gchar *)bytes->data, (gssize)bytes->len, "UTF-8", "ISO-8859-1",
                              NULL, &out_len, NULL);
         if (conv) {
@@ -211,7 +140,7 @@ static char *part_text(GMimeObject *part, struct gw_arena *arena)
         }
     }
     if (!r)
-        r = to_utf8((const char *)bytes->data, (gssize)bytes->len, arena);
+        r = gw_email_to_utf8((const char *)bytes->data, (gssize)bytes->len, arena);
     g_byte_array_unref(bytes);
     return r;
 }
@@ -220,7 +149,7 @@ static void fill_attachment(GMimeObject *leaf, struct gw_arena *arena, struct gw
 {
     GMimeContentType *ct = g_mime_object_get_content_type(leaf);
     char *mime = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
-    a->content_type = mime ? to_utf8(mime, -1, arena) : "application/octet-stream";
+    a->content_type = mime ? gw_email_to_utf8(mime, -1, arena) : "application/octet-stream";
     g_free(mime);
     const char *name = GMIME_IS_PART(leaf) ? g_mime_part_get_filename(GMIME_PART(leaf)) : NULL;
     if (!name) {
@@ -229,7 +158,7 @@ static void fill_attachment(GMimeObject *leaf, struct gw_arena *arena, struct gw
         if (!name)
             name = g_mime_object_get_content_type_parameter(leaf, "name");
     }
-    a->filename = name ? to_utf8(name, -1, arena) : NULL;
+    a->filename = name ? gw_email_to_utf8(name, -1, arena) : NULL;
     GByteArray *bytes = leaf_bytes(leaf);
     a->size = bytes->len;
     sha256(bytes->data, bytes->len, a->sha256);
@@ -311,105 +240,11 @@ static const char *automatic_reason(GMimeMessage *m, const char *from_addr,
     return NULL;
 }
 
-/* Q encoding: "_" is a space, "=XX" a byte, the rest as is. */
-static void q_decode(GByteArray *out, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '_') {
-            g_byte_array_append(out, (const guint8 *)" ", 1);
-        } else if (p[i] == '=' && i + 2 < n && g_ascii_isxdigit(p[i + 1]) &&
-                   g_ascii_isxdigit(p[i + 2])) {
-            guint8 b =
-                (guint8)(g_ascii_xdigit_value(p[i + 1]) * 16 + g_ascii_xdigit_value(p[i + 2]));
-            g_byte_array_append(out, &b, 1);
-            i += 2;
-        } else {
-            g_byte_array_append(out, (const guint8 *)&p[i], 1);
-        }
-    }
-}
-
-/* Converts the bytes collected for one charset and appends them. */
-static void flush_words(GString *out, GByteArray *bytes, const char *charset)
-{
-    if (!bytes->len)
-        return;
-    gsize n = 0;
-    gchar *conv = g_convert((const gchar *)bytes->data, (gssize)bytes->len, "UTF-8",
-                            charset && *charset ? charset : "UTF-8", NULL, &n, NULL);
-    if (conv) {
-        g_string_append_len(out, conv, (gssize)n);
-        g_free(conv);
-    } else {
-        gchar *fixed = g_utf8_make_valid((const gchar *)bytes->data, (gssize)bytes->len);
-        g_string_append(out, fixed);
-        g_free(fixed);
-    }
-    g_byte_array_set_size(bytes, 0);
-}
-
 /*
- * RFC 2047 words decoded the way the RFC reads: each word's bytes, with the
- * bytes of adjacent words in the same charset joined before conversion, so
- * that a character a sender split over two words survives. GMime instead
- * joins the encoded text of adjacent words before decoding, which loses the
- * rest of the header when a sender padded each base64 word; this is the
- * fallback for that case, compared with GMime's result by the caller.
- */
-static char *decode_words_separately(const char *value)
-{
-    gchar **tokens = g_strsplit_set(value, " \t", -1);
-    GString *out = g_string_new(NULL);
-    GByteArray *bytes = g_byte_array_new();
-    char charset[64] = "";
-    bool prev_encoded = false;
-    for (gchar **t = tokens; *t; t++) {
-        if (!**t)
-            continue;
-        gchar **f = NULL;
-        size_t len = strlen(*t);
-        bool encoded = len > 8 && g_str_has_prefix(*t, "=?") && g_str_has_suffix(*t, "?=");
-        if (encoded) {
-            f = g_strsplit(*t + 2, "?", 4);
-            encoded = g_strv_length(f) == 4 && strlen(f[1]) == 1 && !strcmp(f[3], "=");
-        }
-        if (encoded) {
-            char *star = strchr(f[0], '*'); /* RFC 2231 language suffix */
-            if (star)
-                *star = '\0';
-            if (g_ascii_strcasecmp(charset, f[0]))
-                flush_words(out, bytes, charset);
-            g_strlcpy(charset, f[0], sizeof(charset));
-            if (!prev_encoded && out->len)
-                g_string_append_c(out, ' ');
-            if (g_ascii_toupper(f[1][0]) == 'B') {
-                gsize n = 0;
-                guchar *b = g_base64_decode(f[2], &n);
-                g_byte_array_append(bytes, b, (guint)n);
-                g_free(b);
-            } else {
-                q_decode(bytes, f[2], strlen(f[2]));
-            }
-        } else {
-            flush_words(out, bytes, charset);
-            if (out->len)
-                g_string_append_c(out, ' ');
-            g_string_append(out, *t);
-        }
-        g_strfreev(f);
-        prev_encoded = encoded;
-    }
-    flush_words(out, bytes, charset);
-    g_byte_array_unref(bytes);
-    g_strfreev(tokens);
-    return g_string_free(out, FALSE);
-}
-
-/*
- * An unstructured header (Subject), first occurrence, decoded by GMime with
- * a charset guess for raw 8-bit bytes. GMime joins adjacent encoded words
- * before decoding, which loses text when a sender padded each base64 word;
- * decoding the words one by one is then longer and still valid: use that.
+ * An unstructured header (Subject), first occurrence. Decoded leniently
+ * (decode_words_leniently), which reads what mailers really write; GMime's
+ * decoding, with a charset guess for raw 8-bit bytes, stands in when the
+ * lenient one had to repair bytes (U+FFFD) and GMime's did not.
  */
 static const char *decode_unstructured(GMimeMessage *m, const char *name, struct gw_arena *arena)
 {
@@ -423,20 +258,20 @@ static const char *decode_unstructured(GMimeMessage *m, const char *name, struct
         if (*p != '\r' && *p != '\n')
             g_string_append_c(unfolded, *p);
     g_strstrip(unfolded->str);
-    const char *charsets[] = {"UTF-8", guess_charset(unfolded->str), NULL};
+    const char *charsets[] = {"UTF-8", gw_email_guess_charset(unfolded->str), NULL};
     GMimeParserOptions *po = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(po, charsets);
     char *joined = g_mime_utils_header_decode_text(po, unfolded->str);
-    char *separate = decode_words_separately(unfolded->str);
+    char *lenient = gw_email_decode_words(unfolded->str);
     g_mime_parser_options_free(po);
     g_string_free(unfolded, TRUE);
-    const char *best = joined;
-    if (separate && g_utf8_validate(separate, -1, NULL) && !strstr(separate, "\xEF\xBF\xBD") &&
-        (!joined || strlen(separate) > strlen(joined)))
-        best = separate;
-    const char *r = best ? to_utf8(best, -1, arena) : NULL;
+    const char *best = lenient;
+    if (!lenient || !g_utf8_validate(lenient, -1, NULL) ||
+        (strstr(lenient, "\xEF\xBF\xBD") && joined && !strstr(joined, "\xEF\xBF\xBD")))
+        best = joined;
+    const char *r = best ? gw_email_to_utf8(best, -1, arena) : NULL;
     g_free(joined);
-    g_free(separate);
+    g_free(lenient);
     return r;
 }
 
@@ -481,7 +316,7 @@ static const char *reported_message_id(GMimeMessage *m, struct gw_arena *arena)
             g_byte_array_unref(bytes);
             id = inner ? g_mime_message_get_message_id(inner) : NULL;
         }
-        const char *r = id && *id ? to_utf8(id, -1, arena) : NULL;
+        const char *r = id && *id ? gw_email_to_utf8(id, -1, arena) : NULL;
         if (inner)
             g_object_unref(inner);
         if (r)
@@ -518,7 +353,7 @@ static void thread_refs(GMimeMessage *m, struct gw_arena *arena, struct gw_conta
         for (int i = count - 1; i >= 0 && n < MAX_REFS; i--) {
             const char *id = g_mime_references_get_message_id(list, i);
             if (id && *id)
-                refs[n++] = to_utf8(id, -1, arena);
+                refs[n++] = gw_email_to_utf8(id, -1, arena);
         }
         if (list)
             g_mime_references_free(list);
@@ -602,35 +437,104 @@ static void fill_cc(GMimeMessage *m, struct gw_arena *arena, struct gw_contact *
     c->n_cc = k;
 }
 
+/*
+ * The display name of a From that GMime could not read as an address (it
+ * refuses `"我" <>`): the text before the '<', unquoted and decoded; NULL
+ * when there is none.
+ */
+static const char *name_in_text(const char *text, struct gw_arena *arena)
+{
+    const char *lt = text ? strchr(text, '<') : NULL;
+    if (!lt)
+        return NULL;
+    gchar *raw = g_strndup(text, (gsize)(lt - text));
+    g_strstrip(raw);
+    size_t n = strlen(raw);
+    if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"') {
+        raw[n - 1] = '\0';
+        memmove(raw, raw + 1, n - 1);
+    }
+    gchar *decoded = *raw ? gw_email_decode_words(raw) : NULL;
+    const char *r = decoded && *decoded ? gw_email_to_utf8(decoded, -1, arena) : NULL;
+    g_free(decoded);
+    g_free(raw);
+    return r;
+}
+
+/* A mailbox's address, lower-cased and validated; NULL when absent or unusable ("<>"). */
+static const char *mailbox_address(InternetAddressMailbox *mb, struct gw_arena *arena)
+{
+    const char *addr = mb ? internet_address_mailbox_get_addr(mb) : NULL;
+    return addr && *addr ? lenient_address(addr, arena) : NULL;
+}
+
+/*
+ * Who wrote: From's address, else an address written in From some other
+ * way, else Sender or Reply-To (a From with no address, `"我" <>`, still
+ * names a person who can be answered there), else the envelope sender the
+ * MTA recorded. The name is From's.
+ */
 static void fill_sender(GMimeMessage *m, struct gw_arena *arena, struct gw_contact *c)
 {
     InternetAddressMailbox *from = first_mailbox(g_mime_message_get_from(m));
-    if (!from)
-        from = first_mailbox(g_mime_message_get_sender(m));
-    if (from) {
-        const char *addr = internet_address_mailbox_get_addr(from);
-        c->sender.email = addr ? lenient_address(addr, arena) : NULL;
-        const char *name = internet_address_get_name(INTERNET_ADDRESS(from));
-        if (name && *name)
-            c->sender.name = to_utf8(name, -1, arena);
-    }
+    InternetAddressMailbox *sender = first_mailbox(g_mime_message_get_sender(m));
+    InternetAddressMailbox *reply = first_mailbox(g_mime_message_get_reply_to(m));
+    const char *name = from ? internet_address_get_name(INTERNET_ADDRESS(from)) : NULL;
+    if (!name || !*name)
+        name = sender ? internet_address_get_name(INTERNET_ADDRESS(sender)) : NULL;
+    if (name && *name)
+        c->sender.name = gw_email_to_utf8(name, -1, arena);
+    else
+        c->sender.name = name_in_text(header(m, "From"), arena);
+    c->sender.email = mailbox_address(from, arena);
     if (!c->sender.email)
         c->sender.email = address_in_text(header(m, "From"), arena);
+    if (!c->sender.email)
+        c->sender.email = mailbox_address(sender, arena);
+    if (!c->sender.email)
+        c->sender.email = mailbox_address(reply, arena);
     if (!c->sender.email) {
-        /* Last resort: the envelope sender the MTA recorded. */
         const char *path = header(m, "Return-Path");
         InternetAddressList *rp = path ? internet_address_list_parse(NULL, path) : NULL;
-        InternetAddressMailbox *mb = first_mailbox(rp);
-        if (mb && internet_address_mailbox_get_addr(mb))
-            c->sender.email = lenient_address(internet_address_mailbox_get_addr(mb), arena);
+        c->sender.email = mailbox_address(first_mailbox(rp), arena);
         if (rp)
             g_object_unref(rp);
     }
-    InternetAddressMailbox *reply = first_mailbox(g_mime_message_get_reply_to(m));
-    const char *reply_addr = reply ? internet_address_mailbox_get_addr(reply) : NULL;
-    c->reply_handle = reply_addr ? lenient_address(reply_addr, arena) : NULL;
+    c->reply_handle = mailbox_address(reply, arena);
     if (!c->reply_handle)
         c->reply_handle = c->sender.email;
+}
+
+/* Whether a line starts like a header field: a name of printable characters, then ':'. */
+static bool is_header_line(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] > ' ' && p[i] < 0x7F && p[i] != ':')
+        i++;
+    return i > 0 && i < n && p[i] == ':';
+}
+
+#define MAX_PREFIX_LINES 8
+#define MAX_PREFIX_BYTES 4096
+
+/*
+ * A message that begins with lines that are not headers (a forwarding
+ * script's "---- Original email message ----", an mbox "From " line) and
+ * then carries its headers: parsed from its first header line. Only the
+ * first few lines are looked at; a text with no header there is no message.
+ */
+static GMimeMessage *parse_after_prefix(const unsigned char *raw, size_t len)
+{
+    const unsigned char *p = raw, *end = raw + (len < MAX_PREFIX_BYTES ? len : MAX_PREFIX_BYTES);
+    for (int line = 0; line < MAX_PREFIX_LINES && p < end; line++) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return NULL;
+        if (is_header_line(p, (size_t)(nl - p)))
+            return p == raw ? NULL : parse_message(p, len - (size_t)(p - raw));
+        p = nl + 1;
+    }
+    return NULL;
 }
 
 enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw_email_opts *opts,
@@ -638,6 +542,8 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
 {
     memset(c, 0, sizeof(*c));
     GMimeMessage *m = parse_message(raw, len);
+    if (!m)
+        m = parse_after_prefix(raw, len);
     if (!m) {
         *reason = "not an RFC 5322 message";
         return GW_ERR_INVALID;
@@ -671,7 +577,7 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
     const char *mid = g_mime_message_get_message_id(m);
     if (!mid || !*mid)
         mid = derived_message_id(m, c->body, arena);
-    c->external_ref = to_utf8(mid, -1, arena);
+    c->external_ref = gw_email_to_utf8(mid, -1, arena);
     c->idempotency_key = gw_arena_printf(arena, "email:%s", c->external_ref);
     thread_refs(m, arena, c);
     c->ticket_ref = ticket_tag(c->subject, opts->ticket_prefix, arena);

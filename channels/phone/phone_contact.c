@@ -1,7 +1,7 @@
 /*
  * From a call event to the contact the core registers. The texts written here
  * are for agents (English, like the rest of a ticket's system lines); the
- * database adds what earlier events of the call told it (db/0002_calls.sql).
+ * database adds what earlier events of the call told it (db/functions/calls.sql).
  * Which number is the customer's depends on the direction: the caller of an
  * inbound call, the callee of an outbound one.
  */

@@ -1,4 +1,9 @@
-/* `intake migrate` on an empty database, and again on a migrated one. */
+/*
+ * `intake migrate`: on an empty database and again on a migrated one, a
+ * changed migration, changed and removed functions, a schema too old, and
+ * serve on a database not migrated. The upgrade from the old layout:
+ * test_migrate_upgrade.c.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,57 +63,77 @@ static void test_changed_migration_is_refused(void **state)
     char out[4096];
     assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
     PGconn *c = harness_pg(db.url);
-    /* As if 0001 had been edited after it was applied somewhere. */
-    harness_pg_exec(c, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1");
+    /* As if the baseline had been edited after it was applied somewhere. */
+    harness_pg_exec(c, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 20");
     assert_int_not_equal(harness_migrate(db.url, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "changed after it was applied"));
     PQfinish(c);
     harness_db_drop(&db);
 }
 
-/* A database migrated before migrations carried checksums: later ones still apply. */
-static void test_database_from_before_checksums_is_migrated_on(void **state)
+/*
+ * A function file that changed runs again; a function that no file defines
+ * any more is dropped; an extension's functions are left alone.
+ */
+static void test_changed_functions_are_applied_and_orphans_dropped(void **state)
 {
     (void)state;
     struct harness_db db;
-    harness_db_create(&db, "migrate_pre_checksum");
+    harness_db_create(&db, "migrate_functions");
     char out[4096];
     assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
     PGconn *c = harness_pg(db.url);
-    /* Back to 0001 only, in the table's old shape. */
-    /* Everything later migrations made goes, whatever they are. */
-    harness_pg_exec(c, "DO $$ DECLARE r record; BEGIN "
-                       "FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p "
-                       "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = "
-                       "'public' AND p.proname NOT IN ('intake_register', "
-                       "'intake_identity_owner') LOOP "
-                       "EXECUTE 'DROP FUNCTION ' || r.f || ' CASCADE'; END LOOP; "
-                       "FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                       "AND tablename NOT IN ('queues', 'customers', 'customer_identities', "
-                       "'agents', 'agent_queues', 'tickets', 'messages', 'message_sources', "
-                       "'attachments', 'ticket_events', 'outbox', 'schema_migrations') LOOP "
-                       "EXECUTE 'DROP TABLE ' || quote_ident(r.tablename) || ' CASCADE'; "
-                       "END LOOP; "
-                       "FOR r IN SELECT a.attrelid::regclass AS t, a.attname, b.typname "
-                       "FROM pg_attribute a JOIN pg_type d ON d.oid = a.atttypid "
-                       "JOIN pg_type b ON b.oid = d.typbasetype "
-                       "JOIN pg_class c ON c.oid = a.attrelid WHERE d.typtype = 'd' "
-                       "AND c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace LOOP "
-                       "EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s', "
-                       "r.t, r.attname, r.typname); END LOOP; "
-                       "FOR r IN SELECT t.typname FROM pg_type t JOIN pg_namespace n "
-                       "ON n.oid = t.typnamespace WHERE n.nspname = 'public' "
-                       "AND t.typtype = 'd' LOOP "
-                       "EXECUTE 'DROP DOMAIN ' || quote_ident(r.typname); END LOOP; "
-                       "ALTER TABLE customer_identities "
-                       "DROP CONSTRAINT customer_identities_value_form; END $$; "
-                       "DELETE FROM schema_migrations WHERE version > 1; "
-                       "ALTER TABLE schema_migrations DROP COLUMN checksum");
+    harness_pg_exec(c, "CREATE EXTENSION pg_trgm");
+    long extension_functions =
+        harness_pg_long(c, "SELECT count(*) FROM pg_depend WHERE deptype = 'e' AND classid = "
+                           "'pg_proc'::regclass");
+    assert_true(extension_functions > 0);
+    /* As after an older release: a body since changed, a function since removed. */
+    harness_pg_exec(c, "CREATE OR REPLACE FUNCTION intake_number(p_prefix text, p_n bigint) "
+                       "RETURNS text LANGUAGE sql AS $$ SELECT 'old' $$; "
+                       "CREATE FUNCTION intake_obsolete(int) RETURNS int LANGUAGE sql "
+                       "AS $$ SELECT 1 $$; "
+                       "UPDATE schema_functions SET checksum = 'old' WHERE file = 'register.sql'");
+
     assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
-    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM schema_migrations"),
-                     harness_pg_long(c, "SELECT count(*) FROM schema_migrations WHERE checksum "
-                                        "IS NOT NULL OR version = 1"));
-    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM calls"), 0);
+    assert_non_null(strstr(out, "0 applied"));
+    assert_non_null(strstr(out, "dropped intake_obsolete(integer)"));
+    char *number = harness_pg_text(c, "SELECT intake_number('SR-', 7)");
+    assert_string_equal(number, "SR-000007");
+    free(number);
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM pg_proc WHERE proname = "
+                                        "'intake_obsolete'"),
+                     0);
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM pg_depend WHERE deptype = 'e' "
+                                        "AND classid = 'pg_proc'::regclass"),
+                     extension_functions);
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM schema_functions"),
+                     (long)gw_n_function_files);
+
+    /* Nothing changed since: the files do not run again. */
+    assert_int_equal(harness_migrate(db.url, out, sizeof(out)), 0);
+    assert_null(strstr(out, "function files"));
+    PQfinish(c);
+    harness_db_drop(&db);
+}
+
+/* A schema of the old layout older than the baseline adopts is refused, untouched. */
+static void test_too_old_a_schema_is_refused(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "migrate_too_old");
+    PGconn *c = harness_pg(db.url);
+    harness_pg_exec(c, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                       "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); "
+                       "INSERT INTO schema_migrations (version, name) VALUES (1, 'init'), "
+                       "(5, 'desk')");
+    char out[4096];
+    assert_int_not_equal(harness_migrate(db.url, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "schema is at version 5, older than this release upgrades"));
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                                        "('tickets', 'schema_functions')"),
+                     0);
     PQfinish(c);
     harness_db_drop(&db);
 }
@@ -149,7 +174,8 @@ int main(void)
         cmocka_unit_test(test_migrate_from_empty_then_rerun),
         cmocka_unit_test(test_migrate_unreachable_database_is_tempfail),
         cmocka_unit_test(test_changed_migration_is_refused),
-        cmocka_unit_test(test_database_from_before_checksums_is_migrated_on),
+        cmocka_unit_test(test_changed_functions_are_applied_and_orphans_dropped),
+        cmocka_unit_test(test_too_old_a_schema_is_refused),
         cmocka_unit_test(test_serve_refuses_an_unmigrated_database),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -163,19 +163,6 @@ static void test_contacts_on_every_channel_cross_the_millionth_number(void **sta
     free(t5);
 }
 
-static int count_in_file(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof(line), f))
-        if (strstr(line, needle))
-            n++;
-    fclose(f);
-    return n;
-}
-
 static void test_a_taken_number_is_no_race_and_is_logged_once(void **state)
 {
     struct harness_env *env = *state;
@@ -202,8 +189,8 @@ static void test_a_taken_number_is_no_race_and_is_logged_once(void **state)
     assert_int_equal(harness_pg_long(env->pg, "SELECT count(*) FROM tickets"), before);
     /* Each contact ran once (a retry as a race would have used more numbers). */
     assert_int_equal(harness_pg_long(env->pg, "SELECT last_value FROM ticket_number_seq"), 1000002);
-    assert_int_equal(count_in_file(env->gw.log_path, "sqlstate 23505"), 0);
-    assert_int_equal(count_in_file(env->gw.log_path, "number is already taken"), 1);
+    assert_int_equal(harness_count_lines(env->gw.log_path, "sqlstate 23505"), 0);
+    assert_int_equal(harness_count_lines(env->gw.log_path, "number is already taken"), 1);
 
     /* Past the stored numbers the same contact is taken, and the log says so once. */
     struct harness_response r;
@@ -216,7 +203,7 @@ static void test_a_taken_number_is_no_race_and_is_logged_once(void **state)
     assert_string_equal(t, "SR-1000003");
     free(t);
     harness_response_free(&r);
-    assert_int_equal(count_in_file(env->gw.log_path, "new tickets get numbers again"), 1);
+    assert_int_equal(harness_count_lines(env->gw.log_path, "new tickets get numbers again"), 1);
 }
 
 static int setup(void **state)

@@ -479,6 +479,20 @@ int harness_json_bool(const char *json, const char *key)
     return v;
 }
 
+int harness_count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot read %s", path);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
 int harness_lib_sh(const char *command)
 {
     const char *dir = getenv("INTAKE_TEST_SCRIPTS");

@@ -79,6 +79,8 @@ void harness_http_headers(const char *method, const char *url, const char *const
 void harness_response_free(struct harness_response *r);
 /* A value from gw's /metrics: the number after "name " (name may carry labels); -1 if absent. */
 double harness_metric(const struct harness_gateway *gw, const char *name);
+/* How many lines of the file at path contain needle (a gateway's log_path, say). */
+int harness_count_lines(const char *path, const char *needle);
 /* POST a JSON contact to gw with the test token. */
 void harness_post_contact(const struct harness_gateway *gw, const char *json,
                           struct harness_response *out);

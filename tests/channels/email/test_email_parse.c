@@ -248,6 +248,13 @@ static const struct subject_case subject_cases[] = {
     {"subject: character split over two words", "subject_split_char.eml", "你好世界"},
     {"subject: undeclared 8-bit GB2312", "subject_8bit_gb2312.eml", "关于发票的问题"},
     {"subject: undeclared 8-bit Latin-1", "subject_8bit_latin1.eml", "Formação de Verão 2024"},
+    {"subject: spaces inside a Q word", "subject_q_spaces.eml", "ABC / 123 / Wetterau West / ABC"},
+    {"subject: a leading space inside a Q word", "subject_q_leading_space.eml",
+     "AW: Personaländerung"},
+    {"subject: UTF-7 word", "subject_utf7.eml", "Übermittlungsstatus (fehlgeschlagen)"},
+    {"subject: ISO-2022-JP label on Shift_JIS bytes", "subject_iso2022jp_label_sjis.eml",
+     "ツールの件"},
+    {"subject: GB2312 label on GBK bytes", "subject_gb2312_label_gbk.eml", "朱镕基的打印机"},
 };
 
 #define N_SUBJECT (sizeof(subject_cases) / sizeof(subject_cases[0]))
@@ -305,6 +312,9 @@ static const struct body_case body_cases[] = {
     {"body: windows-1252 labelled ISO-8859-1", "body_latin1_label_cp1252.eml",
      "Price: €50 – “urgent” …\n"},
     {"body: undeclared 8-bit GB2312", "body_undeclared_gb2312.eml", "打印机坏了。\n"},
+    {"body: ISO-2022-JP label on Shift_JIS bytes", "body_iso2022jp_label_sjis.eml",
+     "ツールが動きません。\n"},
+    {"body: Big5 label on Big5-HKSCS bytes", "body_big5_label_hkscs.eml", "我哋嘅打印機壞咗。\n"},
     {"body: quoted-printable", "body_qp.eml",
      "Prüfung der Druckerwarteschlange fehlgeschlagen, bitte um Rückruf (dringend) – Danke.\n"},
     {"body: base64", "body_base64.eml", "我的订单12345还没有到货，请尽快处理。\n第二行。\n"},
@@ -653,6 +663,47 @@ static void test_no_sender(void **state)
     assert_str(c.body, "No sender on this one.\n");
 }
 
+/* No address in From, but one in Reply-To or Sender: that is the customer, and is answered. */
+static void test_from_without_address(void **state)
+{
+    struct gw_arena *arena = *state;
+    struct gw_contact c;
+    parse_fixture(arena, "from_empty_reply_to.eml", &c);
+    assert_str(c.sender.email, "wo@example.cn");
+    assert_str(c.sender.name, "我");
+    assert_str(c.reply_handle, "wo@example.cn");
+    assert_null(c.no_ack_reason);
+    parse_fixture(arena, "from_empty_sender.eml", &c);
+    assert_str(c.sender.email, "ops@example.org");
+    assert_str(c.reply_handle, "ops@example.org");
+    assert_null(c.no_ack_reason);
+}
+
+/* A forwarding script's banner before the headers is skipped, not a reason to refuse. */
+static void test_line_before_the_headers(void **state)
+{
+    struct gw_arena *arena = *state;
+    struct gw_contact c;
+    parse_fixture(arena, "prefix_line.eml", &c);
+    assert_str(c.sender.email, "ann@example.org");
+    assert_str(c.subject, "Invoice 7781 is wrong");
+    assert_str(c.external_ref, "prefix_line.eml@example.org");
+    assert_str(c.body, "Please correct the invoice.\n");
+}
+
+/* What can never be a message is still refused: no header line at all. */
+static void test_text_without_headers_is_refused(void **state)
+{
+    struct gw_arena *arena = *state;
+    static const char raw[] = "Hello, this is just a note.\nNo headers here.\n";
+    struct gw_contact c;
+    const char *why = NULL;
+    assert_int_equal(
+        gw_email_parse((const unsigned char *)raw, sizeof(raw) - 1, &opts, arena, &c, &why),
+        GW_ERR_INVALID);
+    assert_str(why, "not an RFC 5322 message");
+}
+
 /* ---- acknowledgements ---- */
 
 static const struct gw_email_ack_opts ack_opts = {"help@desk.example", "Help Desk", 5};
@@ -822,6 +873,9 @@ static const struct CMUnitTest fixed_tests[] = {
     A(test_summary_only_quote),
     A(test_loop_delivery_report),
     A(test_no_sender),
+    A(test_from_without_address),
+    A(test_line_before_the_headers),
+    A(test_text_without_headers_is_refused),
     A(test_ack_english),
     A(test_ack_same_payload_same_message_id),
     A(test_ack_chinese),

@@ -1,0 +1,602 @@
+/*
+ * The HTTP request path: a request is read into a per-request arena (body
+ * capped by its route's limit, or limits.max_body_bytes), matched against
+ * the built-in endpoints and every channel's routes, checked for its token
+ * and its client's rate, parsed by the channel into a contact and handed to
+ * the intake workers. The reply is written only when the worker reports the
+ * commit, so "2xx" always means "stored". A client that hangs up early
+ * orphans its job; the job's arena is freed when the worker hands it back.
+ *
+ * All of it is one lws protocol row (gw_http_protocol), called on the loop
+ * that server.c creates, turns and drains: this file is what one request
+ * goes through, and nothing of the loop's lifetime. The row also takes the
+ * loop's wake-ups (a worker's lws_cancel_service), which is where finished
+ * jobs are collected and handed back to their sessions or sockets.
+ */
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_channel.h"
+#include "gw_config.h"
+#include "gw_intake.h"
+#include "gw_metrics.h"
+#include "gw_ratelimit.h"
+#include "gw_reply.h"
+#include "server_private.h"
+
+#define PATH_MAX_LEN  512
+#define HEADER_MAX    8192
+#define HEADERS_SPACE 1024
+
+enum builtin { BUILTIN_NONE, BUILTIN_HEALTH, BUILTIN_READY, BUILTIN_METRICS };
+
+struct session {
+    struct job_owner owner; /* first: a job's owner points here */
+    struct lws *wsi;
+    struct gw_arena *arena; /* this request's; NULL between requests */
+    const struct gw_route *route;
+    enum builtin builtin;
+    char method[8];
+    char path[PATH_MAX_LEN];
+    const char *query; /* arena-owned, NULL when the URL has none */
+    unsigned char *body;
+    size_t body_len, body_cap;
+    int early_status; /* a rejection decided before the body: 401, 403, 404, 405, 429 */
+    int early_retry_s;
+    int close_after; /* the body was not read to its end: close after replying */
+    int counted;     /* counted in open_requests */
+    struct gw_intake_job *job;
+    struct gw_http_reply reply;
+    int reply_ready;
+};
+
+static struct gw_server *server_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+static void end_request(struct gw_server *srv, struct session *s)
+{
+    if (s->job) {
+        /* The worker still holds the job: let it take the arena with it. */
+        s->job->owner = NULL;
+        s->job = NULL;
+        s->arena = NULL;
+    }
+    gw_arena_destroy(s->arena);
+    s->arena = NULL;
+    free(s->body);
+    s->body = NULL;
+    s->body_len = s->body_cap = 0;
+    s->route = NULL;
+    s->builtin = BUILTIN_NONE;
+    s->early_status = 0;
+    s->early_retry_s = 0;
+    s->reply_ready = 0;
+    memset(&s->reply, 0, sizeof(s->reply));
+    if (s->counted) {
+        s->counted = 0;
+        srv->open_requests--;
+    }
+}
+
+static void send_reply(struct session *s)
+{
+    s->reply_ready = 1;
+    lws_callback_on_writable(s->wsi);
+}
+
+static void reply_error(struct session *s, int status, const char *msg, const char *field)
+{
+    gw_reply_error(&s->reply, s->arena, status, msg, field);
+    send_reply(s);
+}
+
+static const char *method_name(struct lws *wsi)
+{
+    static const char *const names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"};
+    char *uri;
+    int len;
+    int m = lws_http_get_uri_and_method(wsi, &uri, &len);
+    return m >= 0 && (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : NULL;
+}
+
+/* Finds the route for (method, path); *path_known says whether any method matched. */
+static const struct gw_route *find_route(const char *method, const char *path, int *path_known)
+{
+    *path_known = 0;
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        for (size_t i = 0; i < (*c)->n_routes; i++) {
+            const struct gw_route *r = &(*c)->routes[i];
+            if (r->path_prefix ? strncmp(r->path, path, strlen(r->path)) || !path[strlen(r->path)]
+                               : strcmp(r->path, path))
+                continue;
+            *path_known = 1;
+            if (!strcmp(r->method, method))
+                return r;
+        }
+    return NULL;
+}
+
+static int token_status(struct gw_server *srv, struct lws *wsi)
+{
+    char auth[512];
+    int n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 0)
+        return 401;
+    if (strncasecmp(auth, "Bearer ", 7) || !srv->cfg->api_token)
+        return 403;
+    const char *given = auth + 7;
+    size_t gl = strlen(given), wl = strlen(srv->cfg->api_token);
+    /* Constant time over the expected token so timing says nothing about it. */
+    if (gl != wl || CRYPTO_memcmp(given, srv->cfg->api_token, wl) != 0)
+        return 403;
+    return 0;
+}
+
+static const char *header_lookup(const struct gw_http_request *req, const char *name)
+{
+    struct session *s = req->header_ctx;
+    static const struct {
+        const char *name;
+        enum lws_token_indexes token;
+    } known[] = {{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+                 {"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE},
+                 {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
+                 {"host", WSI_TOKEN_HOST}};
+    char buf[HEADER_MAX];
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(known[i].name, name)) {
+            int n = lws_hdr_copy(s->wsi, buf, sizeof(buf), known[i].token);
+            return n > 0 ? gw_arena_strndup(s->arena, buf, (size_t)n) : NULL;
+        }
+    /* lws keeps other headers by their raw "name:" */
+    char key[128];
+    int kl = snprintf(key, sizeof(key), "%s:", name);
+    if (kl <= 0 || (size_t)kl >= sizeof(key))
+        return NULL;
+    int n = lws_hdr_custom_copy(s->wsi, buf, sizeof(buf), key, kl);
+    return n >= 0 ? gw_arena_strndup(s->arena, buf, (size_t)n) : NULL;
+}
+
+/* A token the route (or the database behind it) refused: guessing must stay slow. */
+static void count_auth_failure(struct gw_server *srv, struct lws *wsi)
+{
+    char client[64];
+    if (!lws_get_peer_simple(wsi, client, sizeof(client)))
+        snprintf(client, sizeof(client), "?");
+    gw_ratelimit_auth_failed(srv->limits, client, gw_server_now());
+}
+
+/*
+ * A channel that refused the request's credentials itself (a webhook's
+ * signature or token: 401 or 403) counts them as a failed guess, like a
+ * refused API token.
+ */
+static void count_refused_credentials(struct gw_server *srv, struct session *s)
+{
+    if (s->reply.status == 401 || s->reply.status == 403)
+        count_auth_failure(srv, s->wsi);
+}
+
+/*
+ * Limits per client address: a request rate on channel routes, and a cap on
+ * failed tokens so that guessing is slow. Sets early_status 429 or the token's
+ * 401/403.
+ */
+static void check_client(struct gw_server *srv, struct session *s, struct lws *wsi)
+{
+    char client[64];
+    if (!lws_get_peer_simple(wsi, client, sizeof(client)))
+        snprintf(client, sizeof(client), "?");
+    double now = gw_server_now();
+    int retry = 0;
+    /* Every route: those without a token of ours may check a signature (phone webhooks). */
+    if (!gw_ratelimit_allow(srv->limits, client, now, &retry) ||
+        !gw_ratelimit_auth_allowed(srv->limits, client, now, &retry)) {
+        s->early_status = 429;
+        s->early_retry_s = retry;
+        return;
+    }
+    if (s->route->auth == GW_AUTH_API_TOKEN) {
+        s->early_status = token_status(srv, wsi);
+        if (s->early_status)
+            gw_ratelimit_auth_failed(srv->limits, client, now);
+    } else if (s->route->auth == GW_AUTH_BEARER &&
+               lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0) {
+        s->early_status = 401;
+    }
+}
+
+/*
+ * The query string, from lws's argument fragments joined again with '&'
+ * (lws keeps them apart, and already decoded).
+ */
+static const char *query_of(struct lws *wsi, struct gw_arena *arena)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total <= 0)
+        return NULL;
+    size_t cap = 2 * (size_t)total + 2, off = 0;
+    char *q = gw_arena_alloc(arena, cap);
+    if (!q)
+        return NULL;
+    for (int i = 0;; i++) {
+        size_t at = off ? off + 1 : 0;
+        int n = lws_hdr_copy_fragment(wsi, q + at, (int)(cap - at), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (off)
+            q[off] = '&';
+        off = at + (size_t)n;
+    }
+    q[off] = '\0';
+    return q;
+}
+
+static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi, const char *uri)
+{
+    s->wsi = wsi;
+    s->arena = gw_arena_create(4096);
+    s->counted = 1;
+    srv->open_requests++;
+    const char *m = method_name(wsi);
+    snprintf(s->method, sizeof(s->method), "%s", m ? m : "?");
+    if (!s->arena) {
+        s->close_after = 1;
+        return;
+    }
+    if (strlen(uri) >= sizeof(s->path)) {
+        s->early_status = 414;
+        return;
+    }
+    snprintf(s->path, sizeof(s->path), "%s", uri);
+    s->query = query_of(wsi, s->arena);
+    if (!strcmp(s->method, "GET")) {
+        if (!strcmp(s->path, "/healthz"))
+            s->builtin = BUILTIN_HEALTH;
+        else if (!strcmp(s->path, "/readyz"))
+            s->builtin = BUILTIN_READY;
+        else if (!strcmp(s->path, "/metrics"))
+            s->builtin = BUILTIN_METRICS;
+        if (s->builtin)
+            return;
+    }
+    int path_known;
+    s->route = find_route(s->method, s->path, &path_known);
+    if (!s->route)
+        s->early_status = path_known ? 405 : 404;
+    else
+        check_client(srv, s, wsi);
+}
+
+/*
+ * A parse the loop hands to a worker: a copy of the request that needs
+ * nothing of the connection (the body and the two headers parsers use).
+ */
+struct deferred_parse {
+    const struct gw_route *route;
+    struct gw_http_request req;
+    const char *authorization;
+    struct gw_http_reply reply;
+    int failed;
+};
+
+static const char *deferred_header(const struct gw_http_request *req, const char *name)
+{
+    const struct deferred_parse *d = req->header_ctx;
+    if (!strcmp(name, "content-type"))
+        return req->content_type;
+    if (!strcmp(name, "authorization"))
+        return d->authorization;
+    return NULL;
+}
+
+static enum gw_err deferred_parse_run(void *arg, struct gw_arena *arena, struct gw_contact *c)
+{
+    struct deferred_parse *d = arg;
+    if (d->route->parse(&d->req, arena, c, &d->reply) != GW_OK) {
+        d->failed = 1;
+        return GW_ERR_INVALID;
+    }
+    return GW_OK;
+}
+
+void gw_http_job_done(struct gw_intake_job *job, void *user)
+{
+    struct gw_server *srv = user;
+    struct job_owner *owner = job->owner;
+    gw_metrics_count_result(&srv->metrics, job, gw_server_now());
+    if (!owner) {
+        /* Its requester left; the job lives in its arena (or the arena in the job). */
+        gw_arena_destroy(job->arena);
+        return;
+    }
+    if (owner->kind == OWNER_SOCKET) {
+        socket_job_done(srv, job);
+        return;
+    }
+    struct session *s = (struct session *)owner;
+    s->job = NULL;
+    if (job->kind == GW_JOB_PING) {
+        if (job->result.err == GW_OK)
+            gw_reply_json(&s->reply, s->arena, 200, json_pack("{s:s}", "status", "ready"));
+        else {
+            gw_reply_error(&s->reply, s->arena, 503, "database unavailable", NULL);
+            s->reply.retry_after_s = 1;
+        }
+    } else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
+        srv->metrics.rejected++;
+        s->reply = ((struct deferred_parse *)job->parse_arg)->reply;
+        count_refused_credentials(srv, s);
+    } else {
+        s->route->respond(&job->result, s->arena, &s->reply);
+        if (s->route->auth == GW_AUTH_BEARER && s->reply.status == 401)
+            count_auth_failure(srv, s->wsi);
+    }
+    send_reply(s);
+}
+
+static void submit(struct gw_server *srv, struct session *s, struct gw_intake_job *job)
+{
+    job->arena = s->arena;
+    job->owner = &s->owner;
+    job->submitted_at = gw_server_now();
+    enum gw_err err = srv->draining ? GW_ERR_SHUTTING_DOWN : gw_intake_submit(srv->intake, job);
+    if (err == GW_OK) {
+        s->job = job;
+        return;
+    }
+    struct gw_intake_result r = {.err = err};
+    snprintf(r.detail, sizeof(r.detail), "%s, retry later", gw_strerror(err));
+    gw_reply_intake_failure(&s->reply, s->arena, &r);
+    send_reply(s);
+}
+
+static void serve_builtin(struct gw_server *srv, struct session *s)
+{
+    if (s->builtin == BUILTIN_HEALTH) {
+        gw_reply_json(&s->reply, s->arena, 200, json_pack("{s:s}", "status", "ok"));
+        send_reply(s);
+    } else if (s->builtin == BUILTIN_METRICS) {
+        s->reply.status = 200;
+        s->reply.content_type = "text/plain; version=0.0.4";
+        s->reply.body =
+            gw_metrics_render(&srv->metrics, s->arena, gw_intake_in_flight(srv->intake));
+        s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
+        send_reply(s);
+    } else {
+        struct gw_intake_job *job = gw_arena_zalloc(s->arena, sizeof(*job));
+        if (!job) {
+            reply_error(s, 500, "out of memory", NULL);
+            return;
+        }
+        job->kind = GW_JOB_PING;
+        submit(srv, s, job);
+    }
+}
+
+static void on_body_complete(struct gw_server *srv, struct session *s)
+{
+    if (s->early_status) {
+        static const char *const why[] = {
+            [1] = "missing bearer token", [3] = "wrong token",
+            [4] = "no such endpoint",     [5] = "method not allowed",
+            [14] = "path too long",       [29] = "too many requests from this address"};
+        int st = s->early_status;
+        reply_error(s, st, why[st - 400] ? why[st - 400] : "rejected", NULL);
+        if (st == 401)
+            s->reply.www_authenticate = "Bearer";
+        s->reply.retry_after_s = s->early_retry_s;
+        return;
+    }
+    if (s->builtin) {
+        serve_builtin(srv, s);
+        return;
+    }
+    struct gw_http_request req = {
+        .method = s->method,
+        .path = s->path,
+        .query = s->query,
+        .body = s->body,
+        .body_len = s->body_len,
+        .header = header_lookup,
+        .header_ctx = s,
+        .config = srv->cfg,
+    };
+    req.content_type = header_lookup(&req, "content-type");
+    struct gw_intake_job *job = gw_arena_zalloc(s->arena, sizeof(*job));
+    if (!job) {
+        reply_error(s, 500, "out of memory", NULL);
+        return;
+    }
+    if (s->route->answer) {
+        /* A page, or a database operation whose result respond turns into the reply. */
+        if (s->route->answer(&req, s->arena, job, &s->reply))
+            submit(srv, s, job);
+        else
+            send_reply(s);
+        return;
+    }
+    job->kind = GW_JOB_REGISTER;
+    if (s->route->parse_off_loop) {
+        /* The body outlives the request buffer only as an arena copy. */
+        struct deferred_parse *d = gw_arena_zalloc(s->arena, sizeof(*d));
+        unsigned char *body = gw_arena_alloc(s->arena, s->body_len + 1);
+        if (!d || !body) {
+            reply_error(s, 500, "out of memory", NULL);
+            return;
+        }
+        memcpy(body, s->body, s->body_len);
+        body[s->body_len] = '\0';
+        d->route = s->route;
+        d->req = req;
+        d->req.body = body;
+        d->req.method = gw_arena_strdup(s->arena, s->method);
+        d->req.path = gw_arena_strdup(s->arena, s->path);
+        d->req.header = deferred_header;
+        d->req.header_ctx = d;
+        d->authorization = header_lookup(&req, "authorization");
+        job->parse = deferred_parse_run;
+        job->parse_arg = d;
+        submit(srv, s, job);
+        return;
+    }
+    if (s->route->parse(&req, s->arena, &job->contact, &s->reply) != GW_OK) {
+        srv->metrics.rejected++;
+        count_refused_credentials(srv, s);
+        send_reply(s);
+        return;
+    }
+    submit(srv, s, job);
+}
+
+/* The body cap of the request's route (or the global one before a route is known). */
+static size_t body_cap(const struct gw_server *srv, const struct session *s)
+{
+    return s->route && s->route->max_body ? s->route->max_body : srv->cfg->max_body;
+}
+
+static int append_body(struct gw_server *srv, struct session *s, const void *in, size_t len)
+{
+    if (s->reply_ready)
+        return 0; /* already rejected; discard */
+    if (s->body_len + len > body_cap(srv, s)) {
+        s->close_after = 1;
+        reply_error(s, 413, "request body too large", NULL);
+        return 0;
+    }
+    if (s->body_len + len + 1 > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap * 2 : 4096;
+        while (cap < s->body_len + len + 1)
+            cap *= 2;
+        unsigned char *grown = realloc(s->body, cap);
+        if (!grown)
+            return -1;
+        s->body = grown;
+        s->body_cap = cap;
+    }
+    if (len)
+        memcpy(s->body + s->body_len, in, len); /* an empty body may come as NULL */
+    s->body_len += len;
+    s->body[s->body_len] = '\0';
+    return 0;
+}
+
+/*
+ * The status line, the headers and the body go out in one write: one send()
+ * and one TCP segment for a small reply, instead of the headers in one
+ * writable callback and the body in the next (a second send, a second wake-up
+ * of the loop, and of the client, per request).
+ */
+static int write_reply(struct gw_server *srv, struct session *s)
+{
+    size_t n = s->reply.body_len;
+    unsigned char *buf = malloc(LWS_PRE + HEADERS_SPACE + n);
+    if (!buf)
+        return -1;
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = start + HEADERS_SPACE - 1;
+    int failed = lws_add_http_common_headers(s->wsi, (unsigned)s->reply.status,
+                                             s->reply.content_type, n, &p, end);
+    if (!failed && s->reply.retry_after_s > 0) {
+        char v[16];
+        int len = snprintf(v, sizeof(v), "%d", s->reply.retry_after_s);
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                              (unsigned char *)v, len, &p, end);
+    }
+    if (!failed && s->reply.cache_control)
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                              (const unsigned char *)s->reply.cache_control,
+                                              (int)strlen(s->reply.cache_control), &p, end);
+    if (!failed && s->reply.www_authenticate)
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                              (const unsigned char *)s->reply.www_authenticate,
+                                              (int)strlen(s->reply.www_authenticate), &p, end);
+    if (!failed && s->close_after)
+        failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_CONNECTION,
+                                              (const unsigned char *)"close", 5, &p, end);
+    if (!failed)
+        failed = lws_finalize_http_header(s->wsi, &p, end);
+    if (!failed) {
+        if (n)
+            memcpy(p, s->reply.body, n);
+        size_t total = (size_t)(p - start) + n;
+        int w = lws_write(s->wsi, start, total, LWS_WRITE_HTTP_FINAL);
+        failed = w < 0 || (size_t)w != total;
+    }
+    free(buf);
+    if (failed)
+        return -1;
+    srv->metrics.responses[s->reply.status / 100 < 6 ? s->reply.status / 100 : 5]++;
+    int close_after = s->close_after;
+    end_request(srv, s);
+    if (close_after)
+        return -1;
+    return lws_http_transaction_completed(s->wsi) ? -1 : 0;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct session *s = user;
+    struct gw_server *srv = server_of(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        end_request(srv, s);
+        on_request(srv, s, wsi, in);
+        if (s->close_after)
+            return -1;
+        if (strcmp(s->method, "POST") && strcmp(s->method, "PUT") && strcmp(s->method, "PATCH"))
+            on_body_complete(srv, s);
+        else {
+            /*
+             * lws 4.1 never completes a chunked request body, so a body must
+             * come with its length; a length over the cap is refused unread.
+             */
+            char cl[32];
+            if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+                s->close_after = 1;
+                reply_error(s, 411, "send the body with a Content-Length", NULL);
+            } else if (strtoull(cl, NULL, 10) > body_cap(srv, s)) {
+                s->close_after = 1;
+                reply_error(s, 413, "request body too large", NULL);
+            }
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        return s->arena ? append_body(srv, s, in, len) : -1;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (s->arena && !s->reply_ready)
+            on_body_complete(srv, s);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!s->arena || !s->reply_ready)
+            return 0;
+        return write_reply(srv, s);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (s)
+            end_request(srv, s);
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* A WebSocket upgrade naming no protocol of ours: socket routes need theirs. */
+        return 1;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (srv && srv->intake && !srv->closing) {
+            gw_intake_collect(srv->intake, gw_http_job_done, srv);
+            socket_hub_dispatch(srv);
+        }
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+const struct lws_protocols gw_http_protocol = {
+    .name = "http",
+    .callback = http_callback,
+    .per_session_data_size = sizeof(struct session),
+};

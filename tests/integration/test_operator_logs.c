@@ -1,0 +1,237 @@
+/*
+ * Logs an operator can use (STYLE.md rule 7). A database that is away is
+ * said once when it goes and once when it is back, however many contacts,
+ * readiness probes, retries and threads run into it meanwhile; the server
+ * closing our connections counts as its going away. The server's notices
+ * come through our logger as one line each, with the SQLSTATE and the
+ * primary text and never libpq's raw text or a detail that may quote data.
+ * A listen port that is taken makes `intake serve` exit non-zero saying so.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+/* Posts n contacts tagged tag; each must be answered with status. */
+static void post_contacts(const struct harness_gateway *gw, const char *tag, int n, long status)
+{
+    for (int i = 0; i < n; i++) {
+        char json[256];
+        snprintf(json, sizeof(json),
+                 "{\"external_id\":\"%s-%d\",\"customer\":{\"email\":\"ops%d@logs.example\"},"
+                 "\"body\":\"Hello\"}",
+                 tag, i, i);
+        struct harness_response r;
+        harness_post_contact(gw, json, &r);
+        if (r.status != status)
+            fail_msg("contact %s-%d: expected %ld, got %ld: %s", tag, i, status, r.status, r.body);
+        harness_response_free(&r);
+    }
+}
+
+static long get_status(const struct harness_gateway *gw, const char *path)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s%s", gw->base, path);
+    struct harness_response r;
+    harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+    long status = r.status;
+    harness_response_free(&r);
+    return status;
+}
+
+/* Waits up to 10 s for a line of path containing needle; returns how many there are. */
+static int wait_for_line(const char *path, const char *needle)
+{
+    int n = 0;
+    for (int i = 0; i < 100 && !(n = harness_count_lines(path, needle)); i++)
+        usleep(100 * 1000);
+    return n;
+}
+
+/* Lets connections to db in, or keeps every new one out (the ones open stay). */
+static void allow_connections(const struct harness_db *db, int allow)
+{
+    const char *server = getenv("INTAKE_TEST_PG");
+    if (!server)
+        fail_msg("INTAKE_TEST_PG is not set: run the suite through scripts/test");
+    PGconn *admin = harness_pg(server);
+    char sql[160];
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", db->name,
+             allow ? "true" : "false");
+    harness_pg_exec(admin, sql);
+    PQfinish(admin);
+}
+
+static void test_a_database_down_is_logged_once(void **state)
+{
+    (void)state;
+    char dead[160];
+    harness_unreachable_db_url(dead, sizeof(dead));
+    struct harness_gateway gw;
+    harness_gateway_start(&gw, dead, NULL);
+    post_contacts(&gw, "down", 12, 503);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(get_status(&gw, "/readyz"), 503);
+    /* Meanwhile the listener and the outbox dispatcher retry on their own, every half second. */
+    usleep(1500 * 1000);
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+    assert_int_equal(harness_count_lines(gw.log_path, "warn database: unreachable ("), 1);
+    assert_int_equal(harness_count_lines(gw.log_path, "database:"), 1);
+}
+
+static void test_a_database_away_and_back_is_logged_once_each(void **state)
+{
+    (void)state;
+    struct harness_db db;
+    harness_db_create(&db, "oplogs_back");
+    assert_int_equal(harness_migrate(db.url, NULL, 0), 0);
+    allow_connections(&db, 0);
+    struct harness_gateway gw;
+    harness_gateway_start(&gw, db.url, NULL);
+    post_contacts(&gw, "away", 12, 503);
+    assert_int_equal(get_status(&gw, "/readyz"), 503);
+
+    allow_connections(&db, 1);
+    /* A connect that began before fails before any that begins now can succeed. */
+    usleep(300 * 1000);
+    post_contacts(&gw, "back", 3, 201);
+    assert_int_equal(get_status(&gw, "/readyz"), 200);
+    assert_int_equal(wait_for_line(gw.log_path, "info database: reachable again ("), 1);
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+    assert_int_equal(harness_count_lines(gw.log_path, "warn database: unreachable ("), 1);
+    assert_int_equal(harness_count_lines(gw.log_path, "not currently accepting connections"), 1);
+    assert_int_equal(harness_count_lines(gw.log_path, "database:"), 2);
+    harness_db_drop(&db);
+}
+
+static void test_server_notices_are_logged_lines(void **state)
+{
+    struct harness_env *env = *state;
+    harness_pg_exec(env->pg,
+                    "CREATE FUNCTION oplogs_notice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "RAISE WARNING 'oplogs warning' USING DETAIL = 'oplogs@private.example'; "
+                    "RAISE NOTICE 'oplogs notice'; RETURN NEW; END $$");
+    harness_pg_exec(env->pg, "CREATE TRIGGER oplogs_notice AFTER INSERT ON tickets "
+                             "FOR EACH ROW EXECUTE FUNCTION oplogs_notice()");
+    post_contacts(&env->gw, "notice", 1, 201);
+    harness_pg_exec(env->pg, "DROP TRIGGER oplogs_notice ON tickets");
+    const char *log = env->gw.log_path;
+    assert_int_equal(harness_count_lines(log, "warn database: WARNING from the server "
+                                              "(intake-register, sqlstate 01000): oplogs warning"),
+                     1);
+    assert_int_equal(harness_count_lines(log, "info database: NOTICE from the server "
+                                              "(intake-register, sqlstate 00000): oplogs notice"),
+                     1);
+    /* Not libpq's own "SEVERITY:  text" on stderr, nor the detail. */
+    assert_int_equal(harness_count_lines(log, "WARNING:  "), 0);
+    assert_int_equal(harness_count_lines(log, "NOTICE:  "), 0);
+    assert_int_equal(harness_count_lines(log, "private.example"), 0);
+}
+
+static void test_a_closed_connection_is_the_database_going_away(void **state)
+{
+    struct harness_env *env = *state;
+    const char *listener = "FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND application_name = 'intake-listen'";
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) %s", listener);
+    assert_int_equal(harness_pg_wait(env->pg, sql, 1), 1);
+    harness_pg_longf(env->pg, "SELECT count(pg_terminate_backend(pid)) %s", listener);
+    const char *log = env->gw.log_path;
+    assert_int_equal(wait_for_line(log, "info database: reachable again ("), 1);
+    assert_int_equal(harness_count_lines(log, "warn database: unreachable (intake-listen): the "
+                                              "server closed the connection (sqlstate 57P01: "),
+                     1);
+    assert_int_equal(harness_count_lines(log, "FATAL:  "), 0);
+}
+
+/* Runs `intake serve` on 127.0.0.1:port, logging to log_path; returns its exit status. */
+static int serve_exit_status(int port, const char *db_url, const char *log_path)
+{
+    char listen[64], db[600];
+    snprintf(listen, sizeof(listen), "INTAKE_LISTEN=127.0.0.1:%d", port);
+    snprintf(db, sizeof(db), "INTAKE_DATABASE_URL=%s", db_url);
+    char *ours[] = {listen, db, (char *)"INTAKE_API_TOKEN=" HARNESS_TOKEN,
+                    (char *)"INTAKE_CONFIG="};
+    size_t n_ours = sizeof(ours) / sizeof(ours[0]), n = 0;
+    while (environ[n])
+        n++;
+    /* Ours first: getenv takes the first of a name. */
+    char **envp = calloc(n_ours + n + 1, sizeof(*envp));
+    assert_non_null(envp);
+    memcpy(envp, ours, sizeof(ours));
+    memcpy(envp + n_ours, environ, n * sizeof(*envp));
+    posix_spawn_file_actions_t io;
+    posix_spawn_file_actions_init(&io);
+    posix_spawn_file_actions_addopen(&io, 2, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&io, 2, 1);
+    char *argv[] = {(char *)INTAKE_BINARY, (char *)"serve", NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, INTAKE_BINARY, &io, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&io);
+    free(envp);
+    assert_int_equal(rc, 0);
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 200 && (done = waitpid(pid, &status, WNOHANG)) != pid; i++)
+        usleep(50 * 1000);
+    if (done != pid) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("intake serve on a taken port is still running; see %s", log_path);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_a_taken_port_is_said_plainly(void **state)
+{
+    struct harness_env *env = *state;
+    char log[128], said[128];
+    snprintf(log, sizeof(log), "/tmp/intake-test-%d-taken.log", (int)getpid());
+    assert_int_equal(serve_exit_status(env->gw.port, env->db.url, log), EX_UNAVAILABLE);
+    snprintf(said, sizeof(said),
+             "error server: cannot listen on 127.0.0.1:%d: address already in use", env->gw.port);
+    assert_int_equal(harness_count_lines(log, said), 1);
+    assert_int_equal(harness_count_lines(log, "no libev event loop"), 0);
+    unlink(log);
+    assert_int_equal(get_status(&env->gw, "/healthz"), 200); /* the first one serves on */
+}
+
+static int setup(void **state)
+{
+    static struct harness_env env;
+    *state = &env;
+    return harness_env_setup(&env, "oplogs", NULL);
+}
+
+static int teardown(void **state)
+{
+    return harness_env_teardown(*state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_database_down_is_logged_once),
+        cmocka_unit_test(test_a_database_away_and_back_is_logged_once_each),
+        cmocka_unit_test(test_server_notices_are_logged_lines),
+        cmocka_unit_test(test_a_closed_connection_is_the_database_going_away),
+        cmocka_unit_test(test_a_taken_port_is_said_plainly),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
