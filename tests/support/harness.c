@@ -533,6 +533,17 @@ static int port_open(int port)
     return ok;
 }
 
+/* Up to 5 s for a server just started to listen. */
+static void wait_for_port(int port, const char *what)
+{
+    for (int i = 0; i < 200; i++) {
+        if (port_open(port))
+            return;
+        sleep_ms(25);
+    }
+    fail_msg("%s did not start on port %d", what, port);
+}
+
 void harness_smtp_start(struct harness_smtp *smtp, int port)
 {
     smtp->port = port ? port : harness_free_port();
@@ -550,22 +561,7 @@ void harness_smtp_start(struct harness_smtp *smtp, int port)
                     smtp->dir,
                     NULL};
     smtp->pid = spawn(argv, NULL, "/dev/null");
-    for (int i = 0; i < 200; i++) {
-        if (port_open(smtp->port))
-            return;
-        sleep_ms(25);
-    }
-    fail_msg("the SMTP server did not start on port %d", smtp->port);
-}
-
-static void wait_for_port(int port, const char *what)
-{
-    for (int i = 0; i < 200; i++) {
-        if (port_open(port))
-            return;
-        sleep_ms(25);
-    }
-    fail_msg("%s did not start on port %d", what, port);
+    wait_for_port(smtp->port, "the SMTP server");
 }
 
 void harness_smtp_tls_start(struct harness_smtp *smtp, const char *user, const char *password)
@@ -739,12 +735,7 @@ static void imap_start(struct harness_imap *imap, int port, int tls)
     if (system(cmd) != 0)
         fail_msg("dovecot did not start (%s)", imap->dir);
     remember(0, imap->dir);
-    for (int i = 0; i < 200; i++) {
-        if (port_open(imap->port))
-            return;
-        sleep_ms(25);
-    }
-    fail_msg("dovecot is not listening on %d", imap->port);
+    wait_for_port(imap->port, "dovecot");
 }
 
 void harness_imap_stop(struct harness_imap *imap)
