@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
+import { CHROMIUM, freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
 
 const artifacts = process.env.ARTIFACTS;
 const token = 'browser-test-token-0123456789';
@@ -35,11 +35,7 @@ const portA = await freePort();
 const portB = await freePort();
 let gwA = await startGateway(portA, token, 'chat');
 const gwB = await startGateway(portB, token, 'chat');
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await chromium.launch(CHROMIUM);
 let failed = false;
 try {
   const page = await browser.newPage({ locale: 'en-US' });

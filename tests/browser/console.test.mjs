@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
+import { CHROMIUM, freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
 
 const binary = process.env.INTAKE_BINARY;
 const dbUrl = process.env.DB_URL;
@@ -78,11 +78,7 @@ const portA = await freePort();
 const portB = await freePort();
 let gwA = await startGateway(portA, apiToken, 'console');
 const gwB = await startGateway(portB, apiToken, 'console');
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await chromium.launch(CHROMIUM);
 let failed = false;
 try {
   const page = await browser.newPage({ locale: 'en-US', viewport: { width: 1280, height: 900 } });

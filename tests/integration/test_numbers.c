@@ -15,27 +15,22 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "phone_webhooks.h"
 #include "ws_client.h"
 
 #define CTI_TOKEN "cti-numbers-token-77"
 #define ORIGIN    "http://shop.example"
 #define WAIT_MS   5000
 
-static void text_is(PGconn *pg, const char *sql, const char *expected)
-{
-    char *v = harness_pg_text(pg, sql);
-    assert_string_equal(v, expected);
-    free(v);
-}
-
 static void test_numbers_keep_six_digits_as_a_minimum(void **state)
 {
     struct harness_env *env = *state;
-    text_is(env->pg, "SELECT intake_number('SR-', 123)", "SR-000123");
-    text_is(env->pg, "SELECT intake_number('SR-', 999999)", "SR-999999");
-    text_is(env->pg, "SELECT intake_number('SR-', 1000000)", "SR-1000000");
-    text_is(env->pg, "SELECT intake_number('C-', 10000000)", "C-10000000");
-    text_is(env->pg, "SELECT intake_number('', 9223372036854775807)", "9223372036854775807");
+    harness_pg_text_is(env->pg, "SELECT intake_number('SR-', 123)", "SR-000123");
+    harness_pg_text_is(env->pg, "SELECT intake_number('SR-', 999999)", "SR-999999");
+    harness_pg_text_is(env->pg, "SELECT intake_number('SR-', 1000000)", "SR-1000000");
+    harness_pg_text_is(env->pg, "SELECT intake_number('C-', 10000000)", "C-10000000");
+    harness_pg_text_is(env->pg, "SELECT intake_number('', 9223372036854775807)",
+                       "9223372036854775807");
 }
 
 static char *post_email(const struct harness_env *env, const char *raw, long expect)
@@ -47,17 +42,6 @@ static char *post_email(const struct harness_env *env, const char *raw, long exp
     if (r.status != expect)
         fail_msg("email: expected %ld, got %ld: %s", expect, r.status, r.body);
     return r.body;
-}
-
-static long cti_post(const struct harness_env *env, const char *form)
-{
-    char url[160];
-    snprintf(url, sizeof(url), "%s/v1/phone/cti/%s", env->gw.base, CTI_TOKEN);
-    struct harness_response r;
-    harness_http("POST", url, NULL, "application/x-www-form-urlencoded", form, strlen(form), &r);
-    long status = r.status;
-    harness_response_free(&r);
-    return status;
 }
 
 /* A chat session's first message; returns the ticket its ack names (malloc'd). */
@@ -111,24 +95,27 @@ static void test_contacts_on_every_channel_cross_the_millionth_number(void **sta
     free(body);
 
     /* Phone: a missed call from a new number. */
-    assert_int_equal(cti_post(env, "event=newCall&direction=in&callId=num-call-1&from="
-                                   "%2B8613800000077&to=%2B861012345678"),
+    assert_int_equal(webhook_cti(&env->gw, CTI_TOKEN,
+                                 "event=newCall&direction=in&callId=num-call-1&from="
+                                 "%2B8613800000077&to=%2B861012345678"),
                      200);
-    assert_int_equal(cti_post(env, "event=hangup&cause=cancel&direction=in&callId=num-call-1&"
-                                   "from=%2B8613800000077&to=%2B861012345678"),
+    assert_int_equal(webhook_cti(&env->gw, CTI_TOKEN,
+                                 "event=hangup&cause=cancel&direction=in&callId=num-call-1&"
+                                 "from=%2B8613800000077&to=%2B861012345678"),
                      200);
-    text_is(env->pg,
-            "SELECT t.number || ' ' || c.number FROM calls k JOIN tickets t ON t.id = k.ticket_id "
-            "JOIN customers c ON c.id = t.customer_id WHERE k.call_id = 'num-call-1'",
-            "SR-1000001 C-1000001");
+    harness_pg_text_is(
+        env->pg,
+        "SELECT t.number || ' ' || c.number FROM calls k JOIN tickets t ON t.id = k.ticket_id "
+        "JOIN customers c ON c.id = t.customer_id WHERE k.call_id = 'num-call-1'",
+        "SR-1000001 C-1000001");
 
     /* Chat. */
     char *t4 = chat_first_message(env);
     assert_string_equal(t4, "SR-1000002");
-    text_is(env->pg,
-            "SELECT c.number FROM tickets t JOIN customers c ON c.id = t.customer_id "
-            "WHERE t.number = 'SR-1000002'",
-            "C-1000002");
+    harness_pg_text_is(env->pg,
+                       "SELECT c.number FROM tickets t JOIN customers c ON c.id = t.customer_id "
+                       "WHERE t.number = 'SR-1000002'",
+                       "C-1000002");
 
     /* Nothing was refused or made twice, and no number is a cut one. */
     assert_int_equal(harness_pg_long(env->pg, "SELECT count(DISTINCT number) FROM tickets "

@@ -1,6 +1,6 @@
 // What the node tests share: the gateway under test started on a loopback
-// port with its own config file and stopped again, and SQL on the test's
-// database. Environment (from tests/run-node-test.sh): INTAKE_BINARY, DB_URL,
+// port with its own config file and stopped again, SQL on the test's
+// database, and how the browser tests start chromium. Environment (from tests/run-node-test.sh): INTAKE_BINARY, DB_URL,
 // ARTIFACTS.
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,6 +11,15 @@ const binary = process.env.INTAKE_BINARY;
 const dbUrl = process.env.DB_URL;
 const artifacts = process.env.ARTIFACTS;
 const WAIT = 15000;
+
+// Debian's chromium for playwright's chromium.launch(): headless, without the
+// sandbox (CI runs as root), and nothing that reaches out to the network on
+// its own while a test runs.
+export const CHROMIUM = {
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+};
 
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -66,6 +66,14 @@ char *harness_pg_text(PGconn *conn, const char *sql)
     return out;
 }
 
+void harness_pg_text_is(PGconn *conn, const char *sql, const char *expected)
+{
+    char *got = harness_pg_text(conn, sql);
+    if (!got || strcmp(got, expected))
+        fail_msg("%s\ngave %s, expected %s", sql, got ? got : "NULL", expected);
+    free(got);
+}
+
 long harness_pg_longf(PGconn *conn, const char *fmt, ...)
 {
     char sql[2048];
@@ -171,10 +179,11 @@ static void stop_everything(void)
             waitpid(children[i], NULL, 0);
         }
         if (dovecots[i][0]) {
-            char cmd[300];
-            snprintf(cmd, sizeof(cmd), "dovecot -c %s/dovecot.conf stop >/dev/null 2>&1",
-                     dovecots[i]);
-            if (system(cmd) != 0)
+            /* Room for the longest folder, and checked: a command cut short stops nothing. */
+            char cmd[sizeof(dovecots[i]) + 64];
+            int n = snprintf(cmd, sizeof(cmd), "dovecot -c %s/dovecot.conf stop >/dev/null 2>&1",
+                             dovecots[i]);
+            if (n < 0 || (size_t)n >= sizeof(cmd) || system(cmd) != 0)
                 dovecots[i][0] = '\0';
         }
     }
@@ -524,6 +533,17 @@ static int port_open(int port)
     return ok;
 }
 
+/* Up to 5 s for a server just started to listen. */
+static void wait_for_port(int port, const char *what)
+{
+    for (int i = 0; i < 200; i++) {
+        if (port_open(port))
+            return;
+        sleep_ms(25);
+    }
+    fail_msg("%s did not start on port %d", what, port);
+}
+
 void harness_smtp_start(struct harness_smtp *smtp, int port)
 {
     smtp->port = port ? port : harness_free_port();
@@ -541,22 +561,7 @@ void harness_smtp_start(struct harness_smtp *smtp, int port)
                     smtp->dir,
                     NULL};
     smtp->pid = spawn(argv, NULL, "/dev/null");
-    for (int i = 0; i < 200; i++) {
-        if (port_open(smtp->port))
-            return;
-        sleep_ms(25);
-    }
-    fail_msg("the SMTP server did not start on port %d", smtp->port);
-}
-
-static void wait_for_port(int port, const char *what)
-{
-    for (int i = 0; i < 200; i++) {
-        if (port_open(port))
-            return;
-        sleep_ms(25);
-    }
-    fail_msg("%s did not start on port %d", what, port);
+    wait_for_port(smtp->port, "the SMTP server");
 }
 
 void harness_smtp_tls_start(struct harness_smtp *smtp, const char *user, const char *password)
@@ -730,12 +735,7 @@ static void imap_start(struct harness_imap *imap, int port, int tls)
     if (system(cmd) != 0)
         fail_msg("dovecot did not start (%s)", imap->dir);
     remember(0, imap->dir);
-    for (int i = 0; i < 200; i++) {
-        if (port_open(imap->port))
-            return;
-        sleep_ms(25);
-    }
-    fail_msg("dovecot is not listening on %d", imap->port);
+    wait_for_port(imap->port, "dovecot");
 }
 
 void harness_imap_stop(struct harness_imap *imap)

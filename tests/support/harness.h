@@ -91,6 +91,8 @@ PGconn *harness_pg(const char *url);
 /* First column of the first row as a number / a malloc'd string; aborts on SQL error. */
 long harness_pg_long(PGconn *conn, const char *sql);
 char *harness_pg_text(PGconn *conn, const char *sql);
+/* Fails the test unless harness_pg_text gives expected. */
+void harness_pg_text_is(PGconn *conn, const char *sql, const char *expected);
 /* harness_pg_long with the SQL written like printf's format. */
 long harness_pg_longf(PGconn *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Polls the number until it is expect (or 15 s pass); returns the last value. */
