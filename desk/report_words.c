@@ -5,7 +5,8 @@ const char *const report_dimension_keys[REPORT_DIMENSIONS] = {
     "response_speed", "resolution_efficiency", "attitude", "professionalism", "overall"};
 
 static const char *const definitions_en[] = {
-    "A ticket belongs to the period it was created in, in the report's time zone.",
+    "A ticket belongs to the period it was created in, in the report's time zone; customer "
+    "messages are those on the period's tickets.",
     "Answered within its deadline: first response at or before its first-response deadline, "
     "over the tickets answered or already past that deadline when the report was made.",
     "Resolved: resolved or closed. Resolution rate: resolved tickets over tickets created. "
@@ -18,7 +19,7 @@ static const char *const definitions_en[] = {
     NULL};
 
 static const char *const definitions_zh[] = {
-    "工单按创建时间（报告时区）归入统计周期。",
+    "工单按创建时间（报告时区）归入统计周期；客户消息为这些工单上的客户消息。",
     "首次响应及时：首次响应不晚于首次响应时限；分母为已响应或在出报告时已超过时限的工单。",
     "已解决：已解决或已关闭。问题解决率：已解决工单数 / 新建工单数。解决及时：与响应相同，"
     "以解决时限计。",

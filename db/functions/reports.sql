@@ -3,7 +3,8 @@
 -- monthly mail. The definitions are pinned here, and stated on every report
 -- (the renderers print them):
 --   - a ticket belongs to the period it was created in, in the report's time
---     zone (d.timezone); the period is [d.from, d.to) in local dates;
+--     zone (d.timezone); the period is [d.from, d.to) in local dates; the
+--     customers' messages counted are those on the period's tickets;
 --   - "answered within its deadline": first response at or before
 --     first_response_due_at, over the tickets answered or already past that
 --     deadline when the report is made (d.as_of, default now);
@@ -124,9 +125,8 @@ BEGIN
                                    FROM report_tickets r GROUP BY r.day) x ON x.day = g.day::date),
         'customer_messages_by_channel', (
             SELECT intake_report_counts(array_agg(m.channel))
-              FROM messages m JOIN tickets t ON t.id = m.ticket_id
-             WHERE m.direction = 'in' AND m.received_at >= v_t0 AND m.received_at < v_t1
-               AND (v_queue IS NULL OR t.queue = v_queue)));
+              FROM report_tickets r JOIN messages m ON m.ticket_id = r.id
+             WHERE m.direction = 'in'));
 
     SELECT jsonb_build_object(
                'answered', count(*) FILTER (WHERE r.first_responded_at IS NOT NULL),
