@@ -494,6 +494,9 @@ static int append_body(struct gw_server *srv, struct session *s, const void *in,
  */
 static int write_reply(struct gw_server *srv, struct session *s)
 {
+    /* A draining gateway closes each connection after its answer: the client goes elsewhere. */
+    if (srv->draining)
+        s->close_after = 1;
     size_t n = s->reply.body_len;
     unsigned char *buf = malloc(LWS_PRE + HEADERS_SPACE + n);
     if (!buf)

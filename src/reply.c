@@ -38,11 +38,22 @@ void gw_reply_intake_failure(struct gw_http_reply *reply, struct gw_arena *arena
     switch (result->err) {
     case GW_ERR_DB_UNAVAILABLE:
     case GW_ERR_BUSY:
-    case GW_ERR_SHUTTING_DOWN:
-        gw_reply_error(reply, arena, 503,
-                       result->detail[0] ? result->detail : gw_strerror(result->err), NULL);
+    case GW_ERR_SHUTTING_DOWN: {
+        /*
+         * The database may have committed a contact whose answer was lost
+         * with the connection: say so, so that a client retries with the same
+         * key instead of giving up or sending it as a new one.
+         */
+        json_t *o =
+            json_pack("{s:s, s:s}", "error",
+                      result->detail[0] ? result->detail : gw_strerror(result->err), "retry",
+                      "send the same request again after Retry-After, with the same "
+                      "idempotency key: it may be stored already, and a retry never "
+                      "stores it twice");
+        gw_reply_json(reply, arena, 503, o);
         reply->retry_after_s = result->err == GW_ERR_SHUTTING_DOWN ? 5 : 1;
         break;
+    }
     case GW_ERR_INVALID:
         gw_reply_error(reply, arena, 422,
                        result->detail[0] ? result->detail : gw_strerror(result->err), NULL);

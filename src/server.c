@@ -22,6 +22,7 @@
 #include <ev.h>
 #include <libwebsockets.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,8 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
         gw_listener_stop(srv->listener);
         gw_ratelimit_destroy(srv->limits);
         lws_context_destroy(srv->ctx);
+        if (srv->idle_pipe > 0)
+            close(srv->idle_pipe);
         if (srv->loop)
             ev_loop_destroy(srv->loop);
         socket_hub_destroy(srv->hub);
@@ -246,10 +249,52 @@ static void drain_ev_tick(struct ev_loop *loop, ev_timer *w, int revents)
  */
 #define LWS_TIMER_TICK_S 0.25
 
+/* How long a drained gateway still answers open keep-alive connections before it exits. */
+#define DRAIN_LINGER_S 0.5
+
 static void lws_timer_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop, (void)revents;
     lws_cancel_service(w->data);
+}
+
+/*
+ * Stop accepting first: a connection attempt from now on is refused at once
+ * (a load balancer or client goes to another gateway) instead of waiting in
+ * the listen backlog until the process exits and being reset. Connections
+ * already open stay, and get 503 + Connection: close for anything new
+ * (http_request.c). lws 4.1 has no call that closes only its listening
+ * socket (lws_context_deprecate frees the socket's wsi and then writes to
+ * it), so the socket is closed under lws: the listening fd is found by its
+ * port, and an idle pipe takes its number with dup2. The kernel then closes
+ * the listening socket (its last reference) and drops it from the event
+ * loop's epoll set, and lws's listening wsi watches a pipe that never speaks
+ * until lws closes it at the end.
+ */
+static void stop_accepting(struct gw_server *srv)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        gw_warn("server: cannot stop accepting before the drain: %s", strerror(errno));
+        return;
+    }
+    for (int fd = 0; fd < 4096; fd++) {
+        int listening = 0;
+        socklen_t len = sizeof(listening);
+        struct sockaddr_storage addr;
+        socklen_t alen = sizeof(addr);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+            getsockname(fd, (struct sockaddr *)&addr, &alen) != 0)
+            continue;
+        int port = addr.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&addr)->sin_port)
+                   : addr.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&addr)->sin6_port)
+                                                : -1;
+        if (port == srv->cfg->listen_port && dup2(p[0], fd) < 0)
+            gw_warn("server: cannot close the listening socket: %s", strerror(errno));
+    }
+    close(p[0]);
+    /* The write end stays open (and is dropped at exit): the pipe must never report a hang-up. */
+    srv->idle_pipe = p[1];
 }
 
 void gw_server_run(struct gw_server *srv, int drain_s)
@@ -269,8 +314,9 @@ void gw_server_run(struct gw_server *srv, int drain_s)
      * 503 + Retry-After. Stop when nothing is open or the time is up.
      */
     srv->draining = 1;
-    gw_info("server: draining %zu open requests, %llu sockets", srv->open_requests,
-            (unsigned long long)srv->metrics.sockets_open);
+    stop_accepting(srv);
+    gw_info("server: stopped accepting; draining %zu open requests, %llu sockets",
+            srv->open_requests, (unsigned long long)srv->metrics.sockets_open);
     socket_hub_close_all(srv);
     double deadline = gw_server_now() + drain_s;
     lws_sorted_usec_list_t tick;
@@ -280,9 +326,23 @@ void gw_server_run(struct gw_server *srv, int drain_s)
     ev_timer_init(&ev_tick, drain_ev_tick, 0.05, 0.05);
     if (srv->loop)
         ev_timer_start(srv->loop, &ev_tick);
-    while ((srv->open_requests > 0 || srv->metrics.sockets_open > 0 ||
-            gw_intake_in_flight(srv->intake) > 0) &&
-           gw_server_now() < deadline) {
+    /*
+     * Drained: nothing open, nothing in the workers' hands, and then a short
+     * while more, so that a request a client sent on a keep-alive connection
+     * just before it saw us go is read and answered (503, Connection: close)
+     * rather than left unread until the exit resets it.
+     */
+    double drained_at = 0;
+    for (;;) {
+        double now = gw_server_now();
+        bool busy = srv->open_requests > 0 || srv->metrics.sockets_open > 0 ||
+                    gw_intake_in_flight(srv->intake) > 0;
+        if (busy)
+            drained_at = 0;
+        else if (!drained_at)
+            drained_at = now;
+        if (now >= deadline || (drained_at && now - drained_at >= DRAIN_LINGER_S))
+            break;
         if (!srv->loop)
             lws_sul_schedule(srv->ctx, 0, &tick, drain_tick, 50 * LWS_US_PER_MS);
         if (service_once(srv) < 0)
@@ -311,6 +371,8 @@ void gw_server_destroy(struct gw_server *srv)
     srv->closing = 1;
     signal_context = NULL;
     lws_context_destroy(srv->ctx);
+    if (srv->idle_pipe > 0)
+        close(srv->idle_pipe);
     if (srv->loop)
         ev_loop_destroy(srv->loop);
     gw_intake_collect(srv->intake, gw_http_job_done, srv);

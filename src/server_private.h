@@ -33,7 +33,8 @@ struct gw_server {
     struct gw_listener *listener;   /* session notifications; NULL without socket routes */
     struct gw_announcer *announcer; /* sends them after commits; NULL likewise */
     int draining;
-    int closing;          /* the context is being destroyed: collect no jobs from callbacks */
+    int idle_pipe; /* write end of the pipe that replaced the listening socket (stop_accepting) */
+    int closing;   /* the context is being destroyed: collect no jobs from callbacks */
     size_t open_requests; /* between request line and last byte of the reply */
 };
 

@@ -4,6 +4,7 @@
  * database is held back with a table lock so the contacts are provably in
  * flight when the signal arrives.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -98,6 +99,96 @@ static void test_sigterm_drains_in_flight_contacts(void **state)
     assert_int_equal(harness_pg_long(blocker, "SELECT count(*) FROM messages WHERE "
                                               "idempotency_key LIKE 'api:drain-%'"),
                      IN_FLIGHT);
+    PQfinish(blocker);
+    harness_env_teardown(&env);
+}
+
+/* A loopback TCP connection to port, or -1 (errno says why). */
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends req and reads one whole response (headers and Content-Length body) into buf. */
+static void exchange(int fd, const char *req, char *buf, size_t cap)
+{
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        assert_true(n > 0);
+        len += (size_t)n;
+        buf[len] = '\0';
+        const char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "content-length:");
+        if (end && cl && len >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10))
+            return;
+    }
+}
+
+/*
+ * SIGTERM stops accepting at once (a new connection is refused, not left in
+ * the listen backlog to be reset at the exit), and a request that arrives on
+ * a keep-alive connection while the gateway drains is answered 503 with
+ * Retry-After and Connection: close, and the connection then closed cleanly.
+ */
+static void test_sigterm_refuses_new_connections_and_closes_kept_ones(void **state)
+{
+    (void)state;
+    struct harness_env env;
+    assert_int_equal(harness_env_setup(&env, "drain_conn", NULL), 0);
+    struct harness_gateway *gw = &env.gw;
+    int kept = connect_to(gw->port);
+    assert_true(kept >= 0);
+    char buf[4096];
+    exchange(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", buf, sizeof(buf));
+    assert_non_null(strstr(buf, "200"));
+
+    /* One contact held in flight keeps the gateway draining. */
+    PGconn *blocker = hold_messages_table(&env);
+    struct shot shot = {.gw = gw, .i = 900};
+    pthread_t th;
+    pthread_create(&th, NULL, fire, &shot);
+    for (int tries = 0; tries < 200 && in_flight(gw) != 1; tries++)
+        usleep(20 * 1000);
+    kill(gw->pid, SIGTERM);
+    usleep(300 * 1000);
+
+    errno = 0;
+    assert_int_equal(connect_to(gw->port), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+
+    static const char body[] = "{\"external_id\":\"late\",\"customer\":{\"email\":"
+                               "\"late@example.com\"},\"body\":\"after the signal\"}";
+    char req[512];
+    snprintf(req, sizeof(req),
+             "POST /v1/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             HARNESS_TOKEN, strlen(body), body);
+    exchange(kept, req, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "HTTP/1.1 503"));
+    assert_non_null(strcasestr(buf, "retry-after:"));
+    assert_non_null(strcasestr(buf, "connection: close"));
+    /* Closed by the gateway, in order: end of stream, not a reset. */
+    char rest[64];
+    assert_int_equal(read(kept, rest, sizeof(rest)), 0);
+    close(kept);
+
+    harness_pg_exec(blocker, "COMMIT");
+    pthread_join(th, NULL);
+    assert_int_equal(shot.r.status, 201);
+    harness_response_free(&shot.r);
+    assert_int_equal(harness_gateway_stop(gw), 0);
     PQfinish(blocker);
     harness_env_teardown(&env);
 }
@@ -197,6 +288,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_drains_in_flight_contacts),
+        cmocka_unit_test(test_sigterm_refuses_new_connections_and_closes_kept_ones),
         cmocka_unit_test(test_client_gone_before_commit),
         cmocka_unit_test(test_full_queue_is_503),
     };
