@@ -60,6 +60,8 @@ extern const struct gw_socket_route desk_stream_route;
 /* desk_cli.c: `intake agent ...` and `intake sla-scan` (exit statuses as sysexits). */
 int desk_agent_command(int argc, char **argv, const struct gw_config *cfg);
 int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg);
+/* customer_cli.c: `intake customer export|erase`. */
+int desk_customer_command(int argc, char **argv, const struct gw_config *cfg);
 /* report_cli.c: `intake report` (report.h renders it). */
 int desk_report_command(int argc, char **argv, const struct gw_config *cfg);
 

@@ -59,6 +59,8 @@ static const struct gw_command desk_commands[] = {
      desk_sla_scan_command},
     {"report", "a period's service report (--month YYYY-MM, --format text|json|csv|html)",
      desk_report_command},
+    {"customer", "export or erase a person's data (export|erase NUMBER|EMAIL|PHONE)",
+     desk_customer_command},
 };
 
 const struct gw_channel gw_channel_desk = {

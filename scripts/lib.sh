@@ -18,7 +18,7 @@ pg_root() {
 # Debian packages the build, the tests and the demo need.
 INTAKE_PACKAGES=(build-essential cmake pkg-config clang-format
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libjansson-dev libcurl4-openssl-dev libpq-dev libssl-dev libcmocka-dev
-  libgmime-3.0-dev libxml2-dev libesmtp-dev python3-aiosmtpd dovecot-imapd
+  libgmime-3.0-dev libxml2-dev libesmtp-dev libzip-dev python3-aiosmtpd dovecot-imapd
   postgresql postgresql-contrib curl)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -1,0 +1,236 @@
+-- Personal data on request (PIPL, GDPR): a customer's data exported whole,
+-- or erased everywhere it is kept while their tickets stay as anonymous
+-- records (numbers, channels, categories, times, ratings: reports keep
+-- their counts and times). Both append to the audit trail.
+--
+-- What "everywhere" means, table by table: the customer row's name, company
+-- and industry; their identities; their tickets' subjects, summaries,
+-- solutions and results; every message on those tickets (body, subject,
+-- sender, copies, Message-ID, raw source, attachments); messages they sent
+-- on other tickets and their address copied on other messages; their calls
+-- (numbers, caller name, recording link, transcript); their chat sessions
+-- and every event in them; survey comments and follow-up outcomes; the
+-- payloads of their outbox rows, unsent ones skipped; timeline details.
+
+-- The customer an identifier names: a customer number, an email address or
+-- a phone number (E.164). {"customer": id} or {"error": why}: none, or two
+-- customers (a number of one and an address of another).
+CREATE OR REPLACE FUNCTION intake_customer_find(p_who text) RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    WITH m AS (
+        SELECT id FROM customers WHERE number = p_who
+        UNION
+        SELECT customer_id FROM customer_identities WHERE value = lower(p_who)
+    )
+    SELECT CASE (SELECT count(*) FROM m)
+               WHEN 0 THEN jsonb_build_object('error', 'no customer is known by that')
+               WHEN 1 THEN jsonb_build_object('customer', (SELECT id FROM m))
+               ELSE jsonb_build_object('error', 'that names more than one customer: use the '
+                                                || 'customer number') END
+$fn$;
+
+-- Everything held about a customer, as one document.
+CREATE OR REPLACE FUNCTION intake_customer_document(p_customer bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT jsonb_build_object(
+        'customer', (SELECT jsonb_build_object('number', c.number, 'name', c.name,
+                                               'company', c.company, 'industry', c.industry,
+                                               'language', c.language, 'created_at', c.created_at)
+                       FROM customers c WHERE c.id = p_customer),
+        'identities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', i.kind,
+                                                                    'value', i.value,
+                                                                    'since', i.created_at)
+                                                 ORDER BY i.kind, i.value)
+                                  FROM customer_identities i WHERE i.customer_id = p_customer),
+                               '[]'),
+        'tickets', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                     'number', t.number, 'channel', t.channel, 'status', t.status,
+                     'subject', t.subject, 'summary', t.summary, 'product', t.product,
+                     'category', t.category, 'priority', t.priority, 'solution', t.solution,
+                     'result', t.result, 'created_at', t.created_at,
+                     'resolved_at', t.resolved_at, 'closed_at', t.closed_at,
+                     'messages', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                         'direction', m.direction, 'channel', m.channel,
+                         'key', m.idempotency_key,
+                         'sender_name', m.sender_name, 'sender_address', m.sender_address,
+                         'cc', m.cc, 'subject', m.subject, 'body', m.body,
+                         'received_at', m.received_at, 'has_source',
+                         EXISTS (SELECT 1 FROM message_sources s WHERE s.message_id = m.id),
+                         'attachments', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                             'id', a.id, 'filename', a.filename, 'content_type', a.content_type,
+                             'size', a.size_bytes, 'sha256', encode(a.sha256, 'hex'))
+                             ORDER BY a.id) FROM attachments a WHERE a.message_id = m.id), '[]'))
+                         ORDER BY m.id) FROM messages m WHERE m.ticket_id = t.id), '[]'),
+                     'calls', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                         'provider', k.provider, 'call_id', k.call_id, 'direction', k.direction,
+                         'from', k.from_number, 'to', k.to_number, 'caller_name', k.caller_name,
+                         'state', k.state, 'started_at', k.started_at, 'ended_at', k.ended_at,
+                         'duration_s', k.duration_s, 'recording_url', k.recording_url,
+                         'transcript', k.transcript) ORDER BY k.created_at)
+                         FROM calls k WHERE k.ticket_id = t.id), '[]'),
+                     'chat_sessions', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                         'name', s.name, 'email', s.email, 'phone', s.phone,
+                         'language', s.language, 'origin', s.origin, 'created_at', s.created_at,
+                         'events', coalesce((SELECT jsonb_agg(e.event || jsonb_build_object(
+                                                 'seq', e.seq, 'at', e.created_at) ORDER BY e.seq)
+                                               FROM session_events e WHERE e.session_id = s.id),
+                                            '[]')) ORDER BY s.id)
+                         FROM live_sessions s WHERE s.ticket_id = t.id), '[]'),
+                     'surveys', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                         'sent_at', v.created_at, 'answered_at', v.answered_at,
+                         'response_speed', v.response_speed,
+                         'resolution_efficiency', v.resolution_efficiency,
+                         'attitude', v.attitude, 'professionalism', v.professionalism,
+                         'overall', v.overall, 'comment', v.comment) ORDER BY v.id)
+                         FROM surveys v WHERE v.ticket_id = t.id), '[]'))
+                     ORDER BY t.id)
+                   FROM tickets t WHERE t.customer_id = p_customer), '[]'))
+$fn$;
+
+-- `intake customer export`: the document, and the export in the audit trail.
+CREATE OR REPLACE FUNCTION intake_customer_export(p_who text, p_actor text) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_found jsonb := intake_customer_find(p_who);
+    v_id    bigint := (v_found->>'customer')::bigint;
+BEGIN
+    IF v_id IS NULL THEN
+        RETURN v_found;
+    END IF;
+    INSERT INTO audit_log (actor, action, subject)
+    SELECT p_actor, 'customer.export', number FROM customers WHERE id = v_id;
+    RETURN jsonb_build_object('document', intake_customer_document(v_id));
+END
+$fn$;
+
+-- The raw mail (an email's RFC 5322 bytes as it arrived) and the
+-- attachments of a customer's tickets, for the export's archive: one
+-- {"name": path in the archive, "data": base64} each.
+CREATE OR REPLACE FUNCTION intake_customer_files(p_number text) RETURNS SETOF jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT jsonb_build_object('name', 'sources/' || t.number || '-' || m.id || '.eml',
+                              'data', encode(s.raw, 'base64'))
+      FROM tickets t JOIN messages m ON m.ticket_id = t.id
+      JOIN message_sources s ON s.message_id = m.id
+     WHERE t.customer_id = (SELECT id FROM customers WHERE number = p_number)
+    UNION ALL
+    SELECT jsonb_build_object('name', 'attachments/' || a.id || '-'
+                                      || regexp_replace(coalesce(a.filename, 'file'),
+                                                        '[^A-Za-z0-9._-]', '_', 'g'),
+                              'data', encode(a.content, 'base64'))
+      FROM tickets t JOIN messages m ON m.ticket_id = t.id
+      JOIN attachments a ON a.message_id = m.id
+     WHERE t.customer_id = (SELECT id FROM customers WHERE number = p_number)
+       AND a.content IS NOT NULL
+$fn$;
+
+-- Erases a customer's personal data (see the top of this file), in one
+-- transaction: all of it or, on any failure, none. Returns what was done.
+CREATE OR REPLACE FUNCTION intake_customer_erase_id(p_customer bigint, p_actor text,
+                                                    p_action text DEFAULT 'customer.erase')
+RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_number   text;
+    v_emails   text[];
+    v_phones   text[];
+    v_chats    text[];
+    v_tickets  bigint[];
+    v_numbers  text[];
+    v_messages int;
+    v_calls    int;
+    v_sessions bigint[];
+BEGIN
+    SELECT number INTO v_number FROM customers WHERE id = p_customer FOR UPDATE;
+    v_emails := ARRAY(SELECT value FROM customer_identities
+                       WHERE customer_id = p_customer AND kind = 'email');
+    v_phones := ARRAY(SELECT value FROM customer_identities
+                       WHERE customer_id = p_customer AND kind = 'phone');
+    v_chats := ARRAY(SELECT value FROM customer_identities
+                      WHERE customer_id = p_customer AND kind = 'chat');
+    v_tickets := ARRAY(SELECT id FROM tickets WHERE customer_id = p_customer ORDER BY id);
+    v_numbers := ARRAY(SELECT number FROM tickets WHERE id = ANY (v_tickets));
+    PERFORM 1 FROM tickets WHERE id = ANY (v_tickets) ORDER BY id FOR UPDATE;
+    v_sessions := ARRAY(SELECT id FROM live_sessions
+                         WHERE ticket_id = ANY (v_tickets) OR visitor = ANY (v_chats)
+                            OR lower(email) = ANY (v_emails) OR phone = ANY (v_phones));
+
+    UPDATE tickets SET subject = NULL, summary = NULL, solution = NULL, result = NULL,
+                       product = NULL, updated_at = now()
+     WHERE id = ANY (v_tickets);
+    DELETE FROM message_sources
+     WHERE message_id IN (SELECT id FROM messages
+                           WHERE ticket_id = ANY (v_tickets)
+                              OR lower(sender_address) = ANY (v_emails)
+                              OR sender_address = ANY (v_phones));
+    DELETE FROM attachments
+     WHERE message_id IN (SELECT id FROM messages
+                           WHERE ticket_id = ANY (v_tickets)
+                              OR lower(sender_address) = ANY (v_emails)
+                              OR sender_address = ANY (v_phones));
+    -- Keys stay unique and a delivery of the same mail again stays a
+    -- duplicate, but no longer show a Message-ID (which may hold an address).
+    UPDATE messages
+       SET body = '', subject = NULL, sender_name = NULL, sender_address = NULL, cc = NULL,
+           idempotency_key = 'erased:' || md5(idempotency_key),
+           external_ref = CASE WHEN external_ref IS NOT NULL
+                               THEN 'erased:' || md5(external_ref) END
+     WHERE ticket_id = ANY (v_tickets)
+        OR lower(sender_address) = ANY (v_emails) OR sender_address = ANY (v_phones);
+    GET DIAGNOSTICS v_messages = ROW_COUNT;
+    UPDATE messages SET cc = ARRAY(SELECT x FROM unnest(cc) x WHERE lower(x) <> ALL (v_emails))
+     WHERE cc && v_emails;
+    UPDATE ticket_events SET detail = '{"erased": true}'
+     WHERE ticket_id = ANY (v_tickets) AND detail <> '{}';
+    UPDATE calls SET from_number = NULL, to_number = NULL, caller_name = NULL,
+                     recording_url = NULL, transcript = NULL
+     WHERE ticket_id = ANY (v_tickets) OR from_number = ANY (v_phones)
+        OR to_number = ANY (v_phones);
+    GET DIAGNOSTICS v_calls = ROW_COUNT;
+    UPDATE session_events SET event = jsonb_build_object('type', event->>'type', 'erased', true)
+     WHERE session_id = ANY (v_sessions);
+    -- Agents' streams told of these tickets (a new ticket, a customer's message).
+    UPDATE session_events e
+       SET event = jsonb_build_object('type', e.event->>'type', 'erased', true)
+      FROM live_sessions s
+     WHERE s.id = e.session_id AND s.channel = 'desk' AND cardinality(v_numbers) > 0
+       AND EXISTS (SELECT 1 FROM unnest(v_numbers) n
+                    WHERE strpos(e.event::text, '"' || n || '"') > 0);
+    UPDATE live_sessions SET name = NULL, email = NULL, phone = NULL, origin = NULL,
+                             visitor = 'erased-' || id
+     WHERE id = ANY (v_sessions);
+    UPDATE surveys SET comment = NULL WHERE ticket_id = ANY (v_tickets);
+    UPDATE followups SET outcome = NULL WHERE ticket_id = ANY (v_tickets);
+    UPDATE outbox SET payload = jsonb_build_object('erased', true),
+                      status = CASE WHEN status IN ('pending', 'sending') THEN 'skipped'
+                                    ELSE status END,
+                      last_error = CASE WHEN status IN ('pending', 'sending')
+                                        THEN 'personal data erased' ELSE last_error END
+     WHERE ticket_id = ANY (v_tickets)
+        OR payload->>'reply_handle' = ANY (v_emails) OR payload->>'reply_handle' = ANY (v_phones)
+        OR payload->>'to' = ANY (v_emails) OR payload->>'to' = ANY (v_phones);
+    DELETE FROM customer_identities WHERE customer_id = p_customer;
+    UPDATE customers SET name = NULL, company = NULL, industry = NULL, updated_at = now()
+     WHERE id = p_customer;
+    INSERT INTO audit_log (actor, action, subject, detail)
+    VALUES (p_actor, p_action, v_number,
+            jsonb_build_object('tickets', cardinality(v_tickets), 'messages', v_messages,
+                               'calls', v_calls, 'chat_sessions', cardinality(v_sessions)));
+    RETURN jsonb_build_object('customer', v_number, 'tickets', cardinality(v_tickets),
+                              'messages', v_messages, 'calls', v_calls,
+                              'chat_sessions', cardinality(v_sessions));
+END
+$fn$;
+
+-- `intake customer erase`: by number, email or phone.
+CREATE OR REPLACE FUNCTION intake_customer_erase(p_who text, p_actor text) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_found jsonb := intake_customer_find(p_who);
+BEGIN
+    IF v_found->>'customer' IS NULL THEN
+        RETURN v_found;
+    END IF;
+    RETURN intake_customer_erase_id((v_found->>'customer')::bigint, p_actor);
+END
+$fn$;

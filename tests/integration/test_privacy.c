@@ -1,0 +1,278 @@
+/*
+ * A person's data on request: `intake customer export` and `erase` on a
+ * customer who wrote by the API, email (with an attachment), chat and phone
+ * (a voicemail with its transcript and recording), beside another customer.
+ * The export holds all of it (JSON, and a zip with the raw mail and the
+ * attachment); after the erase a pg_dump of the whole database holds none of
+ * their strings, the other customer's are all there, their tickets stay as
+ * anonymous records, and the audit trail names both acts. Refusals change
+ * nothing.
+ */
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "phone_webhooks.h"
+#include "ws_client.h"
+
+#define ORIGIN      "http://shop.example"
+#define HOOK_SECRET "privacy-hook-secret"
+#define WAIT_MS     5000
+
+/*
+ * Every string of the person to be erased; none may survive the erase, as
+ * text or inside a bytea (pg_dump writes those in hex). The attachment's
+ * text is there only as the base64 of its raw mail.
+ */
+static const char *const theirs[] = {
+    "zhao.lanting@example.cn", "+8613811112222", "Zhao Lanting",         "Lanting Trading",
+    "INVOICE-ZL-7731",         "ZL-SECRET-4411", "WkwtQVRUQUNILTUxNTA=", "LANTING-CHAT-88",
+    "VM-SECRET-5599",          "zl-rec-123",     "CMT-SECRET-31",        "API-ZL-9090"};
+/* And the other customer's, which must all stay. */
+static const char *const others[] = {"other.person@example.org", "OTHER-SECRET-777"};
+
+static struct harness_env env;
+
+static int setup(void **state)
+{
+    (void)state;
+    return harness_env_setup(&env, "privacy",
+                             "{\"channels\":{\"chat\":{\"allowed_origins\":[\"" ORIGIN "\"]},"
+                             "\"phone\":{\"default_country_code\":\"86\","
+                             "\"webhook_secret\":\"" HOOK_SECRET "\"}}}");
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return harness_env_teardown(&env);
+}
+
+static void post_email(const char *raw)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v1/email/inbound", env.gw.base);
+    struct harness_response r;
+    harness_http("POST", url, HARNESS_TOKEN, "message/rfc822", raw, strlen(raw), &r);
+    if (r.status != 201)
+        fail_msg("email: %ld %s", r.status, r.body);
+    harness_response_free(&r);
+}
+
+static void make_their_data(void)
+{
+    free(harness_post_new_contact(&env.gw,
+                                  "{\"external_id\":\"API-ZL-9090\",\"customer\":{\"name\":"
+                                  "\"Zhao Lanting\",\"email\":\"zhao.lanting@example.cn\","
+                                  "\"phone\":\"+8613811112222\",\"company\":\"Lanting Trading\"},"
+                                  "\"body\":\"My order has not arrived\"}"));
+    /* "ZL-ATTACH-5150" is the attachment's text, in base64. */
+    post_email("From: Zhao Lanting <zhao.lanting@example.cn>\r\nTo: help@desk.example\r\n"
+               "Subject: INVOICE-ZL-7731\r\nMessage-ID: <zl-1@mail.example.cn>\r\n"
+               "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+               "--b\r\nContent-Type: text/plain\r\n\r\nMy account is ZL-SECRET-4411.\r\n"
+               "--b\r\nContent-Type: text/plain; name=note.txt\r\n"
+               "Content-Disposition: attachment; filename=note.txt\r\n"
+               "Content-Transfer-Encoding: base64\r\n\r\nWkwtQVRUQUNILTUxNTA=\r\n--b--\r\n");
+    post_email("From: Other Person <other.person@example.org>\r\nTo: help@desk.example\r\n"
+               "Subject: OTHER-SECRET-777\r\nMessage-ID: <o-1@example.org>\r\n\r\nHello.\r\n");
+
+    struct ws_client *c = ws_connect(env.gw.port, "/v1/chat", "intake-chat.v1", ORIGIN);
+    assert_non_null(c);
+    assert_true(ws_send(c, "{\"type\":\"hello\",\"lang\":\"en\",\"profile\":{\"name\":"
+                           "\"Zhao Lanting\",\"email\":\"zhao.lanting@example.cn\"}}"));
+    free(ws_recv_type(c, "welcome", WAIT_MS));
+    assert_true(ws_send(c, "{\"type\":\"message\",\"client_id\":\"p1\",\"text\":\"code "
+                           "LANTING-CHAT-88\"}"));
+    char *ack = ws_recv_type(c, "ack", WAIT_MS);
+    assert_non_null(ack);
+    free(ack);
+    ws_free(c);
+
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"event_id\":\"zl-vm-1\",\"call_id\":\"zl-call-1\",\"type\":\"voicemail\","
+             "\"from\":\"+8613811112222\",\"to\":\"+861012345678\",\"caller_name\":\"Zhao "
+             "Lanting\",\"transcript\":\"VM-SECRET-5599 please call\","
+             "\"recording_url\":\"https://rec.example/zl-rec-123.mp3\"}");
+    assert_int_equal(webhook_native(&env.gw, HOOK_SECRET, (long)time(NULL), json, NULL), 200);
+    /* A survey answered with a comment, on their first ticket. */
+    harness_pg_exec(env.pg, "INSERT INTO surveys (ticket_id, token_hash, language, expires_at, "
+                            "answered_at, overall, comment) SELECT min(t.id), '\\x0a', 'en', "
+                            "now() + interval '7 days', now(), 2, 'CMT-SECRET-31' FROM tickets t "
+                            "JOIN customer_identities i ON i.customer_id = t.customer_id "
+                            "WHERE i.value = 'zhao.lanting@example.cn'");
+}
+
+/* Runs `intake customer ARGS`; exit status, output in a malloc'd *out. */
+static int customer(const char *args, char **out)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "INTAKE_CONFIG= INTAKE_DATABASE_URL='%s' %s customer %s 2>&1",
+             env.db.url, INTAKE_BINARY, args);
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 20, len = 0, n;
+    char *buf = malloc(cap);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
+        len += n;
+    buf[len] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether the dump holds s as text or, in hex, inside a bytea. */
+static bool holds(const char *dump_text, const char *s)
+{
+    char hex[256] = "";
+    for (size_t i = 0; s[i] && i < 120; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
+    return strstr(dump_text, s) || strstr(dump_text, hex);
+}
+
+/* The whole database's rows as pg_dump writes them (malloc'd). */
+static char *dump(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "pg_dump --data-only '%s'", env.db.url);
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 22, len = 0, n;
+    char *buf = malloc(cap);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (len + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    assert_int_equal(pclose(p), 0);
+    return buf;
+}
+
+static void test_export_holds_everything(void **state)
+{
+    (void)state;
+    make_their_data();
+    char *out = NULL;
+    assert_int_equal(customer("export zhao.lanting@example.cn", &out), 0);
+    /* Everything but the raw mail, which the zip carries. */
+    for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
+        if (strcmp(theirs[i], "WkwtQVRUQUNILTUxNTA=") && !strstr(out, theirs[i]))
+            fail_msg("the export lacks %s", theirs[i]);
+    assert_null(strstr(out, "OTHER-SECRET-777"));
+    free(out);
+
+    char zip[] = "/tmp/intake-export-XXXXXX";
+    int fd = mkstemp(zip);
+    close(fd);
+    char args[128];
+    snprintf(args, sizeof(args), "export +8613811112222 --output %s", zip);
+    assert_int_equal(customer(args, &out), 0);
+    free(out);
+    /* The archive, read back with Python's zipfile. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "python3 -c \"import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); "
+             "n=sorted(z.namelist()); print(n[0], len(n), "
+             "any(b'WkwtQVRUQUNILTUxNTA=' in z.read(x) for x in n if x.startswith('sources/')), "
+             "any(b'Message-ID: <zl-1@mail.example.cn>' in z.read(x) for x in n "
+             "if x.startswith('sources/')))\" %s",
+             zip);
+    FILE *p = popen(cmd, "r");
+    char line[256] = "";
+    assert_non_null(fgets(line, sizeof(line), p));
+    assert_int_equal(pclose(p), 0);
+    unlink(zip);
+    /* customer.json and the email's raw source (the API, chat and phone keep none). */
+    assert_string_equal(line, "customer.json 2 True True\n");
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log "
+                                             "WHERE action = 'customer.export'"),
+                     2);
+}
+
+static void test_refusals_change_nothing(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(customer("erase zhao.lanting@example.cn", &out), 64);
+    assert_non_null(strstr(out, "--yes"));
+    free(out);
+    assert_int_equal(customer("erase nobody@example.com --yes", &out), 65);
+    assert_non_null(strstr(out, "no customer is known"));
+    free(out);
+    /* One customer's number is another's chat identity: ambiguous, refused. */
+    char *number = harness_pg_text(env.pg, "SELECT c.number FROM customers c JOIN "
+                                           "customer_identities i ON i.customer_id = c.id "
+                                           "WHERE i.value = 'other.person@example.org'");
+    harness_pg_exec(env.pg, "INSERT INTO customer_identities (kind, value, customer_id) "
+                            "SELECT 'chat', lower(c.number), i.customer_id FROM customers c, "
+                            "customer_identities i WHERE i.value = 'zhao.lanting@example.cn' "
+                            "AND c.id <> i.customer_id LIMIT 1");
+    char args[128];
+    snprintf(args, sizeof(args), "erase %s --yes", number);
+    assert_int_equal(customer(args, &out), 65);
+    assert_non_null(strstr(out, "more than one customer"));
+    free(out);
+    free(number);
+    harness_pg_exec(env.pg, "DELETE FROM customer_identities WHERE kind = 'chat' "
+                            "AND value LIKE 'c-%'");
+    assert_int_equal(customer("export", &out), 64);
+    free(out);
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log "
+                                             "WHERE action = 'customer.erase'"),
+                     0);
+}
+
+static void test_erase_leaves_nothing_of_theirs(void **state)
+{
+    (void)state;
+    long tickets = harness_pg_long(env.pg, "SELECT count(*) FROM tickets");
+    char *before = dump();
+    for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
+        if (!holds(before, theirs[i]))
+            fail_msg("the fixture lacks %s before the erase", theirs[i]);
+    free(before);
+
+    char *out = NULL;
+    assert_int_equal(customer("erase zhao.lanting@example.cn --yes", &out), 0);
+    assert_non_null(strstr(out, "erased the personal data of C-"));
+    free(out);
+
+    char *after = dump();
+    for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
+        if (holds(after, theirs[i]))
+            fail_msg("%s is still in the database after the erase", theirs[i]);
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        if (!holds(after, others[i]))
+            fail_msg("the other customer's %s went too", others[i]);
+    free(after);
+    /* The tickets stay, anonymous, with their times and ratings. */
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM tickets"), tickets);
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM surveys WHERE overall = 2"), 1);
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log "
+                                             "WHERE action = 'customer.erase'"),
+                     1);
+    /* Nobody is known by that address any more. */
+    assert_int_equal(customer("export zhao.lanting@example.cn", &out), 65);
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_export_holds_everything),
+        cmocka_unit_test(test_refusals_change_nothing),
+        cmocka_unit_test(test_erase_leaves_nothing_of_theirs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
