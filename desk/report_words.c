@@ -5,8 +5,8 @@ const char *const report_dimension_keys[REPORT_DIMENSIONS] = {
     "response_speed", "resolution_efficiency", "attitude", "professionalism", "overall"};
 
 static const char *const definitions_en[] = {
-    "A ticket belongs to the period it was created in, in the report's time zone; customer "
-    "messages are those on the period's tickets.",
+    "A ticket belongs to the period it was created in, in the report's time zone; a "
+    "customer's message to the period it was received in.",
     "Answered within its deadline: first response at or before its first-response deadline, "
     "over the tickets answered or already past that deadline when the report was made.",
     "Resolved: resolved or closed. Resolution rate: resolved tickets over tickets created. "
@@ -16,10 +16,12 @@ static const char *const definitions_en[] = {
     "A follow-up belongs to the period it was due in. On time: closed at or before its due "
     "time, over the follow-ups closed or already past due.",
     "Business times count the business-hours calendar's open hours only.",
+    "A breach: a clock that ran out (answered, started or resolved after its deadline, or not "
+    "yet and past it when the report was made).",
     NULL};
 
 static const char *const definitions_zh[] = {
-    "工单按创建时间（报告时区）归入统计周期；客户消息为这些工单上的客户消息。",
+    "工单按创建时间（报告时区）归入统计周期；客户消息按收到时间归入。",
     "首次响应及时：首次响应不晚于首次响应时限；分母为已响应或在出报告时已超过时限的工单。",
     "已解决：已解决或已关闭。问题解决率：已解决工单数 / 新建工单数。解决及时：与响应相同，"
     "以解决时限计。",
@@ -27,6 +29,7 @@ static const char *const definitions_zh[] = {
     "分母为有总体评分的回答。",
     "回访任务按到期时间归入周期。按时：在到期时间之前（含）关闭；分母为已关闭或已超期的任务。",
     "工作时间口径只计营业时间日历中的工作时段。",
+    "超时：时钟已到期（在时限之后才响应、开始处理或解决，或在出报告时仍未完成且已过时限）。",
     NULL};
 
 static const struct report_words en = {

@@ -9,12 +9,15 @@
  * - db/functions/<area>.sql hold every function in its current version, each
  *   in one place, changed in place. Their checksums are kept in
  *   schema_functions; when any file changed (or any migration ran, which may
- *   have dropped what a function needs), every file runs again, and then any
- *   function of ours that no file created in this transaction is one that no
- *   file defines any more: it is dropped. "Created in this transaction" is
- *   read from pg_proc's xmin: CREATE OR REPLACE rewrites a function's row
- *   even when nothing in it changed. Running every file, rather than only the
- *   changed ones, is what makes that test possible without parsing SQL.
+ *   have dropped what a function needs), every function of ours is dropped
+ *   and every file runs again, so a file may change a function's arguments
+ *   or result. A function that something else depends on cannot be dropped
+ *   and is replaced instead; if no file created it in this transaction (read
+ *   from pg_proc's xmin: CREATE OR REPLACE rewrites the row even when nothing
+ *   changed), no file defines it any more, and it is dropped at the end.
+ *   Running every file, rather than only the changed ones, is what makes
+ *   that possible without parsing SQL. Running gateways re-plan their
+ *   prepared statements against the new functions by name.
  *
  * Everything runs in one transaction under a session advisory lock, so two
  * nodes never migrate at once and a failure leaves the database as it was.
@@ -217,11 +220,42 @@ static int drop_orphans(PGconn *conn)
     return ok;
 }
 
+/*
+ * Drops every function of ours first, so that a file may change a
+ * function's arguments or result (which CREATE OR REPLACE refuses); one
+ * that a table, index or view depends on stays (it can only be replaced),
+ * and is dropped later only if no file defines it any more (drop_orphans),
+ * where the dependency then fails the migration with its reason.
+ */
+static int drop_all_functions(PGconn *conn)
+{
+    return exec_ok(conn,
+                   "CREATE TEMP TABLE dropped_functions (f text) ON COMMIT DROP; "
+                   "DO $$ DECLARE r record; BEGIN FOR r IN SELECT p.oid::regprocedure::text AS "
+                   "f " OUR_FUNCTIONS " LOOP BEGIN EXECUTE 'DROP FUNCTION ' || r.f; "
+                   "INSERT INTO dropped_functions VALUES (r.f); "
+                   "EXCEPTION WHEN dependent_objects_still_exist THEN NULL; END; END LOOP; END $$",
+                   "dropping the functions to make them anew");
+}
+
+/* Says which of the functions dropped no file made again: they are gone for good. */
+static int log_gone(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SELECT f FROM dropped_functions "
+                                 "WHERE to_regprocedure(f) IS NULL ORDER BY f");
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    for (int r = 0; ok && r < PQntuples(res); r++)
+        gw_info("migrate: dropped %s (no file in db/functions defines it)", PQgetvalue(res, r, 0));
+    PQclear(res);
+    return ok;
+}
+
 static int apply_functions(PGconn *conn)
 {
     /* Bodies refer to each other in any order; plpgsql checks them when run. */
     if (!exec_ok(conn, "SET LOCAL check_function_bodies = off", "check_function_bodies") ||
-        !exec_ok(conn, "DELETE FROM schema_functions", "schema_functions"))
+        !exec_ok(conn, "DELETE FROM schema_functions", "schema_functions") ||
+        !drop_all_functions(conn))
         return 0;
     for (size_t i = 0; i < gw_n_function_files; i++) {
         const struct gw_function_file *f = &gw_function_files[i];
@@ -242,7 +276,7 @@ static int apply_functions(PGconn *conn)
         if (!ok)
             return 0;
     }
-    if (!drop_orphans(conn))
+    if (!log_gone(conn) || !drop_orphans(conn))
         return 0;
     gw_info("migrate: applied %zu function files", gw_n_function_files);
     return 1;

@@ -61,8 +61,9 @@ static const char fixture_sql[] =
     " (8, 'SR-DEC', 801, 'chat', 'order', 'normal', 'orders', 'en', '2026-12-01 00:30+08',"
     "  '2026-12-01 00:45+08', NULL, '2026-12-03 00:30+08', '2026-12-03 00:30+08', NULL, NULL, 1,"
     "  NULL, 'open');"
-    "INSERT INTO messages (ticket_id, direction, channel, idempotency_key, body, received_at) "
-    "SELECT id, 'in', channel, 'fixture:' || number, 'text', created_at FROM tickets;"
+    "INSERT INTO messages (ticket_id, direction, channel, idempotency_key, body, received_at,"
+    "  created_at) SELECT id, 'in', channel, 'fixture:' || number, 'text', created_at, created_at"
+    "  FROM tickets;"
     "INSERT INTO messages (ticket_id, direction, channel, idempotency_key, body, received_at) "
     "VALUES (1, 'out', 'email', 'fixture:out', 'answer', '2026-11-01 00:40+08');"
     "INSERT INTO sla_breaches (ticket_id, clock, level, due_at) VALUES"
@@ -225,8 +226,11 @@ static void test_every_figure_of_the_month(void **state)
     /* Escalations. */
     assert_fig(r, "escalations.level_2", 2);
     assert_fig(r, "escalations.level_3", 1);
-    assert_fig(r, "escalations.breaches_by_clock.first_response", 1);
-    assert_fig(r, "escalations.breaches_by_clock.resolution", 1);
+    /* Clocks that ran out: answers B late, D and F never; handling never started on C, D, F
+       (A, B and E were resolved); resolutions B late, C, D and F never. */
+    assert_fig(r, "escalations.breaches_by_clock.first_response", 3);
+    assert_fig(r, "escalations.breaches_by_clock.handling", 3);
+    assert_fig(r, "escalations.breaches_by_clock.resolution", 4);
     /* Surveys: answered in November: 1 (5s), 3 (2-4), 4 (4s, an October ticket); sent in it:
        1, 2, 3, 5, of which 1, 2 and 3 were answered (2 in December). */
     assert_fig(r, "satisfaction.sent", 4);
