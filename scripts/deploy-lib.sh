@@ -107,11 +107,14 @@ metric() {
 #   --text T           send one message after the welcome and wait for its ack
 #   --ticket-file F    write the ack's ticket number there
 #   --await-agent T    then wait for an agent's message with text T
+#   --resume           then wait (60 s) for the gateway to close the socket with
+#                      1001, reconnect with the session's token as the widget
+#                      does, and send a second message on the resumed session
 # Prints the events it saw, one JSON object a line; exits non-zero on a
 # missing welcome, ack or agent message (each waited for 15 s).
 chat_probe() {
   "$PY" - "$@" <<'PY'
-import argparse, asyncio, json, os
+import argparse, asyncio, json, os, time
 import websockets
 
 ap = argparse.ArgumentParser()
@@ -120,38 +123,73 @@ ap.add_argument("--origin", required=True)
 ap.add_argument("--text")
 ap.add_argument("--ticket-file")
 ap.add_argument("--await-agent")
+ap.add_argument("--resume", action="store_true")
 args = ap.parse_args()
+last_seq = 0
 
-async def expect(ws, what, match):
+async def expect(ws, what, match, timeout=15):
+    global last_seq
     async def loop():
+        global last_seq
         while True:
             event = json.loads(await ws.recv())
             print(json.dumps(event, ensure_ascii=False), flush=True)
+            last_seq = max(last_seq, event.get("seq") or 0)
             if event.get("type") == "error":
                 raise SystemExit(f"chat: error event while waiting for {what}")
             if match(event):
                 return event
     try:
-        return await asyncio.wait_for(loop(), 15)
+        return await asyncio.wait_for(loop(), timeout)
     except asyncio.TimeoutError:
-        raise SystemExit(f"chat: no {what} within 15 s")
+        raise SystemExit(f"chat: no {what} within {timeout} s")
+
+def connect():
+    return websockets.connect(args.url, subprotocols=["intake-chat.v1"], origin=args.origin,
+                              open_timeout=10)
+
+async def send_message(ws, client_id, text):
+    await ws.send(json.dumps({"type": "message", "client_id": client_id, "text": text}))
+    ack = await expect(ws, "ack", lambda e: e.get("type") == "ack" and e.get("client_id") == client_id)
+    if not str(ack.get("ticket", "")).startswith("SR-"):
+        raise SystemExit(f"chat: ack without a ticket: {ack}")
+    return ack
+
+async def resume(token, ticket):
+    # The gateway that held the socket is draining: try again for 20 s, as a
+    # browser would, until haproxy hands us to the other one.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            async with connect() as ws:
+                await ws.send(json.dumps({"type": "hello", "token": token, "last_seq": last_seq}))
+                welcome = await expect(ws, "welcome", lambda e: e.get("type") == "welcome")
+                if not welcome.get("resumed"):
+                    raise SystemExit(f"chat: the session was not resumed: {welcome}")
+                ack = await send_message(ws, "probe-2", "Thanks, still waiting.")
+                if ack["ticket"] != ticket:
+                    raise SystemExit(f"chat: the resumed session wrote on {ack['ticket']}, not {ticket}")
+                print(json.dumps({"resumed": True, "ticket": ticket}), flush=True)
+                return
+        except (OSError, websockets.exceptions.WebSocketException) as e:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"chat: could not resume: {e!r}")
+            print(json.dumps({"reconnect_failed": repr(e)}), flush=True)
+            await asyncio.sleep(0.5)
 
 async def main():
-    async with websockets.connect(args.url, subprotocols=["intake-chat.v1"],
-                                  origin=args.origin, open_timeout=10) as ws:
+    async with connect() as ws:
         if ws.subprotocol != "intake-chat.v1":
             raise SystemExit(f"chat: subprotocol {ws.subprotocol!r}")
         await ws.send(json.dumps({"type": "hello", "lang": "en",
                                   "profile": {"name": "Wang Fang"}}))
         welcome = await expect(ws, "welcome", lambda e: e.get("type") == "welcome")
-        if not welcome.get("token"):
+        token = welcome.get("token")
+        if not token:
             raise SystemExit("chat: the welcome of a new session carries no token")
         if args.text is None:
             return
-        await ws.send(json.dumps({"type": "message", "client_id": "probe-1", "text": args.text}))
-        ack = await expect(ws, "ack", lambda e: e.get("type") == "ack")
-        if not str(ack.get("ticket", "")).startswith("SR-"):
-            raise SystemExit(f"chat: ack without a ticket: {ack}")
+        ack = await send_message(ws, "probe-1", args.text)
         if args.ticket_file:
             with open(args.ticket_file + ".tmp", "w") as f:
                 f.write(ack["ticket"])
@@ -160,6 +198,16 @@ async def main():
             await expect(ws, "agent message",
                          lambda e: e.get("type") == "message" and e.get("from") == "agent"
                          and e.get("text") == args.await_agent)
+        if not args.resume:
+            return
+        try:
+            await expect(ws, "close", lambda e: False, timeout=60)
+        except websockets.exceptions.ConnectionClosed as e:
+            code = e.rcvd.code if e.rcvd else None
+            print(json.dumps({"closed": code}), flush=True)
+            if code != 1001:
+                raise SystemExit(f"chat: closed with {code}, not 1001 (going away)")
+    await resume(token, ack["ticket"])
 
 asyncio.run(main())
 PY
