@@ -30,11 +30,11 @@ fail() {
   exit 1
 }
 
-# summary FAILED: the closing line, "NAME: N passed, N failed", and the time taken.
+# summary FAILED: the time taken, then the closing line "NAME: N passed, N failed".
 summary() {
   local took=$(($(date +%s) - DEPLOY_STARTED))
+  printf '%s took %dm%02ds\n' "$DEPLOY_NAME" $((took / 60)) $((took % 60))
   printf '%s: %d passed, %d failed\n' "$DEPLOY_NAME" "$DEPLOY_PASSED" "$1"
-  printf '%s took %dm%02ds\n' "$DEPLOY_NAME" $((took / 60)) $((took % 60)) >&2
 }
 
 free_port() {
