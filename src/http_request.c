@@ -183,9 +183,23 @@ static void count_refused_credentials(struct gw_server *srv, struct session *s)
 }
 
 /*
- * Limits per client address: a request rate on channel routes, and a cap on
- * failed tokens so that guessing is slow. Sets early_status 429 or the token's
- * 401/403.
+ * Whether a route takes credentials: a token of ours, or a signature or
+ * token its channel checks (phone webhooks register contacts: parse). Public
+ * pages (the chat page and widget, the console's page, survey pages) take
+ * none.
+ */
+static bool takes_credentials(const struct gw_route *route)
+{
+    return route->auth != GW_AUTH_NONE || route->parse != NULL;
+}
+
+/*
+ * Limits per client address: a request rate on every route, and a cap on
+ * failed credentials so that guessing is slow. The cap holds back only
+ * routes that take credentials: customers behind one office or carrier NAT
+ * share an address with whoever guesses there, and the public pages stay
+ * theirs (the request rate still limits them). Sets early_status 429 or the
+ * token's 401/403.
  */
 static void check_client(struct gw_server *srv, struct session *s, struct lws *wsi)
 {
@@ -194,9 +208,9 @@ static void check_client(struct gw_server *srv, struct session *s, struct lws *w
         snprintf(client, sizeof(client), "?");
     double now = gw_server_now();
     int retry = 0;
-    /* Every route: those without a token of ours may check a signature (phone webhooks). */
     if (!gw_ratelimit_allow(srv->limits, client, now, &retry) ||
-        !gw_ratelimit_auth_allowed(srv->limits, client, now, &retry)) {
+        (takes_credentials(s->route) &&
+         !gw_ratelimit_auth_allowed(srv->limits, client, now, &retry))) {
         s->early_status = 429;
         s->early_retry_s = retry;
         return;

@@ -255,6 +255,45 @@ static void test_client_limits_429(void **state)
     assert_int_equal(harness_env_teardown(&env), 0);
 }
 
+/*
+ * Refused tokens from one address hold back that address's authentication
+ * attempts only: customers behind the same office or carrier NAT still get
+ * the chat page, the widget, the console's page.
+ */
+static void test_token_lockout_leaves_public_pages_up(void **state)
+{
+    (void)state;
+    struct harness_env env;
+    assert_int_equal(
+        harness_env_setup(&env, "lockout", "{\"limits\":{\"auth_failures_per_minute\":2}}"), 0);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v1/contacts", env.gw.base);
+    const char *body = "{\"external_id\":\"lock\",\"customer\":{\"email\":\"a@b.co\"},"
+                       "\"body\":\"x\"}";
+    struct harness_response r;
+    long last = 0;
+    for (int i = 0; i < 3; i++) {
+        harness_http("POST", url, "wrong-token-wrong-token", "application/json", body, strlen(body),
+                     &r);
+        last = r.status;
+        harness_response_free(&r);
+    }
+    assert_int_equal(last, 429);
+    /* Authentication from that address waits out the minute, a right token too. */
+    harness_http("POST", url, HARNESS_TOKEN, "application/json", body, strlen(body), &r);
+    assert_int_equal(r.status, 429);
+    harness_response_free(&r);
+    static const char *const pages[] = {"/chat/", "/chat/widget.js", "/agent/", "/healthz"};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        snprintf(url, sizeof(url), "%s%s", env.gw.base, pages[i]);
+        harness_http("GET", url, NULL, NULL, NULL, 0, &r);
+        if (r.status != 200)
+            fail_msg("%s: %ld during a lockout", pages[i], r.status);
+        harness_response_free(&r);
+    }
+    assert_int_equal(harness_env_teardown(&env), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_unknown_routes_404_405),
         cmocka_unit_test(test_database_down_is_503_with_retry_after),
         cmocka_unit_test(test_client_limits_429),
+        cmocka_unit_test(test_token_lockout_leaves_public_pages_up),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
