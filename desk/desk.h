@@ -36,8 +36,18 @@ json_t *desk_document(const struct gw_config *cfg, const char *action);
  * was given.
  */
 bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg);
+/* The desk's database operations (desk_channel.c). */
+enum desk_operation {
+    DESK_OP_DESK,          /* an agent's or a tool's action (intake_desk) */
+    DESK_OP_SURVEY_GET,    /* the survey behind a link */
+    DESK_OP_SURVEY_ANSWER, /* a customer's answer to it */
+    DESK_OP_SLA_SCAN,      /* escalate breached clocks */
+    DESK_OP__COUNT
+};
+extern const struct gw_operation desk_operations[DESK_OP__COUNT];
+
 /* Makes the job the operation op with doc (stolen) as input; false when out of memory. */
-bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, enum gw_operation op,
+bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, enum desk_operation op,
                           json_t *doc);
 
 /* desk_api.c: the REST routes. */

@@ -317,7 +317,7 @@ bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
         json_decref(doc);
         return false;
     }
-    if (!desk_submit_document(job, arena, GW_OP_DESK, doc))
+    if (!desk_submit_document(job, arena, DESK_OP_DESK, doc))
         return refuse(reply, arena, 500, "out of memory", NULL);
     return true;
 }

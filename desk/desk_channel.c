@@ -53,6 +53,14 @@ static const struct gw_route desk_routes[] = {
     {.method = "GET", .path = "/agent/console.js", .answer = answer_console},
 };
 
+/* db/functions/desk.sql, surveys.sql and sla.sql */
+const struct gw_operation desk_operations[DESK_OP__COUNT] = {
+    [DESK_OP_DESK] = {"desk", "intake_desk"},
+    [DESK_OP_SURVEY_GET] = {"desk_survey_get", "intake_survey_get"},
+    [DESK_OP_SURVEY_ANSWER] = {"desk_survey_answer", "intake_survey_answer"},
+    [DESK_OP_SLA_SCAN] = {"desk_sla_scan", "intake_sla_scan"},
+};
+
 static const struct gw_command desk_commands[] = {
     {"agent", "add, list, disable agents and issue their tokens", desk_agent_command},
     {"sla-scan", "escalate breached SLA clocks once (--at TIME: as of then)",
@@ -71,5 +79,7 @@ const struct gw_channel gw_channel_desk = {
     .n_socket_routes = 1,
     .commands = desk_commands,
     .n_commands = sizeof(desk_commands) / sizeof(desk_commands[0]),
+    .operations = desk_operations,
+    .n_operations = DESK_OP__COUNT,
     .poll = desk_poll,
 };

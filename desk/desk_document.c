@@ -40,13 +40,13 @@ bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg
     return true;
 }
 
-bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, enum gw_operation op,
+bool desk_submit_document(struct gw_intake_job *job, struct gw_arena *arena, enum desk_operation op,
                           json_t *doc)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     job->kind = GW_JOB_OPERATION;
-    job->operation = op;
+    job->operation = &desk_operations[op];
     job->document = text ? gw_arena_strdup(arena, text) : NULL;
     free(text);
     return job->document != NULL;

@@ -14,7 +14,7 @@
 #include "gw_poller.h"
 
 /* Runs one desk operation on the poller's connection; its answer (a JSON object) or NULL. */
-static json_t *run(struct gw_poll_ctx *ctx, enum gw_operation op, json_t *doc)
+static json_t *run(struct gw_poll_ctx *ctx, enum desk_operation op, json_t *doc)
 {
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_intake_job job = {.arena = arena};
@@ -31,7 +31,7 @@ static json_t *run(struct gw_poll_ctx *ctx, enum gw_operation op, json_t *doc)
 int desk_poll(struct gw_poll_ctx *ctx)
 {
     const struct gw_config *cfg = gw_poll_config(ctx);
-    json_t *answer = run(ctx, GW_OP_SLA_SCAN, desk_document(cfg, "sla_scan"));
+    json_t *answer = run(ctx, DESK_OP_SLA_SCAN, desk_document(cfg, "sla_scan"));
     size_t n = json_array_size(json_object_get(answer, "breaches"));
     if (n)
         gw_info("sla: %zu breached clock%s escalated", n, n == 1 ? "" : "s");
@@ -39,7 +39,7 @@ int desk_poll(struct gw_poll_ctx *ctx)
 
     json_t *sweep = desk_document(cfg, "streams_sweep");
     json_object_set_new(sweep, "api", json_true());
-    answer = run(ctx, GW_OP_DESK, sweep);
+    answer = run(ctx, DESK_OP_DESK, sweep);
     json_int_t gone =
         json_integer_value(json_object_get(json_object_get(answer, "body"), "offline"));
     if (gone)

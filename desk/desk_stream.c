@@ -64,9 +64,9 @@ static void refuse(struct gw_socket *sock, struct stream_conn *c, const char *co
  * A database operation for this socket; it closes when the gateway cannot
  * take one the agent asked for (a renewal is tried again at the next turn).
  */
-static bool submit(struct gw_socket *sock, json_t *doc, enum gw_operation op, enum purpose why)
+static bool submit(struct gw_socket *sock, json_t *doc, enum purpose why)
 {
-    if (gw_socket_submit_operation(sock, op, doc, why) == GW_OK)
+    if (gw_socket_submit_operation(sock, &desk_operations[DESK_OP_DESK], doc, why) == GW_OK)
         return true;
     if (why != FOR_GOODBYE && why != FOR_RENEW)
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "the gateway is busy; reconnect shortly");
@@ -137,7 +137,7 @@ static void on_hello(struct gw_socket *sock, struct stream_conn *c, json_t *msg)
         json_object_set_new(doc, "presence", json_string(presence));
     gw_socket_set_deadline(sock, 0);
     c->phase = OPENING;
-    submit(sock, doc, GW_OP_DESK, FOR_HELLO);
+    submit(sock, doc, FOR_HELLO);
 }
 
 static void on_open(struct gw_socket *sock, void *state)
@@ -188,7 +188,7 @@ static void on_message(struct gw_socket *sock, void *state, const char *data, si
         } else {
             json_t *doc = desk_doc(sock, c, "presence");
             json_object_set_new(doc, "presence", json_string(p));
-            submit(sock, doc, GW_OP_DESK, FOR_PRESENCE);
+            submit(sock, doc, FOR_PRESENCE);
         }
     } else if (!strcmp(type, "typing")) {
         tell_typing(sock, c, json_string_value(json_object_get(msg, "ticket")));
@@ -282,7 +282,7 @@ static void on_timer(struct gw_socket *sock, void *state)
     struct stream_conn *c = state;
     if (c->phase != OPEN)
         return;
-    submit(sock, stream_doc(sock, c, "stream_renew"), GW_OP_DESK, FOR_RENEW);
+    submit(sock, stream_doc(sock, c, "stream_renew"), FOR_RENEW);
     gw_socket_set_timer(sock, renew_every(sock));
 }
 
@@ -292,7 +292,7 @@ static void on_close(struct gw_socket *sock, void *state)
     struct stream_conn *c = state;
     if (c->phase != OPEN)
         return;
-    submit(sock, stream_doc(sock, c, "stream_closed"), GW_OP_DESK, FOR_GOODBYE);
+    submit(sock, stream_doc(sock, c, "stream_closed"), FOR_GOODBYE);
 }
 
 const struct gw_socket_route desk_stream_route = {

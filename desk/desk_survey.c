@@ -202,14 +202,14 @@ bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *aren
     if (!doc)
         return page(reply, arena, 503, "unavailable", browser_language(req), NULL, NULL);
     json_object_set_new(doc, "token_hash", json_string(hash));
-    enum gw_operation op = GW_OP_SURVEY_GET;
+    enum desk_operation op = DESK_OP_SURVEY_GET;
     if (!strcmp(req->method, "POST")) {
         const char *problem = read_answer(req, arena, doc);
         /* A form with a gap is shown again, with the problem, in the survey's language. */
         if (problem)
             json_object_set_new(doc, "problem", json_string(problem));
         else
-            op = GW_OP_SURVEY_ANSWER;
+            op = DESK_OP_SURVEY_ANSWER;
     }
     if (!desk_submit_document(job, arena, op, doc))
         return page(reply, arena, 503, "unavailable", browser_language(req), NULL, NULL);

@@ -128,6 +128,21 @@ struct gw_command {
     int (*run)(int argc, char **argv, const struct gw_config *cfg);
 };
 
+/*
+ * A database operation of an adapter: one SQL function (db/functions/) that
+ * takes a JSON document and answers one, run as SELECT function($1::jsonb).
+ * The core prepares a statement for every row of every adapter's table on
+ * each connection it runs jobs on (a registration worker's, the poller's),
+ * so an operation costs no more than the core's own statements and no round
+ * trip to plan. A job names the operation it runs by the row's address
+ * (gw_intake_job.operation): the row is the adapter's, the core knows none
+ * by name.
+ */
+struct gw_operation {
+    const char *name;     /* the prepared statement's name, unique among all adapters' */
+    const char *function; /* the SQL function it calls */
+};
+
 struct gw_socket_route;
 
 struct gw_channel {
@@ -138,6 +153,8 @@ struct gw_channel {
     size_t n_socket_routes;
     const struct gw_command *commands;
     size_t n_commands;
+    const struct gw_operation *operations; /* what its jobs run in the database */
+    size_t n_operations;
     /* Once per process before any other hook (library set-up); NULL: nothing to do. */
     enum gw_err (*init)(void);
     /*

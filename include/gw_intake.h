@@ -16,6 +16,7 @@
 #include "gw_error.h"
 
 struct gw_config;
+struct gw_operation;
 
 struct gw_intake_result {
     enum gw_err err;
@@ -46,29 +47,16 @@ struct gw_intake_result {
 
 enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING, GW_JOB_OPERATION };
 
-/*
- * Database operations other than registering a contact, run by the same
- * workers (and in the same group commits). Each takes a JSON document and
- * answers one (result.document); db/functions/sessions.sql and desk.sql have
- * their fields.
- */
-enum gw_operation {
-    GW_OP_SESSION_OPEN,   /* a new live session */
-    GW_OP_SESSION_EVENTS, /* a session's events after a sequence number */
-    GW_OP_SESSION_LEAVE,  /* the customer ended the session */
-    GW_OP_TICKET_REPLY,   /* an agent's reply on a ticket */
-    GW_OP_DESK,           /* an agent's desk action (db/functions/desk.sql, intake_desk) */
-    GW_OP_SURVEY_GET,     /* the survey behind a link */
-    GW_OP_SURVEY_ANSWER,  /* a customer's survey answer */
-    GW_OP_SLA_SCAN,       /* escalate breached SLA clocks */
-    GW_OP__COUNT
-};
-
 struct gw_intake_job {
     enum gw_job_kind kind;
-    enum gw_operation operation; /* GW_JOB_OPERATION: which; document is its input */
-    struct gw_contact contact;   /* filled by the caller, arena-owned strings */
-    struct gw_arena *arena;      /* the caller's; the intake never frees it */
+    /*
+     * GW_JOB_OPERATION: which (an adapter's row, gw_channel.h), run by the
+     * same workers and in the same group commits as contacts; document is
+     * its input and result.document its answer.
+     */
+    const struct gw_operation *operation;
+    struct gw_contact contact; /* filled by the caller, arena-owned strings */
+    struct gw_arena *arena;    /* the caller's; the intake never frees it */
     /* registration JSON (set by submit), or an operation's input (set by the caller) */
     const char *document;
     /*

@@ -12,10 +12,19 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+struct gw_operation;
 struct gw_socket;
 
 /* Events fetched at a time; more follow as each batch is sent. */
 #define GW_REPLAY_FETCH_LIMIT 200
+
+/*
+ * The core's operation that answers a session's events after a number
+ * (intake_session_events: {"session" or "token_hash", "after", "limit"}),
+ * the one every fetch runs; a route may run it too (to resume a session by
+ * its token).
+ */
+extern const struct gw_operation gw_op_session_events;
 
 struct gw_replay {
     long long session;   /* live_sessions.id */

@@ -83,8 +83,9 @@ GW_MUST_USE enum gw_err gw_socket_submit(struct gw_socket *sock, struct gw_intak
  * Submits the database operation op with doc (stolen) as its input, tagged
  * with purpose (job->purpose in on_job_done). Not GW_OK: nothing submitted.
  */
-GW_MUST_USE enum gw_err gw_socket_submit_operation(struct gw_socket *sock, enum gw_operation op,
-                                                   json_t *doc, int purpose);
+GW_MUST_USE enum gw_err gw_socket_submit_operation(struct gw_socket *sock,
+                                                   const struct gw_operation *op, json_t *doc,
+                                                   int purpose);
 /*
  * Sends doc (a JSON object, stolen) to the database's signal routing
  * (intake_session_signals), which notifies the sessions it concerns on every

@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_channel.h"
 #include "gw_classify.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_log.h"
+#include "gw_replay.h"
 
 #define REGISTER_STMT   "gw_register"
 #define CALL_EVENT_STMT "gw_call_event"
@@ -42,19 +44,16 @@ static enum gw_err prepare(PGconn *conn, const char *name, const char *sql, int 
     return err;
 }
 
-/* The prepared statement of each operation, and the function it calls. */
-static const struct {
-    const char *stmt, *sql;
-} operations[GW_OP__COUNT] = {
-    [GW_OP_SESSION_OPEN] = {"gw_session_open", "SELECT intake_session_open($1::jsonb)"},
-    [GW_OP_SESSION_EVENTS] = {"gw_session_events", "SELECT intake_session_events($1::jsonb)"},
-    [GW_OP_SESSION_LEAVE] = {"gw_session_leave", "SELECT intake_session_leave($1::jsonb)"},
-    [GW_OP_TICKET_REPLY] = {"gw_ticket_reply", "SELECT intake_ticket_reply($1::jsonb)"},
-    [GW_OP_DESK] = {"gw_desk", "SELECT intake_desk($1::jsonb)"},
-    [GW_OP_SURVEY_GET] = {"gw_survey_get", "SELECT intake_survey_get($1::jsonb)"},
-    [GW_OP_SURVEY_ANSWER] = {"gw_survey_answer", "SELECT intake_survey_answer($1::jsonb)"},
-    [GW_OP_SLA_SCAN] = {"gw_sla_scan", "SELECT intake_sla_scan($1::jsonb)"},
-};
+/*
+ * An operation's statement, named after its row. The function name is the
+ * adapter's constant, never input, so it is written into the text.
+ */
+static enum gw_err prepare_operation(PGconn *conn, const struct gw_operation *op)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT %s($1::jsonb)", op->function);
+    return prepare(conn, op->name, sql, 1);
+}
 
 enum gw_err gw_register_prepare(PGconn *conn)
 {
@@ -70,8 +69,11 @@ enum gw_err gw_register_prepare(PGconn *conn)
         err = prepare(conn, CALL_EVENT_MANY, "SELECT intake_call_event_many($1::jsonb)", 1);
     if (err == GW_OK)
         err = prepare(conn, SESSION_MANY, "SELECT intake_session_message_many($1::jsonb)", 1);
-    for (int op = 0; op < GW_OP__COUNT && err == GW_OK; op++)
-        err = prepare(conn, operations[op].stmt, operations[op].sql, 1);
+    if (err == GW_OK)
+        err = prepare_operation(conn, &gw_op_session_events);
+    for (const struct gw_channel *const *c = gw_channels; *c && err == GW_OK; c++)
+        for (size_t i = 0; i < (*c)->n_operations && err == GW_OK; i++)
+            err = prepare_operation(conn, &(*c)->operations[i]);
     return err;
 }
 
@@ -283,7 +285,7 @@ static const char *statement_of(const struct gw_intake_job *job, int *n_params, 
     *n_params = 1;
     *many = NULL;
     if (job->kind == GW_JOB_OPERATION)
-        return operations[job->operation].stmt;
+        return job->operation->name;
     if (!c->raw)
         *many = c->call ? CALL_EVENT_MANY : c->session ? SESSION_MANY : REGISTER_MANY;
     if (c->call)
@@ -565,7 +567,7 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
     for (size_t i = 0; i < n; i++) {
         memset(&jobs[i]->result, 0, sizeof(jobs[i]->result));
         if (jobs[i]->kind == GW_JOB_OPERATION) {
-            docs[i] = jobs[i]->document;
+            docs[i] = jobs[i]->operation ? jobs[i]->document : NULL;
             if (!docs[i])
                 jobs[i]->result.err = GW_ERR_INVALID;
             continue;

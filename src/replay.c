@@ -1,7 +1,11 @@
 /* A socket's place in a live session's numbered events: see gw_replay.h. */
 #include "gw_replay.h"
 
+#include "gw_channel.h"
 #include "gw_socket.h"
+
+/* Live sessions are the core's (chat conversations and agents' streams alike). */
+const struct gw_operation gw_op_session_events = {"gw_session_events", "intake_session_events"};
 
 void gw_replay_fetch(struct gw_socket *sock, struct gw_replay *r)
 {
@@ -11,7 +15,7 @@ void gw_replay_fetch(struct gw_socket *sock, struct gw_replay *r)
     }
     json_t *doc = json_pack("{s:I, s:I, s:i}", "session", (json_int_t)r->session, "after",
                             (json_int_t)r->last_sent, "limit", GW_REPLAY_FETCH_LIMIT);
-    r->fetching = gw_socket_submit_operation(sock, GW_OP_SESSION_EVENTS, doc, r->purpose) == GW_OK;
+    r->fetching = gw_socket_submit_operation(sock, &gw_op_session_events, doc, r->purpose) == GW_OK;
     if (!r->fetching)
         gw_socket_close(sock, GW_CLOSE_TRY_AGAIN, "the gateway is busy; reconnect shortly");
 }

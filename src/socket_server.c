@@ -245,8 +245,8 @@ enum gw_err gw_socket_submit(struct gw_socket *sock, struct gw_intake_job *job)
     return GW_OK;
 }
 
-enum gw_err gw_socket_submit_operation(struct gw_socket *sock, enum gw_operation op, json_t *doc,
-                                       int purpose)
+enum gw_err gw_socket_submit_operation(struct gw_socket *sock, const struct gw_operation *op,
+                                       json_t *doc, int purpose)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);

@@ -38,6 +38,10 @@ struct chat_settings {
     int invalid_before_close;  /* errors a socket may cause before it is closed */
 };
 
+/* The database operations of a chat socket besides the core's session fetch (chat_channel.c). */
+enum chat_operation { CHAT_OP_OPEN, CHAT_OP_LEAVE, CHAT_OP__COUNT };
+extern const struct gw_operation chat_operations[CHAT_OP__COUNT];
+
 /* channels.chat, with defaults; the allowed origin defaults to public_url's. */
 void chat_settings_read(const struct gw_config *cfg, struct chat_settings *s);
 void chat_settings_free(struct chat_settings *s);

@@ -41,6 +41,12 @@ static const struct gw_route chat_routes[] = {
     {.method = "GET", .path = "/chat/widget.js", .answer = answer_widget},
 };
 
+/* db/functions/sessions.sql */
+const struct gw_operation chat_operations[CHAT_OP__COUNT] = {
+    [CHAT_OP_OPEN] = {"chat_session_open", "intake_session_open"},
+    [CHAT_OP_LEAVE] = {"chat_session_leave", "intake_session_leave"},
+};
+
 static enum gw_err render_ack(const json_t *ack, const struct gw_config *cfg,
                               struct gw_arena *arena, struct gw_delivery *out)
 {
@@ -59,6 +65,8 @@ const struct gw_channel gw_channel_chat = {
     .n_routes = sizeof(chat_routes) / sizeof(chat_routes[0]),
     .socket_routes = &chat_socket_route,
     .n_socket_routes = 1,
+    .operations = chat_operations,
+    .n_operations = CHAT_OP__COUNT,
     .check_config = chat_check_config,
     .render_ack = render_ack,
 };

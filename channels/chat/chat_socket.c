@@ -82,7 +82,8 @@ static void refuse(struct gw_socket *sock, struct chat_conn *c, const char *code
 }
 
 /* A database operation for this socket; the socket closes when it cannot be submitted. */
-static bool submit(struct gw_socket *sock, enum gw_operation op, enum purpose why, json_t *doc)
+static bool submit(struct gw_socket *sock, const struct gw_operation *op, enum purpose why,
+                   json_t *doc)
 {
     if (gw_socket_submit_operation(sock, op, doc, why) == GW_OK)
         return true;
@@ -123,7 +124,7 @@ static void start_session(struct gw_socket *sock, struct chat_conn *c, const str
         json_t *doc = json_pack("{s:s, s:I, s:i}", "token_hash", hash, "after",
                                 (json_int_t)f->last_seq, "limit", GW_REPLAY_FETCH_LIMIT);
         c->phase = OPENING;
-        submit(sock, GW_OP_SESSION_EVENTS, FOR_RESUME, doc);
+        submit(sock, &gw_op_session_events, FOR_RESUME, doc);
         return;
     }
     if (!gw_token_new(c->token, sizeof(c->token)) ||
@@ -137,7 +138,7 @@ static void start_session(struct gw_socket *sock, struct chat_conn *c, const str
         "channel", CHAT_CHANNEL, "name", f->name, "email", f->email, "phone", f->phone, "language",
         c->language[0] ? c->language : NULL, "origin", c->origin[0] ? c->origin : NULL);
     c->phase = OPENING;
-    submit(sock, GW_OP_SESSION_OPEN, FOR_OPEN, doc);
+    submit(sock, &chat_operations[CHAT_OP_OPEN], FOR_OPEN, doc);
 }
 
 /* The first line of the first words, as the ticket's subject. */
@@ -291,7 +292,7 @@ static void on_message(struct gw_socket *sock, void *state, const char *data, si
     } else if (f.type == CHAT_CLOSE) {
         json_t *doc = json_pack("{s:I}", "session", (json_int_t)c->replay.session);
         c->phase = LEAVING;
-        submit(sock, GW_OP_SESSION_LEAVE, FOR_LEAVE, doc);
+        submit(sock, &chat_operations[CHAT_OP_LEAVE], FOR_LEAVE, doc);
     } else if (f.type == CHAT_HELLO) {
         refuse(sock, c, "already_open", "this socket has its session already", NULL, NULL);
     } else if (f.type == CHAT_TYPING) {
