@@ -16,15 +16,9 @@
 /* Runs one desk operation on the poller's connection; its answer (a JSON object) or NULL. */
 static json_t *run(struct gw_poll_ctx *ctx, enum desk_operation op, json_t *doc)
 {
-    struct gw_arena *arena = gw_arena_create(4096);
-    struct gw_intake_job job = {.arena = arena};
     json_t *answer = NULL;
-    if (arena && desk_submit_document(&job, arena, op, doc) &&
-        gw_poll_register(ctx, &job) == GW_OK && job.result.err == GW_OK)
-        answer = json_loads(job.result.document, 0, NULL);
-    else if (!arena)
-        json_decref(doc);
-    gw_arena_destroy(arena);
+    if (gw_poll_run(ctx, &desk_operations[op], doc, &answer) != GW_OK)
+        return NULL;
     return answer;
 }
 

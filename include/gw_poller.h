@@ -1,13 +1,15 @@
 /*
  * The poller: one thread that runs the channels' poll hooks (mailboxes to
- * drain, say) every few seconds, with a database connection and a curl
- * handle of its own. A hook registers what it fetched through
- * gw_poll_register() before acknowledging it to its source, and takes
- * gw_poll_try_lock() so that one gateway of several polls each source.
+ * drain, periodic sweeps) every few seconds, with a database connection and
+ * a curl handle of its own. A hook registers what it fetched through
+ * gw_poll_register() before acknowledging it to its source, runs its own
+ * database operations through gw_poll_run(), and takes gw_poll_try_lock() so
+ * that one gateway of several polls each source.
  */
 #ifndef GW_POLLER_H
 #define GW_POLLER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -15,6 +17,7 @@
 #include "gw_intake.h"
 
 struct gw_config;
+struct gw_operation;
 struct gw_poll_ctx;
 struct gw_poller;
 
@@ -33,22 +36,17 @@ bool gw_poll_stopping(struct gw_poll_ctx *ctx);
  * stored, leave the item at its source for the next poll.
  */
 GW_MUST_USE enum gw_err gw_poll_register(struct gw_poll_ctx *ctx, struct gw_intake_job *job);
+/*
+ * Runs the operation op (a row of the adapter's table, gw_channel.h) with doc
+ * (stolen) as its input on the poller's connection, in a transaction of its
+ * own. GW_OK: *answer is the function's answer, the caller's to json_decref;
+ * GW_ERR_DB_UNAVAILABLE: the database is away; another error: the function
+ * failed or its answer was not JSON.
+ */
+GW_MUST_USE enum gw_err gw_poll_run(struct gw_poll_ctx *ctx, const struct gw_operation *op,
+                                    json_t *doc, json_t **answer);
 /* A cluster-wide lock on name (PostgreSQL advisory lock), or false if another holds it. */
 bool gw_poll_try_lock(struct gw_poll_ctx *ctx, const char *name);
 void gw_poll_unlock(struct gw_poll_ctx *ctx, const char *name);
-
-/* A call that is not finished and has heard nothing for a while (db/functions/calls.sql). */
-struct gw_stale_call {
-    char provider[32];
-    char call_id[160];
-    char state[16]; /* unknown, ringing or answered */
-    char direction[4];
-    char from[20]; /* E.164, "" when unknown */
-    char to[20];
-};
-
-/* Up to max stale calls, oldest first; 0 when none or the database is away. */
-size_t gw_poll_stale_calls(struct gw_poll_ctx *ctx, int older_than_s, struct gw_stale_call *out,
-                           size_t max);
 
 #endif

@@ -80,6 +80,27 @@ enum gw_err gw_poll_register(struct gw_poll_ctx *ctx, struct gw_intake_job *job)
     return err;
 }
 
+enum gw_err gw_poll_run(struct gw_poll_ctx *ctx, const struct gw_operation *op, json_t *doc,
+                        json_t **answer)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    struct gw_arena *arena = text ? gw_arena_create(4096) : NULL;
+    struct gw_intake_job job = {
+        .kind = GW_JOB_OPERATION, .operation = op, .arena = arena, .document = text};
+    enum gw_err err = arena ? gw_poll_register(ctx, &job) : GW_ERR_NOMEM;
+    if (err == GW_OK)
+        err = job.result.err;
+    json_t *got = err == GW_OK ? json_loads(job.result.document, 0, NULL) : NULL;
+    if (err == GW_OK && !got)
+        err = GW_ERR_DB;
+    if (got)
+        *answer = got;
+    gw_arena_destroy(arena);
+    free(text);
+    return err;
+}
+
 static bool advisory(struct gw_poll_ctx *ctx, const char *fn, const char *name)
 {
     if (!connected(ctx))
@@ -101,35 +122,6 @@ bool gw_poll_try_lock(struct gw_poll_ctx *ctx, const char *name)
 void gw_poll_unlock(struct gw_poll_ctx *ctx, const char *name)
 {
     advisory(ctx, "pg_advisory_unlock", name);
-}
-
-size_t gw_poll_stale_calls(struct gw_poll_ctx *ctx, int older_than_s, struct gw_stale_call *out,
-                           size_t max)
-{
-    if (!connected(ctx) || max == 0)
-        return 0;
-    char age[16], rows[24];
-    snprintf(age, sizeof(age), "%d", older_than_s);
-    snprintf(rows, sizeof(rows), "%zu", max);
-    const char *params[] = {age, rows};
-    PGresult *res = PQexecParams(ctx->conn, "SELECT * FROM intake_stale_calls($1::int, $2::int)", 2,
-                                 NULL, params, NULL, NULL, 0);
-    size_t n = 0;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        for (int i = 0; i < PQntuples(res) && n < max; i++, n++) {
-            struct gw_stale_call *c = &out[n];
-            snprintf(c->provider, sizeof(c->provider), "%s", PQgetvalue(res, i, 0));
-            snprintf(c->call_id, sizeof(c->call_id), "%s", PQgetvalue(res, i, 1));
-            snprintf(c->state, sizeof(c->state), "%s", PQgetvalue(res, i, 2));
-            snprintf(c->direction, sizeof(c->direction), "%s", PQgetvalue(res, i, 3));
-            snprintf(c->from, sizeof(c->from), "%s", PQgetvalue(res, i, 4));
-            snprintf(c->to, sizeof(c->to), "%s", PQgetvalue(res, i, 5));
-        }
-    } else {
-        gw_warn("database: stale call query failed: %s", PQresultErrorMessage(res));
-    }
-    PQclear(res);
-    return n;
 }
 
 /* Sleeps seconds, or less when stopping. */

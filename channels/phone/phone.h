@@ -110,4 +110,8 @@ enum gw_err phone_render_reply(const json_t *reply, const struct gw_config *cfg,
                                struct gw_arena *arena, struct gw_delivery *out);
 int phone_poll_stale(struct gw_poll_ctx *ctx);
 
+/* The channel's database operations (phone_channel.c; db/functions/calls.sql). */
+enum phone_operation { PHONE_OP_STALE_CALLS, PHONE_OP__COUNT };
+extern const struct gw_operation phone_operations[PHONE_OP__COUNT];
+
 #endif

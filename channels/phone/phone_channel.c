@@ -22,6 +22,10 @@ void phone_json_respond(const struct gw_intake_result *r, struct gw_arena *arena
     gw_reply_json(reply, arena, 200, o);
 }
 
+const struct gw_operation phone_operations[PHONE_OP__COUNT] = {
+    [PHONE_OP_STALE_CALLS] = {"phone_stale_calls", "intake_stale_calls"},
+};
+
 static const struct gw_route phone_routes[] = {
     {.method = "POST",
      .path = "/v1/phone/twilio",
@@ -48,6 +52,8 @@ const struct gw_channel gw_channel_phone = {
     .name = PHONE_CHANNEL,
     .routes = phone_routes,
     .n_routes = sizeof(phone_routes) / sizeof(phone_routes[0]),
+    .operations = phone_operations,
+    .n_operations = PHONE_OP__COUNT,
     .check_config = phone_check_config,
     .poll = phone_poll_stale,
     .render_ack = phone_render_sms,

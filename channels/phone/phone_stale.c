@@ -18,31 +18,40 @@
 #define SWEEP_MAX_PERIOD 60
 #define SWEEP_ROUNDS     10
 
+/* One row of intake_stale_calls' answer; "" when absent. */
+static const char *field(const json_t *call, const char *key)
+{
+    const char *v = json_string_value(json_object_get(call, key));
+    return v ? v : "";
+}
+
 static enum gw_err close_call(struct gw_poll_ctx *ctx, const struct phone_settings *s,
-                              const struct gw_stale_call *sc)
+                              const json_t *sc)
 {
     struct gw_arena *arena = gw_arena_create(4096);
     if (!arena)
         return GW_ERR_NOMEM;
+    const char *provider = field(sc, "provider"), *call_id = field(sc, "call_id");
+    const char *state = field(sc, "state"), *from = field(sc, "from"), *to = field(sc, "to");
     struct phone_event ev = {
-        .call = {.provider = sc->provider,
-                 .call_id = sc->call_id,
-                 .kind = !strcmp(sc->state, "answered") ? "ended" : "missed",
-                 .direction = sc->direction,
+        .call = {.provider = provider,
+                 .call_id = call_id,
+                 .kind = !strcmp(state, "answered") ? "ended" : "missed",
+                 .direction = field(sc, "direction"),
                  .cause = "stale",
                  .duration_s = -1},
-        .from_raw = sc->from[0] ? sc->from : NULL,
-        .to_raw = sc->to[0] ? sc->to : NULL,
+        .from_raw = from[0] ? from : NULL,
+        .to_raw = to[0] ? to : NULL,
         .call_id_field = "call_id",
     };
-    ev.event_key = gw_arena_printf(arena, "stale:%s:%s", sc->provider, sc->call_id);
+    ev.event_key = gw_arena_printf(arena, "stale:%s:%s", provider, call_id);
     struct gw_intake_job job = {.kind = GW_JOB_REGISTER, .arena = arena};
     struct gw_http_reply reply = {0};
     enum gw_err err = GW_ERR_NOMEM;
     if (ev.event_key && phone_contact_build(s, arena, &ev, &job.contact, &reply) == GW_OK)
         err = gw_poll_register(ctx, &job);
     if (err == GW_OK && job.result.err == GW_OK)
-        gw_info("phone: closed stale %s call as %s%s%s", sc->state, job.result.call_state,
+        gw_info("phone: closed stale %s call as %s%s%s", state, job.result.call_state,
                 job.result.ticket[0] ? ", ticket " : "", job.result.ticket);
     gw_arena_destroy(arena);
     return err;
@@ -57,15 +66,21 @@ int phone_poll_stale(struct gw_poll_ctx *ctx)
         period = 1;
     if (!gw_poll_try_lock(ctx, SWEEP_LOCK))
         return period;
-    struct gw_stale_call calls[SWEEP_BATCH];
     /* A bounded number of rounds: a call that cannot be closed must not hold the thread. */
     size_t n = SWEEP_BATCH;
     for (int round = 0; round < SWEEP_ROUNDS && n == SWEEP_BATCH && !gw_poll_stopping(ctx);
          round++) {
-        n = gw_poll_stale_calls(ctx, s.stale_after_s, calls, SWEEP_BATCH);
+        json_t *query =
+            json_pack("{s:i, s:i}", "older_than_s", s.stale_after_s, "limit", SWEEP_BATCH);
+        json_t *answer = NULL;
+        if (gw_poll_run(ctx, &phone_operations[PHONE_OP_STALE_CALLS], query, &answer) != GW_OK)
+            break;
+        json_t *calls = json_object_get(answer, "calls");
+        n = json_array_size(calls);
         for (size_t i = 0; i < n && !gw_poll_stopping(ctx); i++)
-            if (close_call(ctx, &s, &calls[i]) == GW_ERR_DB_UNAVAILABLE)
+            if (close_call(ctx, &s, json_array_get(calls, i)) == GW_ERR_DB_UNAVAILABLE)
                 n = 0;
+        json_decref(answer);
     }
     gw_poll_unlock(ctx, SWEEP_LOCK);
     return period;

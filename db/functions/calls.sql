@@ -408,15 +408,20 @@ BEGIN
 END
 $fn$;
 
--- Calls whose end never came: unfinished and silent for longer than max_age.
-CREATE OR REPLACE FUNCTION intake_stale_calls(max_age_s int, max_rows int)
-RETURNS TABLE (provider text, call_id text, state text, direction text,
-               from_number text, to_number text, caller_name text)
+-- Calls whose end never came, for the phone channel's sweep (one of its
+-- operations, so jsonb in and out): unfinished and silent for longer than
+-- d.older_than_s seconds, oldest first, at most d.limit of them, as
+-- {"calls": [{provider, call_id, state, direction, from, to, caller_name}]}
+-- (a member is absent when the call does not know it).
+CREATE OR REPLACE FUNCTION intake_stale_calls(d jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT provider, call_id, state, direction, from_number, to_number, caller_name
-      FROM calls
-     WHERE state IN ('unknown', 'ringing', 'answered')
-       AND last_event_at < now() - make_interval(secs => max_age_s)
-     ORDER BY last_event_at
-     LIMIT max_rows
+    SELECT jsonb_build_object('calls', coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+               'provider', provider, 'call_id', call_id, 'state', state,
+               'direction', direction, 'from', from_number, 'to', to_number,
+               'caller_name', caller_name)) ORDER BY last_event_at), '[]'))
+      FROM (SELECT * FROM calls
+             WHERE state IN ('unknown', 'ringing', 'answered')
+               AND last_event_at < now() - make_interval(secs => (d->>'older_than_s')::int)
+             ORDER BY last_event_at
+             LIMIT (d->>'limit')::int) c
 $$;
