@@ -174,13 +174,17 @@ struct gw_channel {
     enum gw_err (*render_ack)(const json_t *ack, const struct gw_config *cfg,
                               struct gw_arena *arena, struct gw_delivery *out);
     /*
-     * The kind of customer address this channel can carry an agent's reply
-     * to ("email", "phone"), and how: reply is the outbox payload (ticket,
-     * text, agent, name, language, subject, and "to": the address). The
-     * outbox picks the channel by the address the customer left, so a chat
-     * customer who went away is answered by mail or text. NULL: none.
+     * The kinds of customer address this channel can carry a message to
+     * (NULL-ended; NULL: none), and how: reply is the outbox payload (ticket,
+     * text, agent, name, language, subject, and "to": the address). A
+     * payload holds the customer's addresses by kind (a member named after
+     * the kind) and "prefer", the kind the ticket came in by. The outbox
+     * tries that kind first, then the kinds in the order of gw_channels[],
+     * and the first channel that carries a kind the customer has an address
+     * of sends the message: a chat customer who went away is answered by
+     * whatever reaches them.
      */
-    const char *address_kind;
+    const char *const *address_kinds;
     enum gw_err (*render_reply)(const json_t *reply, const struct gw_config *cfg,
                                 struct gw_arena *arena, struct gw_delivery *out);
 };

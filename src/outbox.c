@@ -178,33 +178,43 @@ static void deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
     gw_arena_destroy(arena);
 }
 
-/* The channel that carries replies to this kind of address, if any. */
-static const struct gw_channel *channel_for_address(const char *kind)
+/*
+ * The channel that carries messages to the customer's address of this kind,
+ * if they have one and a channel carries it; sets the payload's "to".
+ */
+static const struct gw_channel *carrier(json_t *payload, const char *kind)
 {
-    for (const struct gw_channel *const *c = gw_channels; *c; c++)
-        if ((*c)->address_kind && !strcmp((*c)->address_kind, kind) && (*c)->render_reply)
-            return *c;
+    const char *to = json_string_value(json_object_get(payload, kind));
+    for (const struct gw_channel *const *c = gw_channels; to && *c; c++)
+        for (const char *const *k = (*c)->address_kinds; k && *k && (*c)->render_reply; k++)
+            if (!strcmp(*k, kind)) {
+                json_object_set_new(payload, "to", json_string(to));
+                return *c;
+            }
     return NULL;
 }
 
 /*
  * A message to a customer who is not in a live session (an agent's reply, a
- * survey link), by the channel that carries their kind of address: the one
- * the ticket came in on first (payload "prefer"), else email, else phone.
+ * notice), by the channel that carries their kind of address: the kind the
+ * ticket came in by first (payload "prefer"), then every kind a channel
+ * declares, in the order of the channel table.
  */
+static const struct gw_channel *pick_carrier(json_t *payload)
+{
+    const char *prefer = json_string_value(json_object_get(payload, "prefer"));
+    const struct gw_channel *ch = prefer ? carrier(payload, prefer) : NULL;
+    for (const struct gw_channel *const *c = gw_channels; !ch && *c; c++)
+        for (const char *const *k = (*c)->address_kinds; !ch && k && *k; k++)
+            ch = carrier(payload, *k);
+    return ch;
+}
+
 static void deliver_to_address(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
                                json_t *payload, struct outcomes *o)
 {
-    const char *prefer = json_string_value(json_object_get(payload, "prefer"));
-    const char *kinds[] = {prefer && !strcmp(prefer, "phone") ? "phone" : "email",
-                           prefer && !strcmp(prefer, "phone") ? "email" : "phone"};
     struct gw_arena *arena = gw_arena_create(4096);
-    const struct gw_channel *ch = NULL;
-    for (size_t i = 0; i < 2 && !ch; i++) {
-        const char *to = json_string_value(json_object_get(payload, kinds[i]));
-        if (to && (ch = channel_for_address(kinds[i])) != NULL)
-            json_object_set_new(payload, "to", json_string(to));
-    }
+    const struct gw_channel *ch = pick_carrier(payload);
     struct gw_delivery d;
     if (!arena) {
         add_retry(o, cfg, row, "out of memory");

@@ -275,6 +275,9 @@ static const struct gw_command email_commands[] = {
      cmd_ingest},
 };
 
+/* Mail addresses: the payload's "email" (db/functions/desk.sql, intake_ticket_contact). */
+static const char *const email_address_kinds[] = {"email", NULL};
+
 const struct gw_channel gw_channel_email = {
     .name = GW_EMAIL_CHANNEL,
     .routes = email_routes,
@@ -285,6 +288,6 @@ const struct gw_channel gw_channel_email = {
     .check_config = check_config,
     .poll = gw_email_poll,
     .render_ack = render_ack,
-    .address_kind = "email",
+    .address_kinds = email_address_kinds,
     .render_reply = render_reply,
 };

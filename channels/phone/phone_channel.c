@@ -48,6 +48,9 @@ static const struct gw_route phone_routes[] = {
      .respond = phone_json_respond},
 };
 
+/* Phone numbers (E.164), by text message: the payload's "phone". */
+static const char *const phone_address_kinds[] = {"phone", NULL};
+
 const struct gw_channel gw_channel_phone = {
     .name = PHONE_CHANNEL,
     .routes = phone_routes,
@@ -57,6 +60,6 @@ const struct gw_channel gw_channel_phone = {
     .check_config = phone_check_config,
     .poll = phone_poll_stale,
     .render_ack = phone_render_sms,
-    .address_kind = "phone",
+    .address_kinds = phone_address_kinds,
     .render_reply = phone_render_reply,
 };
