@@ -23,6 +23,26 @@
 /* Close code: the hello's token is not an agent's (or the agent was disabled). */
 #define DESK_CLOSE_UNAUTHORIZED 4001
 
+/* desk_settings.c: the desk's settings (its adapter table's settings hooks). */
+struct desk_settings {
+    int scan_s;           /* escalation.scan_seconds: breached clocks are escalated this often */
+    int survey_delay_s;   /* surveys: sent this long after resolution, */
+    int survey_expires_s; /* answerable this long, */
+    const char *followup_queue; /* and low ratings' follow-ups go here (the supervisors') */
+    /*
+     * agents.stream_lease_seconds: an agent's open stream is renewed in the
+     * database every third of this; a stream not renewed for this long is
+     * taken for closed (its gateway is gone), and its agent offline when it
+     * was their last.
+     */
+    int stream_lease_s;
+};
+extern const char *const desk_settings_paths[];
+void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct gw_problems *pr);
+void desk_settings_free(void *settings);
+/* The configuration's desk settings (the defaults for a configuration not loaded from a file). */
+const struct desk_settings *desk_settings(const struct gw_config *cfg);
+
 /* desk_document.c: the operation document every desk request starts from. */
 
 /*

@@ -1,6 +1,7 @@
 /*
  * The desk's entry in the adapter table: its routes (REST, survey pages,
- * the console), the agent stream, its commands and the SLA scanner.
+ * the console), the agent stream, its commands, its database operations,
+ * its settings and the SLA scanner.
  */
 #include <string.h>
 
@@ -81,5 +82,8 @@ const struct gw_channel gw_channel_desk = {
     .n_commands = sizeof(desk_commands) / sizeof(desk_commands[0]),
     .operations = desk_operations,
     .n_operations = DESK_OP__COUNT,
+    .settings_paths = desk_settings_paths,
+    .load_settings = desk_settings_load,
+    .free_settings = desk_settings_free,
     .poll = desk_poll,
 };

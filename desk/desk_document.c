@@ -13,11 +13,12 @@
 
 json_t *desk_document(const struct gw_config *cfg, const char *action)
 {
+    const struct desk_settings *s = desk_settings(cfg);
     json_t *doc = json_pack("{s:s, s:[iii], s:[iii], s:i, s:i, s:s?}", "action", action,
                             "resolve_s", cfg->resolve_s[0], cfg->resolve_s[1], cfg->resolve_s[2],
                             "respond_s", cfg->respond_s[0], cfg->respond_s[1], cfg->respond_s[2],
-                            "survey_delay_s", cfg->survey_delay_s, "survey_expires_s",
-                            cfg->survey_expires_s, "followup_queue", cfg->followup_queue);
+                            "survey_delay_s", s->survey_delay_s, "survey_expires_s",
+                            s->survey_expires_s, "followup_queue", s->followup_queue);
     if (doc && cfg->business_hours)
         json_object_set_new(doc, "calendar", json_loads(cfg->business_hours, 0, NULL));
     return doc;

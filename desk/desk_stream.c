@@ -76,7 +76,7 @@ static bool submit(struct gw_socket *sock, json_t *doc, enum purpose why)
 /* How often this socket's row is renewed: a third of the lease. */
 static int renew_every(struct gw_socket *sock)
 {
-    int s = gw_socket_config(sock)->agent_stream_lease_s / 3;
+    int s = desk_settings(gw_socket_config(sock))->stream_lease_s / 3;
     return s > 0 ? s : 1;
 }
 
@@ -97,7 +97,8 @@ static json_t *stream_doc(struct gw_socket *sock, struct stream_conn *c, const c
 {
     json_t *doc = desk_doc(sock, c, action);
     json_object_set_new(doc, "stream", json_integer((json_int_t)c->stream));
-    json_object_set_new(doc, "lease_s", json_integer(gw_socket_config(sock)->agent_stream_lease_s));
+    json_object_set_new(doc, "lease_s",
+                        json_integer(desk_settings(gw_socket_config(sock))->stream_lease_s));
     return doc;
 }
 

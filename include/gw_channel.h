@@ -163,6 +163,21 @@ struct gw_channel {
      */
     void (*check_config)(const json_t *section, struct gw_problems *problems);
     /*
+     * Settings the adapter owns outside "channels", by path: whole sections
+     * of the file ("surveys") or members of the core's ("escalation.
+     * scan_seconds"); NULL-ended. The core's check for unknown settings lets
+     * them through, and load_settings reads them from the whole file (root:
+     * the file over the core's defaults, which hold none of them, so the
+     * adapter has its own), adds every problem it finds and returns its
+     * settings, the configuration's until gw_config_free calls
+     * free_settings; gw_config_settings() hands them back. cfg holds the
+     * core's settings, loaded already. NULL: none.
+     */
+    const char *const *settings_paths;
+    void *(*load_settings)(const json_t *root, const struct gw_config *cfg,
+                           struct gw_problems *problems);
+    void (*free_settings)(void *settings);
+    /*
      * Drains the channel's sources (mailboxes), on the poller thread; returns
      * the seconds until it wants to run again (0: no sources). NULL: none.
      */

@@ -63,7 +63,6 @@ struct gw_config {
     struct gw_sla sla[GW_PRIO__COUNT];
     int resolve_s[3]; /* resolution due per escalation level 1..3 */
     int respond_s[3]; /* first response due once escalated to level 1..3 */
-    int sla_scan_s;   /* how often the SLA scanner looks for breached clocks */
     /*
      * "business_hours": the calendar SLA clocks run on, as the compact JSON
      * the database functions read ({"tz", "days", "start", "end",
@@ -81,17 +80,6 @@ struct gw_config {
     } * queue_hooks;
     size_t n_queue_hooks;
 
-    /* "surveys": sent this long after resolution, answerable this long. */
-    int survey_delay_s;
-    int survey_expires_s;
-    char *followup_queue; /* where low ratings' follow-ups go (the supervisors') */
-    /*
-     * "agents": an agent's open stream is renewed in the database every
-     * third of this; a stream not renewed for this long is taken for closed
-     * (its gateway is gone), and its agent offline when it was their last.
-     */
-    int agent_stream_lease_s;
-
     int outbox_max_attempts;
     int outbox_backoff_s; /* first retry delay; doubles per attempt */
     int outbox_poll_ms;
@@ -105,6 +93,11 @@ struct gw_config {
 
     /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
     void *channels; /* a json_t object (jansson), owned by the config */
+    /*
+     * What each adapter's load_settings made of its settings outside
+     * "channels" (gw_channel.h), in gw_channels[] order; owned by the config.
+     */
+    void **adapter_settings;
 };
 
 /* The webhook of a queue, or NULL. */
@@ -112,6 +105,8 @@ const struct gw_queue_hook *gw_config_queue_hook(const struct gw_config *cfg, co
 
 /* The channel's settings object (a const json_t *), or NULL when it has none. */
 const void *gw_config_channel(const struct gw_config *cfg, const char *channel);
+/* What the adapter's load_settings returned (its own struct), or NULL. */
+const void *gw_config_settings(const struct gw_config *cfg, const char *adapter);
 
 /* Every problem found while loading, as "path: what is wrong" lines. */
 struct gw_problems {

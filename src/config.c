@@ -74,6 +74,17 @@ static int parse_priority(const char *s)
     return -1;
 }
 
+/* Whether an adapter reads the setting at path + key itself (gw_channel.settings_paths). */
+static bool adapter_setting(const char *path, const char *key)
+{
+    size_t n = strlen(path);
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        for (const char *const *p = (*c)->settings_paths; p && *p; p++)
+            if (!strncmp(*p, path, n) && !strcmp(*p + n, key))
+                return true;
+    return false;
+}
+
 /* Known keys per object, so a typo in a file is reported instead of ignored. */
 void cfg_keys(json_t *obj, const char *path, const char *const *known, struct gw_problems *pr)
 {
@@ -81,7 +92,7 @@ void cfg_keys(json_t *obj, const char *path, const char *const *known, struct gw
     json_t *val;
     json_object_foreach(obj, key, val)
     {
-        int ok = 0;
+        int ok = adapter_setting(path, key);
         for (const char *const *k = known; *k; k++)
             if (!strcmp(*k, key))
                 ok = 1;
@@ -338,17 +349,36 @@ const void *gw_config_channel(const struct gw_config *cfg, const char *channel)
     return json_object_get(cfg->channels, channel);
 }
 
+/* Adapters read what they own outside "channels" (gw_channel.settings_paths) themselves. */
+static void load_adapter_settings(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
+{
+    size_t n = 0;
+    while (gw_channels[n])
+        n++;
+    cfg->adapter_settings = calloc(n + 1, sizeof(*cfg->adapter_settings));
+    if (!cfg->adapter_settings) {
+        gw_problems_add(pr, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (gw_channels[i]->load_settings)
+            cfg->adapter_settings[i] = gw_channels[i]->load_settings(root, cfg, pr);
+}
+
+const void *gw_config_settings(const struct gw_config *cfg, const char *adapter)
+{
+    for (size_t i = 0; cfg->adapter_settings && gw_channels[i]; i++)
+        if (!strcmp(gw_channels[i]->name, adapter))
+            return cfg->adapter_settings[i];
+    return NULL;
+}
+
 static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
 {
-    static const char *const keys[] = {"listen",         "public_url",
-                                       "database_url",   "api_token",
-                                       "database",       "limits",
-                                       "numbers",        "sla",
-                                       "outbox",         "escalation",
-                                       "classification", "channels",
-                                       "smtp",           "business_hours",
-                                       "surveys",        "queues",
-                                       "agents",         NULL};
+    static const char *const keys[] = {"listen",   "public_url",     "database_url",   "api_token",
+                                       "database", "limits",         "numbers",        "sla",
+                                       "outbox",   "escalation",     "classification", "channels",
+                                       "smtp",     "business_hours", "queues",         NULL};
     cfg_keys(root, "", keys, pr);
 
     char *listen = cfg_str(root, "listen", "", 0, pr);
@@ -401,7 +431,7 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
         load_sla(cfg, sla, pr);
     json_t *esc = cfg_obj(root, "escalation", pr);
     if (esc) {
-        static const char *const k[] = {"resolve_hours", "respond_hours", "scan_seconds", NULL};
+        static const char *const k[] = {"resolve_hours", "respond_hours", NULL};
         cfg_keys(esc, "escalation.", k, pr);
         cfg_load_escalation(cfg, esc, pr);
     }
@@ -421,8 +451,9 @@ static void load_rest(struct gw_config *cfg, json_t *root, struct gw_problems *p
     json_t *smtp = cfg_obj(root, "smtp", pr);
     if (smtp)
         load_smtp(cfg, smtp, pr);
-    cfg_load_desk(cfg, root, pr);
+    cfg_load_service(cfg, root, pr);
     load_channels(cfg, root, pr);
+    load_adapter_settings(cfg, root, pr);
 }
 
 /* Environment wins over the file, so secrets need not be written to disk. */
@@ -540,13 +571,16 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->smtp_password);
     free(cfg->smtp_ca_file);
     free(cfg->business_hours);
-    free(cfg->followup_queue);
     for (size_t i = 0; i < cfg->n_queue_hooks; i++) {
         free(cfg->queue_hooks[i].queue);
         free(cfg->queue_hooks[i].url);
         free(cfg->queue_hooks[i].secret);
     }
     free(cfg->queue_hooks);
+    for (size_t i = 0; cfg->adapter_settings && gw_channels[i]; i++)
+        if (cfg->adapter_settings[i] && gw_channels[i]->free_settings)
+            gw_channels[i]->free_settings(cfg->adapter_settings[i]);
+    free(cfg->adapter_settings);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
     free(cfg);

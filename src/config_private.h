@@ -19,8 +19,8 @@ int cfg_int(json_t *obj, const char *key, const char *path, long lo, long hi,
 /* root[key] when it is an object; NULL (and a problem) otherwise. */
 json_t *cfg_obj(json_t *root, const char *key, struct gw_problems *pr);
 
-/* config_desk.c: escalation tiers, business hours, surveys. */
+/* config_service.c: escalation tiers, business hours, queues' webhooks. */
 void cfg_load_escalation(struct gw_config *cfg, json_t *esc, struct gw_problems *pr);
-void cfg_load_desk(struct gw_config *cfg, json_t *root, struct gw_problems *pr);
+void cfg_load_service(struct gw_config *cfg, json_t *root, struct gw_problems *pr);
 
 #endif

@@ -129,8 +129,8 @@ static void test_defaults_values(void **state)
     assert_string_equal(cfg->ticket_prefix, "SR-");
     assert_string_equal(cfg->customer_prefix, "C-");
     assert_int_equal(cfg->outbox_max_attempts, 8);
-    assert_int_equal(cfg->agent_stream_lease_s, 60);
-    assert_true(cfg->agent_stream_lease_s > cfg->sla_scan_s);
+    /* The desk's own settings, loaded through its adapter hooks (desk/desk_settings.c). */
+    assert_non_null(gw_config_settings(cfg, "desk"));
 
     /* DESIGN.md's taxonomy plus the fallback, in precedence order (complaint first). */
     static const char *const names[] = {
@@ -357,11 +357,17 @@ static void test_stream_lease_longer_than_the_scan(void **state)
     gw_problems_clear(&pr);
     cfg = load_ok(
         "{\"agents\": {\"stream_lease_seconds\": 3}, \"escalation\": {\"scan_seconds\": 1}}");
-    assert_int_equal(cfg->agent_stream_lease_s, 3);
     gw_config_free(cfg);
     assert_int_equal(gw_config_load_text("{\"agents\": {\"lease\": 3}}", &cfg, &pr), GW_ERR_CONFIG);
     assert_true(has_problem(&pr, "agents.lease"));
     gw_problems_clear(&pr);
+    /* The defaults (a 60 s lease over a 30 s scan) hold when only the other one is given. */
+    gw_config_free(load_ok("{\"escalation\": {\"scan_seconds\": 59}}"));
+    assert_int_equal(gw_config_load_text("{\"escalation\": {\"scan_seconds\": 60}}", &cfg, &pr),
+                     GW_ERR_CONFIG);
+    assert_true(has_problem(&pr, "agents.stream_lease_seconds"));
+    gw_problems_clear(&pr);
+    gw_config_free(load_ok("{\"agents\": {\"stream_lease_seconds\": 31}}"));
 }
 
 static void test_bad_queue_and_keywords(void **state)

@@ -1,7 +1,10 @@
 /*
- * The desk's settings: escalation tiers, the business-hours calendar that
- * SLA clocks and working days run on, satisfaction surveys, and how long an
- * agent's stream counts as open without word from its gateway.
+ * The service rules' settings besides the priorities' clocks: the escalation
+ * tiers' deadlines, the business-hours calendar that deadlines and working
+ * days run on, and the queues' webhooks. They stay in the core because
+ * registration sets a ticket's deadlines from them and the outbox posts the
+ * webhooks; what only the desk reads (its scan interval, surveys, agents'
+ * streams) is the desk's to load (desk/desk_settings.c).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,7 +35,6 @@ void cfg_load_escalation(struct gw_config *cfg, json_t *esc, struct gw_problems 
 {
     load_levels(esc, "resolve_hours", cfg->resolve_s, pr);
     load_levels(esc, "respond_hours", cfg->respond_s, pr);
-    cfg->sla_scan_s = cfg_int(esc, "scan_seconds", "escalation.", 1, 3600, pr);
 }
 
 /* "HH:MM" (24:00 allowed as an end) as minutes, or -1. */
@@ -141,7 +143,7 @@ const struct gw_queue_hook *gw_config_queue_hook(const struct gw_config *cfg, co
     return NULL;
 }
 
-void cfg_load_desk(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
+void cfg_load_service(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
 {
     json_t *queues = cfg_obj(root, "queues", pr);
     if (queues)
@@ -151,27 +153,4 @@ void cfg_load_desk(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
         load_business_hours(cfg, bh, pr);
     else if (bh && !json_is_null(bh))
         gw_problems_add(pr, "business_hours: must be an object or null (24x7)");
-    json_t *sv = cfg_obj(root, "surveys", pr);
-    if (sv) {
-        static const char *const k[] = {"delay_minutes", "expires_days", "followup_queue", NULL};
-        cfg_keys(sv, "surveys.", k, pr);
-        /* DESIGN.md: the survey goes out within 24 hours of the resolution. */
-        cfg->survey_delay_s = 60 * cfg_int(sv, "delay_minutes", "surveys.", 0, 24 * 60, pr);
-        cfg->survey_expires_s = 86400 * cfg_int(sv, "expires_days", "surveys.", 1, 365, pr);
-        cfg->followup_queue = cfg_str(sv, "followup_queue", "surveys.", 0, pr);
-    }
-    json_t *ag = cfg_obj(root, "agents", pr);
-    if (ag) {
-        static const char *const k[] = {"stream_lease_seconds", NULL};
-        cfg_keys(ag, "agents.", k, pr);
-        /* At least 3: a stream is renewed every third of it, once a second at most. */
-        cfg->agent_stream_lease_s = cfg_int(ag, "stream_lease_seconds", "agents.", 3, 3600, pr);
-        /* The sweep runs with the SLA scan and tells a dead gateway from a gap by it. */
-        if (cfg->agent_stream_lease_s && cfg->sla_scan_s &&
-            cfg->agent_stream_lease_s <= cfg->sla_scan_s)
-            gw_problems_add(pr,
-                            "agents.stream_lease_seconds: must be longer than "
-                            "escalation.scan_seconds (%d)",
-                            cfg->sla_scan_s);
-    }
 }
