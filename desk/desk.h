@@ -84,6 +84,11 @@ bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *aren
 void desk_survey_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                          struct gw_http_reply *reply);
 
+/* desk_notice.c: the outbox kinds that are the desk's notices (surveys), and their words. */
+extern const char *const desk_notice_kinds[];
+enum gw_err desk_render_notice(json_t *payload, const struct gw_config *cfg, struct gw_arena *arena,
+                               json_t **event);
+
 /* desk_stream.c */
 extern const struct gw_socket_route desk_stream_route;
 

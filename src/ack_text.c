@@ -6,7 +6,6 @@
 #include "gw_ack.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "gw_config.h"
 
@@ -45,31 +44,4 @@ char *gw_ack_text(const json_t *ack, const struct gw_config *cfg, struct gw_aren
                            "subject.\n",
                            name ? " " : "", name ? name : "", reopened ? "reopened" : "received",
                            ticket, minutes, ticket);
-}
-
-const char *gw_survey_title(const json_t *survey)
-{
-    const char *lang = json_string_value(json_object_get(survey, "language"));
-    return lang && !strcmp(lang, "zh") ? "请评价我们的服务" : "How did we do?";
-}
-
-char *gw_survey_text(const json_t *survey, const char *url, struct gw_arena *arena)
-{
-    const char *lang = json_string_value(json_object_get(survey, "language"));
-    const char *ticket = json_string_value(json_object_get(survey, "ticket"));
-    json_int_t expires = json_integer_value(json_object_get(survey, "expires_at"));
-    char until[32] = "";
-    time_t t = (time_t)expires;
-    struct tm tm;
-    if (expires > 0 && gmtime_r(&t, &tm))
-        strftime(until, sizeof(until), "%Y-%m-%d", &tm);
-    if (lang && !strcmp(lang, "zh"))
-        return gw_arena_printf(arena,
-                               "您的请求 %s 已处理完毕。请花一分钟评价我们的服务：\n%s\n"
-                               "（链接有效期至 %s，仅可提交一次）",
-                               ticket ? ticket : "", url, until);
-    return gw_arena_printf(arena,
-                           "Your request %s is resolved. Please take a minute to rate our "
-                           "service:\n%s\n(The link works once, until %s UTC.)",
-                           ticket ? ticket : "", url, until);
 }

@@ -3,8 +3,8 @@
  * tiers' deadlines, the business-hours calendar that deadlines and working
  * days run on, and the queues' webhooks. They stay in the core because
  * registration sets a ticket's deadlines from them and the outbox posts the
- * webhooks; what only the desk reads (its scan interval, surveys, agents'
- * streams) is the desk's to load (desk/desk_settings.c).
+ * webhooks; a setting only an adapter reads is the adapter's to load, even
+ * in one of these sections (gw_channel.settings_paths).
  */
 #include <stdbool.h>
 #include <stdio.h>

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "gw_ack.h"
 #include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_db.h"
@@ -275,50 +274,56 @@ static void deliver_queue_webhook(CURL *curl, const struct gw_config *cfg,
     send_and_record(curl, cfg, row, &d, o);
 }
 
+/* The adapter that words notices of this outbox kind, if any (gw_channel.notice_kinds). */
+static const struct gw_channel *notice_owner(const char *kind)
+{
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        for (const char *const *k = (*c)->notice_kinds; k && *k && (*c)->render_notice; k++)
+            if (!strcmp(*k, kind))
+                return *c;
+    return NULL;
+}
+
+/* Posts event into the live session while it is open; false when it is closed or unknown. */
+static bool post_to_session(PGconn *conn, const json_t *session, const json_t *event)
+{
+    if (!json_is_integer(session) || !event)
+        return false;
+    char sid[32];
+    snprintf(sid, sizeof(sid), "%" JSON_INTEGER_FORMAT, json_integer_value(session));
+    char *text = json_dumps(event, JSON_COMPACT);
+    const char *params[] = {sid, text};
+    PGresult *res = text ? PQexecParams(conn, "SELECT intake_session_notice($1::bigint, $2::jsonb)",
+                                        2, NULL, params, NULL, NULL, 0)
+                         : NULL;
+    bool posted = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                  !PQgetisnull(res, 0, 0);
+    PQclear(res);
+    free(text);
+    return posted;
+}
+
 /*
- * A survey link: into the customer's chat while they are still there (an
- * event of the live session), else by mail or text like a reply.
+ * An adapter's notice to a customer: into their live session while they
+ * are still in it (an event of the session), else to their address like a
+ * reply.
  */
-static void deliver_survey(PGconn *conn, CURL *curl, const struct gw_config *cfg,
-                           const struct claimed *row, struct outcomes *o)
+static void deliver_notice(PGconn *conn, CURL *curl, const struct gw_config *cfg,
+                           const struct gw_channel *ch, const struct claimed *row,
+                           struct outcomes *o)
 {
     json_t *payload = json_loads(row->payload, 0, NULL);
-    const char *token = json_string_value(json_object_get(payload, "token"));
     struct gw_arena *arena = gw_arena_create(1024);
-    const char *url =
-        token && arena ? gw_arena_printf(arena, "%s/s/%s", cfg->public_url, token) : NULL;
-    const char *text = url ? gw_survey_text(payload, url, arena) : NULL;
-    if (!text) {
-        add_retry(o, cfg, row, "could not read the survey");
+    json_t *event = NULL;
+    if (!payload || !arena || ch->render_notice(payload, cfg, arena, &event) != GW_OK) {
+        add_retry(o, cfg, row, "could not word the notice");
+    } else if (post_to_session(conn, json_object_get(payload, "session"), event)) {
+        add_id(o->sent, row->id);
     } else {
-        json_t *session = json_object_get(payload, "session");
-        json_t *event =
-            json_pack("{s:s, s:s, s:O?, s:s, s:s, s:O?}", "type", "notice", "notice", "survey",
-                      "ticket", json_object_get(payload, "ticket"), "url", url, "text", text,
-                      "language", json_object_get(payload, "language"));
-        char sid[32];
-        snprintf(sid, sizeof(sid), "%" JSON_INTEGER_FORMAT, json_integer_value(session));
-        char *ev_text = event ? json_dumps(event, JSON_COMPACT) : NULL;
-        json_decref(event);
-        const char *params[] = {sid, ev_text};
-        PGresult *res = session && ev_text ? PQexecParams(conn,
-                                                          "SELECT intake_session_notice($1::bigint,"
-                                                          " $2::jsonb)",
-                                                          2, NULL, params, NULL, NULL, 0)
-                                           : NULL;
-        bool in_session = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-                          !PQgetisnull(res, 0, 0);
-        PQclear(res);
-        free(ev_text);
-        if (in_session) {
-            add_id(o->sent, row->id);
-        } else {
-            json_object_set_new(payload, "text", json_string(text));
-            json_object_set_new(payload, "title", json_string(gw_survey_title(payload)));
-            json_object_set_new(payload, "notice", json_true());
-            deliver_to_address(curl, cfg, row, payload, o);
-        }
+        json_object_set_new(payload, "notice", json_true());
+        deliver_to_address(curl, cfg, row, payload, o);
     }
+    json_decref(event);
     gw_arena_destroy(arena);
     json_decref(payload);
 }
@@ -504,14 +509,15 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
     for (int i = 0; i < n; i++) {
         struct claimed row = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                               PQgetvalue(res, i, 3), atoi(PQgetvalue(res, i, 4))};
+        const struct gw_channel *owner = NULL;
         if (!strcmp(row.kind, "ack"))
             deliver_ack(conn, curl, cfg, &row, &o);
         else if (!strcmp(row.kind, "reply"))
             deliver_reply(curl, cfg, &row, &o);
-        else if (!strcmp(row.kind, "survey"))
-            deliver_survey(conn, curl, cfg, &row, &o);
         else if (!strcmp(row.kind, "queue_webhook"))
             deliver_queue_webhook(curl, cfg, &row, &o);
+        else if ((owner = notice_owner(row.kind)) != NULL)
+            deliver_notice(conn, curl, cfg, owner, &row, &o);
         else
             add_retry(&o, cfg, &row, "unknown outbox kind");
     }
