@@ -141,6 +141,16 @@ struct gw_command {
 struct gw_operation {
     const char *name;     /* the prepared statement's name, unique among all adapters' */
     const char *function; /* the SQL function it calls */
+    /*
+     * For an operation that registers the adapter's contacts
+     * (gw_contact.registered_by): the same function over a JSON array of
+     * documents, answering one row each, so that a batch's run of such
+     * contacts is one statement (also the statement's name; NULL: one
+     * statement each), and what the adapter adds to a contact's
+     * registration document from its detail (NULL: nothing).
+     */
+    const char *function_many;
+    void (*describe)(const struct gw_contact *contact, json_t *doc);
 };
 
 struct gw_socket_route;

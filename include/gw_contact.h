@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct gw_operation;
+
 struct gw_attachment {
     const char *filename;
     const char *content_type;
@@ -25,27 +27,6 @@ struct gw_sender {
     const char *chat_id; /* the chat channel's stable visitor id */
     const char *company;
     const char *language; /* "zh" or "en" when the sender said so */
-};
-
-/*
- * A phone call's state change, for contacts that report one. The database
- * keeps each call's state machine (db/functions/calls.sql) and registers the call
- * as a contact once, when it ends; media that comes later joins its ticket.
- */
-struct gw_call_event {
-    const char *provider; /* whose call ids these are; a call is unique per provider */
-    const char *call_id;
-    /* ringing, answered, ended (answered, then hung up), missed, voicemail,
-     * forwarded, recording, transcript */
-    const char *kind;
-    const char *direction; /* "in", "out"; NULL when the event does not say */
-    const char *from;      /* E.164; NULL when withheld or not given */
-    const char *to;
-    const char *cause; /* the provider's reason for the end (busy, noAnswer ...) */
-    long duration_s;   /* -1 when not given */
-    const char *recording_url;
-    const char *transcript;
-    time_t at; /* when it happened; 0: now */
 };
 
 /* A message a customer sent in a live session (db/functions/sessions.sql). */
@@ -82,9 +63,23 @@ struct gw_contact {
     const char *bounce_of;
     /* First response due this many seconds after receipt (a callback); 0: by priority. */
     int respond_within_s;
-    /* Set when the contact reports a call's state change (phone systems). */
-    const struct gw_call_event *call;
-    /* Set when the contact was sent in a live session (web chat). */
+    /*
+     * Set for a contact its adapter registers through one of its own
+     * operations (gw_channel.h) instead of as a message: a change of state
+     * of something the database follows, which registers a ticket only when
+     * the state calls for one. The operation's describe adds the adapter's
+     * facts (detail, which only the adapter reads) to the registration
+     * document. The raw message is not kept for such a contact.
+     */
+    const struct gw_operation *registered_by;
+    const void *detail;
+    /*
+     * What the contact's locks are named by when it is not its idempotency
+     * key: contacts of one order_key are committed in arrival order, and
+     * every batch takes its locks in name order (see src/register.c).
+     */
+    const char *order_key;
+    /* Set when the contact was sent in a live session (a web chat). */
     const struct gw_session_message *session;
     /* The message exactly as received, kept losslessly with it; NULL if none. */
     const unsigned char *raw;

@@ -30,8 +30,7 @@ struct gw_intake_result {
     char priority[16];
     char queue[32];
     char language[8];
-    char call_state[16]; /* a call event's call, after the event (ringing, missed ...) */
-    char detail[128];    /* why err is set; safe to show to the sender */
+    char detail[128]; /* why err is set; safe to show to the sender */
     /*
      * A live session whose events this job committed, and the highest event
      * number: announced to every gateway after the commit (gw_announcer.h).
@@ -39,8 +38,10 @@ struct gw_intake_result {
      */
     long long announce_session, announce_seq;
     /*
-     * The database's whole answer (JSON, in the job's arena) for operations
-     * and for contacts in a live session; NULL otherwise.
+     * The database's whole answer (JSON, in the job's arena) for operations,
+     * for contacts in a live session and for contacts an adapter's operation
+     * registered (what the adapter's function says besides the fields
+     * above); NULL otherwise.
      */
     const char *document;
 };

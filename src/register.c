@@ -4,11 +4,14 @@
  * transaction, so the batch commits (and pays for one WAL flush) together.
  * Consecutive contacts of one kind without a raw source go as one statement
  * whose parameter is a JSON array of their documents (intake_*_many() in
- * db/functions/register.sql), answering one row each: every statement costs the backend a
- * bind, an executor start-up and a result, about a tenth of a call event's
- * time. Results count only once the Sync arrives without an error. If one
- * contact fails, the whole implicit transaction is rolled back, and each
- * contact is retried alone, so a poison contact fails by itself.
+ * db/functions/register.sql, or an adapter operation's function_many),
+ * answering one row each: every statement costs the backend a bind, an
+ * executor start-up and a result, about a tenth of a small contact's time.
+ * Contacts an adapter registers through its own operation (a state change
+ * of something the database follows) go to that operation's statements.
+ * Results count only once the Sync arrives without an error. If one contact
+ * fails, the whole implicit transaction is rolled back, and each contact is
+ * retried alone, so a poison contact fails by itself.
  */
 #include "gw_register.h"
 
@@ -26,10 +29,8 @@
 #include "gw_replay.h"
 
 #define REGISTER_STMT   "gw_register"
-#define CALL_EVENT_STMT "gw_call_event"
 #define SESSION_STMT    "gw_session_message"
 #define REGISTER_MANY   "gw_register_many"
-#define CALL_EVENT_MANY "gw_call_event_many"
 #define SESSION_MANY    "gw_session_message_many"
 #define SUMMARY_CHARS   200
 #define RETRIES_ON_RACE 3
@@ -45,14 +46,20 @@ static enum gw_err prepare(PGconn *conn, const char *name, const char *sql, int 
 }
 
 /*
- * An operation's statement, named after its row. The function name is the
- * adapter's constant, never input, so it is written into the text.
+ * An operation's statements, named after its row (the one over an array
+ * after its function). The function names are the adapter's constants,
+ * never input, so they are written into the text.
  */
 static enum gw_err prepare_operation(PGconn *conn, const struct gw_operation *op)
 {
     char sql[160];
     snprintf(sql, sizeof(sql), "SELECT %s($1::jsonb)", op->function);
-    return prepare(conn, op->name, sql, 1);
+    enum gw_err err = prepare(conn, op->name, sql, 1);
+    if (err == GW_OK && op->function_many) {
+        snprintf(sql, sizeof(sql), "SELECT %s($1::jsonb)", op->function_many);
+        err = prepare(conn, op->function_many, sql, 1);
+    }
+    return err;
 }
 
 enum gw_err gw_register_prepare(PGconn *conn)
@@ -60,13 +67,9 @@ enum gw_err gw_register_prepare(PGconn *conn)
     enum gw_err err =
         prepare(conn, REGISTER_STMT, "SELECT intake_register_contact($1::jsonb, $2::bytea)", 2);
     if (err == GW_OK)
-        err = prepare(conn, CALL_EVENT_STMT, "SELECT intake_call_event($1::jsonb)", 1);
-    if (err == GW_OK)
         err = prepare(conn, SESSION_STMT, "SELECT intake_session_message($1::jsonb, $2::bytea)", 2);
     if (err == GW_OK)
         err = prepare(conn, REGISTER_MANY, "SELECT intake_register_many($1::jsonb)", 1);
-    if (err == GW_OK)
-        err = prepare(conn, CALL_EVENT_MANY, "SELECT intake_call_event_many($1::jsonb)", 1);
     if (err == GW_OK)
         err = prepare(conn, SESSION_MANY, "SELECT intake_session_message_many($1::jsonb)", 1);
     if (err == GW_OK)
@@ -112,25 +115,6 @@ static void set_str(json_t *doc, const char *key, const char *val)
 {
     if (val)
         json_object_set_new(doc, key, json_string(val));
-}
-
-static json_t *call_object(const struct gw_call_event *e)
-{
-    json_t *o = json_object();
-    set_str(o, "provider", e->provider);
-    set_str(o, "call_id", e->call_id);
-    set_str(o, "kind", e->kind);
-    set_str(o, "direction", e->direction);
-    set_str(o, "from", e->from);
-    set_str(o, "to", e->to);
-    set_str(o, "cause", e->cause);
-    set_str(o, "recording_url", e->recording_url);
-    set_str(o, "transcript", e->transcript);
-    if (e->duration_s >= 0)
-        json_object_set_new(o, "duration", json_integer(e->duration_s));
-    if (e->at)
-        json_object_set_new(o, "at", json_integer((json_int_t)e->at));
-    return o;
 }
 
 char *gw_register_document(const struct gw_config *cfg, const struct gw_contact *c)
@@ -198,8 +182,8 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
         }
         json_object_set_new(doc, "attachments", arr);
     }
-    if (c->call)
-        json_object_set_new(doc, "call", call_object(c->call));
+    if (c->registered_by && c->registered_by->describe)
+        c->registered_by->describe(c, doc);
     if (c->session)
         json_object_set_new(doc, "session",
                             json_pack("{s:I, s:s?, s:I}", "id", (json_int_t)c->session->session,
@@ -220,8 +204,8 @@ static void read_result(const char *text, struct gw_intake_job *job)
 {
     struct gw_intake_result *r = &job->result;
     memset(r, 0, sizeof(*r));
-    /* Operations and session messages answer with more than the fixed fields. */
-    if (job->kind == GW_JOB_OPERATION || job->contact.session) {
+    /* Operations, session messages and adapters' contacts answer with more than these. */
+    if (job->kind == GW_JOB_OPERATION || job->contact.session || job->contact.registered_by) {
         r->document = gw_arena_strdup(job->arena, text);
         if (!r->document)
             r->err = GW_ERR_NOMEM;
@@ -243,7 +227,6 @@ static void read_result(const char *text, struct gw_intake_job *job)
     copy_field(r->priority, sizeof(r->priority), o, "priority");
     copy_field(r->queue, sizeof(r->queue), o, "queue");
     copy_field(r->language, sizeof(r->language), o, "language");
-    copy_field(r->call_state, sizeof(r->call_state), o, "call_state");
     /* [session, seq]: see gw_intake_result. */
     json_t *announce = json_object_get(o, "announce");
     if (json_array_size(announce) == 2) {
@@ -286,10 +269,12 @@ static const char *statement_of(const struct gw_intake_job *job, int *n_params, 
     *many = NULL;
     if (job->kind == GW_JOB_OPERATION)
         return job->operation->name;
+    if (c->registered_by) {
+        *many = c->registered_by->function_many;
+        return c->registered_by->name;
+    }
     if (!c->raw)
-        *many = c->call ? CALL_EVENT_MANY : c->session ? SESSION_MANY : REGISTER_MANY;
-    if (c->call)
-        return CALL_EVENT_STMT;
+        *many = c->session ? SESSION_MANY : REGISTER_MANY;
     *n_params = 2;
     return c->session ? SESSION_STMT : REGISTER_STMT;
 }
@@ -484,9 +469,9 @@ static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const cha
 }
 
 /*
- * The lock a job takes first: its call's for a call event (events of one
- * call apply one at a time), its session's for a session message, else its
- * idempotency key's. Operations sort before contacts.
+ * The lock a job takes first: its session's for a session message, its
+ * order key's when its adapter gave one (the changes of one thing apply one
+ * at a time), else its idempotency key's. Operations sort before contacts.
  */
 static void lock_name(const struct gw_intake_job *job, char *out, size_t cap)
 {
@@ -495,9 +480,8 @@ static void lock_name(const struct gw_intake_job *job, char *out, size_t cap)
         snprintf(out, cap, "%s", "");
     else if (c->session)
         snprintf(out, cap, "session:%lld", c->session->session);
-    else if (c->call)
-        snprintf(out, cap, "%s:%s", c->call->provider ? c->call->provider : "",
-                 c->call->call_id ? c->call->call_id : "");
+    else if (c->order_key)
+        snprintf(out, cap, "%s", c->order_key);
     else
         snprintf(out, cap, "%s", c->idempotency_key ? c->idempotency_key : "");
 }
@@ -518,8 +502,8 @@ static int by_lock_then_arrival(const void *a, const void *b)
 /*
  * Every batch takes its locks in the same (name) order, so two workers'
  * batches can wait for each other but never in a cycle: no deadlocks, which
- * would cost deadlock_timeout and a retry. Events of one call keep their
- * arrival order.
+ * would cost deadlock_timeout and a retry. Contacts of one order key keep
+ * their arrival order.
  */
 static bool order_by_lock(struct gw_intake_job **jobs, size_t n)
 {

@@ -1,8 +1,9 @@
 /*
  * The phone channel's parts. Three wire formats (Twilio, generic CTI, our own
- * JSON) are verified and parsed into one call event (struct gw_call_event);
- * phone_contact.c turns a call event into the contact the core registers, and
- * the database keeps the call's state machine. Acknowledgements go out as
+ * JSON) are verified and parsed into one call event (struct phone_call);
+ * phone_contact.c turns a call event into the contact the core registers
+ * through the channel's own operation (intake_call_event), and the database
+ * keeps the call's state machine. Acknowledgements go out as
  * text messages (phone_sms.c); calls whose end never came are swept
  * (phone_stale.c).
  */
@@ -12,6 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "gw_channel.h"
 #include "gw_form.h"
@@ -66,9 +68,30 @@ void phone_sha256_hex(const unsigned char *body, size_t len, char out[65]);
 bool phone_native_signature_ok(const char *header, const char *secret, const unsigned char *body,
                                size_t len, long now, const char **why);
 
+/*
+ * A call's state change. The database keeps each call's state machine
+ * (db/functions/calls.sql) and registers the call as a contact once, when it
+ * ends; media that comes later joins its ticket.
+ */
+struct phone_call {
+    const char *provider; /* whose call ids these are; a call is unique per provider */
+    const char *call_id;
+    /* ringing, answered, ended (answered, then hung up), missed, voicemail,
+     * forwarded, recording, transcript */
+    const char *kind;
+    const char *direction; /* "in", "out"; NULL when the event does not say */
+    const char *from;      /* E.164; NULL when withheld or not given */
+    const char *to;
+    const char *cause; /* the provider's reason for the end (busy, noAnswer ...) */
+    long duration_s;   /* -1 when not given */
+    const char *recording_url;
+    const char *transcript;
+    time_t at; /* when it happened; 0: now */
+};
+
 /* A call event in the making, plus what the contact needs besides it. */
 struct phone_event {
-    struct gw_call_event call;
+    struct phone_call call;
     const char *event_key;   /* unique per event: provider, call and what happened */
     const char *caller_name; /* as the phone system knows the caller */
     const char *from_raw;    /* numbers as given, for the withheld / invalid distinction */
@@ -78,8 +101,9 @@ struct phone_event {
 
 /*
  * Normalizes the numbers, writes the contact (texts for agents, identity,
- * idempotency key, callback deadline) and points it at a copy of the event.
- * GW_ERR_INVALID with a 422 in reply when a number is not a number.
+ * idempotency key, callback deadline) and points it at a copy of the event,
+ * registered by PHONE_OP_CALL_EVENT. GW_ERR_INVALID with a 422 in reply when
+ * a number is not a number.
  */
 enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena *arena,
                                 const struct phone_event *ev, struct gw_contact *contact,
@@ -111,7 +135,17 @@ enum gw_err phone_render_reply(const json_t *reply, const struct gw_config *cfg,
 int phone_poll_stale(struct gw_poll_ctx *ctx);
 
 /* The channel's database operations (phone_channel.c; db/functions/calls.sql). */
-enum phone_operation { PHONE_OP_STALE_CALLS, PHONE_OP__COUNT };
+enum phone_operation {
+    PHONE_OP_CALL_EVENT,  /* registers a call event: intake_call_event(_many) */
+    PHONE_OP_STALE_CALLS, /* the calls whose end never came */
+    PHONE_OP__COUNT
+};
 extern const struct gw_operation phone_operations[PHONE_OP__COUNT];
+/* The call event a contact of this channel reports; NULL for any other contact. */
+const struct phone_call *phone_call_of(const struct gw_contact *contact);
+/* The "call" member of the registration document (PHONE_OP_CALL_EVENT's describe). */
+void phone_describe_call(const struct gw_contact *contact, json_t *doc);
+/* The call's state after the event, from the database's answer (arena-owned), or NULL. */
+const char *phone_call_state(const struct gw_intake_result *result, struct gw_arena *arena);
 
 #endif

@@ -8,6 +8,15 @@
 #include "gw_reply.h"
 #include "phone.h"
 
+const char *phone_call_state(const struct gw_intake_result *r, struct gw_arena *arena)
+{
+    json_t *answer = r->document ? json_loads(r->document, 0, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(answer, "call_state"));
+    const char *copy = state && *state ? gw_arena_strdup(arena, state) : NULL;
+    json_decref(answer);
+    return copy;
+}
+
 void phone_json_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                         struct gw_http_reply *reply)
 {
@@ -17,12 +26,14 @@ void phone_json_respond(const struct gw_intake_result *r, struct gw_arena *arena
     }
     json_t *o =
         json_pack("{s:s, s:s?, s:s?, s:b}", "status", r->duplicate ? "duplicate" : "recorded",
-                  "call_state", r->call_state[0] ? r->call_state : NULL, "ticket",
+                  "call_state", phone_call_state(r, arena), "ticket",
                   r->ticket[0] ? r->ticket : NULL, "new_ticket", r->new_ticket);
     gw_reply_json(reply, arena, 200, o);
 }
 
 const struct gw_operation phone_operations[PHONE_OP__COUNT] = {
+    [PHONE_OP_CALL_EVENT] = {"phone_call_event", "intake_call_event", "intake_call_event_many",
+                             phone_describe_call},
     [PHONE_OP_STALE_CALLS] = {"phone_stale_calls", "intake_stale_calls"},
 };
 

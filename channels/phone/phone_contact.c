@@ -1,7 +1,9 @@
 /*
- * From a call event to the contact the core registers. The texts written here
- * are for agents (English, like the rest of a ticket's system lines); the
- * database adds what earlier events of the call told it (db/functions/calls.sql).
+ * From a call event to the contact the core registers through the channel's
+ * own operation, and the event's part of the registration document. The
+ * texts written here are for agents (English, like the rest of a ticket's
+ * system lines); the database adds what earlier events of the call told it
+ * (db/functions/calls.sql).
  * Which number is the customer's depends on the direction: the caller of an
  * inbound call, the callee of an outbound one.
  */
@@ -69,7 +71,7 @@ static const char *duration_text(struct gw_arena *arena, long s)
 static void write_texts(struct gw_arena *arena, const struct phone_event *ev, time_t at,
                         struct gw_contact *c)
 {
-    const struct gw_call_event *e = &ev->call;
+    const struct phone_call *e = &ev->call;
     const char *who = e->from ? e->from : "a withheld number";
     const char *name = ev->caller_name ? gw_arena_printf(arena, " (%s)", ev->caller_name) : "";
     const char *to = e->to ? gw_arena_printf(arena, " to %s", e->to) : "";
@@ -112,7 +114,7 @@ enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena 
                                 const struct phone_event *ev, struct gw_contact *c,
                                 struct gw_http_reply *reply)
 {
-    struct gw_call_event *e = gw_arena_alloc(arena, sizeof(*e));
+    struct phone_call *e = gw_arena_alloc(arena, sizeof(*e));
     if (!e) {
         gw_reply_error(reply, arena, 500, "out of memory", NULL);
         return GW_ERR_NOMEM;
@@ -143,10 +145,13 @@ enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena 
     e->to = outbound ? theirs : ours;
     memset(c, 0, sizeof(*c));
     c->channel = PHONE_CHANNEL;
-    c->call = e;
+    c->registered_by = &phone_operations[PHONE_OP_CALL_EVENT];
+    c->detail = e;
     c->received_at = e->at ? e->at : time(NULL);
     c->idempotency_key = gw_arena_printf(arena, "phone:%s", ev->event_key);
     c->external_ref = gw_arena_printf(arena, "call:%s:%s", e->provider, e->call_id);
+    /* Events of one call apply one at a time, in the order they came. */
+    c->order_key = gw_arena_printf(arena, "%s:%s", e->provider, e->call_id);
     c->sender.phone = outbound ? e->to : e->from;
     if (!outbound && ev->caller_name && gw_utf8_length(ev->caller_name) <= PHONE_NAME_MAX)
         c->sender.name = ev->caller_name;
@@ -155,9 +160,42 @@ enum gw_err phone_contact_build(const struct phone_settings *s, struct gw_arena 
     struct phone_event normalized = *ev;
     normalized.call = *e;
     write_texts(arena, &normalized, c->received_at, c);
-    if (!c->idempotency_key || !c->external_ref || !c->subject || !c->body) {
+    if (!c->idempotency_key || !c->external_ref || !c->order_key || !c->subject || !c->body) {
         gw_reply_error(reply, arena, 500, "out of memory", NULL);
         return GW_ERR_NOMEM;
     }
     return GW_OK;
+}
+
+const struct phone_call *phone_call_of(const struct gw_contact *c)
+{
+    return c->registered_by == &phone_operations[PHONE_OP_CALL_EVENT] ? c->detail : NULL;
+}
+
+static void set_str(json_t *o, const char *key, const char *val)
+{
+    if (val)
+        json_object_set_new(o, key, json_string(val));
+}
+
+void phone_describe_call(const struct gw_contact *contact, json_t *doc)
+{
+    const struct phone_call *e = phone_call_of(contact);
+    json_t *o = e ? json_object() : NULL;
+    if (!o)
+        return;
+    set_str(o, "provider", e->provider);
+    set_str(o, "call_id", e->call_id);
+    set_str(o, "kind", e->kind);
+    set_str(o, "direction", e->direction);
+    set_str(o, "from", e->from);
+    set_str(o, "to", e->to);
+    set_str(o, "cause", e->cause);
+    set_str(o, "recording_url", e->recording_url);
+    set_str(o, "transcript", e->transcript);
+    if (e->duration_s >= 0)
+        json_object_set_new(o, "duration", json_integer(e->duration_s));
+    if (e->at)
+        json_object_set_new(o, "at", json_integer((json_int_t)e->at));
+    json_object_set_new(doc, "call", o);
 }

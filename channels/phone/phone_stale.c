@@ -50,8 +50,9 @@ static enum gw_err close_call(struct gw_poll_ctx *ctx, const struct phone_settin
     enum gw_err err = GW_ERR_NOMEM;
     if (ev.event_key && phone_contact_build(s, arena, &ev, &job.contact, &reply) == GW_OK)
         err = gw_poll_register(ctx, &job);
+    const char *now = err == GW_OK ? phone_call_state(&job.result, arena) : NULL;
     if (err == GW_OK && job.result.err == GW_OK)
-        gw_info("phone: closed stale %s call as %s%s%s", state, job.result.call_state,
+        gw_info("phone: closed stale %s call as %s%s%s", state, now ? now : "",
                 job.result.ticket[0] ? ", ticket " : "", job.result.ticket);
     gw_arena_destroy(arena);
     return err;

@@ -52,9 +52,19 @@ static void check(const struct gw_route *r, struct gw_http_request *req)
     struct gw_http_reply reply;
     memset(&reply, 0, sizeof(reply));
     enum gw_err err = r->parse(req, arena, &contact, &reply);
-    if (err == GW_OK && (!contact.call || !contact.idempotency_key || !contact.call->kind ||
-                         !contact.call->call_id || !contact.body))
+    if (err == GW_OK && (!contact.registered_by || !contact.registered_by->describe ||
+                         !contact.idempotency_key || !contact.body))
         abort();
+    /* The call event, as the database will read it: it has a kind and an id. */
+    json_t *doc = err == GW_OK ? json_object() : NULL;
+    if (doc) {
+        contact.registered_by->describe(&contact, doc);
+        json_t *call = json_object_get(doc, "call");
+        if (!json_string_value(json_object_get(call, "kind")) ||
+            !json_string_value(json_object_get(call, "call_id")))
+            abort();
+        json_decref(doc);
+    }
     if (err != GW_OK && (reply.status < 200 || reply.status > 499 || !reply.body))
         abort();
     gw_arena_destroy(arena);

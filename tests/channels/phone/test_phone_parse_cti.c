@@ -40,12 +40,12 @@ static void test_cti_events(void **state)
         print_message("  %s\n", body);
         assert_parsed(route_cti_post(arena, CTI_TOKEN, FORM_CT, body, &c, &reply), &reply);
         assert_str(c.channel, "phone");
-        assert_str(c.call->provider, "cti");
-        assert_str(c.call->kind, cases[i].kind);
-        assert_str(c.call->cause, cases[i].cause);
-        assert_str(c.call->direction, "in");
+        assert_str(phone_call_of(&c)->provider, "cti");
+        assert_str(phone_call_of(&c)->kind, cases[i].kind);
+        assert_str(phone_call_of(&c)->cause, cases[i].cause);
+        assert_str(phone_call_of(&c)->direction, "in");
         assert_str(c.sender.phone, "+8613800138000");
-        assert_str(c.call->call_id, gw_arena_printf(arena, "pbx-%zu", i));
+        assert_str(phone_call_of(&c)->call_id, gw_arena_printf(arena, "pbx-%zu", i));
         assert_str(c.idempotency_key,
                    gw_arena_printf(arena, "phone:cti:pbx-%zu:%s", i, cases[i].event));
         assert_int_equal(c.respond_within_s, !strcmp(cases[i].kind, "missed") ? 45 * 60 : 0);
@@ -122,12 +122,12 @@ static void test_cti_json_body(void **state)
         " \"answeringNumber\": null, \"callerName\": \"Li Na\","
         " \"timestamp\": \"2026-11-21T18:00:00+08:00\"}";
     assert_parsed(route_cti_post(arena, CTI_TOKEN, JSON_CT, body, &c, &reply), &reply);
-    assert_str(c.call->kind, "missed");
-    assert_str(c.call->cause, "noAnswer");
-    assert_str(c.call->call_id, "pbx-json-1");
+    assert_str(phone_call_of(&c)->kind, "missed");
+    assert_str(phone_call_of(&c)->cause, "noAnswer");
+    assert_str(phone_call_of(&c)->call_id, "pbx-json-1");
     assert_str(c.sender.phone, "+8613800138000");
     assert_str(c.sender.name, "Li Na");
-    assert_int_equal(c.call->at, T_2026_11_21);
+    assert_int_equal(phone_call_of(&c)->at, T_2026_11_21);
     assert_str(c.idempotency_key, "phone:cti:pbx-json-1:hangup");
 
     /* A numeric call id is its decimal text. */
@@ -136,7 +136,7 @@ static void test_cti_json_body(void **state)
                        "{\"event\": \"newCall\", \"callId\": 4711, \"from\": \"+8613800138000\"}",
                        &c, &reply),
         &reply);
-    assert_str(c.call->call_id, "4711");
+    assert_str(phone_call_of(&c)->call_id, "4711");
     /* Nested objects mean nothing to a call event. */
     assert_rejected(
         route_cti_post(arena, CTI_TOKEN, JSON_CT,
@@ -160,7 +160,7 @@ static void test_cti_repeated_user(void **state)
                                  "&user%5B%5D=bob&user[]=carol&queue=support&answeringNumber=8001",
                                  &c, &reply),
                   &reply);
-    assert_str(c.call->kind, "answered");
+    assert_str(phone_call_of(&c)->kind, "answered");
     assert_str(c.sender.phone, "+8613800138000");
 }
 
@@ -175,8 +175,8 @@ static void test_cti_numbers(void **state)
                                  "event=newCall&callId=n1&from=013800138000&to=8001", &c, &reply),
                   &reply);
     assert_str(c.sender.phone, "+8613800138000");
-    assert_str(c.call->from, "+8613800138000");
-    assert_null(c.call->to); /* an extension is not a number; ours, so no error */
+    assert_str(phone_call_of(&c)->from, "+8613800138000");
+    assert_null(phone_call_of(&c)->to); /* an extension is not a number; ours, so no error */
     /* Landline written with spaces. */
     assert_parsed(route_cti_post(arena, CTI_TOKEN, FORM_CT,
                                  "event=newCall&callId=n2&from=010+8888+6666", &c, &reply),
@@ -200,7 +200,7 @@ static void test_cti_numbers(void **state)
                                  "event=newCall&callId=n6&direction=out&from=8001&to=013800138000",
                                  &c, &reply),
                   &reply);
-    assert_str(c.call->direction, "out");
+    assert_str(phone_call_of(&c)->direction, "out");
     assert_str(c.sender.phone, "+8613800138000");
     assert_rejected(route_cti_post(arena, CTI_TOKEN, FORM_CT,
                                    "event=newCall&callId=n7&direction=out&from=8001&to=12ab", &c,

@@ -38,10 +38,10 @@ static void test_native_types(void **state)
         struct gw_http_reply reply;
         print_message("  type=%s\n", cases[i].type);
         assert_parsed(route_native_post(arena, body, &c, &reply), &reply);
-        assert_str(c.call->provider, "native");
-        assert_str(c.call->kind, cases[i].type);
-        assert_str(c.call->call_id, "pbx-7");
-        assert_int_equal(c.call->duration_s, 42);
+        assert_str(phone_call_of(&c)->provider, "native");
+        assert_str(phone_call_of(&c)->kind, cases[i].type);
+        assert_str(phone_call_of(&c)->call_id, "pbx-7");
+        assert_int_equal(phone_call_of(&c)->duration_s, 42);
         assert_str(c.sender.phone, "+8613800138000");
         assert_str(c.sender.name, "Li Na");
         assert_int_equal(c.respond_within_s, cases[i].respond_within_s);
@@ -59,11 +59,11 @@ static void test_native_fixture_and_voicemail(void **state)
     struct gw_http_reply reply;
     assert_parsed(route_native_post(arena, body, &c, &reply), &reply);
     free(body);
-    assert_str(c.call->kind, "missed");
-    assert_int_equal(c.call->at, T_2026_11_21);
+    assert_str(phone_call_of(&c)->kind, "missed");
+    assert_int_equal(phone_call_of(&c)->at, T_2026_11_21);
     assert_int_equal(c.received_at, T_2026_11_21);
-    assert_int_equal(c.call->duration_s, -1);
-    assert_str(c.call->to, "+861088886666");
+    assert_int_equal(phone_call_of(&c)->duration_s, -1);
+    assert_str(phone_call_of(&c)->to, "+861088886666");
     assert_str(c.idempotency_key, "phone:native:ev-1001");
     assert_int_equal(c.respond_within_s, 45 * 60);
     assert_contains(c.subject, "+8613800138000");
@@ -72,8 +72,8 @@ static void test_native_fixture_and_voicemail(void **state)
                      " \"from\": \"013800138000\", \"transcript\": \"我的订单还没到，请回电。\","
                      " \"recording_url\": \"https://pbx.example.com/rec/8.wav\"}";
     assert_parsed(route_native_post(arena, vm, &c, &reply), &reply);
-    assert_str(c.call->transcript, "我的订单还没到，请回电。");
-    assert_str(c.call->recording_url, "https://pbx.example.com/rec/8.wav");
+    assert_str(phone_call_of(&c)->transcript, "我的订单还没到，请回电。");
+    assert_str(phone_call_of(&c)->recording_url, "https://pbx.example.com/rec/8.wav");
     assert_str(c.sender.phone, "+8613800138000");
     assert_contains(c.body, "我的订单还没到，请回电。");
     assert_contains(c.body, "https://pbx.example.com/rec/8.wav");
@@ -157,7 +157,7 @@ static void test_native_at(void **state)
         struct gw_http_reply reply;
         print_message("  at: %s\n", ats[i]);
         assert_parsed(route_native_post(arena, body, &c, &reply), &reply);
-        assert_int_equal(c.call->at, T_2026_11_21);
+        assert_int_equal(phone_call_of(&c)->at, T_2026_11_21);
         assert_int_equal(c.received_at, T_2026_11_21);
     }
     /* No "at": now. */
@@ -170,7 +170,7 @@ static void test_native_at(void **state)
                           " \"from\": \"+8613800138000\"}",
                           &c, &reply),
         &reply);
-    assert_int_equal(c.call->at, 0);
+    assert_int_equal(phone_call_of(&c)->at, 0);
     assert_true(c.received_at >= before && c.received_at <= time(NULL));
 }
 
@@ -232,8 +232,8 @@ static void test_native_withheld(void **state)
         print_message("  from: %s\n", hidden[i]);
         assert_parsed(route_native_post(arena, body, &c, &reply), &reply);
         assert_null(c.sender.phone);
-        assert_null(c.call->from);
-        assert_str(c.call->to, "+861088886666");
+        assert_null(phone_call_of(&c)->from);
+        assert_str(phone_call_of(&c)->to, "+861088886666");
         assert_contains(c.subject, "withheld");
     }
 }

@@ -41,16 +41,16 @@ static void test_twilio_fixture_request(void **state)
     assert_int_equal(c.respond_within_s, 0);
     assert_non_null(c.subject);
     assert_non_null(c.body);
-    assert_non_null(c.call);
-    assert_str(c.call->provider, "twilio");
-    assert_str(c.call->call_id, "CA11111111111111111111111111111111");
-    assert_str(c.call->kind, "ended");
-    assert_null(c.call->cause);
-    assert_str(c.call->direction, "in");
-    assert_str(c.call->from, "+8613800138000");
-    assert_str(c.call->to, "+861088886666");
-    assert_int_equal(c.call->duration_s, 75);
-    assert_int_equal(c.call->at, T_2026_11_21);
+    assert_non_null(phone_call_of(&c));
+    assert_str(phone_call_of(&c)->provider, "twilio");
+    assert_str(phone_call_of(&c)->call_id, "CA11111111111111111111111111111111");
+    assert_str(phone_call_of(&c)->kind, "ended");
+    assert_null(phone_call_of(&c)->cause);
+    assert_str(phone_call_of(&c)->direction, "in");
+    assert_str(phone_call_of(&c)->from, "+8613800138000");
+    assert_str(phone_call_of(&c)->to, "+861088886666");
+    assert_int_equal(phone_call_of(&c)->duration_s, 75);
+    assert_int_equal(phone_call_of(&c)->at, T_2026_11_21);
 
     /* Content-Type with a charset parameter is the same form. */
     body = route_fixture("twilio_status_completed.form");
@@ -140,10 +140,10 @@ static void test_twilio_call_statuses(void **state)
         struct gw_http_reply reply;
         print_message("  CallStatus=%s\n", cases[i].status);
         assert_parsed(route_twilio_post(arena, f, N(f), &c, &reply), &reply);
-        assert_non_null(c.call);
-        assert_str(c.call->kind, cases[i].kind);
-        assert_str(c.call->cause, cases[i].cause);
-        assert_str(c.call->direction, "in");
+        assert_non_null(phone_call_of(&c));
+        assert_str(phone_call_of(&c)->kind, cases[i].kind);
+        assert_str(phone_call_of(&c)->cause, cases[i].cause);
+        assert_str(phone_call_of(&c)->direction, "in");
         assert_str(c.sender.phone, "+8613800138000");
         /* A missed call is a callback due in callback_within_minutes (45). */
         assert_int_equal(c.respond_within_s, cases[i].cause ? 45 * 60 : 0);
@@ -197,10 +197,10 @@ static void test_twilio_recording_callback(void **state)
     struct gw_contact c;
     struct gw_http_reply reply;
     assert_parsed(route_twilio_post(arena, done, N(done), &c, &reply), &reply);
-    assert_str(c.call->kind, "recording");
-    assert_str(c.call->recording_url, url);
-    assert_int_equal(c.call->duration_s, 30);
-    assert_null(c.call->transcript);
+    assert_str(phone_call_of(&c)->kind, "recording");
+    assert_str(phone_call_of(&c)->recording_url, url);
+    assert_int_equal(phone_call_of(&c)->duration_s, 30);
+    assert_null(phone_call_of(&c)->transcript);
     assert_null(c.sender.phone);
     assert_str(c.idempotency_key, "phone:twilio:CA66666666666666666666666666666666:recording:"
                                   "RE66666666666666666666666666666666");
@@ -243,8 +243,8 @@ static void test_twilio_transcription_callback(void **state)
     struct gw_contact c;
     struct gw_http_reply reply;
     assert_parsed(route_twilio_post(arena, done, N(done), &c, &reply), &reply);
-    assert_str(c.call->kind, "transcript");
-    assert_str(c.call->transcript, text);
+    assert_str(phone_call_of(&c)->kind, "transcript");
+    assert_str(phone_call_of(&c)->transcript, text);
     assert_str(c.idempotency_key, "phone:twilio:CA77777777777777777777777777777777:transcript:"
                                   "TR77777777777777777777777777777777");
     assert_contains(c.body, text);
@@ -286,8 +286,8 @@ static void test_twilio_transcription_with_recording_fields(void **state)
     struct gw_contact c;
     struct gw_http_reply reply;
     assert_parsed(route_twilio_post(arena, real, N(real), &c, &reply), &reply);
-    assert_str(c.call->kind, "transcript");
-    assert_str(c.call->transcript, text);
+    assert_str(phone_call_of(&c)->kind, "transcript");
+    assert_str(phone_call_of(&c)->transcript, text);
     assert_contains(c.idempotency_key, ":transcript:TR88888888888888888888888888888888");
 }
 
@@ -304,9 +304,9 @@ static void test_twilio_json_body(void **state)
     struct gw_contact c;
     struct gw_http_reply reply;
     assert_parsed(route_run(phone_twilio_parse, &r, arena, &c, &reply), &reply);
-    assert_str(c.call->kind, "missed");
-    assert_str(c.call->cause, "no-answer");
-    assert_str(c.call->call_id, "CA22222222222222222222222222222222");
+    assert_str(phone_call_of(&c)->kind, "missed");
+    assert_str(phone_call_of(&c)->cause, "no-answer");
+    assert_str(phone_call_of(&c)->call_id, "CA22222222222222222222222222222222");
     assert_str(c.sender.phone, "+8613800138000");
     assert_int_equal(c.respond_within_s, 45 * 60);
 
@@ -478,11 +478,11 @@ static void test_twilio_outbound(void **state)
     struct gw_contact c;
     struct gw_http_reply reply;
     assert_parsed(route_twilio_post(arena, f, N(f), &c, &reply), &reply);
-    assert_str(c.call->direction, "out");
+    assert_str(phone_call_of(&c)->direction, "out");
     assert_str(c.sender.phone, "+8613800138000");
-    assert_str(c.call->from, "+861088886666");
-    assert_str(c.call->to, "+8613800138000");
-    assert_int_equal(c.call->duration_s, 125);
+    assert_str(phone_call_of(&c)->from, "+861088886666");
+    assert_str(phone_call_of(&c)->to, "+8613800138000");
+    assert_int_equal(phone_call_of(&c)->duration_s, 125);
     assert_contains(c.subject, "+8613800138000");
     assert_contains(c.body, "2 min 5 s");
 
@@ -519,9 +519,9 @@ static void test_twilio_caller_name_and_client(void **state)
                                             {"CallStatus", "no-answer"}};
         assert_parsed(route_twilio_post(arena, client, N(client), &c, &reply), &reply);
         assert_null(c.sender.phone);
-        assert_null(c.call->from);
-        assert_str(c.call->to, "+861088886666");
-        assert_str(c.call->kind, "missed");
+        assert_null(phone_call_of(&c)->from);
+        assert_str(phone_call_of(&c)->to, "+861088886666");
+        assert_str(phone_call_of(&c)->kind, "missed");
     }
 }
 
