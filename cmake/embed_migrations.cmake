@@ -8,7 +8,7 @@ function(embed_bytes var file)
   set(${var} "${bytes}0" PARENT_SCOPE)
 endfunction()
 
-set(body "/* Generated from db/ by cmake/embed_migrations.cmake; do not edit. */\n#include \"gw_db.h\"\n\n")
+set(body "/* Generated from db/ by cmake/embed_migrations.cmake; do not edit. */\n#include \"gw_schema.h\"\n\n")
 
 file(GLOB files "${DB_DIR}/migrations/[0-9][0-9][0-9][0-9]_*.sql")
 list(SORT files)

@@ -11,7 +11,7 @@
 #include "desk.h"
 #include "gw_config.h"
 #include "gw_log.h"
-#include "gw_poller.h"
+#include "gw_poll.h"
 
 /* Runs one desk operation on the poller's connection; its answer (a JSON object) or NULL. */
 static json_t *run(struct gw_poll_ctx *ctx, enum desk_operation op, json_t *doc)

@@ -16,7 +16,7 @@
 #include "gw_arena.h"
 #include "gw_contact.h"
 #include "gw_error.h"
-#include "gw_intake.h"
+#include "gw_job.h"
 
 struct gw_config;
 struct gw_poll_ctx;

@@ -21,6 +21,7 @@
 
 #include "gw_config.h"
 #include "gw_log.h"
+#include "gw_schema.h"
 
 /* The one key of "the database is away", begun and ended by any thread. */
 #define DB_AWAY "database.unreachable"

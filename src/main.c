@@ -16,6 +16,7 @@
 #include "gw_log.h"
 #include "gw_outbox.h"
 #include "gw_poller.h"
+#include "gw_schema.h"
 #include "gw_server.h"
 
 #define DRAIN_SECONDS 10

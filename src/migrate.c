@@ -27,7 +27,7 @@
  * the baseline is recorded as applied instead of run. Older ones must first
  * migrate with a release of that time.
  */
-#include "gw_db.h"
+#include "gw_schema.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

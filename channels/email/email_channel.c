@@ -13,7 +13,7 @@
 #include "email.h"
 #include "gw_channel.h"
 #include "gw_config.h"
-#include "gw_intake.h"
+#include "gw_job.h"
 #include "gw_reply.h"
 #include "gw_validate.h"
 

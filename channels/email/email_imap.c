@@ -17,7 +17,7 @@
 #include "email.h"
 #include "gw_config.h"
 #include "gw_log.h"
-#include "gw_poller.h"
+#include "gw_poll.h"
 
 #define DONE_KEYWORD      "$IntakeDone"
 #define MAX_PER_POLL      200

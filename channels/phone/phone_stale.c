@@ -10,7 +10,7 @@
 
 #include "gw_config.h"
 #include "gw_log.h"
-#include "gw_poller.h"
+#include "gw_poll.h"
 #include "phone.h"
 
 #define SWEEP_LOCK       "phone-stale-calls"

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "gw_db.h"
+#include "gw_schema.h"
 #include "harness.h"
 
 static void test_migrate_from_empty_then_rerun(void **state)

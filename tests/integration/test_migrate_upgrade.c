@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "gw_db.h"
+#include "gw_schema.h"
 #include "harness.h"
 
 #define OLD_VERSION 18

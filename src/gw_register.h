@@ -15,7 +15,7 @@
 
 struct gw_config;
 
-/* Prepares the registration statement on a fresh connection. */
+/* Prepares the registration statements and every adapter's operations on a fresh connection. */
 GW_MUST_USE enum gw_err gw_register_prepare(PGconn *conn);
 
 /*

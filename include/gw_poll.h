@@ -1,29 +1,22 @@
 /*
- * The poller: one thread that runs the channels' poll hooks (mailboxes to
- * drain, periodic sweeps) every few seconds, with a database connection and
- * a curl handle of its own. A hook registers what it fetched through
- * gw_poll_register() before acknowledging it to its source, runs its own
- * database operations through gw_poll_run(), and takes gw_poll_try_lock() so
- * that one gateway of several polls each source.
+ * What a channel's poll hook may do (gw_channel.poll), on the poller's
+ * thread, with the poller's database connection and curl handle: register
+ * what it fetched through gw_poll_register() before acknowledging it to its
+ * source, run its own database operations through gw_poll_run(), and take
+ * gw_poll_try_lock() so that one gateway of several polls each source.
  */
-#ifndef GW_POLLER_H
-#define GW_POLLER_H
+#ifndef GW_POLL_H
+#define GW_POLL_H
 
 #include <jansson.h>
 #include <stdbool.h>
-#include <stddef.h>
 
 #include "gw_error.h"
-#include "gw_intake.h"
+#include "gw_job.h"
 
 struct gw_config;
 struct gw_operation;
 struct gw_poll_ctx;
-struct gw_poller;
-
-/* Starts the thread when some channel has a poll hook; *out may stay NULL. */
-GW_MUST_USE enum gw_err gw_poller_start(const struct gw_config *cfg, struct gw_poller **out);
-void gw_poller_stop(struct gw_poller *poller);
 
 const struct gw_config *gw_poll_config(struct gw_poll_ctx *ctx);
 /* A CURL easy handle owned by the poller (reset it before use). */
