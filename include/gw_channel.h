@@ -92,7 +92,7 @@ struct gw_route {
 enum gw_delivery_kind {
     GW_DELIVER_NONE,      /* nothing to send on this channel (e.g. no callback given) */
     GW_DELIVER_HTTP_POST, /* POST body to url */
-    GW_DELIVER_EMAIL,     /* send message over SMTP from mail_from to rcpt_to */
+    GW_DELIVER_SMTP,      /* send message over SMTP from mail_from to rcpt_to */
 };
 
 struct gw_delivery {
@@ -105,7 +105,7 @@ struct gw_delivery {
     size_t body_len;
     const char *basic_auth; /* "user:password" for HTTP Basic authentication, or NULL */
     const char *signature;  /* an X-Intake-Signature value (gw_sign.h), or NULL */
-    /* Email */
+    /* SMTP */
     const char *mail_from; /* envelope sender (bare address) */
     const char *rcpt_to;   /* envelope recipient (bare address) */
     const char *message;   /* the whole RFC 5322 message, CRLF line ends, NUL-terminated */
@@ -206,8 +206,8 @@ struct gw_channel {
      * the kind) and "prefer", the kind the ticket came in by. The outbox
      * tries that kind first, then the kinds in the order of gw_channels[],
      * and the first channel that carries a kind the customer has an address
-     * of sends the message: a chat customer who went away is answered by
-     * whatever reaches them.
+     * of sends the message: a customer who left a live session is answered
+     * by whatever reaches them.
      */
     const char *const *address_kinds;
     enum gw_err (*render_reply)(const json_t *reply, const struct gw_config *cfg,

@@ -85,7 +85,7 @@ struct gw_config {
     int outbox_poll_ms;
     int outbox_lease_s; /* a claimed row returns to the pool after this */
 
-    /* "smtp": outbound mail; NULL host: not configured (email acks are skipped). */
+    /* "smtp": outbound mail; NULL host: not configured (deliveries by SMTP are skipped). */
     char *smtp_hostport; /* "host:port" from smtp://host:port */
     int smtp_starttls;   /* 0 no, 1 if offered, 2 required */
     char *smtp_user, *smtp_password;

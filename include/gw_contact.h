@@ -79,7 +79,7 @@ struct gw_contact {
      * every batch takes its locks in name order (see src/register.c).
      */
     const char *order_key;
-    /* Set when the contact was sent in a live session (a web chat). */
+    /* Set when the contact was sent in a live session (a socket route's, gw_socket.h). */
     const struct gw_session_message *session;
     /* The message exactly as received, kept losslessly with it; NULL if none. */
     const unsigned char *raw;

@@ -117,7 +117,7 @@ static long sent_last_hour(PGconn *conn, const json_t *payload)
 static enum gw_err send_delivery(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
                                  const struct gw_delivery *d, char *why, size_t why_len)
 {
-    if (d->kind == GW_DELIVER_EMAIL)
+    if (d->kind == GW_DELIVER_SMTP)
         return gw_smtp_send(cfg, d->mail_from, d->rcpt_to, d->message, why, why_len);
     char key[48];
     snprintf(key, sizeof(key), "outbox-%s", row->id);
@@ -164,7 +164,7 @@ static void deliver_ack(PGconn *conn, CURL *curl, const struct gw_config *cfg,
         add_retry(o, cfg, row, "could not render the acknowledgement");
     } else if (d.kind == GW_DELIVER_NONE) {
         add_skipped(o, row, d.why_none);
-    } else if (d.kind == GW_DELIVER_EMAIL && !gw_smtp_configured(cfg)) {
+    } else if (d.kind == GW_DELIVER_SMTP && !gw_smtp_configured(cfg)) {
         add_skipped(o, row, "no SMTP server configured");
     } else if (d.per_recipient_per_hour > 0 &&
                sent_last_hour(conn, payload) >= d.per_recipient_per_hour) {
@@ -223,7 +223,7 @@ static void deliver_to_address(CURL *curl, const struct gw_config *cfg, const st
         add_retry(o, cfg, row, "could not render the message");
     } else if (d.kind == GW_DELIVER_NONE) {
         add_skipped(o, row, d.why_none);
-    } else if (d.kind == GW_DELIVER_EMAIL && !gw_smtp_configured(cfg)) {
+    } else if (d.kind == GW_DELIVER_SMTP && !gw_smtp_configured(cfg)) {
         add_skipped(o, row, "no SMTP server configured");
     } else {
         send_and_record(curl, cfg, row, &d, o);

@@ -4,7 +4,7 @@
 #include "gw_channel.h"
 #include "gw_socket.h"
 
-/* Live sessions are the core's (chat conversations and agents' streams alike). */
+/* Live sessions are the core's: every socket route's sessions fetch their events through it. */
 const struct gw_operation gw_op_session_events = {"gw_session_events", "intake_session_events"};
 
 void gw_replay_fetch(struct gw_socket *sock, struct gw_replay *r)

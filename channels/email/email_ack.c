@@ -135,7 +135,7 @@ static enum gw_err as_delivery(const struct gw_email_ack_opts *opts, const char 
                                const char *subject, const char *mid, const char *text,
                                struct gw_arena *arena, struct gw_delivery *out)
 {
-    out->kind = GW_DELIVER_EMAIL;
+    out->kind = GW_DELIVER_SMTP;
     out->mail_from = opts->from_address;
     out->rcpt_to = gw_arena_strdup(arena, to);
     out->record_ref = mid;

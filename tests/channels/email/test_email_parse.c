@@ -722,7 +722,7 @@ static void render(struct gw_arena *arena, const char *json, struct gw_delivery 
     enum gw_err err = gw_email_render_ack(ack, cfg, &ack_opts, arena, out);
     json_decref(ack);
     assert_int_equal(err, GW_OK);
-    assert_int_equal(out->kind, GW_DELIVER_EMAIL);
+    assert_int_equal(out->kind, GW_DELIVER_SMTP);
     assert_non_null(out->message);
 }
 
