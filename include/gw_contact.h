@@ -6,6 +6,7 @@
 #ifndef GW_CONTACT_H
 #define GW_CONTACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -49,6 +50,12 @@ struct gw_contact {
     const char *subject;
     const char *body;
     const char *summary; /* the part of body worth summarizing (no quotes); NULL: body */
+    /*
+     * The subject and body are the adapter's own words (a phone call's
+     * summary), not the customer's: their language says nothing of the
+     * customer's, save Chinese in them (a voicemail's transcript).
+     */
+    bool text_is_ours;
     const char *product; /* product or service named, if any */
     const struct gw_attachment *attachments;
     size_t n_attachments;

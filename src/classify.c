@@ -130,7 +130,21 @@ static bool has_cjk(const char *text)
     return false;
 }
 
-const char *gw_detect_language(const char *subject, const char *body)
+/* A word of two or more ASCII letters: text written in a Latin script. */
+static bool has_latin_word(const char *text)
 {
-    return has_cjk(subject) || has_cjk(body) ? "zh" : "en";
+    size_t run = 0;
+    for (size_t i = 0; text && text[i] && i < CLASSIFY_SCAN_BYTES; i++) {
+        run = ((text[i] | 0x20) >= 'a' && (text[i] | 0x20) <= 'z') ? run + 1 : 0;
+        if (run >= 2)
+            return true;
+    }
+    return false;
+}
+
+const char *gw_detect_language(const char *subject, const char *body, bool latin_counts)
+{
+    if (has_cjk(subject) || has_cjk(body))
+        return "zh";
+    return latin_counts && (has_latin_word(subject) || has_latin_word(body)) ? "en" : NULL;
 }

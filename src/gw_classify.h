@@ -6,6 +6,7 @@
 #ifndef GW_CLASSIFY_H
 #define GW_CLASSIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gw_config.h"
@@ -20,6 +21,11 @@ struct gw_classification gw_classify(const struct gw_config *cfg, const char *su
                                      const char *body);
 
 /* "zh" when the text holds CJK ideographs, otherwise "en". */
-const char *gw_detect_language(const char *subject, const char *body);
+/*
+ * The language a text is written in: "zh" when it holds Chinese, else "en"
+ * when it holds a word in Latin letters and latin_counts (the text is the
+ * customer's own, not an adapter's summary), else NULL.
+ */
+const char *gw_detect_language(const char *subject, const char *body, bool latin_counts);
 
 #endif

@@ -145,7 +145,9 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     set_str(doc, "chat_id", c->sender.chat_id);
     set_str(doc, "company", c->sender.company);
     set_str(doc, "language_explicit", c->sender.language);
-    set_str(doc, "language_detected", gw_detect_language(c->subject, c->body));
+    /* The customer's words without what they quoted (a reply quotes our acknowledgement). */
+    set_str(doc, "language_detected",
+            gw_detect_language(c->subject, c->summary ? c->summary : c->body, !c->text_is_ours));
     set_str(doc, "subject", c->subject);
     set_str(doc, "body", c->body);
     json_object_set_new(doc, "summary", summary_of(c->summary ? c->summary : c->body));

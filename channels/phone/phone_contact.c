@@ -78,6 +78,7 @@ static void write_texts(struct gw_arena *arena, const struct phone_event *ev, ti
     const char *t = when(arena, at);
     const char *cause = e->cause ? gw_arena_printf(arena, ", reason: %s", e->cause) : "";
     const char *kind = e->kind;
+    c->text_is_ours = true; /* our summary of the call: it says nothing of the caller's language */
     if (!strcmp(kind, "missed")) {
         c->subject = gw_arena_printf(arena, "Missed call from %s", who);
         c->body = gw_arena_printf(arena, "Missed call from %s%s%s at %s%s. Please call back.", who,

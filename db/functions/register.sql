@@ -44,6 +44,9 @@ DECLARE
     v_subject    text := c->>'subject';
     v_reply      text := c->>'reply_handle';
     v_lang_given text := c->>'language_explicit';
+    -- zh for Chinese text, en for words in Latin letters the customer wrote
+    -- (not an adapter's own summary of a call), NULL when the text says nothing.
+    v_lang_written text := c->>'language_detected';
     v_dup        bigint;
     v_email_own  bigint;
     v_phone_own  bigint;
@@ -122,20 +125,24 @@ BEGIN
     IF v_chat IS NOT NULL THEN v_chat_own := intake_identity_owner('chat', v_chat); END IF;
     v_cust := coalesce(v_email_own, v_phone_own, v_chat_own);
 
+    -- A customer's language follows what they write (v_lang_written: Chinese
+    -- text, or words in Latin letters); what a page, browser or caller said
+    -- only fills it in when nothing else is known.
     IF v_cust IS NULL THEN
         INSERT INTO customers (number, name, company, language)
         VALUES (intake_number(c->>'customer_prefix', nextval('customer_number_seq')),
-                v_name, c->>'company', v_lang_given)
+                v_name, c->>'company', coalesce(v_lang_written, v_lang_given))
         RETURNING id, number, language, name INTO v_cust, v_cust_no, v_cust_lang, v_cust_name;
         v_new_cust := true;
     ELSE
         SELECT number, language, name INTO v_cust_no, v_cust_lang, v_cust_name
           FROM customers WHERE id = v_cust;
         IF (v_cust_name IS NULL AND v_name IS NOT NULL)
-           OR (v_lang_given IS DISTINCT FROM v_cust_lang AND v_lang_given IS NOT NULL) THEN
+           OR (v_lang_written IS DISTINCT FROM v_cust_lang AND v_lang_written IS NOT NULL)
+           OR (v_cust_lang IS NULL AND v_lang_given IS NOT NULL) THEN
             UPDATE customers
                SET name = coalesce(name, v_name),
-                   language = coalesce(v_lang_given, language),
+                   language = coalesce(v_lang_written, language, v_lang_given),
                    updated_at = now()
              WHERE id = v_cust
             RETURNING language INTO v_cust_lang;
@@ -164,11 +171,9 @@ BEGIN
         ON CONFLICT DO NOTHING;
     END IF;
 
-    -- The answer language: what the sender asked for, else Chinese text gets
-    -- a Chinese answer, else the customer's stored preference, else English.
-    v_lang := coalesce(v_lang_given,
-                       CASE WHEN c->>'language_detected' = 'zh' THEN 'zh' END,
-                       v_cust_lang, 'en');
+    -- The answer language: what the customer wrote in, else their stored
+    -- preference, else what the page, browser or caller said, else English.
+    v_lang := coalesce(v_lang_written, v_cust_lang, v_lang_given, 'en');
 
     -- Threading: the ticket of an earlier message this one answers, else a
     -- ticket the sender named; only the customer's own tickets, and a closed

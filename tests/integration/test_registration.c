@@ -263,15 +263,15 @@ static void test_language_follows_text_then_preference(void **state)
                    "\"language\":\"en\",\"body\":\"hello\"}");
     char *lb = field(b, "language");
     assert_string_equal(lb, "en");
-    /* ... and a Chinese customer who once asked for Chinese keeps getting it. */
+    /* ... and what a customer writes beats what they once asked for: the preference follows. */
     char *c = post(f, 201,
                    "{\"external_id\":\"lang-3\",\"customer\":{\"email\":\"wang@example.cn\"},"
-                   "\"language\":\"zh\",\"body\":\"hello\"}");
+                   "\"language\":\"zh\",\"body\":\"你好\"}");
     char *d = post(f, 201,
                    "{\"external_id\":\"lang-4\",\"customer\":{\"email\":\"wang@example.cn\"},"
                    "\"body\":\"short english note\"}");
     char *ld = field(d, "language");
-    assert_string_equal(ld, "zh");
+    assert_string_equal(ld, "en");
     free(la), free(lb), free(ld), free(a), free(b), free(c), free(d);
 }
 

@@ -273,23 +273,38 @@ static void test_custom_rules(void **state)
     gw_config_free(cfg);
 }
 
+/* NULL-safe string compare for the language answers, which may be NULL. */
+static void lang_is(const char *got, const char *want)
+{
+    if (!want)
+        assert_null(got);
+    else
+        assert_string_equal(got ? got : "(null)", want);
+}
+
 static void test_detect_language(void **state)
 {
     (void)state;
-    assert_string_equal(gw_detect_language(NULL, "你好，我的订单呢"), "zh");
-    assert_string_equal(gw_detect_language("订单", NULL), "zh");
-    assert_string_equal(gw_detect_language("Order 12345", "我的订单"), "zh");
-    assert_string_equal(gw_detect_language("Where is my order?", "Thanks"), "en");
-    assert_string_equal(gw_detect_language(NULL, NULL), "en");
-    assert_string_equal(gw_detect_language("", ""), "en");
-    assert_string_equal(gw_detect_language(NULL, "Café crème, déjà vu"), "en");
+    lang_is(gw_detect_language(NULL, "你好，我的订单呢", true), "zh");
+    lang_is(gw_detect_language("订单", NULL, true), "zh");
+    lang_is(gw_detect_language("Order 12345", "我的订单", true), "zh");
+    lang_is(gw_detect_language("Where is my order?", "Thanks", true), "en");
+    /* Nothing written says nothing: the stored preference or the browser decides. */
+    lang_is(gw_detect_language(NULL, NULL, true), NULL);
+    lang_is(gw_detect_language("", "", true), NULL);
+    lang_is(gw_detect_language(NULL, "12345 !", true), NULL);
+    lang_is(gw_detect_language(NULL, "Café crème, déjà vu", true), "en");
     /* Punctuation alone is not Chinese; an ideograph after an emoji still is. */
-    assert_string_equal(gw_detect_language(NULL, "。，！"), "en");
-    assert_string_equal(gw_detect_language(NULL, "\xF0\x9F\x98\x80 ok"), "en");
-    assert_string_equal(gw_detect_language(NULL, "\xF0\x9F\x98\x80\xE4\xBD\xA0\xE5\xA5\xBD"), "zh");
-    assert_string_equal(gw_detect_language(NULL, "é中"), "zh");
+    lang_is(gw_detect_language(NULL, "。，！", true), NULL);
+    lang_is(gw_detect_language(NULL, "\xF0\x9F\x98\x80 ok", true), "en");
+    lang_is(gw_detect_language(NULL, "\xF0\x9F\x98\x80\xE4\xBD\xA0\xE5\xA5\xBD", true), "zh");
+    lang_is(gw_detect_language(NULL, "é中", true), "zh");
     /* CJK extension B (U+20BB7) lives in plane 2, encoded in four bytes. */
-    assert_string_equal(gw_detect_language(NULL, "\xF0\xA0\xAE\xB7"), "zh");
+    lang_is(gw_detect_language(NULL, "\xF0\xA0\xAE\xB7", true), "zh");
+    /* An adapter's own English summary (a call) says nothing; Chinese in it still does. */
+    lang_is(gw_detect_language("Missed call from +8613800138000", "Please call back.", false),
+            NULL);
+    lang_is(gw_detect_language("Voicemail", "Transcript: 我的打印机坏了", false), "zh");
 }
 
 int main(void)
