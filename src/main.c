@@ -23,7 +23,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: intake [--config FILE] COMMAND\n\n"
+    fprintf(out, "usage: intake [--config FILE] COMMAND | --version\n\n"
                  "commands:\n"
                  "  serve          run the gateway (HTTP on the configured listen address)\n"
                  "  migrate        apply database migrations from db/ that are not applied yet\n"
@@ -154,7 +154,11 @@ int main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             config_path = argv[++i];
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        else if (!strcmp(argv[i], "--version")) {
+            printf("intake %s (database schema %d)\n", INTAKE_VERSION_STRING,
+                   gw_db_latest_version());
+            return EX_OK;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return EX_OK;
         } else {

@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "gw_schema.h"
+
 const double gw_metrics_registration_le[GW_METRICS_REGISTRATION_BUCKETS] = {
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
 
@@ -99,8 +101,11 @@ char *gw_metrics_render(const struct gw_metrics *m, struct gw_arena *arena, size
         "# HELP intake_socket_messages_total WebSocket message fragments received.\n"
         "# TYPE intake_socket_messages_total counter\n"
         "intake_socket_messages_total %" PRIu64 "\n"
+        "# HELP intake_build_info The running binary: its version and the schema it needs.\n"
+        "# TYPE intake_build_info gauge\n"
+        "intake_build_info{version=\"%s\",schema=\"%d\"} 1\n"
         "%s",
         m->registered, m->duplicates, m->new_tickets, m->failed, m->rejected, m->responses[2],
         m->responses[4], m->responses[5], in_flight, m->sockets_open, m->socket_messages,
-        histogram);
+        INTAKE_VERSION_STRING, gw_db_latest_version(), histogram);
 }

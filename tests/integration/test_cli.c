@@ -1,7 +1,7 @@
 /*
  * The `intake` command itself: check-config lists every problem of a broken
  * file at once and exits 78 (EX_CONFIG); serve refuses to start without a
- * token; unknown commands are usage errors.
+ * token; unknown commands are usage errors; --version.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "gw_schema.h"
 #include "harness.h"
 
 /* Runs the binary with args through the shell; returns the exit code, output in out. */
@@ -82,6 +83,26 @@ static void test_usage_errors(void **state)
     assert_int_equal(run(cmd, out, sizeof(out)), 64);
 }
 
+/* --version names the release and the schema; /metrics says the same in intake_build_info. */
+static void test_version_and_build_info(void **state)
+{
+    (void)state;
+    char out[256], cmd[512], want[64];
+    snprintf(cmd, sizeof(cmd), "%s --version", INTAKE_BINARY);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    snprintf(want, sizeof(want), "(database schema %d)\n", gw_db_latest_version());
+    assert_true(!strncmp(out, "intake ", 7));
+    assert_non_null(strstr(out, want));
+    struct harness_env env;
+    assert_int_equal(harness_env_setup(&env, "build_info", NULL), 0);
+    char name[128];
+    /* The version up to its first space, as --version printed it. */
+    snprintf(name, sizeof(name), "intake_build_info{version=\"%.*s\",schema=\"%d\"}",
+             (int)strcspn(out + 7, " "), out + 7, gw_db_latest_version());
+    assert_true(harness_metric(&env.gw, name) == 1);
+    assert_int_equal(harness_env_teardown(&env), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +110,7 @@ int main(void)
         cmocka_unit_test(test_check_config_accepts_defaults_with_token),
         cmocka_unit_test(test_serve_without_token_refuses),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_version_and_build_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
