@@ -4,7 +4,10 @@
  * environment) and exits with a sysexits-style code a supervisor can act on.
  */
 #include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -48,11 +51,55 @@ static int load_config(const char *path, struct gw_config **cfg)
     return 0;
 }
 
+/* Whether a JSON value holds a secret: a non-empty string under a key that names one. */
+static bool holds_secret(const json_t *v, const char *key)
+{
+    if (json_is_string(v))
+        return key && *json_string_value(v) &&
+               (strstr(key, "token") || strstr(key, "password") || strstr(key, "secret"));
+    const char *k;
+    json_t *child;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, child)
+        {
+            if (holds_secret(child, k))
+                return true;
+        }
+    }
+    json_array_foreach(v, i, child)
+    {
+        if (holds_secret(child, key))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A configuration file that holds secrets (tokens, passwords, webhook
+ * secrets) should be readable by its owner alone: say so, naming the file,
+ * not the secret. Environment variables are the other way to give them.
+ */
+static void warn_readable_secrets(const char *path)
+{
+    struct stat st;
+    if (!path || stat(path, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+        return;
+    json_t *root = json_load_file(path, 0, NULL);
+    if (root && holds_secret(root, NULL))
+        fprintf(stderr,
+                "config: warning: %s holds secrets and others can read it (mode %03o): "
+                "chmod 600 it, or give the secrets through the environment\n",
+                path, (unsigned)(st.st_mode & 0777));
+    json_decref(root);
+}
+
 static int cmd_check_config(const char *path)
 {
     struct gw_config *cfg = NULL;
     if (!load_config(path, &cfg))
         return EX_CONFIG;
+    warn_readable_secrets(path);
     int ok = 1;
     if (!cfg->api_token) {
         fprintf(stderr, "config: api_token: required to serve (or set INTAKE_API_TOKEN)\n");

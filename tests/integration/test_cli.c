@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,6 +104,30 @@ static void test_version_and_build_info(void **state)
     assert_int_equal(harness_env_teardown(&env), 0);
 }
 
+/* A configuration file with secrets that others can read: check-config warns, naming no secret. */
+static void test_check_config_warns_of_readable_secrets(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/intake-secrets-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *cfg = "{\"api_token\": \"secret-token-0123456789\", "
+                      "\"smtp\": {\"password\": \"mail-pass-42\"}}";
+    assert_int_equal(write(fd, cfg, strlen(cfg)), (ssize_t)strlen(cfg));
+    close(fd);
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof(cmd), "%s --config %s check-config", INTAKE_BINARY, path);
+    chmod(path, 0644);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "holds secrets and others can read it (mode 644)"));
+    assert_null(strstr(out, "secret-token-0123456789"));
+    assert_null(strstr(out, "mail-pass-42"));
+    chmod(path, 0600);
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    assert_null(strstr(out, "holds secrets"));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_serve_without_token_refuses),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_version_and_build_info),
+        cmocka_unit_test(test_check_config_warns_of_readable_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
