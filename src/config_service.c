@@ -14,27 +14,22 @@
 
 #include "config_private.h"
 
-/* Three per-level hour counts (levels 1-3) into seconds. */
-static void load_levels(json_t *esc, const char *key, int out[3], struct gw_problems *pr)
+/* Three per-level hour counts (levels 1-3) into seconds, at the row's offset. */
+void gw_cfg_levels(const struct gw_cfg_key *row, void *base, json_t *arr, const char *path,
+                   struct gw_problems *pr)
 {
-    json_t *arr = json_object_get(esc, key);
+    int *out = (int *)((char *)base + row->offset);
     if (!json_is_array(arr) || json_array_size(arr) != 3) {
-        gw_problems_add(pr, "escalation.%s: must be 3 integers (levels 1-3)", key);
+        gw_problems_add(pr, "%s: must be 3 integers (levels 1-3)", path);
         return;
     }
     for (size_t i = 0; i < 3; i++) {
         json_t *v = json_array_get(arr, i);
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 24 * 365)
-            gw_problems_add(pr, "escalation.%s[%zu]: must be 1..8760", key, i);
+            gw_problems_add(pr, "%s[%zu]: must be 1..8760", path, i);
         else
             out[i] = 3600 * (int)json_integer_value(v);
     }
-}
-
-void cfg_load_escalation(struct gw_config *cfg, json_t *esc, struct gw_problems *pr)
-{
-    load_levels(esc, "resolve_hours", cfg->resolve_s, pr);
-    load_levels(esc, "respond_hours", cfg->respond_s, pr);
 }
 
 /* "HH:MM" (24:00 allowed as an end) as minutes, or -1. */
@@ -56,19 +51,35 @@ static bool is_date(const char *s)
            mo <= 12 && d >= 1 && d <= 31;
 }
 
+static void timezone_hook(const struct gw_cfg_key *row, void *base, json_t *value, const char *path,
+                          struct gw_problems *pr)
+{
+    (void)row, (void)base;
+    const char *tz = json_string_value(value);
+    char file[256];
+    if (strstr(tz, "..") ||
+        (snprintf(file, sizeof(file), "/usr/share/zoneinfo/%s", tz), access(file, R_OK)))
+        gw_problems_add(pr, "%s: \"%s\" is not a known time zone", path, tz);
+}
+
+/* The calendar's members; all but the time zone are checked together below. */
+static const struct gw_cfg_key business_hours_keys[] = {
+    {.path = "timezone", .type = GW_CFG_STRING, .offset = GW_CFG_NOWHERE, .hook = timezone_hook},
+    {.path = "days", .type = GW_CFG_PART},
+    {.path = "start", .type = GW_CFG_PART},
+    {.path = "end", .type = GW_CFG_PART},
+    {.path = "holidays", .type = GW_CFG_PART},
+    {0}};
+
 /*
  * The calendar is checked here and handed to the database as it is written
  * (with defaults filled in), where the clock arithmetic runs.
  */
 static void load_business_hours(struct gw_config *cfg, json_t *bh, struct gw_problems *pr)
 {
-    static const char *const keys[] = {"timezone", "days", "start", "end", "holidays", NULL};
-    cfg_keys(bh, "business_hours.", keys, pr);
-    char *tz = cfg_str(bh, "timezone", "business_hours.", 0, pr);
-    char path[256];
-    if (tz && (strstr(tz, "..") ||
-               (snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz), access(path, R_OK))))
-        gw_problems_add(pr, "business_hours.timezone: \"%s\" is not a known time zone", tz);
+    gw_cfg_load(business_hours_keys, cfg, bh, "business_hours.", pr);
+    json_t *tzv = json_object_get(bh, "timezone");
+    const char *tz = json_string_length(tzv) ? json_string_value(tzv) : NULL;
     json_t *days = json_object_get(bh, "days");
     if (!days)
         days = json_pack("[iiiii]", 1, 2, 3, 4, 5);
@@ -104,11 +115,34 @@ static void load_business_hours(struct gw_config *cfg, json_t *bh, struct gw_pro
     cfg->business_hours = cal ? json_dumps(cal, JSON_COMPACT) : NULL;
     json_decref(cal);
     json_decref(days);
-    free(tz);
 }
 
-static void load_queue_hooks(struct gw_config *cfg, json_t *queues, struct gw_problems *pr)
+static void secret_hook(const struct gw_cfg_key *row, void *base, json_t *value, const char *path,
+                        struct gw_problems *pr)
 {
+    (void)row, (void)base;
+    if (json_string_length(value) < 16)
+        gw_problems_add(pr, "%s: at least 16 characters", path);
+}
+
+#define HOOK_AT(field) offsetof(struct gw_queue_hook, field)
+static const struct gw_cfg_key queue_keys[] = {
+    {.path = "webhook_url", .type = GW_CFG_STRING, .offset = HOOK_AT(url), .hook = gw_cfg_http_url},
+    {.path = "webhook_secret",
+     .type = GW_CFG_STRING,
+     .offset = HOOK_AT(secret),
+     .hook = secret_hook},
+    {0}};
+
+void gw_cfg_queues(const struct gw_cfg_key *row, void *base, json_t *queues, const char *path,
+                   struct gw_problems *pr)
+{
+    (void)row;
+    struct gw_config *cfg = base;
+    if (!json_is_object(queues)) {
+        gw_problems_add(pr, "%s: must be an object", path);
+        return;
+    }
     cfg->queue_hooks = calloc(json_object_size(queues) + 1, sizeof(*cfg->queue_hooks));
     if (!cfg->queue_hooks)
         return;
@@ -116,22 +150,15 @@ static void load_queue_hooks(struct gw_config *cfg, json_t *queues, struct gw_pr
     json_t *q;
     json_object_foreach(queues, name, q)
     {
-        char path[96];
-        snprintf(path, sizeof(path), "queues.%.60s.", name);
+        char at[96];
+        snprintf(at, sizeof(at), "%s.%.60s.", path, name);
         if (!json_is_object(q)) {
-            gw_problems_add(pr, "queues.%s: must be an object", name);
+            gw_problems_add(pr, "%s.%s: must be an object", path, name);
             continue;
         }
-        static const char *const k[] = {"webhook_url", "webhook_secret", NULL};
-        cfg_keys(q, path, k, pr);
         struct gw_queue_hook *h = &cfg->queue_hooks[cfg->n_queue_hooks++];
         h->queue = strdup(name);
-        h->url = cfg_str(q, "webhook_url", path, 0, pr);
-        h->secret = cfg_str(q, "webhook_secret", path, 0, pr);
-        if (h->url && strncmp(h->url, "http://", 7) && strncmp(h->url, "https://", 8))
-            gw_problems_add(pr, "%swebhook_url: must start with http:// or https://", path);
-        if (h->secret && strlen(h->secret) < 16)
-            gw_problems_add(pr, "%swebhook_secret: at least 16 characters", path);
+        gw_cfg_load(queue_keys, h, q, at, pr);
     }
 }
 
@@ -143,14 +170,12 @@ const struct gw_queue_hook *gw_config_queue_hook(const struct gw_config *cfg, co
     return NULL;
 }
 
-void cfg_load_service(struct gw_config *cfg, json_t *root, struct gw_problems *pr)
+void gw_cfg_business_hours(const struct gw_cfg_key *row, void *base, json_t *bh, const char *path,
+                           struct gw_problems *pr)
 {
-    json_t *queues = cfg_obj(root, "queues", pr);
-    if (queues)
-        load_queue_hooks(cfg, queues, pr);
-    json_t *bh = json_object_get(root, "business_hours");
+    (void)row;
     if (json_is_object(bh))
-        load_business_hours(cfg, bh, pr);
+        load_business_hours(base, bh, pr);
     else if (bh && !json_is_null(bh))
-        gw_problems_add(pr, "business_hours: must be an object or null (24x7)");
+        gw_problems_add(pr, "%s: must be an object or null (24x7)", path);
 }

@@ -9,9 +9,7 @@
 #include "gw_outbox.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +23,7 @@
 #include "gw_log.h"
 #include "gw_sign.h"
 #include "gw_smtp_send.h"
+#include "gw_thread.h"
 
 #define CLAIM_BATCH 32
 /* Agent notifications need no I/O of ours: a pass publishes this many per row it claims. */
@@ -42,11 +41,7 @@
 
 struct gw_outbox {
     const struct gw_config *cfg;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t kick;
-    int kicked;
-    int stopping;
+    struct gw_thread thread;
 };
 
 /* The statements of a pass that PostgreSQL would otherwise plan on every pass. */
@@ -534,32 +529,6 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
     return err;
 }
 
-static void wait_for_kick(struct gw_outbox *ob, int ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&ob->lock);
-    while (!ob->kicked && !ob->stopping)
-        if (pthread_cond_timedwait(&ob->kick, &ob->lock, &until) == ETIMEDOUT)
-            break;
-    ob->kicked = 0;
-    pthread_mutex_unlock(&ob->lock);
-}
-
-static int stopping(struct gw_outbox *ob)
-{
-    pthread_mutex_lock(&ob->lock);
-    int s = ob->stopping;
-    pthread_mutex_unlock(&ob->lock);
-    return s;
-}
-
 static double mono_ms(void)
 {
     struct timespec ts;
@@ -571,20 +540,8 @@ static double mono_ms(void)
 static void keep_gap(struct gw_outbox *ob, double since)
 {
     double left = since + KICK_GAP_MS - mono_ms();
-    if (left <= 0)
-        return;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)(left * 1e6);
-    while (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&ob->lock);
-    while (!ob->stopping)
-        if (pthread_cond_timedwait(&ob->kick, &ob->lock, &until) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&ob->lock);
+    if (left > 0)
+        gw_thread_wait(&ob->thread, left, false);
 }
 
 static void *dispatcher_main(void *arg)
@@ -594,7 +551,7 @@ static void *dispatcher_main(void *arg)
     CURL *curl = curl_easy_init();
     struct gw_outbox_unwritten unwritten = {NULL, NULL};
     gw_smtp_init();
-    while (!stopping(ob)) {
+    while (!gw_thread_stopping(&ob->thread)) {
         int handled = 0;
         double started = mono_ms();
         if (gw_db_is_broken(conn)) {
@@ -610,7 +567,7 @@ static void *dispatcher_main(void *arg)
             gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled, &unwritten) != GW_OK)
             handled = 0;
         if (handled < CLAIM_BATCH) {
-            wait_for_kick(ob, ob->cfg->outbox_poll_ms);
+            gw_thread_wait(&ob->thread, ob->cfg->outbox_poll_ms, true);
             keep_gap(ob, started);
         }
     }
@@ -629,11 +586,7 @@ enum gw_err gw_outbox_start(const struct gw_config *cfg, struct gw_outbox **out)
     if (!ob)
         return GW_ERR_NOMEM;
     ob->cfg = cfg;
-    pthread_mutex_init(&ob->lock, NULL);
-    pthread_cond_init(&ob->kick, NULL);
-    if (pthread_create(&ob->thread, NULL, dispatcher_main, ob) != 0) {
-        pthread_mutex_destroy(&ob->lock);
-        pthread_cond_destroy(&ob->kick);
+    if (gw_thread_start(&ob->thread, dispatcher_main, ob) != GW_OK) {
         free(ob);
         return GW_ERR_NOMEM;
     }
@@ -644,22 +597,13 @@ enum gw_err gw_outbox_start(const struct gw_config *cfg, struct gw_outbox **out)
 void gw_outbox_kick(void *arg)
 {
     struct gw_outbox *ob = arg;
-    pthread_mutex_lock(&ob->lock);
-    ob->kicked = 1;
-    pthread_cond_signal(&ob->kick);
-    pthread_mutex_unlock(&ob->lock);
+    gw_thread_kick(&ob->thread);
 }
 
 void gw_outbox_stop(struct gw_outbox *ob)
 {
     if (!ob)
         return;
-    pthread_mutex_lock(&ob->lock);
-    ob->stopping = 1;
-    pthread_cond_signal(&ob->kick);
-    pthread_mutex_unlock(&ob->lock);
-    pthread_join(ob->thread, NULL);
-    pthread_mutex_destroy(&ob->lock);
-    pthread_cond_destroy(&ob->kick);
+    gw_thread_stop(&ob->thread);
     free(ob);
 }

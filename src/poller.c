@@ -8,17 +8,15 @@
 #include "gw_poller.h"
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_log.h"
 #include "gw_register.h"
+#include "gw_thread.h"
 
 struct gw_poll_ctx {
     const struct gw_config *cfg;
@@ -29,10 +27,7 @@ struct gw_poll_ctx {
 
 struct gw_poller {
     const struct gw_config *cfg;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    int stopping;
+    struct gw_thread thread;
 };
 
 const struct gw_config *gw_poll_config(struct gw_poll_ctx *ctx)
@@ -47,10 +42,7 @@ void *gw_poll_curl(struct gw_poll_ctx *ctx)
 
 bool gw_poll_stopping(struct gw_poll_ctx *ctx)
 {
-    pthread_mutex_lock(&ctx->poller->lock);
-    bool s = ctx->poller->stopping;
-    pthread_mutex_unlock(&ctx->poller->lock);
-    return s;
+    return gw_thread_stopping(&ctx->poller->thread);
 }
 
 static bool connected(struct gw_poll_ctx *ctx)
@@ -124,19 +116,6 @@ void gw_poll_unlock(struct gw_poll_ctx *ctx, const char *name)
     advisory(ctx, "pg_advisory_unlock", name);
 }
 
-/* Sleeps seconds, or less when stopping. */
-static void nap(struct gw_poller *p, int seconds)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
-    pthread_mutex_lock(&p->lock);
-    while (!p->stopping)
-        if (pthread_cond_timedwait(&p->wake, &p->lock, &until) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&p->lock);
-}
-
 static void *poller_main(void *arg)
 {
     struct gw_poller *p = arg;
@@ -149,7 +128,7 @@ static void *poller_main(void *arg)
                 if (next > 0 && next < interval)
                     interval = next;
             }
-        nap(p, interval);
+        gw_thread_wait(&p->thread, interval * 1000.0, false);
     }
     if (ctx.curl)
         curl_easy_cleanup(ctx.curl);
@@ -169,9 +148,7 @@ enum gw_err gw_poller_start(const struct gw_config *cfg, struct gw_poller **out)
     if (!p)
         return GW_ERR_NOMEM;
     p->cfg = cfg;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
-    if (pthread_create(&p->thread, NULL, poller_main, p) != 0) {
+    if (gw_thread_start(&p->thread, poller_main, p) != GW_OK) {
         free(p);
         return GW_ERR_NOMEM;
     }
@@ -183,12 +160,6 @@ void gw_poller_stop(struct gw_poller *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->lock);
-    p->stopping = 1;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
-    pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->wake);
+    gw_thread_stop(&p->thread);
     free(p);
 }
