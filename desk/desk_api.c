@@ -5,6 +5,7 @@
  * documents and the caller learns exactly which field was wrong.
  *
  *   GET  /v1/tickets                  ?queue= &status=a,b &priority= &assignee=me|none|id
+ *                                     &overdue= &limit= &after= (the page before's "next")
  *                                     &overdue=true &limit=
  *   GET  /v1/tickets/{number}
  *   POST /v1/tickets/{number}/claim | transfer | replies | notes | status | escalate
@@ -97,6 +98,17 @@ static bool list_filter(const char *key, const char *value, json_t *doc, const c
         if (strcmp(value, "me") && strcmp(value, "none") && !digits)
             return false;
         json_object_set_new(doc, "assignee", json_string(value));
+    } else if (!strcmp(key, "after")) {
+        /* The "next" of the page before: "<seconds since 1970>:<ticket id>". */
+        const char *colon = strchr(value, ':');
+        size_t head = colon ? (size_t)(colon - value) : 0;
+        bool ok = colon && head > 0 && head <= 24 &&
+                  (strspn(value, "0123456789.") == head || !strncmp(value, "Infinity", head)) &&
+                  colon[1] && strlen(colon + 1) <= 18 &&
+                  strspn(colon + 1, "0123456789") == strlen(colon + 1);
+        if (!ok)
+            return false;
+        json_object_set_new(doc, "after", json_string(value));
     } else if (!strcmp(key, "overdue") || !strcmp(key, "all")) {
         if (strcmp(value, "true") && strcmp(value, "false"))
             return false;
@@ -248,7 +260,7 @@ static bool route(const struct gw_http_request *req, json_t *doc, struct gw_aren
                   struct gw_http_reply *reply)
 {
     static const char *const list_params[] = {"queue",   "status", "priority", "assignee",
-                                              "overdue", "limit",  NULL};
+                                              "overdue", "limit",  "after",    NULL};
     static const char *const followup_params[] = {"all", NULL};
     const char *path = req->path;
     bool get = !strcmp(req->method, "GET");
