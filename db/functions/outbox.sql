@@ -71,7 +71,10 @@ $fn$;
 -- a row its dispatcher never finished is due again.
 CREATE OR REPLACE FUNCTION intake_outbox_claim(p_lease_s int, p_limit int)
 RETURNS TABLE (id bigint, kind text, channel text, payload text, attempts int)
-LANGUAGE sql AS $fn$
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,
            next_attempt_at = now() + make_interval(secs => p_lease_s)
      WHERE o.id IN (SELECT x.id FROM outbox x
@@ -79,7 +82,8 @@ LANGUAGE sql AS $fn$
                        AND x.next_attempt_at <= now()
                      ORDER BY x.next_attempt_at LIMIT p_limit
                        FOR UPDATE SKIP LOCKED)
-    RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts
+    RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts;
+END
 $fn$;
 
 -- What a dispatcher's pass decided for the rows it claimed (p_claimed), in
@@ -88,12 +92,18 @@ $fn$;
 -- times has failed. Sent mail is kept on its ticket as an outbound message
 -- (its Message-ID is how replies find the ticket again); a reply, on the
 -- ticket already, gets its mail's Message-ID. Every part reaches its rows
--- through p_claimed by key. SQL, not PL/pgSQL: planned at each call with the
--- pass's values, where a lasting plan made while the tables were empty (a
--- new database) scanned the whole outbox on every pass as it grew.
+-- through p_claimed by key. PL/pgSQL, so its plan is made once per
+-- connection: planned at every pass (as a SQL function is), the statement
+-- took a share of the CPU the registering backend needs. A lasting plan made
+-- while the tables were empty (a new database) would scan the whole outbox
+-- on every pass as it grew: the dispatcher's connection plans without
+-- sequential scans (src/outbox.c, gw_outbox_prepare).
 CREATE OR REPLACE FUNCTION intake_outbox_record(d jsonb, p_max_attempts int, p_claimed bigint[])
 RETURNS TABLE (sent bigint, skipped bigint, retried bigint, recorded bigint, linked bigint)
-LANGUAGE sql AS $fn$
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH sent AS (
         UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,
                payload = payload - 'token'
@@ -136,7 +146,8 @@ LANGUAGE sql AS $fn$
     )
     SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped),
            (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded),
-           (SELECT count(*) FROM linked)
+           (SELECT count(*) FROM linked);
+END
 $fn$;
 
 -- Acknowledgements sent to one reply handle in the last hour (the per-sender
