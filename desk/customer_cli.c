@@ -45,16 +45,10 @@ static int usage(void)
 /* Runs sql with two text parameters; its one JSON answer (caller frees), or NULL. */
 static json_t *call(PGconn *conn, const char *sql, const char *a, const char *b, int *rc)
 {
-    const char *params[] = {a, b};
-    PGresult *res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
-    json_t *out = NULL;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        out = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-    if (!out) {
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        fprintf(stderr, "intake customer: %s\n", msg ? msg : PQerrorMessage(conn));
-        *rc = gw_db_is_broken(conn) ? EXIT_UNAVAILABLE : EXIT_DATAERR;
-    }
+    PGresult *res = desk_call(conn, "intake customer", sql, a, b, rc);
+    json_t *out = res ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+    if (res && !out)
+        *rc = EXIT_DATAERR;
     PQclear(res);
     return out;
 }

@@ -12,6 +12,7 @@
 #define DESK_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 
 #include "gw_channel.h"
@@ -95,6 +96,15 @@ extern const struct gw_socket_route desk_stream_route;
 /* desk_cli.c: `intake agent ...` and `intake sla-scan` (exit statuses as sysexits). */
 int desk_agent_command(int argc, char **argv, const struct gw_config *cfg);
 int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg);
+/*
+ * desk_cli.c: one call of the database's functions for a command-line tool,
+ * with up to two text parameters (NULL: fewer). Its one row, or NULL with
+ * the reason printed after "command: " and *rc the exit status: 69 the
+ * database is gone, 64 a value it could not read (SQLSTATE class 22), else
+ * 65.
+ */
+PGresult *desk_call(PGconn *conn, const char *command, const char *sql, const char *a,
+                    const char *b, int *rc);
 /* customer_cli.c: `intake customer export|erase`. */
 int desk_customer_command(int argc, char **argv, const struct gw_config *cfg);
 /* report_cli.c: `intake report` (report.h renders it). */

@@ -21,10 +21,29 @@
 
 enum { EXIT_USAGE = 64, EXIT_DATAERR = 65, EXIT_UNAVAILABLE = 69 };
 
+PGresult *desk_call(PGconn *conn, const char *command, const char *sql, const char *a,
+                    const char *b, int *rc)
+{
+    const char *params[] = {a, b};
+    int n_params = b ? 2 : a ? 1 : 0;
+    PGresult *res =
+        PQexecParams(conn, sql, n_params, NULL, n_params ? params : NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        return res;
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    fprintf(stderr, "%s: %s\n", command, msg ? msg : PQerrorMessage(conn));
+    *rc = gw_db_is_broken(conn)               ? EXIT_UNAVAILABLE
+          : state && !strncmp(state, "22", 2) ? EXIT_USAGE
+                                              : EXIT_DATAERR;
+    PQclear(res);
+    return NULL;
+}
+
 /*
  * Runs sql (a call of one of the database's functions, db/functions/) with
- * up to two parameters and prints its one answer, or returns it in *answer
- * (malloc'd; "" for NULL).
+ * up to two parameters on a connection of its own and prints its one
+ * answer, or returns it in *answer (malloc'd; "" for NULL).
  */
 static int run_call(const struct gw_config *cfg, const char *sql, const char *param,
                     const char *param2, char **answer)
@@ -34,20 +53,12 @@ static int run_call(const struct gw_config *cfg, const char *sql, const char *pa
         fprintf(stderr, "intake: cannot reach the database\n");
         return EXIT_UNAVAILABLE;
     }
-    const char *params[] = {param, param2};
-    int n_params = param2 ? 2 : param ? 1 : 0;
-    PGresult *res =
-        PQexecParams(conn, sql, n_params, NULL, n_params ? params : NULL, NULL, NULL, 0);
     int rc = 0;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        fprintf(stderr, "intake: %s\n", msg ? msg : PQerrorMessage(conn));
-        rc = gw_db_is_broken(conn) ? EXIT_UNAVAILABLE : EXIT_DATAERR;
-    } else if (answer) {
+    PGresult *res = desk_call(conn, "intake", sql, param, param2, &rc);
+    if (res && answer)
         *answer = strdup(PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
-    } else {
+    else if (res)
         puts(PQgetvalue(res, 0, 0));
-    }
     PQclear(res);
     PQfinish(conn);
     return rc;

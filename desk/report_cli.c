@@ -40,27 +40,6 @@ static const char *default_timezone(const struct gw_config *cfg, json_t **cal)
     return tz ? tz : "UTC";
 }
 
-/*
- * One statement with one JSON parameter; NULL on failure, with the reason
- * printed and *rc the exit status: a value the database could not read
- * (SQLSTATE class 22, such as --as-of) is the caller's mistake.
- */
-static PGresult *call(PGconn *conn, const char *sql, const char *doc, int *rc)
-{
-    const char *params[] = {doc};
-    PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        return res;
-    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    fprintf(stderr, "intake report: %s\n", msg ? msg : PQerrorMessage(conn));
-    *rc = gw_db_is_broken(conn)               ? EXIT_UNAVAILABLE
-          : state && !strncmp(state, "22", 2) ? EXIT_USAGE
-                                              : EXIT_SOFTWARE;
-    PQclear(res);
-    return NULL;
-}
-
 static int write_csv(PGconn *conn, const char *doc)
 {
     const char *params[] = {doc};
@@ -97,7 +76,9 @@ static int run(const json_t *request, enum report_format format, enum report_lan
     }
     char *doc = json_dumps(request, JSON_COMPACT);
     int rc = EXIT_SOFTWARE;
-    PGresult *res = doc ? call(conn, "SELECT intake_report_problem($1::jsonb)", doc, &rc) : NULL;
+    PGresult *res = doc ? desk_call(conn, "intake report",
+                                    "SELECT intake_report_problem($1::jsonb)", doc, NULL, &rc)
+                        : NULL;
     if (res && !PQgetisnull(res, 0, 0)) {
         json_t *problem = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
         rc = usage(json_string_value(json_object_get(problem, "error")));
@@ -106,7 +87,7 @@ static int run(const json_t *request, enum report_format format, enum report_lan
         rc = write_csv(conn, doc);
     } else if (res) {
         PQclear(res);
-        res = call(conn, "SELECT intake_report($1::jsonb)", doc, &rc);
+        res = desk_call(conn, "intake report", "SELECT intake_report($1::jsonb)", doc, NULL, &rc);
         json_t *report = res ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
         if (report && format == REPORT_JSON) {
             json_dumpf(report, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

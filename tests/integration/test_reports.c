@@ -364,6 +364,25 @@ static void test_what_cannot_be_reported_is_refused(void **state)
     }
 }
 
+/* The database away: exit 69 (EX_UNAVAILABLE, try again later), never an empty report. */
+static void test_an_unreachable_database_is_69(void **state)
+{
+    (void)state;
+    char url[128], cmd[512], out[1024];
+    harness_unreachable_db_url(url, sizeof(url));
+    snprintf(cmd, sizeof(cmd),
+             "INTAKE_CONFIG= INTAKE_DATABASE_URL='%s' %s report --month 2026-11 --format json 2>&1",
+             url, INTAKE_BINARY);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 69);
+    assert_non_null(strstr(out, "cannot reach the database"));
+    assert_null(strstr(out, "\"volume\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_a_queue_and_a_quarter),
         cmocka_unit_test(test_text_html_and_csv),
         cmocka_unit_test(test_what_cannot_be_reported_is_refused),
+        cmocka_unit_test(test_an_unreachable_database_is_69),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
