@@ -114,7 +114,7 @@ void gw_server_tls_reload(struct gw_server_tls *tls)
     log_pair("reloaded; new connections get", fresh);
     int days = gw_tls_pair_days_left(fresh);
     if (days < GW_TLS_WARN_DAYS)
-        gw_warn("tls: the new certificate expires in %d days", days);
+        gw_warn("tls: the new certificate expires in %d day%s", days, days == 1 ? "" : "s");
 }
 
 void gw_server_tls_destroy(struct gw_server_tls *tls)

@@ -231,9 +231,9 @@ void gw_tls_check_config(const struct gw_config *cfg, struct gw_problems *pr,
         char date[40];
         utc_date(X509_get0_notAfter(pair->leaf), date, sizeof(date));
         snprintf(why, sizeof(why),
-                 "tls.cert_file: the certificate in %s expires on %s, in %d days: renew it, "
+                 "tls.cert_file: the certificate in %s expires on %s, in %d day%s: renew it, "
                  "then SIGHUP the gateway",
-                 cfg->tls_cert_file, date, days);
+                 cfg->tls_cert_file, date, days, days == 1 ? "" : "s");
         warn(why);
     }
     gw_tls_pair_free(pair);
