@@ -7,7 +7,6 @@
 #ifndef GW_TLS_H
 #define GW_TLS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "gw_error.h"
