@@ -91,6 +91,13 @@ struct gw_config {
     char *smtp_user, *smtp_password;
     char *smtp_ca_file; /* CA certificates to verify the server with; NULL: the system's */
 
+    /*
+     * "tls": the gateway's own HTTPS/WSS (src/gw_tls.h). Both NULL: plain
+     * HTTP, for a proxy that terminates TLS in front; never one without the other.
+     */
+    char *tls_cert_file; /* PEM: the certificate, then its intermediates */
+    char *tls_key_file;  /* PEM, unencrypted; its path may be logged, never its content */
+
     /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
     void *channels; /* a json_t object (jansson), owned by the config */
     /*

@@ -353,6 +353,8 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->smtp_user);
     free(cfg->smtp_password);
     free(cfg->smtp_ca_file);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
     free(cfg->business_hours);
     for (size_t i = 0; i < cfg->n_queue_hooks; i++) {
         free(cfg->queue_hooks[i].queue);
