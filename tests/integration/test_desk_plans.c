@@ -5,7 +5,8 @@
  * has run for years; each query runs in a transaction of its own and
  * pg_stat_xact_user_tables says how many ticket rows it read (sequentially
  * or fetched through an index). A query that loses its index reads
- * thousands and fails here, whichever plan PostgreSQL falls back to.
+ * thousands and fails here, whichever plan PostgreSQL falls back to. The
+ * same for the periodic passes: the SLA scanner and the outbox's claim.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -224,12 +225,27 @@ static void test_the_sla_scan_reads_what_is_due(void **state)
                        "0");
 }
 
+/* The dispatcher's claim with nothing due reads nothing of the outbox's
+ * history (an acknowledgement per ticket, all sent long ago). */
+static void test_the_outbox_claim_reads_what_is_due(void **state)
+{
+    (void)state;
+    assert_true(harness_pg_long(pg, "SELECT count(*) FROM outbox") >= TICKETS);
+    char *claimed = NULL;
+    long read = rows_read("outbox", "SELECT count(*) FROM intake_outbox_claim(30, 50)", &claimed);
+    assert_string_equal(claimed, "0");
+    free(claimed);
+    if (read > 5)
+        fail_msg("a claim with nothing due read %ld outbox rows", read);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_list_reads_about_a_page),
         cmocka_unit_test(test_the_ticket_view_reads_its_own_rows),
         cmocka_unit_test(test_the_sla_scan_reads_what_is_due),
+        cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
