@@ -17,6 +17,7 @@
 #include "gw_db.h"
 #include "gw_intake.h"
 #include "gw_log.h"
+#include "gw_mail_auth.h"
 #include "gw_outbox.h"
 #include "gw_poller.h"
 #include "gw_schema.h"
@@ -31,7 +32,8 @@ static void usage(FILE *out)
                  "  serve          run the gateway (HTTP on the configured listen address)\n"
                  "  migrate        apply database migrations from db/ that are not applied yet\n"
                  "  check-config   report every problem in the configuration, then exit\n"
-                 "  defaults       print the built-in configuration as JSON\n");
+                 "  defaults       print the built-in configuration as JSON\n"
+                 "  mail-auth      obtain a mail account's OAuth2 refresh token (device code)\n");
     for (const struct gw_channel *const *c = gw_channels; *c; c++)
         for (size_t i = 0; i < (*c)->n_commands; i++)
             fprintf(out, "  %-14s %s\n", (*c)->commands[i].name, (*c)->commands[i].summary);
@@ -225,6 +227,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "defaults")) {
         fputs(gw_config_defaults, stdout);
         return EX_OK;
+    }
+    if (!strcmp(cmd, "mail-auth")) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = gw_mail_auth_main(argc - i, argv + i);
+        curl_global_cleanup();
+        return rc;
     }
     const struct gw_command *channel_cmd = NULL;
     for (const struct gw_channel *const *c = gw_channels; *c && !channel_cmd; c++)

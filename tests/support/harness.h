@@ -134,6 +134,12 @@ void harness_imap_start(struct harness_imap *imap, int port);
 /* The same, requiring STARTTLS with a certificate for 127.0.0.1 (CA: imap->dir/cert.pem). */
 void harness_imap_tls_start(struct harness_imap *imap);
 void harness_imap_stop(struct harness_imap *imap);
+/* The same with auth_conf (auth_mechanisms and passdb lines) instead of "agent"/"secret". */
+void harness_imap_start_auth(struct harness_imap *imap, const char *auth_conf);
+/* fork + exec argv, output to log_path; the child is stopped at exit if still running. */
+pid_t harness_spawn(char *const argv[], const char *log_path);
+/* Waits until something listens on the loopback port; fails the test otherwise. */
+void harness_wait_for_port(int port, const char *what);
 /* Drops a message into the agent's INBOX, as a local delivery would. */
 void harness_imap_deliver(struct harness_imap *imap, const char *raw);
 /* The answer to one IMAP command on INBOX (e.g. "UID SEARCH ALL"), malloc'd. */
