@@ -53,11 +53,18 @@ static int load_config(const char *path, struct gw_config **cfg)
     return 0;
 }
 
+/* "password_env", "refresh_token_file": where a secret is, not the secret. */
+static bool names_a_place(const char *key)
+{
+    size_t n = strlen(key);
+    return (n > 4 && !strcmp(key + n - 4, "_env")) || (n > 5 && !strcmp(key + n - 5, "_file"));
+}
+
 /* Whether a JSON value holds a secret: a non-empty string under a key that names one. */
 static bool holds_secret(const json_t *v, const char *key)
 {
     if (json_is_string(v))
-        return key && *json_string_value(v) &&
+        return key && *json_string_value(v) && !names_a_place(key) &&
                (strstr(key, "token") || strstr(key, "password") || strstr(key, "secret"));
     const char *k;
     json_t *child;

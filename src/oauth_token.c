@@ -5,7 +5,9 @@
  * token about to lapse, and once more when the mail server refused one. An
  * account's mutex is held across a refresh: the poller and the dispatcher
  * may share an account, and one refresh serves both. While the endpoint is
- * away, refreshes back off (1 s doubling to 5 min). A refresh token the
+ * away, refreshes back off (1 s doubling to 5 min). The account's state
+ * has a lock of its own, never held across the HTTP call, so that /readyz
+ * and /metrics on the event loop never wait for a token endpoint. A refresh token the
  * endpoint refuses (invalid_grant: revoked or expired) is not sent again
  * until its source (file, environment) holds another one or the back-off cap
  * passed. Rotated refresh tokens (Microsoft's) are written back to their
@@ -45,7 +47,8 @@ static const char *const trouble_text[] = {
 
 struct gw_oauth_account {
     struct gw_oauth_account *next;
-    pthread_mutex_t lock;
+    pthread_mutex_t refreshing; /* one caller at a time gets a token (held across the POST) */
+    pthread_mutex_t lock;       /* the fields below; never held across I/O with the endpoint */
     char label[LABEL_MAX];
     json_t *spec; /* the settings object (a reference) */
     char *scope;  /* NULL: none asked for */
@@ -87,6 +90,7 @@ void gw_oauth_store_destroy(struct gw_oauth_store *store)
     for (struct gw_oauth_account *a = store->accounts, *next; a; a = next) {
         next = a->next;
         pthread_mutex_destroy(&a->lock);
+        pthread_mutex_destroy(&a->refreshing);
         json_decref(a->spec);
         free(a->scope);
         free(a->access);
@@ -107,6 +111,7 @@ struct gw_oauth_account *gw_oauth_account(struct gw_oauth_store *store, const js
         a = a->next;
     if (!a && (a = calloc(1, sizeof(*a))) != NULL) {
         pthread_mutex_init(&a->lock, NULL);
+        pthread_mutex_init(&a->refreshing, NULL);
         snprintf(a->label, sizeof(a->label), "%s", label);
         a->spec = json_incref((json_t *)spec);
         const char *scope = json_string_value(json_object_get(spec, "scope"));
@@ -210,7 +215,7 @@ static char *refresh_form(const struct gw_oauth_account *a, const char *secret)
     return form;
 }
 
-/* One refresh. Called with the account locked. */
+/* One refresh. Called with both locks held; lock is let go during the POST. */
 static enum gw_err refresh(struct gw_oauth_account *a, double now)
 {
     char why[160] = "";
@@ -243,7 +248,9 @@ static enum gw_err refresh(struct gw_oauth_account *a, double now)
         return GW_ERR_NOMEM;
     long status = 0;
     json_t *answer = NULL;
+    pthread_mutex_unlock(&a->lock);
     enum gw_err err = gw_oauth_post(ep.token_url, form, &status, &answer, why, sizeof(why));
+    pthread_mutex_lock(&a->lock);
     free(form);
     now = now_s();
     const char *token = json_string_value(json_object_get(answer, "access_token"));
@@ -291,6 +298,7 @@ static enum gw_err refresh(struct gw_oauth_account *a, double now)
 
 enum gw_err gw_oauth_token(struct gw_oauth_account *a, char **token, char *why, size_t why_len)
 {
+    pthread_mutex_lock(&a->refreshing);
     pthread_mutex_lock(&a->lock);
     double now = now_s();
     enum gw_err err = GW_OK;
@@ -310,6 +318,7 @@ enum gw_err gw_oauth_token(struct gw_oauth_account *a, char **token, char *why, 
     else
         snprintf(why, why_len, "%s: %s", a->label, gw_strerror(err));
     pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&a->refreshing);
     return err;
 }
 

@@ -149,12 +149,41 @@ static void test_bad_arguments(void **state)
     oauth_standin_stop(&o); /* no stand-in runs: this removes the folder */
 }
 
+/* check-config takes "refresh_token_file", "client_secret_env" for places, not secrets. */
+static void test_check_config_names_places_not_secrets(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/intake-oauth-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *cfg =
+        "{\"smtp\": {\"url\": \"smtp://127.0.0.1:25\", \"user\": \"help@example.com\", "
+        "\"auth\": \"xoauth2\", \"oauth\": {\"provider\": \"google\", \"client_id\": \"c\", "
+        "\"client_secret_env\": \"S\", \"refresh_token_file\": \"/etc/intake/t\"}}}";
+    assert_int_equal(write(fd, cfg, strlen(cfg)), (ssize_t)strlen(cfg));
+    close(fd);
+    chmod(path, 0644);
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof(cmd),
+             "INTAKE_API_TOKEN=test-token-0123456789abcdef %s --config %s check-config 2>&1",
+             INTAKE_BINARY, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(p)), 0);
+    assert_non_null(strstr(out, "configuration OK"));
+    assert_null(strstr(out, "holds secrets"));
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_flow_with_slow_down),
         cmocka_unit_test(test_declined_expired_and_print),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_check_config_names_places_not_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
