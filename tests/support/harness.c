@@ -783,13 +783,24 @@ void harness_imap_deliver(struct harness_imap *imap, const char *raw)
 
 char *harness_imap_command(struct harness_imap *imap, const char *command)
 {
+    return harness_imap_command_bearer(imap, NULL, command);
+}
+
+char *harness_imap_command_bearer(struct harness_imap *imap, const char *bearer,
+                                  const char *command)
+{
     char url[128];
     snprintf(url, sizeof(url), "imap://127.0.0.1:%d/INBOX", imap->port);
     CURL *c = curl_easy_init();
     struct buf b = {NULL, 0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_USERNAME, "agent");
-    curl_easy_setopt(c, CURLOPT_PASSWORD, "secret");
+    if (bearer) {
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, bearer);
+        curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+    } else {
+        curl_easy_setopt(c, CURLOPT_PASSWORD, "secret");
+    }
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, command);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);

@@ -144,6 +144,9 @@ void harness_wait_for_port(int port, const char *what);
 void harness_imap_deliver(struct harness_imap *imap, const char *raw);
 /* The answer to one IMAP command on INBOX (e.g. "UID SEARCH ALL"), malloc'd. */
 char *harness_imap_command(struct harness_imap *imap, const char *command);
+/* The same logged in by SASL XOAUTH2 with an OAuth2 bearer token instead of the password. */
+char *harness_imap_command_bearer(struct harness_imap *imap, const char *bearer,
+                                  const char *command);
 
 /* Runs `intake ingest-email` on the given bytes against db_url; returns its exit status. */
 int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len);

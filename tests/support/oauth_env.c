@@ -6,7 +6,6 @@
  */
 #include "oauth_env.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -117,43 +116,9 @@ void oauth_imap_kick(struct harness_imap *imap)
         fail_msg("doveadm kick failed");
 }
 
-struct text {
-    char *data;
-    size_t len;
-};
-
-static size_t collect(char *ptr, size_t size, size_t n, void *user)
-{
-    struct text *t = user;
-    char *grown = realloc(t->data, t->len + size * n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + t->len, ptr, size * n);
-    t->data = grown;
-    t->len += size * n;
-    t->data[t->len] = '\0';
-    return size * n;
-}
-
 char *oauth_imap_command(struct harness_imap *imap, const char *command)
 {
-    char url[128];
-    snprintf(url, sizeof(url), "imap://127.0.0.1:%d/INBOX", imap->port);
-    CURL *c = curl_easy_init();
-    struct text t = {NULL, 0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_USERNAME, OAUTH_USER);
-    curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, "inspector");
-    curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, command);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK)
-        fail_msg("imap %s: %s", command, curl_easy_strerror(rc));
-    return t.data ? t.data : strdup("");
+    return harness_imap_command_bearer(imap, "inspector", command);
 }
 
 void oauth_smtp_start(struct harness_smtp *smtp, struct oauth_standin *o)
