@@ -12,6 +12,8 @@ GET /control?KNOB=VALUE..., GET /stats. Knobs:
   down=1|0          the token endpoint answers 503 (1) or works (0)
   expire_access=1   every access token issued so far stops being active
   refresh=TOKEN     the refresh token that is accepted from now on
+  rotate=1|0        each refresh answers a new refresh token, and only the newest is good
+  secret=VALUE      token requests must carry client_secret=VALUE
   device=a,b,c      answers to successive device-code polls: pending, slow_down,
                     denied, expired, ok (the last one repeats)
 The token "inspector" is always active (the test's own IMAP look-ups).
@@ -37,6 +39,9 @@ class State:
         self.access = {}  # token -> expiry (epoch seconds)
         self.serial = 0
         self.device_script = ["ok"]
+        self.rotate = False
+        self.rotations = 0
+        self.secret = None
         self.device_polls = []  # times of the device-code polls
         self.token_requests = []  # times of refresh requests
         self.refreshes_ok = 0
@@ -63,12 +68,17 @@ def refresh_grant(state, form):
     state.token_requests.append(time.time())
     if state.down:
         return 503, {"error": "temporarily_unavailable"}
+    if state.secret is not None and form.get("client_secret") != state.secret:
+        return 401, {"error": "invalid_client"}
     if state.revoked or form.get("refresh_token") != state.refresh:
         return 400, {"error": "invalid_grant",
                      "error_description": "AADSTS70000: the grant was revoked for user@x"}
     state.refreshes_ok += 1
-    return 200, {"access_token": issue(state), "token_type": "Bearer",
-                 "expires_in": state.lifetime}
+    answer = {"access_token": issue(state), "token_type": "Bearer", "expires_in": state.lifetime}
+    if state.rotate:
+        state.rotations += 1
+        state.refresh = answer["refresh_token"] = "rt-rot-%d" % state.rotations
+    return 200, answer
 
 
 def device_grant(state, form):
@@ -138,6 +148,10 @@ class Handler(BaseHTTPRequestHandler):
                         s.access = {t: 0 for t in s.access}
                     elif k == "refresh":
                         s.refresh = v
+                    elif k == "rotate":
+                        s.rotate = v == "1"
+                    elif k == "secret":
+                        s.secret = v
                     elif k == "device":
                         s.device_script = v.split(",")
                 return answer(self, 200, {"ok": True})
