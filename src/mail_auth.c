@@ -32,14 +32,15 @@ struct options {
 
 static int usage(const char *why)
 {
-    if (why)
+    if (why && *why)
         fprintf(stderr, "mail-auth: %s\n", why);
-    fprintf(stderr, "usage: intake mail-auth --provider microsoft|google|custom --client-id ID\n"
-                    "         [--tenant TENANT] [--scope SCOPE] [--client-secret-env VAR | "
-                    "--client-secret-file FILE]\n"
-                    "         [--authority URL] [--device-url URL --token-url URL]\n"
-                    "         --out FILE | --print\n");
-    return EX_USAGE;
+    fprintf(why ? stderr : stdout,
+            "usage: intake mail-auth --provider microsoft|google|custom --client-id ID\n"
+            "         [--tenant TENANT] [--scope SCOPE] [--client-secret-env VAR | "
+            "--client-secret-file FILE]\n"
+            "         [--authority URL] [--device-url URL --token-url URL]\n"
+            "         --out FILE | --print\n");
+    return why ? EX_USAGE : EX_OK;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -60,6 +61,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"--out", offsetof(struct options, out)},
     };
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return usage(NULL), -1;
         if (!strcmp(argv[i], "--print")) {
             o->print = true;
             continue;
@@ -68,9 +71,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         while (k < n && strcmp(argv[i], flags[k].flag))
             k++;
         if (k == n)
-            return fprintf(stderr, "mail-auth: unknown argument %s\n", argv[i]), usage(NULL);
+            return fprintf(stderr, "mail-auth: unknown argument %s\n", argv[i]), usage("");
         if (i + 1 >= argc || !argv[i + 1][0])
-            return fprintf(stderr, "mail-auth: %s needs a value\n", argv[i]), usage(NULL);
+            return fprintf(stderr, "mail-auth: %s needs a value\n", argv[i]), usage("");
         *(const char **)((char *)o + flags[k].offset) = argv[++i];
     }
     if (!o->provider || !o->client_id)
@@ -235,7 +238,7 @@ int gw_mail_auth_main(int argc, char **argv)
     struct options o = {0};
     int rc = parse_args(argc, argv, &o);
     if (rc != EX_OK)
-        return rc;
+        return rc < 0 ? EX_OK : rc; /* -1: --help answered */
     if (o.out && !out_writable(o.out)) {
         fprintf(stderr, "mail-auth: cannot create a file in the folder of %s\n", o.out);
         return EX_CANTCREAT;
