@@ -17,6 +17,7 @@
 #include "gw_db.h"
 #include "gw_intake.h"
 #include "gw_log.h"
+#include "gw_mail_auth.h"
 #include "gw_outbox.h"
 #include "gw_poller.h"
 #include "gw_schema.h"
@@ -32,7 +33,8 @@ static void usage(FILE *out)
                  "  serve          run the gateway (HTTP on the configured listen address)\n"
                  "  migrate        apply database migrations from db/ that are not applied yet\n"
                  "  check-config   report every problem in the configuration, then exit\n"
-                 "  defaults       print the built-in configuration as JSON\n");
+                 "  defaults       print the built-in configuration as JSON\n"
+                 "  mail-auth      obtain a mail account's OAuth2 refresh token (device code)\n");
     for (const struct gw_channel *const *c = gw_channels; *c; c++)
         for (size_t i = 0; i < (*c)->n_commands; i++)
             fprintf(out, "  %-14s %s\n", (*c)->commands[i].name, (*c)->commands[i].summary);
@@ -52,11 +54,18 @@ static int load_config(const char *path, struct gw_config **cfg)
     return 0;
 }
 
+/* "password_env", "refresh_token_file": where a secret is, not the secret. */
+static bool names_a_place(const char *key)
+{
+    size_t n = strlen(key);
+    return (n > 4 && !strcmp(key + n - 4, "_env")) || (n > 5 && !strcmp(key + n - 5, "_file"));
+}
+
 /* Whether a JSON value holds a secret: a non-empty string under a key that names one. */
 static bool holds_secret(const json_t *v, const char *key)
 {
     if (json_is_string(v))
-        return key && *json_string_value(v) &&
+        return key && *json_string_value(v) && !names_a_place(key) &&
                (strstr(key, "token") || strstr(key, "password") || strstr(key, "secret"));
     const char *k;
     json_t *child;
@@ -251,6 +260,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "defaults")) {
         fputs(gw_config_defaults, stdout);
         return EX_OK;
+    }
+    if (!strcmp(cmd, "mail-auth")) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = gw_mail_auth_main(argc - i, argv + i);
+        curl_global_cleanup();
+        return rc;
     }
     const struct gw_command *channel_cmd = NULL;
     for (const struct gw_channel *const *c = gw_channels; *c && !channel_cmd; c++)
