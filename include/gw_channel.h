@@ -151,6 +151,12 @@ struct gw_operation {
      */
     const char *function_many;
     void (*describe)(const struct gw_contact *contact, json_t *doc);
+    /*
+     * Slow work (a customer's whole export, an erase): run by a worker of its
+     * own with a connection of its own, never batched with registrations,
+     * so that a query of seconds holds up no contact.
+     */
+    bool own_lane;
 };
 
 struct gw_socket_route;

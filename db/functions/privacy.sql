@@ -13,8 +13,8 @@
 -- payloads of their outbox rows, unsent ones skipped; timeline details.
 
 -- The customer an identifier names: a customer number, an email address or
--- a phone number (E.164). {"customer": id} or {"error": why}: none, or two
--- customers (a number of one and an address of another).
+-- a phone number (E.164). {"customer": id} or {"error": why, "status": 404
+-- (none) or 409 (two customers: a number of one and an address of another)}.
 CREATE OR REPLACE FUNCTION intake_customer_find(p_who text) RETURNS jsonb
 LANGUAGE sql STABLE AS $fn$
     WITH m AS (
@@ -23,10 +23,11 @@ LANGUAGE sql STABLE AS $fn$
         SELECT customer_id FROM customer_identities WHERE value = lower(p_who)
     )
     SELECT CASE (SELECT count(*) FROM m)
-               WHEN 0 THEN jsonb_build_object('error', 'no customer is known by that')
+               WHEN 0 THEN jsonb_build_object('error', 'no customer is known by that',
+                                              'status', 404)
                WHEN 1 THEN jsonb_build_object('customer', (SELECT id FROM m))
                ELSE jsonb_build_object('error', 'that names more than one customer: use the '
-                                                || 'customer number') END
+                                                || 'customer number', 'status', 409) END
 $fn$;
 
 -- Everything held about a customer, as one document.
@@ -232,5 +233,77 @@ BEGIN
         RETURN v_found;
     END IF;
     RETURN intake_customer_erase_id((v_found->>'customer')::bigint, p_actor);
+END
+$fn$;
+
+-- The REST API's privacy routes (desk/desk_privacy.c), for supervisors and
+-- the API token: d = {action: export|erase|audit, token_hash or api,
+-- customer (the path's identifier), files (export: add the raw mail and the
+-- attachments, base64, for the zip), files_max (bytes: more is refused, the
+-- command line has no such limit), after, limit (audit)}. Answers as the
+-- desk's do ({status, body} or {status, error}); an export's files go
+-- beside the body ("files"). Acts are recorded as 'agent:ID' or 'api'.
+CREATE OR REPLACE FUNCTION intake_privacy(d jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    a       agents;
+    v_actor text;
+    v_found jsonb;
+    v_id    bigint;
+    v_bytes bigint;
+BEGIN
+    IF d->>'token_hash' IS NOT NULL THEN
+        SELECT * INTO a FROM agents WHERE token_hash = d->>'token_hash' AND disabled_at IS NULL;
+        IF NOT FOUND THEN
+            RETURN intake_desk_error(401, 'unknown or revoked agent token');
+        END IF;
+        IF a.role <> 'supervisor' THEN
+            RETURN intake_desk_error(403, 'only supervisors may read the audit trail, '
+                                          || 'export or erase a customer''s data');
+        END IF;
+    ELSIF NOT coalesce((d->>'api')::boolean, false) THEN
+        RETURN intake_desk_error(401, 'an agent token is required');
+    END IF;
+    v_actor := CASE WHEN a.id IS NULL THEN 'api' ELSE 'agent:' || a.id END;
+    IF d->>'action' = 'audit' THEN
+        RETURN intake_desk_ok(intake_audit_page((d->>'after')::bigint,
+                                                coalesce((d->>'limit')::int, 50)));
+    END IF;
+
+    v_found := intake_customer_find(d->>'customer');
+    v_id := (v_found->>'customer')::bigint;
+    IF v_id IS NULL THEN
+        RETURN intake_desk_error((v_found->>'status')::int, v_found->>'error');
+    END IF;
+    IF d->>'action' = 'erase' THEN
+        RETURN intake_desk_ok(intake_customer_erase_id(v_id, v_actor));
+    ELSIF d->>'action' <> 'export' THEN
+        RETURN intake_desk_error(400, 'unknown action', 'action');
+    END IF;
+    IF coalesce((d->>'files')::boolean, false) THEN
+        SELECT coalesce(sum(octet_length(s.raw)), 0)
+               + coalesce((SELECT sum(octet_length(x.content)) FROM tickets u
+                             JOIN messages n ON n.ticket_id = u.id
+                             JOIN attachments x ON x.message_id = n.id
+                            WHERE u.customer_id = v_id), 0)
+          INTO v_bytes
+          FROM tickets t JOIN messages m ON m.ticket_id = t.id
+          JOIN message_sources s ON s.message_id = m.id
+         WHERE t.customer_id = v_id;
+        IF v_bytes > (d->>'files_max')::bigint THEN
+            RETURN intake_desk_error(413, 'the customer''s mail and attachments ('
+                || pg_size_pretty(v_bytes) || ') are too large for the API: ask for '
+                || 'application/json, or run intake customer export --output FILE.zip');
+        END IF;
+    END IF;
+    INSERT INTO audit_log (actor, action, subject, detail)
+    SELECT v_actor, 'customer.export', number,
+           jsonb_build_object('files', coalesce((d->>'files')::boolean, false))
+      FROM customers WHERE id = v_id;
+    RETURN intake_desk_ok(intake_customer_document(v_id))
+           || CASE WHEN coalesce((d->>'files')::boolean, false) THEN jsonb_build_object('files',
+                  coalesce((SELECT jsonb_agg(f) FROM intake_customer_files(
+                                (SELECT number FROM customers WHERE id = v_id)) f), '[]'))
+              ELSE '{}' END;
 END
 $fn$;
