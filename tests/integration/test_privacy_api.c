@@ -6,7 +6,9 @@
  * change nothing; an unknown or ambiguous customer is 404 or 409. The
  * gateway has one registration worker, and an erase held up by a lock in
  * the database must not hold up a contact registered meanwhile: privacy
- * work has a worker and a connection of its own.
+ * work has a worker and a connection of its own. The audit trail records
+ * the acts, agents' and tokens' changes and ticket views, by number only,
+ * and refuses to be changed.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -289,6 +291,58 @@ static void test_audit_pages(void **state)
     assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log"), total);
 }
 
+static long audit_of(const char *action, const char *subject)
+{
+    return harness_pg_longf(env.pg,
+                            "SELECT count(*) FROM audit_log WHERE action = '%s' AND subject = '%s'",
+                            action, subject);
+}
+
+static void test_agent_changes_and_views_audited(void **state)
+{
+    (void)state;
+    char *ann_id = harness_pg_text(env.pg, "SELECT 'agent:' || id FROM agents "
+                                           "WHERE email = 'ann@example.test'");
+    assert_int_equal(audit_of("agent.create", ann_id), 1);
+    assert_int_equal(audit_of("agent.token_issue", ann_id), 1);
+    free(intake("agent add --name Ann --email ann@example.test --role lead"));
+    harness_pg_text_is(env.pg,
+                       "SELECT detail::text FROM audit_log WHERE action = 'agent.role' "
+                       "ORDER BY id DESC LIMIT 1",
+                       "{\"to\": \"lead\", \"from\": \"agent\"}");
+    free(intake("agent disable ann@example.test"));
+    assert_int_equal(audit_of("agent.disable", ann_id), 1);
+    assert_int_equal(audit_of("agent.token_revoke", ann_id), 1);
+    free(intake("agent token ann@example.test"));
+    assert_int_equal(audit_of("agent.enable", ann_id), 1);
+    assert_int_equal(audit_of("agent.token_issue", ann_id), 2);
+    /* Presence is no change worth a row. */
+    long before = harness_pg_long(env.pg, "SELECT count(*) FROM audit_log");
+    harness_pg_exec(env.pg, "UPDATE agents SET presence = 'away', online = false");
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log"), before);
+
+    /* A supervisor opens a ticket: one row naming them and the customer, by number. */
+    char *ticket = harness_pg_text(env.pg, "SELECT max(number) FROM tickets");
+    char *owner = harness_pg_text(env.pg, "SELECT c.number FROM tickets t JOIN customers c "
+                                          "ON c.id = t.customer_id ORDER BY t.number DESC LIMIT 1");
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s", ticket);
+    assert_int_equal(status_of("GET", path, boss, NULL), 200);
+    assert_int_equal(harness_pg_longf(env.pg,
+                                      "SELECT count(*) FROM audit_log WHERE action = "
+                                      "'customer.view' AND actor = 'agent:1' AND subject = '%s' "
+                                      "AND detail->>'ticket' = '%s'",
+                                      owner, ticket),
+                     1);
+    /* The trail names nobody by address. */
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log WHERE "
+                                             "concat(actor, subject, detail) LIKE '%@%'"),
+                     0);
+    free(ticket);
+    free(owner);
+    free(ann_id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_refusals_change_nothing),
         cmocka_unit_test(test_erase_waits_alone),
         cmocka_unit_test(test_audit_pages),
+        cmocka_unit_test(test_agent_changes_and_views_audited),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
