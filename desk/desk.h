@@ -37,6 +37,13 @@ struct desk_settings {
      * was their last.
      */
     int stream_lease_s;
+    /*
+     * retention: personal data of tickets finished longer ago than this many
+     * days is erased, raw mail and attachments' bytes older than that
+     * dropped (0: kept; db/functions/retention.sql says how).
+     */
+    int personal_data_days;
+    int raw_mail_days;
 };
 extern const char *const desk_settings_paths[];
 void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct gw_problems *pr);
@@ -64,6 +71,7 @@ enum desk_operation {
     DESK_OP_SURVEY_ANSWER, /* a customer's answer to it */
     DESK_OP_SLA_SCAN,      /* escalate breached clocks */
     DESK_OP_PRIVACY,       /* a supervisor's export, erase or audit page (its own lane) */
+    DESK_OP_RETENTION,     /* one batch of retention (the poller) */
     DESK_OP__COUNT
 };
 extern const struct gw_operation desk_operations[DESK_OP__COUNT];
@@ -131,5 +139,7 @@ int desk_report_command(int argc, char **argv, const struct gw_config *cfg);
 /* desk_sla.c: the poller hook (SLA scan, stale streams); returns the seconds to the next turn. */
 struct gw_poll_ctx;
 int desk_poll(struct gw_poll_ctx *ctx);
+/* desk_retention.c: the poller's retention turn, when retention is on. */
+void desk_retention_turn(struct gw_poll_ctx *ctx);
 
 #endif

@@ -73,13 +73,14 @@ static const struct gw_route desk_routes[] = {
     {.method = "GET", .path = "/agent/console.js", .answer = answer_console},
 };
 
-/* db/functions/desk.sql, surveys.sql, sla.sql and privacy.sql */
+/* db/functions/desk.sql, surveys.sql, sla.sql, privacy.sql and retention.sql */
 const struct gw_operation desk_operations[DESK_OP__COUNT] = {
     [DESK_OP_DESK] = {"desk", "intake_desk"},
     [DESK_OP_SURVEY_GET] = {"desk_survey_get", "intake_survey_get"},
     [DESK_OP_SURVEY_ANSWER] = {"desk_survey_answer", "intake_survey_answer"},
     [DESK_OP_SLA_SCAN] = {"desk_sla_scan", "intake_sla_scan"},
     [DESK_OP_PRIVACY] = {"desk_privacy", "intake_privacy", .own_lane = true},
+    [DESK_OP_RETENTION] = {"desk_retention", "intake_retention_run"},
 };
 
 static const struct gw_command desk_commands[] = {
