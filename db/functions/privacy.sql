@@ -143,19 +143,9 @@ BEGIN
     UPDATE tickets SET subject = NULL, summary = NULL, solution = NULL, result = NULL,
                        product = NULL, updated_at = now(), personal_data_erased_at = now()
      WHERE id = ANY (p_tickets);
-    DELETE FROM message_sources
-     WHERE message_id IN (SELECT id FROM messages WHERE ticket_id = ANY (p_tickets));
-    DELETE FROM attachments
-     WHERE message_id IN (SELECT id FROM messages WHERE ticket_id = ANY (p_tickets));
-    -- Keys stay unique and a delivery of the same mail again stays a
-    -- duplicate, but no longer show a Message-ID (which may hold an address).
-    UPDATE messages
-       SET body = '', subject = NULL, sender_name = NULL, sender_address = NULL, cc = NULL,
-           idempotency_key = 'erased:' || md5(idempotency_key),
-           external_ref = CASE WHEN external_ref IS NOT NULL
-                               THEN 'erased:' || md5(external_ref) END
-     WHERE ticket_id = ANY (p_tickets) AND idempotency_key NOT LIKE 'erased:%';
-    GET DIAGNOSTICS v_messages = ROW_COUNT;
+    v_messages := intake_messages_erase(ARRAY(
+        SELECT id FROM messages
+         WHERE ticket_id = ANY (p_tickets) AND idempotency_key NOT LIKE 'erased:%'));
     UPDATE ticket_events SET detail = '{"erased": true}'
      WHERE ticket_id = ANY (p_tickets) AND detail <> '{}';
     UPDATE calls SET from_number = NULL, to_number = NULL, caller_name = NULL,
@@ -172,15 +162,44 @@ BEGIN
                     WHERE strpos(e.event::text, '"' || n || '"') > 0);
     UPDATE surveys SET comment = NULL WHERE ticket_id = ANY (p_tickets);
     UPDATE followups SET outcome = NULL WHERE ticket_id = ANY (p_tickets);
+    PERFORM intake_outbox_erase(ARRAY(SELECT id FROM outbox
+                                       WHERE ticket_id = ANY (p_tickets)
+                                         AND payload <> '{"erased": true}'));
+    RETURN jsonb_build_object('messages', v_messages, 'calls', v_calls,
+                              'chat_sessions', cardinality(v_sessions));
+END
+$fn$;
+
+-- Messages' text, senders and copies, their raw mail and attachments. Keys
+-- stay unique and a delivery of the same mail again stays a duplicate, but
+-- no longer show a Message-ID (which may hold an address). Returns how many.
+CREATE OR REPLACE FUNCTION intake_messages_erase(p_messages bigint[]) RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_count int;
+BEGIN
+    DELETE FROM message_sources WHERE message_id = ANY (p_messages);
+    DELETE FROM attachments WHERE message_id = ANY (p_messages);
+    UPDATE messages
+       SET body = '', subject = NULL, sender_name = NULL, sender_address = NULL, cc = NULL,
+           idempotency_key = 'erased:' || md5(idempotency_key),
+           external_ref = CASE WHEN external_ref IS NOT NULL
+                               THEN 'erased:' || md5(external_ref) END
+     WHERE id = ANY (p_messages);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$fn$;
+
+-- Outbox rows' payloads; the unsent ones are not sent any more.
+CREATE OR REPLACE FUNCTION intake_outbox_erase(p_rows bigint[]) RETURNS void
+LANGUAGE sql AS $fn$
     UPDATE outbox SET payload = jsonb_build_object('erased', true),
                       status = CASE WHEN status IN ('pending', 'sending') THEN 'skipped'
                                     ELSE status END,
                       last_error = CASE WHEN status IN ('pending', 'sending')
                                         THEN 'personal data erased' ELSE last_error END
-     WHERE ticket_id = ANY (p_tickets) AND payload <> '{"erased": true}';
-    RETURN jsonb_build_object('messages', v_messages, 'calls', v_calls,
-                              'chat_sessions', cardinality(v_sessions));
-END
+     WHERE id = ANY (p_rows);
 $fn$;
 
 -- Chat sessions' identities and every event in them.
@@ -229,19 +248,8 @@ BEGIN
                             OR lower(email) = ANY (v_emails) OR phone = ANY (v_addresses));
     v_done := intake_tickets_erase(v_tickets);
 
-    DELETE FROM message_sources
-     WHERE message_id IN (SELECT id FROM messages
-                           WHERE lower(sender_address) = ANY (v_addresses));
-    DELETE FROM attachments
-     WHERE message_id IN (SELECT id FROM messages
-                           WHERE lower(sender_address) = ANY (v_addresses));
-    UPDATE messages
-       SET body = '', subject = NULL, sender_name = NULL, sender_address = NULL, cc = NULL,
-           idempotency_key = 'erased:' || md5(idempotency_key),
-           external_ref = CASE WHEN external_ref IS NOT NULL
-                               THEN 'erased:' || md5(external_ref) END
-     WHERE lower(sender_address) = ANY (v_addresses);
-    GET DIAGNOSTICS v_messages = ROW_COUNT;
+    v_messages := intake_messages_erase(ARRAY(
+        SELECT id FROM messages WHERE lower(sender_address) = ANY (v_addresses)));
     UPDATE messages SET cc = ARRAY(SELECT x FROM unnest(cc) x WHERE lower(x) <> ALL (v_emails))
      WHERE cc && v_emails;
     UPDATE calls SET from_number = NULL, to_number = NULL, caller_name = NULL,
@@ -249,12 +257,9 @@ BEGIN
      WHERE from_number = ANY (v_addresses) OR to_number = ANY (v_addresses);
     GET DIAGNOSTICS v_calls = ROW_COUNT;
     PERFORM intake_sessions_erase(v_sessions);
-    UPDATE outbox SET payload = jsonb_build_object('erased', true),
-                      status = CASE WHEN status IN ('pending', 'sending') THEN 'skipped'
-                                    ELSE status END,
-                      last_error = CASE WHEN status IN ('pending', 'sending')
-                                        THEN 'personal data erased' ELSE last_error END
-     WHERE payload->>'reply_handle' = ANY (v_addresses) OR payload->>'to' = ANY (v_addresses);
+    PERFORM intake_outbox_erase(ARRAY(SELECT id FROM outbox
+                                       WHERE payload->>'reply_handle' = ANY (v_addresses)
+                                          OR payload->>'to' = ANY (v_addresses)));
     DELETE FROM customer_identities WHERE customer_id = p_customer;
     UPDATE customers SET name = NULL, company = NULL, industry = NULL, updated_at = now(),
                          erased_at = now()
