@@ -96,6 +96,8 @@ bool desk_privacy_answer(const struct gw_http_request *req, struct gw_arena *are
                          struct gw_intake_job *job, struct gw_http_reply *reply);
 void desk_privacy_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                           struct gw_http_reply *reply);
+/* DESK_OP_PRIVACY's finish hook (gw_operation.finish): an export's zip, on the worker. */
+void desk_privacy_finish(struct gw_intake_result *r, struct gw_arena *arena);
 /* customer_zip.c: a customer's export as a zip (the command line's and the API's). */
 struct zip;
 /* Adds a copy of n bytes as name; false on failure. */

@@ -79,7 +79,8 @@ const struct gw_operation desk_operations[DESK_OP__COUNT] = {
     [DESK_OP_SURVEY_GET] = {"desk_survey_get", "intake_survey_get"},
     [DESK_OP_SURVEY_ANSWER] = {"desk_survey_answer", "intake_survey_answer"},
     [DESK_OP_SLA_SCAN] = {"desk_sla_scan", "intake_sla_scan"},
-    [DESK_OP_PRIVACY] = {"desk_privacy", "intake_privacy", .own_lane = true},
+    [DESK_OP_PRIVACY] = {"desk_privacy", "intake_privacy", .own_lane = true,
+                         .finish = desk_privacy_finish},
     [DESK_OP_RETENTION] = {"desk_retention", "intake_retention_run"},
 };
 

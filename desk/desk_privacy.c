@@ -10,10 +10,11 @@
  * All three run as DESK_OP_PRIVACY, an operation of its own lane (a worker
  * and connection apart from registration): a big customer's export reads
  * for seconds, and no contact must wait behind it. The zip is put together
- * here, on the loop, from what the database sent: its files are stored
- * without compression (mail and attachments barely shrink, and storing
- * costs a copy and a CRC), and the files an API export may carry are capped
- * (EXPORT_FILES_MAX: the command line writes any size to a file).
+ * by that worker too (the operation's finish hook), from what the database
+ * sent: its files are stored without compression (mail and attachments
+ * barely shrink, and storing costs a copy and a CRC), and the files an API
+ * export may carry are capped (EXPORT_FILES_MAX: the command line writes
+ * any size to a file).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -149,9 +150,9 @@ bool desk_privacy_answer(const struct gw_http_request *req, struct gw_arena *are
     return true;
 }
 
-/* The export's document and files as a zip in the arena; false when it could not be made. */
-static bool zip_reply(const json_t *body, const json_t *files, struct gw_arena *arena,
-                      struct gw_http_reply *reply)
+/* The export's document and files as a zip, its bytes in the arena; NULL when it could not be made.
+ */
+static void *zip_of(const json_t *body, const json_t *files, struct gw_arena *arena, size_t *len)
 {
     zip_error_t error;
     zip_error_init(&error);
@@ -160,7 +161,7 @@ static bool zip_reply(const json_t *body, const json_t *files, struct gw_arena *
     zip_error_fini(&error);
     if (!z) {
         zip_source_free(buffer);
-        return false;
+        return NULL;
     }
     zip_source_keep(buffer); /* zip_close frees the archive; the bytes stay in the buffer */
     char *text = json_dumps(body, JSON_INDENT(2));
@@ -179,7 +180,7 @@ static bool zip_reply(const json_t *body, const json_t *files, struct gw_arena *
         if (!ok)
             zip_discard(z);
         zip_source_free(buffer);
-        return false;
+        return NULL;
     }
     zip_stat_t st;
     char *bytes = NULL;
@@ -191,27 +192,38 @@ static bool zip_reply(const json_t *body, const json_t *files, struct gw_arena *
         zip_source_close(buffer);
     }
     zip_source_free(buffer);
-    if (!bytes)
-        return false;
-    reply->status = 200;
-    reply->content_type = "application/zip";
-    reply->body = bytes;
-    reply->body_len = st.size;
-    return true;
+    *len = bytes ? st.size : 0;
+    return bytes;
+}
+
+/*
+ * On the worker, after the commit: an export that came with its files
+ * becomes the zip's bytes (parsing tens of megabytes of base64 and packing
+ * them would stall the event loop and every connection on it).
+ */
+void desk_privacy_finish(struct gw_intake_result *r, struct gw_arena *arena)
+{
+    json_t *answer = r->document ? json_loads(r->document, 0, NULL) : NULL;
+    const json_t *files = json_object_get(answer, "files");
+    if (json_is_array(files)) {
+        r->bytes = zip_of(json_object_get(answer, "body"), files, arena, &r->bytes_len);
+        r->document =
+            r->bytes ? NULL : "{\"status\": 500, \"error\": \"the archive could not be made\"}";
+    }
+    json_decref(answer);
 }
 
 void desk_privacy_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                           struct gw_http_reply *reply)
 {
-    json_t *answer = r->err == GW_OK && r->document ? json_loads(r->document, 0, NULL) : NULL;
-    const json_t *files = json_object_get(answer, "files");
-    if (json_is_array(files)) {
-        if (!zip_reply(json_object_get(answer, "body"), files, arena, reply))
-            gw_reply_error(reply, arena, 500, "the archive could not be made", NULL);
+    if (r->err == GW_OK && r->bytes) {
+        reply->status = 200;
+        reply->content_type = "application/zip";
+        reply->body = (const char *)r->bytes;
+        reply->body_len = r->bytes_len;
     } else {
         desk_api_respond(r, arena, reply);
     }
-    json_decref(answer);
     /* Personal data: no cache along the way keeps a copy. */
     reply->cache_control = "no-store";
 }

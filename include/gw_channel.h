@@ -157,6 +157,13 @@ struct gw_operation {
      * so that a query of seconds holds up no contact.
      */
     bool own_lane;
+    /*
+     * Heavy work on a committed answer (an export's zip), run by the
+     * intake's worker rather than on the event loop: may replace
+     * result->document and set result->bytes, allocating from arena (the
+     * job's). NULL: nothing to do.
+     */
+    void (*finish)(struct gw_intake_result *result, struct gw_arena *arena);
 };
 
 struct gw_socket_route;

@@ -172,6 +172,10 @@ static void *worker_main(void *arg)
             conn = NULL;
         }
         for (size_t i = 0; i < n; i++)
+            if (batch[i]->kind == GW_JOB_OPERATION && batch[i]->result.err == GW_OK &&
+                batch[i]->operation->finish)
+                batch[i]->operation->finish(&batch[i]->result, batch[i]->arena);
+        for (size_t i = 0; i < n; i++)
             if (in->announcer && batch[i]->result.err == GW_OK && batch[i]->result.announce_session)
                 gw_announcer_post(in->announcer, batch[i]->result.announce_session,
                                   batch[i]->result.announce_seq);
