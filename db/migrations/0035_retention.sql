@@ -17,3 +17,9 @@ CREATE INDEX calls_from_number ON calls (from_number) WHERE from_number IS NOT N
 CREATE INDEX calls_to_number ON calls (to_number) WHERE to_number IS NOT NULL;
 -- An erase removes the customer's address from other messages' copies.
 CREATE INDEX messages_cc ON messages USING gin (cc) WHERE cc IS NOT NULL;
+-- Customers erased before this migration (the audit trail names them) are
+-- marked, so that retention does not take them for due.
+UPDATE customers c SET erased_at = l.at
+  FROM audit_log l WHERE l.action = 'customer.erase' AND l.subject = c.number;
+UPDATE tickets t SET personal_data_erased_at = c.erased_at
+  FROM customers c WHERE c.id = t.customer_id AND c.erased_at IS NOT NULL;

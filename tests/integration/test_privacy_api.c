@@ -310,6 +310,13 @@ static void test_agent_changes_and_views_audited(void **state)
                        "SELECT detail::text FROM audit_log WHERE action = 'agent.role' "
                        "ORDER BY id DESC LIMIT 1",
                        "{\"to\": \"lead\", \"from\": \"agent\"}");
+    free(intake("agent add --name Ann --email ann@example.test --role lead --queues orders"));
+    harness_pg_text_is(env.pg,
+                       "SELECT detail::text FROM audit_log WHERE action = 'agent.queues' "
+                       "ORDER BY id DESC LIMIT 1",
+                       "{\"to\": [\"orders\"], \"from\": []}");
+    free(intake("agent add --name Ann --email ann@example.test --role lead --queues orders"));
+    assert_int_equal(audit_of("agent.queues", ann_id), 1);
     free(intake("agent disable ann@example.test"));
     assert_int_equal(audit_of("agent.disable", ann_id), 1);
     assert_int_equal(audit_of("agent.token_revoke", ann_id), 1);
