@@ -63,10 +63,11 @@ try {
   }, 201);
   const ticket = made.ticket;
   const customer = made.customer;
-  // 55 views of the customer's record by a tool: more than one page of the trail.
+  // 55 views of the customer's record by a tool: more than one page of the trail
+  // (after 2 agents made, given queues and tokens: 6 entries).
   for (let i = 0; i < 55; i++) await call(port, 'GET', `/v1/tickets/${ticket}`, undefined, 200);
   const total = Number(sql('SELECT count(*) FROM audit_log'));
-  assert.equal(total, 59, `${total} audit entries`);
+  assert.equal(total, 61, `${total} audit entries`);
 
   // A plain agent sees no Audit button.
   const annPage = await browser.newPage({ locale: 'en-US' });
@@ -89,9 +90,10 @@ try {
   await page.getByTestId('audit-more').click();
   await page.waitForFunction((n) => document.querySelectorAll('[data-testid=audit-row]').length === n, total);
   assert.equal(await page.getByTestId('audit-more').isVisible(), false);
-  // The oldest entries: the agents made and given tokens by the command line.
+  // The oldest entries: the agents made, given queues and tokens by the command line.
   const actions = await rows.evaluateAll((rs) => rs.map((r) => r.getAttribute('data-action')));
-  assert.deepEqual(actions.slice(-4), ['agent.token_issue', 'agent.token_issue', 'agent.create', 'agent.create']);
+  assert.deepEqual(actions.slice(-6), ['agent.token_issue', 'agent.token_issue', 'agent.queues',
+    'agent.create', 'agent.queues', 'agent.create']);
   assert.equal(await page.locator('#audit-rows b').count(), 0);
 
   // Back to the tickets: Sue opens the ticket, and the trail says so first.
