@@ -13,7 +13,6 @@
  * an ambiguous one (nothing changed), 69 database unavailable, 73 the file
  * cannot be written.
  */
-#include <glib.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,14 +24,6 @@
 #include "gw_db.h"
 
 enum { EXIT_USAGE = 64, EXIT_DATAERR = 65, EXIT_UNAVAILABLE = 69, EXIT_CANTCREAT = 73 };
-
-/* Who does it, in the audit trail: the command line, with the login when known. */
-static const char *actor(char *buf, size_t cap)
-{
-    const char *user = getenv("USER");
-    snprintf(buf, cap, "cli%s%s", user ? ":" : "", user ? user : "");
-    return buf;
-}
 
 static int usage(void)
 {
@@ -53,25 +44,6 @@ static json_t *call(PGconn *conn, const char *sql, const char *a, const char *b,
     return out;
 }
 
-/* Adds a copy of n bytes as name; false on failure. */
-static bool archive_add(zip_t *z, const char *name, const void *data, size_t n)
-{
-    void *copy = malloc(n ? n : 1);
-    if (!copy)
-        return false;
-    memcpy(copy, data, n);
-    zip_source_t *src = zip_source_buffer(z, copy, n, 1);
-    if (!src) {
-        free(copy);
-        return false;
-    }
-    if (zip_file_add(z, name, src, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE) < 0) {
-        zip_source_free(src);
-        return false;
-    }
-    return true;
-}
-
 /* The document and the customer's files (raw mail, attachments) in a zip at path. */
 static int write_zip(PGconn *conn, const char *path, const json_t *doc, const char *number)
 {
@@ -82,7 +54,7 @@ static int write_zip(PGconn *conn, const char *path, const json_t *doc, const ch
         return EXIT_CANTCREAT;
     }
     char *text = json_dumps(doc, JSON_INDENT(2));
-    bool ok = text && archive_add(z, "customer.json", text, strlen(text));
+    bool ok = text && desk_zip_add(z, "customer.json", text, strlen(text));
     free(text);
     const char *params[] = {number};
     PGresult *res =
@@ -90,11 +62,7 @@ static int write_zip(PGconn *conn, const char *path, const json_t *doc, const ch
     ok = ok && PQresultStatus(res) == PGRES_TUPLES_OK;
     for (int r = 0; ok && r < PQntuples(res); r++) {
         json_t *f = json_loads(PQgetvalue(res, r, 0), 0, NULL);
-        const char *b64 = json_string_value(json_object_get(f, "data"));
-        size_t n = 0;
-        unsigned char *bytes = b64 ? g_base64_decode(b64, &n) : NULL;
-        ok = bytes && archive_add(z, json_string_value(json_object_get(f, "name")), bytes, n);
-        g_free(bytes);
+        ok = desk_zip_add_file(z, f);
         json_decref(f);
     }
     PQclear(res);
@@ -113,8 +81,8 @@ static int export_customer(PGconn *conn, const char *who, const char *output)
 {
     char by[128];
     int rc = 0;
-    json_t *answer =
-        call(conn, "SELECT intake_customer_export($1, $2)", who, actor(by, sizeof(by)), &rc);
+    json_t *answer = call(conn, "SELECT intake_customer_export($1, $2)", who,
+                          desk_cli_actor(by, sizeof(by)), &rc);
     if (!answer)
         return rc;
     const json_t *doc = json_object_get(answer, "document");
@@ -140,8 +108,8 @@ static int erase_customer(PGconn *conn, const char *who)
 {
     char by[128];
     int rc = 0;
-    json_t *answer =
-        call(conn, "SELECT intake_customer_erase($1, $2)", who, actor(by, sizeof(by)), &rc);
+    json_t *answer = call(conn, "SELECT intake_customer_erase($1, $2)", who,
+                          desk_cli_actor(by, sizeof(by)), &rc);
     if (!answer)
         return rc;
     const char *error = json_string_value(json_object_get(answer, "error"));

@@ -37,6 +37,13 @@ struct desk_settings {
      * was their last.
      */
     int stream_lease_s;
+    /*
+     * retention: personal data of tickets finished longer ago than this many
+     * days is erased, raw mail and attachments' bytes older than that
+     * dropped (0: kept; db/functions/retention.sql says how).
+     */
+    int personal_data_days;
+    int raw_mail_days;
 };
 extern const char *const desk_settings_paths[];
 void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct gw_problems *pr);
@@ -63,6 +70,8 @@ enum desk_operation {
     DESK_OP_SURVEY_GET,    /* the survey behind a link */
     DESK_OP_SURVEY_ANSWER, /* a customer's answer to it */
     DESK_OP_SLA_SCAN,      /* escalate breached clocks */
+    DESK_OP_PRIVACY,       /* a supervisor's export, erase or audit page (its own lane) */
+    DESK_OP_RETENTION,     /* one batch of retention (the poller) */
     DESK_OP__COUNT
 };
 extern const struct gw_operation desk_operations[DESK_OP__COUNT];
@@ -78,6 +87,23 @@ bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
                      struct gw_intake_job *job, struct gw_http_reply *reply);
 void desk_api_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                       struct gw_http_reply *reply);
+/* The JSON object of a POST body ({} when empty); NULL after writing a refusal. */
+json_t *desk_api_body(const struct gw_http_request *req, struct gw_arena *arena,
+                      struct gw_http_reply *reply);
+
+/* desk_privacy.c: /v1/customers/{number}/export|erase and /v1/audit (supervisors). */
+bool desk_privacy_answer(const struct gw_http_request *req, struct gw_arena *arena,
+                         struct gw_intake_job *job, struct gw_http_reply *reply);
+void desk_privacy_respond(const struct gw_intake_result *r, struct gw_arena *arena,
+                          struct gw_http_reply *reply);
+/* DESK_OP_PRIVACY's finish hook (gw_operation.finish): an export's zip, on the worker. */
+void desk_privacy_finish(struct gw_intake_result *r, struct gw_arena *arena);
+/* customer_zip.c: a customer's export as a zip (the command line's and the API's). */
+struct zip;
+/* Adds a copy of n bytes as name; false on failure. */
+bool desk_zip_add(struct zip *z, const char *name, const void *data, size_t n);
+/* Adds one file of intake_customer_files() ({"name", "data": base64}); false on failure. */
+bool desk_zip_add_file(struct zip *z, const json_t *file);
 
 /* desk_survey.c: the customer's survey page. */
 bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *arena,
@@ -105,6 +131,8 @@ int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg);
  */
 PGresult *desk_call(PGconn *conn, const char *command, const char *sql, const char *a,
                     const char *b, int *rc);
+/* desk_cli.c: who runs a command, for the audit trail: "cli:LOGIN" in buf. */
+const char *desk_cli_actor(char *buf, size_t cap);
 /* customer_cli.c: `intake customer export|erase`. */
 int desk_customer_command(int argc, char **argv, const struct gw_config *cfg);
 /* report_cli.c: `intake report` (report.h renders it). */
@@ -113,5 +141,7 @@ int desk_report_command(int argc, char **argv, const struct gw_config *cfg);
 /* desk_sla.c: the poller hook (SLA scan, stale streams); returns the seconds to the next turn. */
 struct gw_poll_ctx;
 int desk_poll(struct gw_poll_ctx *ctx);
+/* desk_retention.c: the poller's retention turn, when retention is on. */
+void desk_retention_turn(struct gw_poll_ctx *ctx);
 
 #endif

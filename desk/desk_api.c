@@ -151,9 +151,8 @@ static bool parse_query(const char *query, const char *const *allowed, json_t *d
     return true;
 }
 
-/* The JSON object of a POST body ({} when empty); NULL after a refusal. */
-static json_t *body_object(const struct gw_http_request *req, struct gw_arena *arena,
-                           struct gw_http_reply *reply)
+json_t *desk_api_body(const struct gw_http_request *req, struct gw_arena *arena,
+                      struct gw_http_reply *reply)
 {
     if (req->body_len == 0)
         return json_object();
@@ -244,7 +243,7 @@ static bool take_fields(const struct action *a, json_t *body, json_t *doc, struc
 static bool post_action(const struct gw_http_request *req, const struct action *a, json_t *doc,
                         struct gw_arena *arena, struct gw_http_reply *reply)
 {
-    json_t *body = body_object(req, arena, reply);
+    json_t *body = desk_api_body(req, arena, reply);
     bool ok = body && take_fields(a, body, doc, arena, reply);
     json_decref(body);
     return ok;

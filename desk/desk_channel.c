@@ -50,16 +50,38 @@ static const struct gw_route desk_routes[] = {
      .max_body = 16 * 1024,
      .answer = desk_survey_answer,
      .respond = desk_survey_respond},
+    /* A person's data and the audit trail (desk_privacy.c). */
+    {.method = "GET",
+     .path = "/v1/customers/",
+     .path_prefix = true,
+     .auth = GW_AUTH_BEARER,
+     .answer = desk_privacy_answer,
+     .respond = desk_privacy_respond},
+    {.method = "POST",
+     .path = "/v1/customers/",
+     .path_prefix = true,
+     .auth = GW_AUTH_BEARER,
+     .max_body = 4 * 1024,
+     .answer = desk_privacy_answer,
+     .respond = desk_privacy_respond},
+    {.method = "GET",
+     .path = "/v1/audit",
+     .auth = GW_AUTH_BEARER,
+     .answer = desk_privacy_answer,
+     .respond = desk_privacy_respond},
     {.method = "GET", .path = "/agent/", .answer = answer_console},
     {.method = "GET", .path = "/agent/console.js", .answer = answer_console},
 };
 
-/* db/functions/desk.sql, surveys.sql and sla.sql */
+/* db/functions/desk.sql, surveys.sql, sla.sql, privacy.sql and retention.sql */
 const struct gw_operation desk_operations[DESK_OP__COUNT] = {
     [DESK_OP_DESK] = {"desk", "intake_desk"},
     [DESK_OP_SURVEY_GET] = {"desk_survey_get", "intake_survey_get"},
     [DESK_OP_SURVEY_ANSWER] = {"desk_survey_answer", "intake_survey_answer"},
     [DESK_OP_SLA_SCAN] = {"desk_sla_scan", "intake_sla_scan"},
+    [DESK_OP_PRIVACY] = {"desk_privacy", "intake_privacy", .own_lane = true,
+                         .finish = desk_privacy_finish},
+    [DESK_OP_RETENTION] = {"desk_retention", "intake_retention_run"},
 };
 
 static const struct gw_command desk_commands[] = {

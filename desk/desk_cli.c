@@ -40,6 +40,13 @@ PGresult *desk_call(PGconn *conn, const char *command, const char *sql, const ch
     return NULL;
 }
 
+const char *desk_cli_actor(char *buf, size_t cap)
+{
+    const char *user = getenv("USER");
+    snprintf(buf, cap, "cli%s%s", user ? ":" : "", user ? user : "");
+    return buf;
+}
+
 /*
  * Runs sql (a call of one of the database's functions, db/functions/) with
  * up to two parameters on a connection of its own and prints its one
@@ -53,6 +60,11 @@ static int run_call(const struct gw_config *cfg, const char *sql, const char *pa
         fprintf(stderr, "intake: cannot reach the database\n");
         return EXIT_UNAVAILABLE;
     }
+    /* Who changed an agent, for the audit trail's trigger (db/functions/audit.sql). */
+    char by[128];
+    const char *actor = desk_cli_actor(by, sizeof(by));
+    PQclear(PQexecParams(conn, "SELECT set_config('intake.actor', $1, false)", 1, NULL, &actor,
+                         NULL, NULL, 0));
     int rc = 0;
     PGresult *res = desk_call(conn, "intake", sql, param, param2, &rc);
     if (res && answer)

@@ -1,8 +1,9 @@
 /*
  * The desk's settings: how often breached clocks are escalated
  * (escalation.scan_seconds, a member of the core's section), satisfaction
- * surveys ("surveys") and how long an agent's stream counts as open without
- * word from its gateway ("agents"). The file's layout is older than the
+ * surveys ("surveys"), how long an agent's stream counts as open without
+ * word from its gateway ("agents") and how long personal data and raw mail
+ * are kept ("retention"). The file's layout is older than the
  * split between core and desk, so the desk reads them where they always
  * were, through the adapter table's settings hooks, with its own defaults:
  * the core's defaults hold none of them.
@@ -20,9 +21,12 @@ static const struct desk_settings defaults = {
     .survey_expires_s = 7 * 86400,
     .followup_queue = "complaints",
     .stream_lease_s = 60,
+    .personal_data_days = 0,
+    .raw_mail_days = 0,
 };
 
-const char *const desk_settings_paths[] = {"escalation.scan_seconds", "surveys", "agents", NULL};
+const char *const desk_settings_paths[] = {"escalation.scan_seconds", "surveys", "agents",
+                                           "retention", NULL};
 
 /* section[key] times unit, within lo..hi (before the unit); fallback when absent. */
 static int number(const json_t *section, const char *where, const char *key, long lo, long hi,
@@ -85,6 +89,13 @@ void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct
                         "agents.stream_lease_seconds: must be longer than "
                         "escalation.scan_seconds (%d)",
                         s->scan_s);
+    /* Retention: off (0) unless set; a hundred years at most. */
+    static const char *const retention_keys[] = {"personal_data_days", "raw_mail_days", NULL};
+    const json_t *rt = section(root, "retention", retention_keys, pr);
+    s->personal_data_days =
+        number(rt, "retention", "personal_data_days", 0, 36500, 1, defaults.personal_data_days, pr);
+    s->raw_mail_days =
+        number(rt, "retention", "raw_mail_days", 0, 36500, 1, defaults.raw_mail_days, pr);
     if (!s->followup_queue)
         gw_problems_add(pr, "desk: out of memory");
     return s;

@@ -40,5 +40,6 @@ int desk_poll(struct gw_poll_ctx *ctx)
         gw_info("desk: %lld agent%s offline: their gateway stopped renewing their stream",
                 (long long)gone, gone == 1 ? "" : "s");
     json_decref(answer);
+    desk_retention_turn(ctx);
     return desk_settings(cfg)->scan_s;
 }

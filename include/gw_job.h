@@ -9,6 +9,7 @@
 #define GW_JOB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "gw_arena.h"
 #include "gw_contact.h"
@@ -43,6 +44,9 @@ struct gw_intake_result {
      * above); NULL otherwise.
      */
     const char *document;
+    /* Bytes an operation's finish hook made for the reply as they are (arena); NULL: none. */
+    const void *bytes;
+    size_t bytes_len;
 };
 
 enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING, GW_JOB_OPERATION };

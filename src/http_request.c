@@ -147,7 +147,8 @@ static const char *header_lookup(const struct gw_http_request *req, const char *
     } known[] = {{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
                  {"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE},
                  {"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
-                 {"host", WSI_TOKEN_HOST}};
+                 {"host", WSI_TOKEN_HOST},
+                 {"accept", WSI_TOKEN_HTTP_ACCEPT}};
     char buf[HEADER_MAX];
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (!strcmp(known[i].name, name)) {

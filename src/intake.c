@@ -5,6 +5,9 @@
  * while a worker waits for a commit, new contacts pile up for the next one.
  * No timer delays a lone contact. Finished jobs go to a completion queue and
  * the loop is woken through the wake hook, the only cross-thread call into it.
+ * Operations marked own_lane (gw_channel.h) wait in a queue of their own,
+ * served by one more worker: a query of seconds there delays only the next
+ * such operation, never a registration.
  */
 #include "gw_intake.h"
 
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include "gw_announcer.h"
+#include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_log.h"
@@ -23,16 +27,29 @@ struct job_list {
     size_t n;
 };
 
+/* Jobs waiting for one kind of worker, and the workers waiting for them. */
+struct lane {
+    pthread_cond_t work;
+    struct job_list pending;
+    int idle_workers; /* workers waiting for jobs, for splitting a backlog fairly */
+};
+
+enum { LANE_REGISTER, LANE_OWN, LANES };
+
+struct worker_arg {
+    struct gw_intake *in;
+    struct lane *lane;
+};
+
 struct gw_intake {
     const struct gw_config *cfg;
     pthread_mutex_t lock;
-    pthread_cond_t work;
-    struct job_list pending;
+    struct lane lanes[LANES];
     struct job_list done;
     size_t in_flight;
-    int idle_workers; /* workers waiting for jobs, for splitting a backlog fairly */
     int stopping;
     pthread_t *threads;
+    struct worker_arg *args;
     int n_threads;
     gw_intake_wake_fn wake;
     void *wake_user;
@@ -105,7 +122,8 @@ static size_t parse_deferred(struct gw_intake_job **batch, size_t n, struct gw_i
 
 static void *worker_main(void *arg)
 {
-    struct gw_intake *in = arg;
+    struct gw_intake *in = ((struct worker_arg *)arg)->in;
+    struct lane *lane = ((struct worker_arg *)arg)->lane;
     PGconn *conn = NULL;
     size_t cap = (size_t)in->cfg->db_batch_max;
     struct gw_intake_job **batch = calloc(cap, sizeof(*batch));
@@ -117,25 +135,26 @@ static void *worker_main(void *arg)
     }
     for (;;) {
         pthread_mutex_lock(&in->lock);
-        in->idle_workers++;
-        while (!in->pending.head && !in->stopping)
-            pthread_cond_wait(&in->work, &in->lock);
+        lane->idle_workers++;
+        while (!lane->pending.head && !in->stopping)
+            pthread_cond_wait(&lane->work, &in->lock);
         /*
          * Take an even share of the backlog when other workers are idle, so
          * a burst is committed by all of them in parallel rather than by one
          * while the rest wait.
          */
-        size_t share = (in->pending.n + (size_t)in->idle_workers - 1) / (size_t)in->idle_workers;
-        in->idle_workers--;
+        size_t share =
+            (lane->pending.n + (size_t)lane->idle_workers - 1) / (size_t)lane->idle_workers;
+        lane->idle_workers--;
         if (share < cap)
             share = share ? share : 1;
         else
             share = cap;
         size_t n = 0;
-        while (n < share && in->pending.head)
-            batch[n++] = list_pop(&in->pending);
-        if (in->pending.head)
-            pthread_cond_signal(&in->work);
+        while (n < share && lane->pending.head)
+            batch[n++] = list_pop(&lane->pending);
+        if (lane->pending.head)
+            pthread_cond_signal(&lane->work);
         int stop = n == 0 && in->stopping;
         pthread_mutex_unlock(&in->lock);
         if (stop)
@@ -152,6 +171,10 @@ static void *worker_main(void *arg)
             PQfinish(conn);
             conn = NULL;
         }
+        for (size_t i = 0; i < n; i++)
+            if (batch[i]->kind == GW_JOB_OPERATION && batch[i]->result.err == GW_OK &&
+                batch[i]->operation->finish)
+                batch[i]->operation->finish(&batch[i]->result, batch[i]->arena);
         for (size_t i = 0; i < n; i++)
             if (in->announcer && batch[i]->result.err == GW_OK && batch[i]->result.announce_session)
                 gw_announcer_post(in->announcer, batch[i]->result.announce_session,
@@ -187,14 +210,22 @@ enum gw_err gw_intake_create(const struct gw_config *cfg, gw_intake_wake_fn wake
     in->wake = wake;
     in->wake_user = wake_user;
     pthread_mutex_init(&in->lock, NULL);
-    pthread_cond_init(&in->work, NULL);
-    in->threads = calloc((size_t)cfg->db_workers, sizeof(*in->threads));
-    if (!in->threads) {
+    for (int l = 0; l < LANES; l++)
+        pthread_cond_init(&in->lanes[l].work, NULL);
+    /* cfg->db_workers registration workers, and one for the own lane. */
+    int n = cfg->db_workers + 1;
+    in->threads = calloc((size_t)n, sizeof(*in->threads));
+    in->args = calloc((size_t)n, sizeof(*in->args));
+    if (!in->threads || !in->args) {
+        free(in->threads);
+        free(in->args);
         free(in);
         return GW_ERR_NOMEM;
     }
-    for (int i = 0; i < cfg->db_workers; i++) {
-        if (pthread_create(&in->threads[i], NULL, worker_main, in) != 0) {
+    for (int i = 0; i < n; i++) {
+        in->args[i].in = in;
+        in->args[i].lane = &in->lanes[i < cfg->db_workers ? LANE_REGISTER : LANE_OWN];
+        if (pthread_create(&in->threads[i], NULL, worker_main, &in->args[i]) != 0) {
             gw_intake_destroy(in);
             return GW_ERR_NOMEM;
         }
@@ -208,7 +239,8 @@ void gw_intake_stop(struct gw_intake *in)
 {
     pthread_mutex_lock(&in->lock);
     in->stopping = 1;
-    pthread_cond_broadcast(&in->work);
+    for (int l = 0; l < LANES; l++)
+        pthread_cond_broadcast(&in->lanes[l].work);
     pthread_mutex_unlock(&in->lock);
     for (int i = 0; i < in->n_threads; i++)
         pthread_join(in->threads[i], NULL);
@@ -221,8 +253,10 @@ void gw_intake_destroy(struct gw_intake *in)
         return;
     gw_intake_stop(in);
     pthread_mutex_destroy(&in->lock);
-    pthread_cond_destroy(&in->work);
+    for (int l = 0; l < LANES; l++)
+        pthread_cond_destroy(&in->lanes[l].work);
     free(in->threads);
+    free(in->args);
     free(in);
 }
 
@@ -246,16 +280,20 @@ enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
         if (!job->document)
             return GW_ERR_NOMEM;
     }
+    struct lane *lane =
+        &in->lanes[job->kind == GW_JOB_OPERATION && job->operation && job->operation->own_lane
+                       ? LANE_OWN
+                       : LANE_REGISTER];
     pthread_mutex_lock(&in->lock);
     enum gw_err err = GW_OK;
     if (in->stopping)
         err = GW_ERR_SHUTTING_DOWN;
-    else if (in->pending.n >= (size_t)in->cfg->queue_max)
+    else if (lane->pending.n >= (size_t)in->cfg->queue_max)
         err = GW_ERR_BUSY;
     else {
-        list_push(&in->pending, job);
+        list_push(&lane->pending, job);
         in->in_flight++;
-        pthread_cond_signal(&in->work);
+        pthread_cond_signal(&lane->work);
     }
     pthread_mutex_unlock(&in->lock);
     return err;

@@ -11,7 +11,8 @@
 CREATE OR REPLACE FUNCTION intake_agent_add(d jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    a agents;
+    a        agents;
+    v_queues text[];
 BEGIN
     INSERT INTO agents (name, email, role, capacity)
     VALUES (d->>'name', lower(d->>'email'), coalesce(d->>'role', 'agent'),
@@ -21,9 +22,17 @@ BEGIN
            capacity = coalesce((d->>'capacity')::int, agents.capacity), disabled_at = NULL
     RETURNING * INTO a;
     IF d ? 'queues' THEN
+        v_queues := ARRAY(SELECT queue FROM agent_queues WHERE agent_id = a.id ORDER BY queue);
         DELETE FROM agent_queues WHERE agent_id = a.id;
         INSERT INTO agent_queues (agent_id, queue)
         SELECT a.id, q FROM jsonb_array_elements_text(d->'queues') q;
+        -- The audit trail (audit.sql) has the agent's own changes from a trigger.
+        INSERT INTO audit_log (actor, action, subject, detail)
+        SELECT intake_audit_actor(), 'agent.queues', 'agent:' || a.id,
+               jsonb_build_object('from', v_queues, 'to', n.queues)
+          FROM (SELECT ARRAY(SELECT queue FROM agent_queues WHERE agent_id = a.id
+                              ORDER BY queue) AS queues) n
+         WHERE n.queues IS DISTINCT FROM v_queues;
     END IF;
     PERFORM intake_agent_stream(a.id);
     RETURN intake_agent_brief(a);

@@ -493,6 +493,7 @@ BEGIN
     END IF;
 
     IF v_action = 'show' THEN
+        PERFORM intake_audit_view(a.id, t.customer_id, t.number);
         RETURN intake_desk_show(t);
     ELSIF v_action IN ('reply', 'transfer') AND t.status = 'closed' THEN
         RETURN intake_desk_error(409, 'the ticket is closed; a new contact opens a new ticket');

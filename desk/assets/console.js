@@ -453,12 +453,15 @@
     $('me-role').textContent = agent.role;
     $('me-presence').textContent = agent.presence;
     $('presence-toggle').textContent = agent.presence === 'away' ? 'Set online' : 'Set away';
+    $('audit-toggle').hidden = agent.role !== 'supervisor';
   }
 
   function showSignedIn(on) {
     $('signin').hidden = on;
     $('app').hidden = !on;
     $('me').hidden = !on;
+    $('audit').hidden = true;
+    $('audit-toggle').textContent = 'Audit';
   }
 
   function signIn(token) {
@@ -579,6 +582,45 @@
       ws.send(JSON.stringify({ type: 'typing', ticket: openNumber }));
     }
   });
+
+  // ---- the audit trail (supervisors) ---------------------------------------
+
+  var auditNext = null; // the "next" of the last page shown: older entries remain
+
+  function auditRow(e) {
+    var who = e.actor_name ? e.actor_name + ' (' + e.actor + ')' : e.actor;
+    var detail = e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : '';
+    return el('tr', { 'data-testid': 'audit-row', 'data-action': e.action }, [
+      el('td', { text: new Date(e.at).toLocaleString() }),
+      el('td', { text: who, 'data-testid': 'audit-actor' }),
+      el('td', { text: e.action }),
+      el('td', { text: e.subject || '', 'data-testid': 'audit-subject' }),
+      el('td', { text: detail, className: 'muted' })
+    ]);
+  }
+
+  // The first page again, or (older) the page after the last one shown.
+  function loadAudit(older) {
+    var path = '/v1/audit?limit=50' + (older && auditNext ? '&after=' + auditNext : '');
+    return api('GET', path).then(function (page) {
+      if (!older) $('audit-rows').textContent = '';
+      page.entries.forEach(function (e) { $('audit-rows').appendChild(auditRow(e)); });
+      auditNext = page.next || null;
+      $('audit-more').hidden = !auditNext;
+      $('audit-error').textContent = '';
+    }, function (e) {
+      $('audit-error').textContent = 'Cannot load the audit trail: ' + e.message;
+    });
+  }
+
+  $('audit-toggle').addEventListener('click', function () {
+    var show = $('audit').hidden;
+    $('audit').hidden = !show;
+    $('app').hidden = show;
+    $('audit-toggle').textContent = show ? 'Tickets' : 'Audit';
+    if (show) loadAudit(false);
+  });
+  $('audit-more').addEventListener('click', function () { loadAudit(true); });
 
   setInterval(tick, 1000);
   setConnected(false);

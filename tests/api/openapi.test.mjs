@@ -587,6 +587,67 @@ async function scenario() {
   }
 }
 
+// A person's data and the audit trail: supervisors and the API token only.
+async function privacyScenario() {
+  intake('agent', 'add', '--name', 'Pia', '--email', 'pia@example.test', '--role', 'supervisor');
+  const pia = intake('agent', 'token', 'pia@example.test');
+  const max = intake('agent', 'token', 'tom@example.test');
+  await contact('Please erase me', 'eve@example.test');
+  const num = (email) => sql(`SELECT c.number FROM customers c JOIN customer_identities i ON i.customer_id = c.id WHERE i.value = '${email}'`);
+  const bob = num('bob@example.test');
+  const eve = num('eve@example.test');
+  const exp = (n) => `/v1/customers/${n}/export`;
+  const era = (n) => `/v1/customers/${n}/erase`;
+
+  // GET .../export
+  let r = await GET(exp(bob), pia, { expect: 200 });
+  check(r.headers.get('content-type') === 'application/zip' && r.text.startsWith('PK'), 'the export is a zip by default');
+  r = await GET(exp(bob), apiToken, { expect: 200, headers: { accept: 'application/json' } });
+  check(r.body?.identities?.some((i) => i.value === 'bob@example.test'), 'the JSON export holds the identities');
+  await GET(exp(bob), max, { expect: 403 });
+  await GET(exp(bob), undefined, { expect: 401 });
+  await GET(exp(bob), 'not-a-token-of-anyone', { expect: 401 });
+  await GET(exp('C-999999'), pia, { expect: 404 });
+  await GET(`${exp(bob)}?format=zip`, pia, { expect: 400, invalid: 'query' });
+  // A customer number that is also another customer's chat identity: which one is meant?
+  sql(`INSERT INTO customer_identities (kind, value, customer_id) SELECT 'chat', lower('${bob}'), customer_id FROM customer_identities WHERE value = 'eve@example.test'`);
+  await GET(exp(bob), pia, { expect: 409 });
+  await J('POST', era(bob), pia, { confirm: bob }, { expect: 409 });
+  sql(`DELETE FROM customer_identities WHERE kind = 'chat' AND value = lower('${bob}')`);
+  // More mail and attachments than an API export carries.
+  sql(`INSERT INTO attachments (message_id, filename, size_bytes, sha256, content) SELECT m.id, 'big.bin', 67108865, sha256('x'::bytea), convert_to(repeat('x', 67108865), 'UTF8') FROM messages m JOIN tickets t ON t.id = m.ticket_id JOIN customers c ON c.id = t.customer_id WHERE c.number = '${bob}' LIMIT 1`);
+  await GET(exp(bob), pia, { expect: 413 });
+  sql("DELETE FROM attachments WHERE filename = 'big.bin'");
+
+  // POST .../erase
+  await J('POST', era(eve), pia, {}, { expect: 400, field: 'confirm', invalid: 'body' });
+  await J('POST', era(eve), pia, { confirm: 'x'.repeat(65) }, { expect: 400, field: 'confirm', invalid: 'body' });
+  await J('POST', era(eve), pia, { confirm: eve, why: 'asked' }, { expect: 400, field: 'why', invalid: 'body' });
+  await J('POST', era(eve), max, { confirm: eve }, { expect: 403 });
+  await J('POST', era(eve), undefined, { confirm: eve }, { expect: 401 });
+  await J('POST', era('C-999999'), pia, { confirm: 'C-999999' }, { expect: 404 });
+  await call({ method: 'POST', path: era(eve), token: pia, body: `confirm=${eve}`, contentType: 'application/x-www-form-urlencoded', expect: 415 });
+  await raw(era(eve), { token: pia, chunked: true }, 411);
+  await raw(era(eve), { token: pia, length: 200 * 1024 }, 413);
+  check(num('eve@example.test') === eve, 'refusals erased nothing');
+  r = await J('POST', era(eve), pia, { confirm: eve }, { expect: 200 });
+  check(r.body?.customer === eve && r.body?.tickets === 1, `${eve} is erased`);
+  check(num('eve@example.test') === '', 'nobody is known by the erased address');
+
+  // GET /v1/audit
+  r = await GET('/v1/audit?limit=2', pia, { expect: 200 });
+  check(r.body?.entries?.length === 2 && r.body.entries[0].action === 'customer.erase' && r.body.entries[0].actor_name === 'Pia',
+    'the newest entry is the erase, by Pia');
+  r = await GET(`/v1/audit?limit=200&after=${r.body?.next}`, apiToken, { expect: 200 });
+  check(r.body?.entries?.some((e) => e.action === 'customer.export' && e.subject === bob), 'the exports are in the trail');
+  check(r.body?.entries?.some((e) => e.action === 'customer.view'), 'ticket views are in the trail');
+  await GET('/v1/audit?limit=0', pia, { expect: 400, field: 'limit', invalid: 'query' });
+  await GET('/v1/audit?after=abc', pia, { expect: 400, field: 'after', invalid: 'query' });
+  await GET('/v1/audit?subject=C-000001', pia, { expect: 400, invalid: 'query' });
+  await GET('/v1/audit', max, { expect: 403 });
+  await GET('/v1/audit', undefined, { expect: 401 });
+}
+
 // One request per operation, with what would be a good request otherwise.
 function oneOfEach(token) {
   const form = { response_speed: '5', resolution_efficiency: '5', attitude: '5', professionalism: '5', overall: '5' };
@@ -608,6 +669,10 @@ function oneOfEach(token) {
       json: { external_id: 'down-1', customer: { email: 'a@example.test' }, body: 'hi' } },
     { method: 'GET', path: `/s/${tok}` },
     { method: 'POST', path: `/s/${tok}`, form },
+    // privacy
+    { method: 'GET', path: '/v1/customers/C-000001/export', token },
+    { method: 'POST', path: '/v1/customers/C-000001/erase', token, json: { confirm: 'C-000001' } },
+    { method: 'GET', path: '/v1/audit', token },
   ];
 }
 
@@ -662,6 +727,7 @@ try {
   gateways.push(slow);
   base = main.url;
   await scenario();
+  await privacyScenario();
   await databaseDown(down);
   await rateLimited(slow);
   coverage();

@@ -6,7 +6,8 @@
  * attachment); after the erase a pg_dump of the whole database holds none of
  * their strings, the other customer's are all there, their tickets stay as
  * anonymous records, and the audit trail names both acts. Refusals change
- * nothing.
+ * nothing, and neither does either command while the database is away
+ * (exit 69).
  */
 #include <setjmp.h>
 #include <stdbool.h>
@@ -267,12 +268,42 @@ static void test_erase_leaves_nothing_of_theirs(void **state)
     free(out);
 }
 
+/* The database is away: exit 69 with a clear message, and no file is written. */
+static void test_database_down_changes_nothing(void **state)
+{
+    (void)state;
+    char down[256], zip[] = "/tmp/intake-export-down-XXXXXX", cmd[1024];
+    harness_unreachable_db_url(down, sizeof(down));
+    int fd = mkstemp(zip);
+    close(fd);
+    unlink(zip);
+    const char *verbs[] = {"export C-000001 --output", "erase C-000001 --yes"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd), "INTAKE_CONFIG= INTAKE_DATABASE_URL='%s' %s customer %s %s 2>&1",
+                 down, INTAKE_BINARY, verbs[i], i == 0 ? zip : "");
+        FILE *p = popen(cmd, "r");
+        char out[4096] = "";
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        int st = pclose(p);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 69);
+        if (!strstr(out, "intake customer: cannot reach the database"))
+            fail_msg("%s: %s", verbs[i], out);
+    }
+    assert_int_equal(access(zip, F_OK), -1);
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log "
+                                             "WHERE action = 'customer.erase'"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_holds_everything),
         cmocka_unit_test(test_refusals_change_nothing),
         cmocka_unit_test(test_erase_leaves_nothing_of_theirs),
+        cmocka_unit_test(test_database_down_changes_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

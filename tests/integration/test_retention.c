@@ -1,0 +1,285 @@
+/*
+ * Retention on two gateways at once (retention.personal_data_days 30,
+ * raw_mail_days 10, a turn every second) over customers whose data is, by
+ * backdating, of every age: Alice's only ticket closed 60 days ago (she is
+ * erased whole), Bob's old ticket closed 60 days ago beside a new open one
+ * (only the old ticket's data goes; his record stays for the new one),
+ * Carol's ticket closed 5 days ago (kept), Dan's open ticket with mail from
+ * 20 days ago and from today (the old raw mail and attachment bytes go, the
+ * message text and today's mail stay). Then: a pg_dump holds none of what
+ * went and all of what stayed; the runs, counted in the audit trail, did
+ * each piece once although two gateways ran them; `intake report` on the
+ * period says the same as before (but for survey comments, which are
+ * personal data); one run takes one batch.
+ */
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+static struct harness_db db;
+static PGconn *pg;
+static char as_of[32], from[16], to[16];
+
+/* What retention must remove, and what it must keep. */
+static const char *const gone[] = {"retention-alice@example.test",
+                                   "ALICE-SECRET-1",
+                                   "ALICE-SUBJ",
+                                   "ALICE-COMMENT",
+                                   "Alice Old",
+                                   "BOB-OLD-SECRET",
+                                   "DAN-RAW-ONLY",
+                                   "DAN-ATTACH-BYTES"};
+static const char *const kept[] = {"retention-bob@example.test",
+                                   "Bob Both",
+                                   "BOB-NEW-TEXT",
+                                   "retention-carol@example.test",
+                                   "CAROL-RECENT",
+                                   "DAN-OLD-MAIL",
+                                   "DAN-NEW-RAW",
+                                   "DAN-NEW-ATTACH"};
+
+static void post_email(const struct harness_gateway *gw, const char *from_addr, const char *id,
+                       const char *header, const char *body)
+{
+    char raw[1024], url[128];
+    snprintf(
+        raw, sizeof(raw),
+        "From: %s\r\nTo: help@desk.example\r\nSubject: mail %s\r\nMessage-ID: <%s@example.test>"
+        "\r\n%s\r\n\r\n%s\r\n",
+        from_addr, id, id, header, body);
+    snprintf(url, sizeof(url), "%s/v1/email/inbound", gw->base);
+    struct harness_response r;
+    harness_http("POST", url, HARNESS_TOKEN, "message/rfc822", raw, strlen(raw), &r);
+    if (r.status != 201)
+        fail_msg("email %s: %ld %s", id, r.status, r.body);
+    harness_response_free(&r);
+}
+
+static void contact(const struct harness_gateway *gw, const char *id, const char *who,
+                    const char *name, const char *text)
+{
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"external_id\":\"%s\",\"customer\":{\"name\":\"%s\",\"email\":\"%s\"},"
+             "\"body\":\"%s\"}",
+             id, name, who, text);
+    free(harness_post_new_contact(gw, json));
+}
+
+/* Moves everything of who's tickets (and their messages) back by days, closed at closed_days ago.
+ */
+static void backdate(const char *who, int days, int closed_days)
+{
+    char sql[2048];
+    snprintf(sql, sizeof(sql),
+             "WITH t AS (SELECT t.id FROM tickets t JOIN customer_identities i "
+             "ON i.customer_id = t.customer_id WHERE i.value = '%s' AND t.status <> 'closed') "
+             "UPDATE messages SET created_at = now() - interval '%d days', received_at = now() - "
+             "interval '%d days' WHERE ticket_id IN (SELECT id FROM t);"
+             "UPDATE tickets SET created_at = now() - interval '%d days', status = 'closed', "
+             "resolved_at = now() - interval '%d days', closed_at = now() - interval '%d days' "
+             "WHERE id IN (SELECT t.id FROM tickets t JOIN customer_identities i ON i.customer_id "
+             "= t.customer_id WHERE i.value = '%s' AND t.status <> 'closed')",
+             who, days, days, days, closed_days, closed_days, who);
+    harness_pg_exec(pg, sql);
+}
+
+static void make_data(void)
+{
+    struct harness_gateway gw;
+    harness_gateway_start(&gw, db.url, NULL);
+    /* Alice: one ticket, long closed, with an answered survey. */
+    post_email(&gw, "Alice Old <retention-alice@example.test>", "alice-1", "X-Note: ALICE-SUBJ",
+               "ALICE-SECRET-1");
+    backdate("retention-alice@example.test", 70, 60);
+    harness_pg_exec(pg, "INSERT INTO surveys (ticket_id, token_hash, language, created_at, "
+                        "expires_at, answered_at, overall, comment) SELECT t.id, '\\x0b', 'en', "
+                        "now() - interval '59 days', now() - interval '52 days', now() - "
+                        "interval '59 days', 4, 'ALICE-COMMENT' FROM tickets t JOIN "
+                        "customer_identities i ON i.customer_id = t.customer_id "
+                        "WHERE i.value = 'retention-alice@example.test'");
+    harness_pg_exec(pg, "UPDATE tickets SET subject = 'ALICE-SUBJ' WHERE customer_id = (SELECT "
+                        "customer_id FROM customer_identities "
+                        "WHERE value = 'retention-alice@example.test')");
+    /* Bob: an old closed ticket, then a new one. */
+    contact(&gw, "bob-1", "retention-bob@example.test", "Bob Both", "BOB-OLD-SECRET");
+    backdate("retention-bob@example.test", 70, 60);
+    /* Dan: mail from 20 days ago with an attachment's bytes (before any newer message). */
+    post_email(&gw, "Dan <retention-dan@example.test>", "dan-1", "X-Trace: DAN-RAW-ONLY",
+               "DAN-OLD-MAIL");
+    harness_pg_exec(pg, "UPDATE messages SET created_at = now() - interval '20 days', "
+                        "received_at = now() - interval '20 days' "
+                        "WHERE body LIKE '%DAN-OLD-MAIL%'");
+    contact(&gw, "bob-2", "retention-bob@example.test", "Bob Both", "BOB-NEW-TEXT");
+    /* Carol: closed five days ago. */
+    contact(&gw, "carol-1", "retention-carol@example.test", "Carol", "CAROL-RECENT");
+    backdate("retention-carol@example.test", 6, 5);
+    post_email(&gw, "Dan <retention-dan@example.test>", "dan-2", "X-Trace: DAN-NEW-RAW",
+               "DAN-NEW-MAIL");
+    harness_pg_exec(pg, "INSERT INTO attachments (message_id, filename, size_bytes, sha256, "
+                        "content) SELECT id, 'a.txt', 16, sha256(body::bytea), CASE WHEN body "
+                        "LIKE '%DAN-OLD%' THEN 'DAN-ATTACH-BYTES' ELSE 'DAN-NEW-ATTACH' "
+                        "END::bytea FROM messages WHERE body LIKE '%DAN-%-MAIL%'");
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    harness_db_create(&db, "retention");
+    if (harness_migrate(db.url, NULL, 0) != 0)
+        return -1;
+    pg = harness_pg(db.url);
+    time_t now = time(NULL), start = now - 90 * 86400;
+    strftime(as_of, sizeof(as_of), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    strftime(from, sizeof(from), "%Y-%m-%d", gmtime(&start));
+    strftime(to, sizeof(to), "%Y-%m-%d", gmtime(&now));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    PQfinish(pg);
+    harness_db_drop(&db);
+    return 0;
+}
+
+/* The period's report as JSON, without its survey comments (personal data that goes). */
+static json_t *report(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "INTAKE_CONFIG= INTAKE_DATABASE_URL='%s' %s report --from %s --to %s --as-of %s "
+             "--timezone UTC --format json",
+             db.url, INTAKE_BINARY, from, to, as_of);
+    FILE *p = popen(cmd, "r");
+    json_error_t err;
+    json_t *r = json_loadf(p, 0, &err);
+    assert_int_equal(pclose(p), 0);
+    assert_non_null(r);
+    json_t *satisfaction = json_object_get(r, "satisfaction");
+    assert_true(json_is_object(satisfaction));
+    json_object_del(satisfaction, "comments");
+    return r;
+}
+
+static char *dump(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "pg_dump --data-only '%s'", db.url);
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 22, len = 0, n;
+    char *buf = malloc(cap);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (len + 1 >= cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    assert_int_equal(pclose(p), 0);
+    return buf;
+}
+
+/* Whether the dump holds s as text or, in hex, inside a bytea. */
+static bool holds(const char *dump_text, const char *s)
+{
+    char hex[256] = "";
+    for (size_t i = 0; s[i] && i < 120; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
+    return strstr(dump_text, s) || strstr(dump_text, hex);
+}
+
+static void test_retention_on_two_gateways(void **state)
+{
+    (void)state;
+    make_data();
+    char *before = dump();
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+        if (!holds(before, gone[i]))
+            fail_msg("the fixture lacks %s", gone[i]);
+    free(before);
+    json_t *report_before = report();
+    /* Every ticket is in the period, and so are the survey answer and its ratings. */
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(report_before, "volume"), "tickets")),
+        6);
+
+    /* One run is one batch: a batch of one erases one of the two old tickets. */
+    harness_pg_text_is(pg,
+                       "SELECT intake_retention_run('{\"personal_data_days\": 30, \"batch\": 1}')"
+                       "->>'tickets'",
+                       "1");
+
+    const char *config = "{\"retention\":{\"personal_data_days\":30,\"raw_mail_days\":10},"
+                         "\"escalation\":{\"scan_seconds\":1}}";
+    struct harness_gateway one, two;
+    harness_gateway_start_config(&one, db.url, config, NULL);
+    harness_gateway_start_config(&two, db.url, config, NULL);
+    assert_int_equal(harness_pg_wait(pg,
+                                     "SELECT count(*) FROM tickets "
+                                     "WHERE personal_data_erased_at IS NOT NULL",
+                                     2),
+                     2);
+    assert_int_equal(
+        harness_pg_wait(pg, "SELECT count(*) FROM attachments WHERE content IS NULL", 1), 1);
+    sleep(2); /* more turns of both: nothing more is due */
+    assert_int_equal(harness_gateway_stop(&one), 0);
+    assert_int_equal(harness_gateway_stop(&two), 0);
+
+    char *after = dump();
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+        if (holds(after, gone[i]))
+            fail_msg("%s is still in the database after retention", gone[i]);
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (!holds(after, kept[i]))
+            fail_msg("retention removed %s, which is not due", kept[i]);
+    free(after);
+    /* Each piece once: Alice erased whole, two tickets, one raw message, one attachment. */
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM audit_log "
+                                         "WHERE action = 'retention.erase'"),
+                     1);
+    harness_pg_text_is(pg,
+                       "SELECT concat_ws(',', sum((detail->>'customers')::int), "
+                       "sum((detail->>'tickets')::int), sum((detail->>'raw_sources')::int), "
+                       "sum((detail->>'attachments')::int)) FROM audit_log "
+                       "WHERE action = 'retention.run' AND actor = 'retention'",
+                       "1,2,1,1");
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM customers "
+                                         "WHERE erased_at IS NOT NULL"),
+                     1);
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM message_sources"), 1);
+    /* Bob keeps his record and his new ticket. */
+    harness_pg_text_is(pg,
+                       "SELECT c.name FROM customers c JOIN customer_identities i "
+                       "ON i.customer_id = c.id WHERE i.value = 'retention-bob@example.test'",
+                       "Bob Both");
+
+    json_t *report_after = report();
+    if (!json_equal(report_before, report_after)) {
+        char *a = json_dumps(report_before, JSON_COMPACT), *b = json_dumps(report_after, 0);
+        fail_msg("the report changed:\n%s\n%s", a, b);
+    }
+    json_decref(report_before);
+    json_decref(report_after);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retention_on_two_gateways),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
