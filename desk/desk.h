@@ -17,6 +17,7 @@
 
 #include "gw_channel.h"
 #include "gw_socket.h"
+#include "report.h"
 
 #define DESK_NAME            "desk"
 #define DESK_STREAM_PATH     "/v1/agent/stream"
@@ -37,6 +38,7 @@ struct desk_settings {
      * was their last.
      */
     int stream_lease_s;
+    struct report_settings reports; /* "reports" (report.h) */
 };
 extern const char *const desk_settings_paths[];
 void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct gw_problems *pr);
@@ -59,10 +61,12 @@ json_t *desk_document(const struct gw_config *cfg, const char *action);
 bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg);
 /* The desk's database operations (desk_channel.c). */
 enum desk_operation {
-    DESK_OP_DESK,          /* an agent's or a tool's action (intake_desk) */
-    DESK_OP_SURVEY_GET,    /* the survey behind a link */
-    DESK_OP_SURVEY_ANSWER, /* a customer's answer to it */
-    DESK_OP_SLA_SCAN,      /* escalate breached clocks */
+    DESK_OP_DESK,           /* an agent's or a tool's action (intake_desk) */
+    DESK_OP_SURVEY_GET,     /* the survey behind a link */
+    DESK_OP_SURVEY_ANSWER,  /* a customer's answer to it */
+    DESK_OP_SLA_SCAN,       /* escalate breached clocks */
+    DESK_OP_REPORT,         /* a period's report (GET /v1/reports), on the intake's own lane */
+    DESK_OP_REPORT_REFRESH, /* the poller keeps reports people read fresh */
     DESK_OP__COUNT
 };
 extern const struct gw_operation desk_operations[DESK_OP__COUNT];
@@ -78,6 +82,13 @@ bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
                      struct gw_intake_job *job, struct gw_http_reply *reply);
 void desk_api_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                       struct gw_http_reply *reply);
+
+/* report_api.c: GET /v1/reports (finish renders the reply on the operation's lane). */
+bool desk_report_answer(const struct gw_http_request *req, struct gw_arena *arena,
+                        struct gw_intake_job *job, struct gw_http_reply *reply);
+void desk_report_finish(struct gw_intake_result *r, struct gw_arena *arena);
+void desk_report_respond(const struct gw_intake_result *r, struct gw_arena *arena,
+                         struct gw_http_reply *reply);
 
 /* desk_survey.c: the customer's survey page. */
 bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *arena,

@@ -40,6 +40,11 @@ static const struct gw_route desk_routes[] = {
     API("GET", "/v1/followups", false),
     API("POST", "/v1/followups/", true),
     {.method = "GET",
+     .path = "/v1/reports",
+     .auth = GW_AUTH_BEARER,
+     .answer = desk_report_answer,
+     .respond = desk_report_respond},
+    {.method = "GET",
      .path = "/s/",
      .path_prefix = true,
      .answer = desk_survey_answer,
@@ -60,6 +65,11 @@ const struct gw_operation desk_operations[DESK_OP__COUNT] = {
     [DESK_OP_SURVEY_GET] = {"desk_survey_get", "intake_survey_get"},
     [DESK_OP_SURVEY_ANSWER] = {"desk_survey_answer", "intake_survey_answer"},
     [DESK_OP_SLA_SCAN] = {"desk_sla_scan", "intake_sla_scan"},
+    [DESK_OP_REPORT] = {.name = "desk_report",
+                        .function = "intake_report_serve",
+                        .own_lane = true,
+                        .finish = desk_report_finish},
+    [DESK_OP_REPORT_REFRESH] = {"desk_report_refresh", "intake_report_refresh"},
 };
 
 static const struct gw_command desk_commands[] = {

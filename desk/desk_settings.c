@@ -5,7 +5,8 @@
  * word from its gateway ("agents"). The file's layout is older than the
  * split between core and desk, so the desk reads them where they always
  * were, through the adapter table's settings hooks, with its own defaults:
- * the core's defaults hold none of them.
+ * the core's defaults hold none of them. "reports" is read by
+ * report_settings.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,11 @@ static const struct desk_settings defaults = {
     .survey_expires_s = 7 * 86400,
     .followup_queue = "complaints",
     .stream_lease_s = 60,
+    .reports = {.cache_s = 60, .every = REPORT_MONTHLY, .day = 1},
 };
 
-const char *const desk_settings_paths[] = {"escalation.scan_seconds", "surveys", "agents", NULL};
+const char *const desk_settings_paths[] = {"escalation.scan_seconds", "surveys", "agents",
+                                           "reports", NULL};
 
 /* section[key] times unit, within lo..hi (before the unit); fallback when absent. */
 static int number(const json_t *section, const char *where, const char *key, long lo, long hi,
@@ -87,14 +90,17 @@ void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct
                         s->scan_s);
     if (!s->followup_queue)
         gw_problems_add(pr, "desk: out of memory");
+    report_settings_load(json_object_get(root, "reports"), &s->reports, pr);
     return s;
 }
 
 void desk_settings_free(void *settings)
 {
     struct desk_settings *s = settings;
-    if (s)
+    if (s) {
         free((char *)s->followup_queue);
+        report_settings_free(&s->reports);
+    }
     free(s);
 }
 

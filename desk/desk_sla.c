@@ -3,7 +3,9 @@
  * intake_sla_scan() (which takes an advisory lock, so across several
  * gateways one scans and the others skip), then the sweep of agent streams
  * whose gateway stopped renewing them (db/functions/agents.sql; every gateway may sweep,
- * each agent's rows are changed under the agent's lock).
+ * each agent's rows are changed under the agent's lock), and the refresh of
+ * one cached report that people read (at most one a turn: it can take
+ * seconds, which the poller's other work waits for).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,13 @@ int desk_poll(struct gw_poll_ctx *ctx)
     if (gone)
         gw_info("desk: %lld agent%s offline: their gateway stopped renewing their stream",
                 (long long)gone, gone == 1 ? "" : "s");
+    json_decref(answer);
+
+    /* One report people read, checked and made again if its data changed (report_serve.sql). */
+    json_t *refresh = json_pack("{s:i}", "cache_s", desk_settings(cfg)->reports.cache_s);
+    answer = refresh ? run(ctx, DESK_OP_REPORT_REFRESH, refresh) : NULL;
+    if (json_is_string(json_object_get(answer, "refreshed")))
+        gw_info("reports: a cached report was made again (its tickets changed)");
     json_decref(answer);
     return desk_settings(cfg)->scan_s;
 }

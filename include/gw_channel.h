@@ -151,6 +151,18 @@ struct gw_operation {
      */
     const char *function_many;
     void (*describe)(const struct gw_contact *contact, json_t *doc);
+    /*
+     * The operation takes seconds (a period's report): the intake runs it on
+     * a lane of its own (one thread, one connection, one job at a time), so
+     * that it never holds up the registrations a worker would batch with it.
+     */
+    bool own_lane;
+    /*
+     * Turns the answer into the reply's body on the lane's thread (rendering
+     * a report is too long for the event loop): sets result->body,
+     * body_len and content_type, arena-owned. NULL: respond does it all.
+     */
+    void (*finish)(struct gw_intake_result *result, struct gw_arena *arena);
 };
 
 struct gw_socket_route;

@@ -9,6 +9,7 @@
 #define GW_JOB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "gw_arena.h"
 #include "gw_contact.h"
@@ -43,6 +44,10 @@ struct gw_intake_result {
      * above); NULL otherwise.
      */
     const char *document;
+    /* An operation's finish hook's rendering of document (gw_channel.h); NULL otherwise. */
+    const char *body;
+    size_t body_len;
+    const char *content_type;
 };
 
 enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING, GW_JOB_OPERATION };

@@ -5,6 +5,10 @@
  * while a worker waits for a commit, new contacts pile up for the next one.
  * No timer delays a lone contact. Finished jobs go to a completion queue and
  * the loop is woken through the wake hook, the only cross-thread call into it.
+ * Operations that take seconds (gw_operation.own_lane: a period's report)
+ * wait in a short queue of their own for one more thread with its own
+ * connection: batched with registrations they would hold every contact of
+ * the batch, and the contacts behind it, for as long as they run.
  */
 #include "gw_intake.h"
 
@@ -13,10 +17,14 @@
 #include <string.h>
 
 #include "gw_announcer.h"
+#include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_db.h"
 #include "gw_log.h"
 #include "gw_register.h"
+
+/* Slow operations waiting at most; more are refused (503, retry later). */
+#define OWN_LANE_QUEUE_MAX 8
 
 struct job_list {
     struct gw_intake_job *head, *tail;
@@ -34,6 +42,10 @@ struct gw_intake {
     int stopping;
     pthread_t *threads;
     int n_threads;
+    struct job_list own_lane; /* slow operations, run one at a time by own_lane_thread */
+    pthread_cond_t own_lane_work;
+    pthread_t own_lane_thread;
+    int own_lane_started;
     gw_intake_wake_fn wake;
     void *wake_user;
     void (*commit_hook)(void *);
@@ -65,7 +77,7 @@ static struct gw_intake_job *list_pop(struct job_list *l)
     return j;
 }
 
-static int ensure_connection(struct gw_intake *in, PGconn **conn)
+static int ensure_connection(struct gw_intake *in, PGconn **conn, const char *name)
 {
     if (*conn && !gw_db_is_broken(*conn))
         return 1;
@@ -74,7 +86,7 @@ static int ensure_connection(struct gw_intake *in, PGconn **conn)
         *conn = NULL;
     }
     PGconn *c = NULL;
-    if (gw_db_connect(in->cfg->database_url, "intake-register", &c) != GW_OK)
+    if (gw_db_connect(in->cfg->database_url, name, &c) != GW_OK)
         return 0;
     if (gw_register_prepare(c) != GW_OK) {
         PQfinish(c);
@@ -143,7 +155,7 @@ static void *worker_main(void *arg)
 
         int committed = 0;
         size_t m = parse_deferred(batch, n, todo);
-        if (!ensure_connection(in, &conn)) {
+        if (!ensure_connection(in, &conn, "intake-register")) {
             for (size_t i = 0; i < m; i++) {
                 memset(&todo[i]->result, 0, sizeof(todo[i]->result));
                 todo[i]->result.err = GW_ERR_DB_UNAVAILABLE;
@@ -177,6 +189,40 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The lane of slow operations: one job at a time, each its own transaction. */
+static void *own_lane_main(void *arg)
+{
+    struct gw_intake *in = arg;
+    PGconn *conn = NULL;
+    for (;;) {
+        pthread_mutex_lock(&in->lock);
+        while (!in->own_lane.head && !in->stopping)
+            pthread_cond_wait(&in->own_lane_work, &in->lock);
+        struct gw_intake_job *job = list_pop(&in->own_lane);
+        pthread_mutex_unlock(&in->lock);
+        if (!job)
+            break;
+        memset(&job->result, 0, sizeof(job->result));
+        if (!ensure_connection(in, &conn, "intake-slow")) {
+            job->result.err = GW_ERR_DB_UNAVAILABLE;
+        } else if (gw_register_batch(conn, in->cfg, &job, 1) == GW_ERR_DB_UNAVAILABLE) {
+            PQfinish(conn);
+            conn = NULL;
+        }
+        if (job->result.err == GW_OK && in->commit_hook)
+            in->commit_hook(in->commit_user);
+        if (job->result.err == GW_OK && job->result.document && job->operation->finish)
+            job->operation->finish(&job->result, job->arena);
+        pthread_mutex_lock(&in->lock);
+        list_push(&in->done, job);
+        pthread_mutex_unlock(&in->lock);
+        in->wake(in->wake_user);
+    }
+    if (conn)
+        PQfinish(conn);
+    return NULL;
+}
+
 enum gw_err gw_intake_create(const struct gw_config *cfg, gw_intake_wake_fn wake, void *wake_user,
                              struct gw_intake **out)
 {
@@ -188,6 +234,7 @@ enum gw_err gw_intake_create(const struct gw_config *cfg, gw_intake_wake_fn wake
     in->wake_user = wake_user;
     pthread_mutex_init(&in->lock, NULL);
     pthread_cond_init(&in->work, NULL);
+    pthread_cond_init(&in->own_lane_work, NULL);
     in->threads = calloc((size_t)cfg->db_workers, sizeof(*in->threads));
     if (!in->threads) {
         free(in);
@@ -200,6 +247,11 @@ enum gw_err gw_intake_create(const struct gw_config *cfg, gw_intake_wake_fn wake
         }
         in->n_threads++;
     }
+    if (pthread_create(&in->own_lane_thread, NULL, own_lane_main, in) != 0) {
+        gw_intake_destroy(in);
+        return GW_ERR_NOMEM;
+    }
+    in->own_lane_started = 1;
     *out = in;
     return GW_OK;
 }
@@ -209,10 +261,14 @@ void gw_intake_stop(struct gw_intake *in)
     pthread_mutex_lock(&in->lock);
     in->stopping = 1;
     pthread_cond_broadcast(&in->work);
+    pthread_cond_broadcast(&in->own_lane_work);
     pthread_mutex_unlock(&in->lock);
     for (int i = 0; i < in->n_threads; i++)
         pthread_join(in->threads[i], NULL);
     in->n_threads = 0;
+    if (in->own_lane_started)
+        pthread_join(in->own_lane_thread, NULL);
+    in->own_lane_started = 0;
 }
 
 void gw_intake_destroy(struct gw_intake *in)
@@ -222,6 +278,7 @@ void gw_intake_destroy(struct gw_intake *in)
     gw_intake_stop(in);
     pthread_mutex_destroy(&in->lock);
     pthread_cond_destroy(&in->work);
+    pthread_cond_destroy(&in->own_lane_work);
     free(in->threads);
     free(in);
 }
@@ -248,9 +305,16 @@ enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
     }
     pthread_mutex_lock(&in->lock);
     enum gw_err err = GW_OK;
+    bool own_lane = job->kind == GW_JOB_OPERATION && job->operation && job->operation->own_lane;
     if (in->stopping)
         err = GW_ERR_SHUTTING_DOWN;
-    else if (in->pending.n >= (size_t)in->cfg->queue_max)
+    else if (own_lane && in->own_lane.n >= OWN_LANE_QUEUE_MAX)
+        err = GW_ERR_BUSY;
+    else if (own_lane) {
+        list_push(&in->own_lane, job);
+        in->in_flight++;
+        pthread_cond_signal(&in->own_lane_work);
+    } else if (in->pending.n >= (size_t)in->cfg->queue_max)
         err = GW_ERR_BUSY;
     else {
         list_push(&in->pending, job);
