@@ -90,6 +90,14 @@ void desk_report_finish(struct gw_intake_result *r, struct gw_arena *arena);
 void desk_report_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                          struct gw_http_reply *reply);
 
+/*
+ * report_list.c: the ticket list's filters that a report's figures link to
+ * (NULL-ended names); desk_report_filter puts one into doc: 1 done, 0 a bad
+ * value, -1 not one of them.
+ */
+extern const char *const desk_report_filter_names[];
+int desk_report_filter(const char *key, const char *value, json_t *doc);
+
 /* desk_survey.c: the customer's survey page. */
 bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *arena,
                         struct gw_intake_job *job, struct gw_http_reply *reply);

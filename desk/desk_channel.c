@@ -19,6 +19,9 @@ static bool answer_console(const struct gw_http_request *req, struct gw_arena *a
     if (!strcmp(req->path, "/agent/console.js"))
         gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "console.js",
                        "text/javascript; charset=utf-8", reply);
+    else if (!strcmp(req->path, "/agent/reports.js"))
+        gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "reports.js",
+                       "text/javascript; charset=utf-8", reply);
     else
         gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "index.html", "text/html; charset=utf-8",
                        reply);
@@ -57,6 +60,7 @@ static const struct gw_route desk_routes[] = {
      .respond = desk_survey_respond},
     {.method = "GET", .path = "/agent/", .answer = answer_console},
     {.method = "GET", .path = "/agent/console.js", .answer = answer_console},
+    {.method = "GET", .path = "/agent/reports.js", .answer = answer_console},
 };
 
 /* db/functions/desk.sql, surveys.sql and sla.sql */

@@ -115,6 +115,10 @@ BEGIN
     IF a.id IS NOT NULL AND a.role NOT IN ('lead', 'supervisor') THEN
         v_queues := ARRAY(SELECT queue FROM agent_queues WHERE agent_id = a.id);
     END IF;
+    -- What a report's figure links to: its own order and indexes (report_serve.sql).
+    IF d ?| intake_report_list_filters() THEN
+        RETURN intake_report_list(a, v_queues, d);
+    END IF;
     IF v_statuses <@ ARRAY['new', 'open', 'pending'] THEN
         v_rows := ARRAY(
             SELECT t FROM tickets t

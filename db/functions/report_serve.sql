@@ -172,3 +172,102 @@ BEGIN
            || jsonb_build_object('format', d->>'format', 'lang', d->>'lang');
 END
 $fn$;
+
+-- The ticket list's filters that a report's figures link to (desk/report_list.c).
+CREATE OR REPLACE FUNCTION intake_report_list_filters() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT ARRAY['created_from', 'created_to', 'channel', 'category', 'breached', 'met',
+                 'first_response_over', 'first_response_upto', 'rated_from', 'rated_to',
+                 'rating', 'rating_min', 'rating_max']
+$fn$;
+
+-- The tickets a report's figure counts, for GET /v1/tickets with a report
+-- filter (intake_desk_list hands over; a.id NULL: the API token; v_queues:
+-- an agent's queues, NULL for leads and supervisors). The definitions are
+-- intake_report_tickets' (reports.sql): "breached" is a clock judged (met,
+-- or past due when asked) and not met. Every status unless d.status says;
+-- oldest first, paged like the list (next = "<created epoch>:<id>").
+CREATE OR REPLACE FUNCTION intake_report_list(a agents, p_queues text[], d jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET enable_sort = on AS $fn$
+DECLARE
+    v_tz       text := coalesce(d->>'timezone', 'UTC');
+    v_statuses text[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(
+                                   d->'status', '["new", "open", "pending", "resolved", "closed"]')));
+    v_limit    int := least(coalesce((d->>'limit')::int, 50), 200);
+    v_dim      text := coalesce(d->>'rating', 'overall');
+    v_c0       timestamptz;
+    v_c1       timestamptz;
+    v_r0       timestamptz;
+    v_r1       timestamptz;
+    v_after_at timestamptz;
+    v_after_id bigint;
+    v_rows     tickets[];
+BEGIN
+    BEGIN
+        v_c0 := (d->>'created_from')::date::timestamp AT TIME ZONE v_tz;
+        v_c1 := ((d->>'created_to')::date + 1)::timestamp AT TIME ZONE v_tz;
+        v_r0 := (d->>'rated_from')::date::timestamp AT TIME ZONE v_tz;
+        v_r1 := ((d->>'rated_to')::date + 1)::timestamp AT TIME ZONE v_tz;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RETURN intake_desk_error(400, 'no such time zone', 'timezone');
+    END;
+    IF d->>'after' IS NOT NULL THEN
+        v_after_at := to_timestamp(split_part(d->>'after', ':', 1)::double precision);
+        v_after_id := split_part(d->>'after', ':', 2)::bigint;
+    END IF;
+    v_rows := ARRAY(
+        SELECT t FROM tickets t
+         WHERE t.status = ANY (v_statuses)
+           AND (p_queues IS NULL OR t.assignee_id = a.id OR t.queue = ANY (p_queues))
+           AND (v_c0 IS NULL OR t.created_at >= v_c0)
+           AND (v_c1 IS NULL OR t.created_at < v_c1)
+           AND (d->>'queue' IS NULL OR t.queue = d->>'queue')
+           AND (d->>'priority' IS NULL OR t.priority = d->>'priority')
+           AND (d->>'channel' IS NULL OR t.channel = d->>'channel')
+           AND (d->>'category' IS NULL OR t.category = d->>'category')
+           AND (d->>'assignee' IS NULL
+                OR (d->>'assignee' = 'me' AND t.assignee_id = a.id)
+                OR (d->>'assignee' = 'none' AND t.assignee_id IS NULL)
+                OR (d->>'assignee' ~ '^[0-9]{1,18}$' AND t.assignee_id = (d->>'assignee')::bigint))
+           AND (NOT coalesce((d->>'overdue')::boolean, false) OR intake_ticket_overdue(t, now()))
+           AND (d->>'breached' IS DISTINCT FROM 'first_response'
+                OR ((t.first_responded_at IS NOT NULL OR t.first_response_due_at < now())
+                    AND NOT coalesce(t.first_responded_at <= t.first_response_due_at, false)))
+           AND (d->>'breached' IS DISTINCT FROM 'resolution'
+                OR ((coalesce(t.resolved_at, t.closed_at) IS NOT NULL
+                     OR t.resolution_due_at < now())
+                    AND NOT coalesce(coalesce(t.resolved_at, t.closed_at) <= t.resolution_due_at,
+                                     false)))
+           AND (d->>'met' IS DISTINCT FROM 'first_response'
+                OR t.first_responded_at <= t.first_response_due_at)
+           AND (d->>'met' IS DISTINCT FROM 'resolution'
+                OR coalesce(t.resolved_at, t.closed_at) <= t.resolution_due_at)
+           AND (d->>'first_response_over' IS NULL
+                OR t.first_responded_at - t.created_at
+                   > make_interval(mins => (d->>'first_response_over')::int))
+           AND (d->>'first_response_upto' IS NULL
+                OR t.first_responded_at - t.created_at
+                   <= make_interval(mins => (d->>'first_response_upto')::int))
+           AND (v_r0 IS NULL AND v_r1 IS NULL AND d->>'rating_min' IS NULL
+                AND d->>'rating_max' IS NULL
+                OR EXISTS (
+                    SELECT 1 FROM surveys s
+                     WHERE s.ticket_id = t.id AND s.answered_at IS NOT NULL
+                       AND (v_r0 IS NULL OR s.answered_at >= v_r0)
+                       AND (v_r1 IS NULL OR s.answered_at < v_r1)
+                       AND (d->>'rating_min' IS NULL
+                            OR (to_jsonb(s)->>v_dim)::int >= (d->>'rating_min')::int)
+                       AND (d->>'rating_max' IS NULL
+                            OR (to_jsonb(s)->>v_dim)::int <= (d->>'rating_max')::int)))
+           AND (v_after_at IS NULL OR (t.created_at, t.id) > (v_after_at, v_after_id))
+         ORDER BY t.created_at, t.id
+         LIMIT v_limit + 1);
+    RETURN intake_desk_ok(jsonb_build_object(
+        'tickets', coalesce((SELECT jsonb_agg(intake_ticket_brief(v_rows[i]) ORDER BY i)
+                               FROM generate_subscripts(v_rows, 1) i WHERE i <= v_limit), '[]'),
+        'next', CASE WHEN cardinality(v_rows) > v_limit
+                     THEN extract(epoch FROM (v_rows[v_limit]).created_at)::text
+                          || ':' || (v_rows[v_limit]).id END));
+END
+$fn$;

@@ -453,6 +453,7 @@
     $('me-role').textContent = agent.role;
     $('me-presence').textContent = agent.presence;
     $('presence-toggle').textContent = agent.presence === 'away' ? 'Set online' : 'Set away';
+    document.dispatchEvent(new CustomEvent('intake:me', { detail: agent })); // reports.js
   }
 
   function showSignedIn(on) {
@@ -503,6 +504,7 @@
     $('token-input').value = '';
     history.replaceState(null, '', location.pathname);
     showSignedIn(false);
+    document.dispatchEvent(new CustomEvent('intake:signout')); // reports.js
   }
 
   function syncFilters() {

@@ -414,6 +414,15 @@ async function scenario() {
   await GET('/v1/tickets?assignee=someone', ann, { expect: 400, field: 'assignee', invalid: 'query' });
   await GET('/v1/tickets?overdue=yes', ann, { expect: 400, field: 'overdue', invalid: 'query' });
   await GET('/v1/tickets?colour=red', ann, { expect: 400, field: 'colour', invalid: 'query' });
+  // The report filters (what a report's figures link to): every status, oldest first.
+  r = await GET(`/v1/tickets?created_from=2020-01-01&created_to=2099-12-31&timezone=Asia/Shanghai&channel=api&category=complaint&limit=200`, apiToken, { expect: 200 });
+  check(r.body?.tickets?.length === Number(sql("SELECT count(*) FROM tickets WHERE channel = 'api' AND category = 'complaint'")),
+    'the report filters list every ticket they match');
+  await GET('/v1/tickets?breached=first_response&met=resolution&first_response_over=0&first_response_upto=60&rated_from=2026-01-01&rated_to=2026-01-31&rating=attitude&rating_min=1&rating_max=3', sue, { expect: 200 });
+  await GET('/v1/tickets?created_from=2026-02-30', ann, { expect: 400, field: 'created_from', invalid: 'query' });
+  await GET('/v1/tickets?breached=soon', ann, { expect: 400, field: 'breached', invalid: 'query' });
+  await GET('/v1/tickets?rating_max=6', ann, { expect: 400, field: 'rating_max', invalid: 'query' });
+  await GET('/v1/tickets?created_from=2026-01-01&timezone=Mars/Olympus', ann, { expect: 400, field: 'timezone' });
   await GET('/v1/tickets', undefined, { expect: 401 });
   await GET('/v1/tickets', 'not-a-token-of-anyone', { expect: 401 });
   await GET('/v1/tickets', undefined, { expect: 401, headers: { authorization: 'Basic YW5uOnB3' } });
