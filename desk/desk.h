@@ -61,12 +61,14 @@ json_t *desk_document(const struct gw_config *cfg, const char *action);
 bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg);
 /* The desk's database operations (desk_channel.c). */
 enum desk_operation {
-    DESK_OP_DESK,           /* an agent's or a tool's action (intake_desk) */
-    DESK_OP_SURVEY_GET,     /* the survey behind a link */
-    DESK_OP_SURVEY_ANSWER,  /* a customer's answer to it */
-    DESK_OP_SLA_SCAN,       /* escalate breached clocks */
-    DESK_OP_REPORT,         /* a period's report (GET /v1/reports), on the intake's own lane */
-    DESK_OP_REPORT_REFRESH, /* the poller keeps reports people read fresh */
+    DESK_OP_DESK,              /* an agent's or a tool's action (intake_desk) */
+    DESK_OP_SURVEY_GET,        /* the survey behind a link */
+    DESK_OP_SURVEY_ANSWER,     /* a customer's answer to it */
+    DESK_OP_SLA_SCAN,          /* escalate breached clocks */
+    DESK_OP_REPORT,            /* a period's report (GET /v1/reports), on the intake's own lane */
+    DESK_OP_REPORT_REFRESH,    /* the poller keeps reports people read fresh */
+    DESK_OP_REPORT_MAIL_DUE,   /* the report the schedule says is due by mail, if any */
+    DESK_OP_REPORT_MAIL_QUEUE, /* one recipient's mail of it, exactly once */
     DESK_OP__COUNT
 };
 extern const struct gw_operation desk_operations[DESK_OP__COUNT];

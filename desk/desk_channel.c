@@ -3,6 +3,7 @@
  * the console), the agent stream, its commands, its database operations,
  * its settings and the SLA scanner.
  */
+#include <gmime/gmime.h>
 #include <string.h>
 
 #include "desk.h"
@@ -74,6 +75,8 @@ const struct gw_operation desk_operations[DESK_OP__COUNT] = {
                         .own_lane = true,
                         .finish = desk_report_finish},
     [DESK_OP_REPORT_REFRESH] = {"desk_report_refresh", "intake_report_refresh"},
+    [DESK_OP_REPORT_MAIL_DUE] = {"desk_report_mail_due", "intake_report_mail_due"},
+    [DESK_OP_REPORT_MAIL_QUEUE] = {"desk_report_mail_queue", "intake_report_mail_queue"},
 };
 
 static const struct gw_command desk_commands[] = {
@@ -85,6 +88,13 @@ static const struct gw_command desk_commands[] = {
     {"customer", "export or erase a person's data (export|erase NUMBER|EMAIL|PHONE)",
      desk_customer_command},
 };
+
+/* The mailed report is a MIME message (report_mail.c); GMime counts its inits. */
+static enum gw_err desk_init(void)
+{
+    g_mime_init();
+    return GW_OK;
+}
 
 const struct gw_channel gw_channel_desk = {
     .name = DESK_NAME,
@@ -99,6 +109,7 @@ const struct gw_channel gw_channel_desk = {
     .settings_paths = desk_settings_paths,
     .load_settings = desk_settings_load,
     .free_settings = desk_settings_free,
+    .init = desk_init,
     .poll = desk_poll,
     .notice_kinds = desk_notice_kinds,
     .render_notice = desk_render_notice,

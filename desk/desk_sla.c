@@ -5,7 +5,8 @@
  * whose gateway stopped renewing them (db/functions/agents.sql; every gateway may sweep,
  * each agent's rows are changed under the agent's lock), and the refresh of
  * one cached report that people read (at most one a turn: it can take
- * seconds, which the poller's other work waits for).
+ * seconds, which the poller's other work waits for), and the report by mail
+ * when one is due (report_mail.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,5 +50,7 @@ int desk_poll(struct gw_poll_ctx *ctx)
     if (json_is_string(json_object_get(answer, "refreshed")))
         gw_info("reports: a cached report was made again (its tickets changed)");
     json_decref(answer);
+
+    report_mail_poll(ctx, &desk_settings(cfg)->reports);
     return desk_settings(cfg)->scan_s;
 }

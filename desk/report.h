@@ -56,6 +56,8 @@ struct report_settings {
     size_t n_recipients;
     enum report_every every; /* reports.schedule: "monthly[:DAY]" or "weekly[:WEEKDAY]" */
     int day;                 /* monthly: the day of the month (1-28); weekly: 1 Monday .. 7 */
+    const char *from;        /* reports.from: the mail's sender (required with recipients) */
+    enum report_lang lang;   /* reports.language: of the mailed report (en) */
 };
 struct gw_problems;
 /* Reads section (the "reports" object, or NULL) into *out, adding every problem found. */
@@ -67,5 +69,13 @@ void report_settings_free(struct report_settings *s);
  * calendar's (calendar: its JSON, or NULL), else UTC.
  */
 const char *report_timezone(const struct report_settings *s, const json_t *calendar);
+
+/*
+ * report_mail.c: on the poller, the previous period's report by mail to each
+ * of reports.recipients once it is due (exactly once per period and
+ * recipient, whatever the number of gateways).
+ */
+struct gw_poll_ctx;
+void report_mail_poll(struct gw_poll_ctx *ctx, const struct report_settings *rs);
 
 #endif

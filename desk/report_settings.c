@@ -1,7 +1,8 @@
 /*
  * The "reports" settings: who gets the report by mail and when, its time
  * zone, and how fresh a report served to the console must be.
- *   "reports": {"recipients": ["lead@example.com"], "schedule": "monthly:1",
+ *   "reports": {"recipients": ["lead@example.com"], "from": "desk@example.com",
+ *               "schedule": "monthly:1", "language": "zh",
  *               "timezone": "Asia/Shanghai", "cache_seconds": 60}
  * The schedule is one string ("monthly", "monthly:N" with N 1-28, "weekly",
  * "weekly:mon".."weekly:sun") rather than an object: it reads as it is said.
@@ -77,7 +78,8 @@ static void load_recipients(const json_t *list, struct report_settings *out, str
 void report_settings_load(const json_t *section, struct report_settings *out,
                           struct gw_problems *pr)
 {
-    static const char *const keys[] = {"recipients", "schedule", "timezone", "cache_seconds", NULL};
+    static const char *const keys[] = {"recipients", "schedule", "timezone", "cache_seconds",
+                                       "from",       "language", NULL};
     memset(out, 0, sizeof(*out));
     out->cache_s = 60;
     out->every = REPORT_MONTHLY;
@@ -104,6 +106,17 @@ void report_settings_load(const json_t *section, struct report_settings *out,
         gw_problems_add(pr, "reports.cache_seconds: must be an integer in 0..86400");
     else if (cache)
         out->cache_s = (int)json_integer_value(cache);
+    const json_t *from = json_object_get(section, "from");
+    if (from && (!json_is_string(from) || !is_address(json_string_value(from))))
+        gw_problems_add(pr, "reports.from: must be a mail address");
+    else if (from)
+        out->from = strdup(json_string_value(from));
+    if (out->n_recipients && !out->from)
+        gw_problems_add(pr, "reports.from: the sender of the mailed reports is required with "
+                            "reports.recipients");
+    const json_t *lang = json_object_get(section, "language");
+    if (lang && !report_lang_parse(json_string_value(lang), &out->lang))
+        gw_problems_add(pr, "reports.language: must be \"en\" or \"zh\"");
 }
 
 void report_settings_free(struct report_settings *s)
@@ -112,6 +125,7 @@ void report_settings_free(struct report_settings *s)
         free(s->recipients[i]);
     free(s->recipients);
     free((char *)s->timezone);
+    free((char *)s->from);
     memset(s, 0, sizeof(*s));
 }
 

@@ -271,3 +271,76 @@ BEGIN
                           || ':' || (v_rows[v_limit]).id END));
 END
 $fn$;
+
+-- The report by mail (desk/report_mail.c, on the poller). d = {every: month
+-- | week, day (of the month 1-28, or weekday 1 Monday .. 7), timezone,
+-- calendar, recipients, cache_s}. The period due is the last one that ended
+-- before the schedule's latest day (a month is mailed from day N of the
+-- next month on, a week from weekday N of the next week on). Answers
+-- {due: null} when every recipient has had it, else {due: {period, from,
+-- to}, recipients: those who have not, report, rows (the CSV's)}.
+CREATE OR REPLACE FUNCTION intake_report_mail_due(d jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_today date := (now() AT TIME ZONE (d->>'timezone'))::date;
+    v_day   int := (d->>'day')::int;
+    v_from  date;
+    v_to    date;
+    v_name  text;
+    v_left  jsonb;
+    v_req   jsonb;
+BEGIN
+    IF d->>'every' = 'week' THEN
+        v_to := v_today - (extract(isodow FROM v_today)::int - 1);
+        IF extract(isodow FROM v_today) < v_day THEN
+            v_to := v_to - 7;
+        END IF;
+        v_from := v_to - 7;
+        v_name := to_char(v_from, 'IYYY-"W"IW');
+    ELSE
+        v_to := date_trunc('month', v_today)::date;
+        IF extract(day FROM v_today) < v_day THEN
+            v_to := (v_to - interval '1 month')::date;
+        END IF;
+        v_from := (v_to - interval '1 month')::date;
+        v_name := to_char(v_from, 'YYYY-MM');
+    END IF;
+    SELECT jsonb_agg(r ORDER BY r) INTO v_left
+      FROM jsonb_array_elements_text(d->'recipients') r
+     WHERE NOT EXISTS (SELECT 1 FROM report_mailings m WHERE m.period = v_name AND m.recipient = r);
+    IF v_left IS NULL THEN
+        RETURN jsonb_build_object('due', NULL);
+    END IF;
+    v_req := jsonb_build_object('from', v_from, 'to', v_to, 'period', v_name,
+                                'timezone', d->>'timezone', 'calendar', d->'calendar',
+                                'cache_s', d->'cache_s');
+    RETURN jsonb_build_object(
+        'due', jsonb_build_object('period', v_name, 'from', v_from, 'to', v_to),
+        'recipients', v_left,
+        'report', intake_report_cached(v_req),
+        'rows', (SELECT coalesce(jsonb_agg(r), '[]') FROM intake_report_rows(v_req) r));
+END
+$fn$;
+
+-- Queues one recipient's mail of a period: d = {period, to, from, message}.
+-- The mailing's row and the outbox row in one transaction; a mailing already
+-- made (another gateway's) queues nothing. Answers {queued: true|false}.
+CREATE OR REPLACE FUNCTION intake_report_mail_queue(d jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_outbox bigint;
+BEGIN
+    INSERT INTO report_mailings (period, recipient) VALUES (d->>'period', d->>'to')
+        ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('queued', false);
+    END IF;
+    INSERT INTO outbox (kind, dedupe_key, payload)
+    VALUES ('mail', 'report:' || (d->>'period') || ':' || (d->>'to'),
+            jsonb_build_object('from', d->>'from', 'to', d->>'to', 'message', d->>'message'))
+    RETURNING id INTO v_outbox;
+    UPDATE report_mailings SET outbox_id = v_outbox
+     WHERE period = d->>'period' AND recipient = d->>'to';
+    RETURN jsonb_build_object('queued', true);
+END
+$fn$;
