@@ -71,7 +71,7 @@ const struct gw_operation desk_operations[DESK_OP__COUNT] = {
     [DESK_OP_SURVEY_ANSWER] = {"desk_survey_answer", "intake_survey_answer"},
     [DESK_OP_SLA_SCAN] = {"desk_sla_scan", "intake_sla_scan"},
     [DESK_OP_REPORT] = {.name = "desk_report",
-                        .function = "intake_report_serve",
+                        .function = "intake_desk",
                         .own_lane = true,
                         .finish = desk_report_finish},
     [DESK_OP_REPORT_REFRESH] = {"desk_report_refresh", "intake_report_refresh"},

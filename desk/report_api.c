@@ -2,7 +2,8 @@
  * GET /v1/reports?period=2026-11|2026-Q4 | from=&to=, &queue= &format=json|csv|html|text
  * &lang=en|zh: a period's report for leads, supervisors and the API token.
  *
- * A report takes seconds at 200,000 tickets, so its operation runs on the
+ * The database checks the token (intake_desk, action "report"). A report
+ * takes seconds at 200,000 tickets, so its operation runs on the
  * intake's lane of its own (gw_operation.own_lane), never in a registration
  * batch, and is served from the cache in db/functions/report_serve.sql. The
  * reply is rendered on that lane's thread too (finish): a month's CSV is
@@ -17,12 +18,11 @@
 #include "gw_config.h"
 #include "gw_reply.h"
 
-static bool refuse(struct gw_http_reply *reply, struct gw_arena *arena, int status, const char *msg,
-                   const char *field)
+/* A 400 naming the field; false, for the caller to return. */
+static bool bad(struct gw_http_reply *reply, struct gw_arena *arena, const char *msg,
+                const char *field)
 {
-    gw_reply_error(reply, arena, status, msg, field);
-    if (status == 401)
-        reply->www_authenticate = "Bearer";
+    gw_reply_error(reply, arena, 400, msg, field);
     return false;
 }
 
@@ -46,9 +46,9 @@ static bool read_query(const char *query, struct report_query *q, struct gw_aren
         while (i < 6 && strcmp(kv, names[i]))
             i++;
         if (i == 6)
-            return refuse(reply, arena, 400, "unknown query parameter", kv);
+            return bad(reply, arena, "unknown query parameter", kv);
         if (*slots[i])
-            return refuse(reply, arena, 400, "given twice", kv);
+            return bad(reply, arena, "given twice", kv);
         *slots[i] = eq ? eq + 1 : "";
     }
     return true;
@@ -61,22 +61,22 @@ static bool report_request(const struct report_query *q, json_t *doc, const stru
     enum report_format format = REPORT_JSON;
     enum report_lang lang = REPORT_EN;
     if (q->format && !report_format_parse(q->format, &format))
-        return refuse(reply, arena, 400, "the format is json, csv, html or text", "format");
+        return bad(reply, arena, "the format is json, csv, html or text", "format");
     if (q->lang && !report_lang_parse(q->lang, &lang))
-        return refuse(reply, arena, 400, "the language is en or zh", "lang");
+        return bad(reply, arena, "the language is en or zh", "lang");
     if (q->queue && (!*q->queue || strlen(q->queue) > 31))
-        return refuse(reply, arena, 400, "no such queue", "queue");
+        return bad(reply, arena, "no such queue", "queue");
     if (q->period && (q->from || q->to))
-        return refuse(reply, arena, 400, "give a period, or from and to, not both", "period");
+        return bad(reply, arena, "give a period, or from and to, not both", "period");
     if (!q->period && (!q->from || !q->to))
-        return refuse(reply, arena, 400, "give a period (YYYY-MM or YYYY-Qn), or from and to",
-                      q->from ? "to"
-                      : q->to ? "from"
-                              : "period");
+        return bad(reply, arena, "give a period (YYYY-MM or YYYY-Qn), or from and to",
+                   q->from ? "to"
+                   : q->to ? "from"
+                           : "period");
     struct report_period p;
     const char *why = NULL;
     if (!report_period_parse(q->period, q->from, q->to, &p, &why))
-        return refuse(reply, arena, 400, why, q->period ? "period" : "from");
+        return bad(reply, arena, why, q->period ? "period" : "from");
     const struct report_settings *rs = &desk_settings(cfg)->reports;
     json_object_set_new(doc, "from", json_string(p.from));
     json_object_set_new(doc, "to", json_string(p.to));
@@ -98,21 +98,26 @@ bool desk_report_answer(const struct gw_http_request *req, struct gw_arena *aren
     const char *token = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
     struct report_query q = {0};
     json_t *doc = desk_document(req->config, "report");
-    if (!doc)
-        return refuse(reply, arena, 500, "out of memory", NULL);
+    if (!doc) {
+        gw_reply_error(reply, arena, 500, "out of memory", NULL);
+        return false;
+    }
     bool ok = false;
-    if (!desk_add_caller(doc, token, req->config))
-        refuse(reply, arena, 401, "an agent token (Authorization: Bearer ...) is required", NULL);
-    else if (read_query(req->query, &q, arena, reply) &&
-             report_request(&q, doc, req->config, arena, reply))
+    if (!desk_add_caller(doc, token, req->config)) {
+        gw_reply_error(reply, arena, 401, "an agent token (Authorization: Bearer ...) is required",
+                       NULL);
+        reply->www_authenticate = "Bearer";
+    } else if (read_query(req->query, &q, arena, reply) &&
+               report_request(&q, doc, req->config, arena, reply))
         ok = true;
     if (!ok) {
         json_decref(doc);
         return false;
     }
-    if (!desk_submit_document(job, arena, DESK_OP_REPORT, doc))
-        return refuse(reply, arena, 500, "out of memory", NULL);
-    return true;
+    if (desk_submit_document(job, arena, DESK_OP_REPORT, doc))
+        return true;
+    gw_reply_error(reply, arena, 500, "out of memory", NULL);
+    return false;
 }
 
 /* The CSV of the answer's rows (intake_report_rows). */

@@ -137,27 +137,19 @@ BEGIN
 END
 $fn$;
 
--- GET /v1/reports: d = intake_report's request plus the caller (token_hash
--- or api), cache_s and format. Leads, supervisors and the API token read
--- reports (401 without a token, 403 for an agent); a period that cannot be
--- reported is a 400 naming the field. The CSV's rows are added as "rows".
-CREATE OR REPLACE FUNCTION intake_report_serve(d jsonb) RETURNS jsonb
+-- GET /v1/reports, from intake_desk (action "report", which checked the
+-- token: a is the agent, a.id NULL for the API token): d = intake_report's
+-- request plus cache_s and format. Leads, supervisors and the API token read
+-- reports (403 for an agent); a period that cannot be reported is a 400
+-- naming the field. The CSV's rows are added as "rows".
+CREATE OR REPLACE FUNCTION intake_report_serve(a agents, d jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    a         agents;
     v_problem jsonb;
     v_report  jsonb;
 BEGIN
-    IF d->>'token_hash' IS NOT NULL THEN
-        SELECT * INTO a FROM agents WHERE token_hash = d->>'token_hash' AND disabled_at IS NULL;
-        IF NOT FOUND THEN
-            RETURN intake_desk_error(401, 'unknown or revoked agent token');
-        END IF;
-        IF a.role NOT IN ('lead', 'supervisor') THEN
-            RETURN intake_desk_error(403, 'reports are for leads and supervisors');
-        END IF;
-    ELSIF NOT coalesce((d->>'api')::boolean, false) THEN
-        RETURN intake_desk_error(401, 'an agent token is required');
+    IF a.id IS NOT NULL AND a.role NOT IN ('lead', 'supervisor') THEN
+        RETURN intake_desk_error(403, 'reports are for leads and supervisors');
     END IF;
     v_problem := intake_report_problem(d);
     IF v_problem IS NOT NULL THEN

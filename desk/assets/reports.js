@@ -30,8 +30,7 @@
       loading: 'Loading…', buckets: ['≤ 15 min', '15-60 min', '1-4 h', '4-24 h', '> 24 h'],
       dims: { response_speed: 'Response speed', resolution_efficiency: 'Resolution efficiency',
         attitude: 'Attitude', professionalism: 'Professionalism', overall: 'Overall' },
-      prios: { urgent: 'urgent', important: 'important', normal: 'normal' },
-      month: 'Month', quarter: 'Quarter'
+      prios: { urgent: 'urgent', important: 'important', normal: 'normal' }
     },
     zh: {
       reports: '报表', title: '售后服务报告', back: '返回工单', period: '期间',
@@ -44,28 +43,22 @@
       loading: '加载中…', buckets: ['≤ 15 分钟', '15-60 分钟', '1-4 小时', '4-24 小时', '> 24 小时'],
       dims: { response_speed: '响应速度', resolution_efficiency: '解决效率', attitude: '服务态度',
         professionalism: '专业程度', overall: '总体满意度' },
-      prios: { urgent: '紧急', important: '重要', normal: '一般' },
-      month: '月', quarter: '季度'
+      prios: { urgent: '紧急', important: '重要', normal: '一般' }
     }
   };
   var w = function () { return WORDS[lang]; };
 
-  function el(tag, attrs, children) {
-    var e = document.createElement(tag);
+  // An element (HTML, or SVG when ns is given) with attributes and children (text or nodes).
+  function make(ns, tag, attrs, children) {
+    var e = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
     (children || []).forEach(function (c) {
       if (c !== null && c !== undefined) e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
     });
     return e;
   }
-  function svg(tag, attrs, children) {
-    var e = document.createElementNS(SVG, tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    (children || []).forEach(function (c) {
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return e;
-  }
+  function el(tag, attrs, children) { return make(null, tag, attrs, children); }
+  function svg(tag, attrs, children) { return make(SVG, tag, attrs, children); }
 
   function token() {
     try { return JSON.parse(localStorage.getItem('intake-agent:' + location.host)).token; } catch (e) { return null; }

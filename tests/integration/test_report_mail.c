@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -145,10 +146,42 @@ static void test_each_recipient_gets_the_month_once(void **state)
     PQfinish(c);
 }
 
+/* check-config names every wrong "reports" setting (exit 78). */
+static void test_bad_settings_are_named(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/intake-reports-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *bad = "{\"reports\": {\"recipients\": [\"lead@example.com\", \"not an address\"],"
+                      " \"schedule\": \"monthly:31\", \"language\": \"fr\", \"cache_seconds\": -1,"
+                      " \"colour\": \"red\"}}";
+    assert_int_equal(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    char cmd[512], out[8192];
+    snprintf(cmd, sizeof(cmd), "env -u INTAKE_CONFIG %s --config %s check-config 2>&1",
+             INTAKE_BINARY, path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    unlink(path);
+    assert_int_equal(WEXITSTATUS(st), 78);
+    assert_non_null(strstr(out, "reports.recipients[1]: must be a mail address"));
+    assert_non_null(strstr(out, "reports.schedule: must be"));
+    assert_non_null(strstr(out, "reports.language: must be"));
+    assert_non_null(strstr(out, "reports.cache_seconds: must be"));
+    assert_non_null(strstr(out, "reports.from: the sender"));
+    assert_non_null(strstr(out, "reports.colour"));
+    assert_null(strstr(out, "lead@example.com"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_recipient_gets_the_month_once),
+        cmocka_unit_test(test_bad_settings_are_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
