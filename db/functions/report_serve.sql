@@ -112,13 +112,16 @@ $fn$;
 -- older than half of d.cache_s is checked, and made again if its data
 -- changed: ahead of the requests, which then find it fresh and answer in
 -- milliseconds. Rows another gateway is refreshing are skipped (their
--- lock). Answers {refreshed: the key made again, or null}.
+-- lock); reports not asked for in 30 days are dropped. Answers {refreshed:
+-- the key made again, or null}.
 CREATE OR REPLACE FUNCTION intake_report_refresh(d jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
     c       report_cache;
     v_print text;
 BEGIN
+    -- Reports nobody asked for in a month (another period, a range tried once) go.
+    DELETE FROM report_cache WHERE requested_at < now() - interval '30 days';
     SELECT * INTO c FROM report_cache
      WHERE requested_at > now() - interval '1 day'
        AND checked_at < now() - make_interval(secs => coalesce((d->>'cache_s')::int, 60) / 2.0)

@@ -382,14 +382,25 @@ $fn$;
 -- be all zeros that look like a real quiet one). NULL when it can, else
 -- {error, field}. The form of the period is checked by the caller.
 CREATE OR REPLACE FUNCTION intake_report_problem(d jsonb) RETURNS jsonb
-LANGUAGE sql STABLE AS $fn$
-    SELECT CASE
-        WHEN NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = d->>'timezone')
-            THEN jsonb_build_object('error', 'no such time zone', 'field', 'timezone')
-        WHEN d->>'queue' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM queues
-                                                      WHERE name = d->>'queue')
-            THEN jsonb_build_object('error', 'no such queue', 'field', 'queue')
-        WHEN (d->>'from')::date > (now() AT TIME ZONE (d->>'timezone'))::date
-            THEN jsonb_build_object('error', 'the period has not begun yet', 'field', 'period')
-    END
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    v_today date;
+BEGIN
+    -- The zone is tried rather than looked up in pg_timezone_names, which
+    -- reads the whole time zone database (0.2 s a request on a busy host).
+    BEGIN
+        v_today := (now() AT TIME ZONE (d->>'timezone'))::date;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        v_today := NULL;
+    END;
+    IF v_today IS NULL THEN
+        RETURN jsonb_build_object('error', 'no such time zone', 'field', 'timezone');
+    ELSIF d->>'queue' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM queues WHERE name = d->>'queue')
+    THEN
+        RETURN jsonb_build_object('error', 'no such queue', 'field', 'queue');
+    ELSIF (d->>'from')::date > v_today THEN
+        RETURN jsonb_build_object('error', 'the period has not begun yet', 'field', 'period');
+    END IF;
+    RETURN NULL;
+END
 $fn$;

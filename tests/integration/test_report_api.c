@@ -158,6 +158,46 @@ static void test_the_cache_serves_until_a_ticket_changes(void **state)
     json_decref(more);
 }
 
+/* The poller's turn: a read report whose data changed is made again ahead of the next request. */
+static void test_the_poller_refreshes_what_people_read(void **state)
+{
+    (void)state;
+    json_t *before = get_report("period=2026-11");
+    harness_pg_exec(env.pg, "UPDATE tickets SET resolved_at = '2026-11-10 10:00+08', "
+                            "status = 'resolved' WHERE number = 'R-2'");
+    /* The earlier tests' reports (this quarter's) are left out of this turn. */
+    harness_pg_exec(env.pg, "UPDATE report_cache SET checked_at = now() + interval '1 hour' "
+                            "WHERE request->>'period' <> '2026-11'");
+    char *key = harness_pg_text(env.pg, "SELECT key FROM report_cache "
+                                        "WHERE request->>'period' = '2026-11'");
+    char *refreshed =
+        harness_pg_text(env.pg, "SELECT intake_report_refresh('{\"cache_s\": 0}')->>'refreshed'");
+    assert_string_equal(refreshed, key);
+    /* Nothing changed since: a second turn checks and leaves it. */
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM report_cache r, "
+                                             "intake_report_refresh('{\"cache_s\": 0}') x "
+                                             "WHERE x->>'refreshed' IS NOT NULL"),
+                     0);
+    json_t *resolved = json_object_get(json_object_get(before, "resolution"), "resolved");
+    harness_pg_exec(env.pg, "UPDATE report_cache SET checked_at = now()");
+    char *now_resolved =
+        harness_pg_text(env.pg, "SELECT report->'resolution'->>'resolved' FROM report_cache "
+                                "WHERE request->>'period' = '2026-11'");
+    assert_int_equal(atoi(now_resolved), json_integer_value(resolved) + 1);
+    /* A report nobody asked for in a month goes. */
+    harness_pg_exec(env.pg, "UPDATE report_cache SET requested_at = now() - interval '31 days' "
+                            "WHERE key = (SELECT key FROM report_cache "
+                            "WHERE request->>'period' = '2026-11')");
+    harness_pg_exec(env.pg, "SELECT intake_report_refresh('{}')");
+    assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM report_cache "
+                                             "WHERE request->>'period' = '2026-11'"),
+                     0);
+    free(key);
+    free(refreshed);
+    free(now_resolved);
+    json_decref(before);
+}
+
 struct pending_report {
     pthread_t thread;
     _Atomic long status; /* 0 until the answer came */
@@ -216,6 +256,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_api_reports_what_the_command_line_does),
         cmocka_unit_test(test_the_cache_serves_until_a_ticket_changes),
+        cmocka_unit_test(test_the_poller_refreshes_what_people_read),
         cmocka_unit_test(test_a_long_report_holds_no_registration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
