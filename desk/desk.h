@@ -17,6 +17,7 @@
 
 #include "gw_channel.h"
 #include "gw_socket.h"
+#include "report.h"
 
 #define DESK_NAME            "desk"
 #define DESK_STREAM_PATH     "/v1/agent/stream"
@@ -44,6 +45,7 @@ struct desk_settings {
      */
     int personal_data_days;
     int raw_mail_days;
+    struct report_settings reports; /* "reports" (report.h) */
 };
 extern const char *const desk_settings_paths[];
 void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct gw_problems *pr);
@@ -66,12 +68,16 @@ json_t *desk_document(const struct gw_config *cfg, const char *action);
 bool desk_add_caller(json_t *doc, const char *token, const struct gw_config *cfg);
 /* The desk's database operations (desk_channel.c). */
 enum desk_operation {
-    DESK_OP_DESK,          /* an agent's or a tool's action (intake_desk) */
-    DESK_OP_SURVEY_GET,    /* the survey behind a link */
-    DESK_OP_SURVEY_ANSWER, /* a customer's answer to it */
-    DESK_OP_SLA_SCAN,      /* escalate breached clocks */
-    DESK_OP_PRIVACY,       /* a supervisor's export, erase or audit page (its own lane) */
-    DESK_OP_RETENTION,     /* one batch of retention (the poller) */
+    DESK_OP_DESK,              /* an agent's or a tool's action (intake_desk) */
+    DESK_OP_SURVEY_GET,        /* the survey behind a link */
+    DESK_OP_SURVEY_ANSWER,     /* a customer's answer to it */
+    DESK_OP_SLA_SCAN,          /* escalate breached clocks */
+    DESK_OP_PRIVACY,           /* a supervisor's export, erase or audit page (its own lane) */
+    DESK_OP_RETENTION,         /* one batch of retention (the poller) */
+    DESK_OP_REPORT,            /* a period's report (GET /v1/reports), on the intake's own lane */
+    DESK_OP_REPORT_REFRESH,    /* the poller keeps reports people read fresh */
+    DESK_OP_REPORT_MAIL_DUE,   /* the report the schedule says is due by mail, if any */
+    DESK_OP_REPORT_MAIL_QUEUE, /* one recipient's mail of it, exactly once */
     DESK_OP__COUNT
 };
 extern const struct gw_operation desk_operations[DESK_OP__COUNT];
@@ -104,6 +110,21 @@ struct zip;
 bool desk_zip_add(struct zip *z, const char *name, const void *data, size_t n);
 /* Adds one file of intake_customer_files() ({"name", "data": base64}); false on failure. */
 bool desk_zip_add_file(struct zip *z, const json_t *file);
+
+/* report_api.c: GET /v1/reports (finish renders the reply on the operation's lane). */
+bool desk_report_answer(const struct gw_http_request *req, struct gw_arena *arena,
+                        struct gw_intake_job *job, struct gw_http_reply *reply);
+void desk_report_finish(struct gw_intake_result *r, struct gw_arena *arena);
+void desk_report_respond(const struct gw_intake_result *r, struct gw_arena *arena,
+                         struct gw_http_reply *reply);
+
+/*
+ * report_list.c: the ticket list's filters that a report's figures link to
+ * (NULL-ended names); desk_report_filter puts one into doc: 1 done, 0 a bad
+ * value, -1 not one of them.
+ */
+extern const char *const desk_report_filter_names[];
+int desk_report_filter(const char *key, const char *value, json_t *doc);
 
 /* desk_survey.c: the customer's survey page. */
 bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *arena,

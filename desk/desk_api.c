@@ -7,6 +7,7 @@
  *   GET  /v1/tickets                  ?queue= &status=a,b &priority= &assignee=me|none|id
  *                                     &overdue= &limit= &after= (the page before's "next")
  *                                     &overdue=true &limit=
+ *                                     and the report filters of report_list.c
  *   GET  /v1/tickets/{number}
  *   POST /v1/tickets/{number}/claim | transfer | replies | notes | status | escalate
  *   GET  /v1/agent/me                 POST /v1/agent/presence
@@ -124,11 +125,17 @@ static bool list_filter(const char *key, const char *value, json_t *doc, const c
             return false;
         json_object_set_new(doc, "limit", json_integer(n));
     } else {
-        *bad = NULL; /* unknown parameter */
-        return false;
+        int taken = desk_report_filter(key, value, doc);
+        if (taken < 0)
+            *bad = NULL; /* unknown parameter */
+        return taken > 0;
     }
     return true;
 }
+
+/* The list's own parameters; the report filters (report_list.c) come on top. */
+static const char *const list_params[] = {"queue",   "status", "priority", "assignee",
+                                          "overdue", "limit",  "after",    NULL};
 
 static bool parse_query(const char *query, const char *const *allowed, json_t *doc,
                         struct gw_arena *arena, struct gw_http_reply *reply)
@@ -143,7 +150,8 @@ static bool parse_query(const char *query, const char *const *allowed, json_t *d
         if (eq)
             *eq = '\0';
         const char *bad;
-        if (!one_of(kv, allowed))
+        if (!one_of(kv, allowed) &&
+            (allowed[0] != list_params[0] || !one_of(kv, desk_report_filter_names)))
             return refuse(reply, arena, 400, "unknown query parameter", kv);
         if (!list_filter(kv, value, doc, &bad))
             return refuse(reply, arena, 400, "invalid value", bad ? bad : kv);
@@ -262,8 +270,6 @@ static const char *bearer_of(const struct gw_http_request *req)
 static bool route(const struct gw_http_request *req, json_t *doc, struct gw_arena *arena,
                   struct gw_http_reply *reply)
 {
-    static const char *const list_params[] = {"queue",   "status", "priority", "assignee",
-                                              "overdue", "limit",  "after",    NULL};
     static const char *const followup_params[] = {"all", NULL};
     const char *path = req->path;
     bool get = !strcmp(req->method, "GET");

@@ -3,6 +3,7 @@
  * the console), the agent stream, its commands, its database operations,
  * its settings and the SLA scanner.
  */
+#include <gmime/gmime.h>
 #include <string.h>
 
 #include "desk.h"
@@ -18,6 +19,9 @@ static bool answer_console(const struct gw_http_request *req, struct gw_arena *a
     (void)job;
     if (!strcmp(req->path, "/agent/console.js"))
         gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "console.js",
+                       "text/javascript; charset=utf-8", reply);
+    else if (!strcmp(req->path, "/agent/reports.js"))
+        gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "reports.js",
                        "text/javascript; charset=utf-8", reply);
     else
         gw_asset_reply(gw_assets_desk, gw_n_assets_desk, "index.html", "text/html; charset=utf-8",
@@ -39,6 +43,11 @@ static const struct gw_route desk_routes[] = {
     API("POST", "/v1/agent/presence", false),
     API("GET", "/v1/followups", false),
     API("POST", "/v1/followups/", true),
+    {.method = "GET",
+     .path = "/v1/reports",
+     .auth = GW_AUTH_BEARER,
+     .answer = desk_report_answer,
+     .respond = desk_report_respond},
     {.method = "GET",
      .path = "/s/",
      .path_prefix = true,
@@ -71,6 +80,7 @@ static const struct gw_route desk_routes[] = {
      .respond = desk_privacy_respond},
     {.method = "GET", .path = "/agent/", .answer = answer_console},
     {.method = "GET", .path = "/agent/console.js", .answer = answer_console},
+    {.method = "GET", .path = "/agent/reports.js", .answer = answer_console},
 };
 
 /* db/functions/desk.sql, surveys.sql, sla.sql, privacy.sql and retention.sql */
@@ -82,6 +92,13 @@ const struct gw_operation desk_operations[DESK_OP__COUNT] = {
     [DESK_OP_PRIVACY] = {"desk_privacy", "intake_privacy", .own_lane = true,
                          .finish = desk_privacy_finish},
     [DESK_OP_RETENTION] = {"desk_retention", "intake_retention_run"},
+    [DESK_OP_REPORT] = {.name = "desk_report",
+                        .function = "intake_desk",
+                        .own_lane = true,
+                        .finish = desk_report_finish},
+    [DESK_OP_REPORT_REFRESH] = {"desk_report_refresh", "intake_report_refresh"},
+    [DESK_OP_REPORT_MAIL_DUE] = {"desk_report_mail_due", "intake_report_mail_due"},
+    [DESK_OP_REPORT_MAIL_QUEUE] = {"desk_report_mail_queue", "intake_report_mail_queue"},
 };
 
 static const struct gw_command desk_commands[] = {
@@ -93,6 +110,13 @@ static const struct gw_command desk_commands[] = {
     {"customer", "export or erase a person's data (export|erase NUMBER|EMAIL|PHONE)",
      desk_customer_command},
 };
+
+/* The mailed report is a MIME message (report_mail.c); GMime counts its inits. */
+static enum gw_err desk_init(void)
+{
+    g_mime_init();
+    return GW_OK;
+}
 
 const struct gw_channel gw_channel_desk = {
     .name = DESK_NAME,
@@ -107,6 +131,7 @@ const struct gw_channel gw_channel_desk = {
     .settings_paths = desk_settings_paths,
     .load_settings = desk_settings_load,
     .free_settings = desk_settings_free,
+    .init = desk_init,
     .poll = desk_poll,
     .notice_kinds = desk_notice_kinds,
     .render_notice = desk_render_notice,

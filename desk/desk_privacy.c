@@ -206,9 +206,10 @@ void desk_privacy_finish(struct gw_intake_result *r, struct gw_arena *arena)
     json_t *answer = r->document ? json_loads(r->document, 0, NULL) : NULL;
     const json_t *files = json_object_get(answer, "files");
     if (json_is_array(files)) {
-        r->bytes = zip_of(json_object_get(answer, "body"), files, arena, &r->bytes_len);
+        r->body = zip_of(json_object_get(answer, "body"), files, arena, &r->body_len);
+        r->content_type = "application/zip";
         r->document =
-            r->bytes ? NULL : "{\"status\": 500, \"error\": \"the archive could not be made\"}";
+            r->body ? NULL : "{\"status\": 500, \"error\": \"the archive could not be made\"}";
     }
     json_decref(answer);
 }
@@ -216,11 +217,11 @@ void desk_privacy_finish(struct gw_intake_result *r, struct gw_arena *arena)
 void desk_privacy_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                           struct gw_http_reply *reply)
 {
-    if (r->err == GW_OK && r->bytes) {
+    if (r->err == GW_OK && r->body) {
         reply->status = 200;
-        reply->content_type = "application/zip";
-        reply->body = (const char *)r->bytes;
-        reply->body_len = r->bytes_len;
+        reply->content_type = r->content_type;
+        reply->body = r->body;
+        reply->body_len = r->body_len;
     } else {
         desk_api_respond(r, arena, reply);
     }

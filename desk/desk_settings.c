@@ -6,7 +6,8 @@
  * are kept ("retention"). The file's layout is older than the
  * split between core and desk, so the desk reads them where they always
  * were, through the adapter table's settings hooks, with its own defaults:
- * the core's defaults hold none of them.
+ * the core's defaults hold none of them. "reports" is read by
+ * report_settings.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,11 @@ static const struct desk_settings defaults = {
     .stream_lease_s = 60,
     .personal_data_days = 0,
     .raw_mail_days = 0,
+    .reports = {.cache_s = 60, .every = REPORT_MONTHLY, .day = 1},
 };
 
-const char *const desk_settings_paths[] = {"escalation.scan_seconds", "surveys", "agents",
-                                           "retention", NULL};
+const char *const desk_settings_paths[] = {
+    "escalation.scan_seconds", "surveys", "agents", "retention", "reports", NULL};
 
 /* section[key] times unit, within lo..hi (before the unit); fallback when absent. */
 static int number(const json_t *section, const char *where, const char *key, long lo, long hi,
@@ -98,14 +100,17 @@ void *desk_settings_load(const json_t *root, const struct gw_config *cfg, struct
         number(rt, "retention", "raw_mail_days", 0, 36500, 1, defaults.raw_mail_days, pr);
     if (!s->followup_queue)
         gw_problems_add(pr, "desk: out of memory");
+    report_settings_load(json_object_get(root, "reports"), &s->reports, pr);
     return s;
 }
 
 void desk_settings_free(void *settings)
 {
     struct desk_settings *s = settings;
-    if (s)
+    if (s) {
         free((char *)s->followup_queue);
+        report_settings_free(&s->reports);
+    }
     free(s);
 }
 

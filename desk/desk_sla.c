@@ -3,7 +3,10 @@
  * intake_sla_scan() (which takes an advisory lock, so across several
  * gateways one scans and the others skip), then the sweep of agent streams
  * whose gateway stopped renewing them (db/functions/agents.sql; every gateway may sweep,
- * each agent's rows are changed under the agent's lock).
+ * each agent's rows are changed under the agent's lock), and the refresh of
+ * one cached report that people read (at most one a turn: it can take
+ * seconds, which the poller's other work waits for), and the report by mail
+ * when one is due (report_mail.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,5 +44,14 @@ int desk_poll(struct gw_poll_ctx *ctx)
                 (long long)gone, gone == 1 ? "" : "s");
     json_decref(answer);
     desk_retention_turn(ctx);
+
+    /* One report people read, checked and made again if its data changed (report_serve.sql). */
+    json_t *refresh = json_pack("{s:i}", "cache_s", desk_settings(cfg)->reports.cache_s);
+    answer = refresh ? run(ctx, DESK_OP_REPORT_REFRESH, refresh) : NULL;
+    if (json_is_string(json_object_get(answer, "refreshed")))
+        gw_info("reports: a cached report was made again (its tickets changed)");
+    json_decref(answer);
+
+    report_mail_poll(ctx, &desk_settings(cfg)->reports);
     return desk_settings(cfg)->scan_s;
 }

@@ -47,4 +47,35 @@ void report_write_csv_row(FILE *out, const json_t *row);
 /* The report as one HTML page with SVG charts and the definitions. */
 void report_write_html(FILE *out, const json_t *report, enum report_lang lang);
 
+/* report_settings.c: "reports" in the configuration. */
+enum report_every { REPORT_MONTHLY, REPORT_WEEKLY };
+struct report_settings {
+    const char *timezone; /* reports.timezone; NULL: the calendar's, else UTC */
+    int cache_s;          /* reports.cache_seconds: a served report is this fresh at least */
+    char **recipients;    /* reports.recipients: mail addresses; NULL-ended, never NULL */
+    size_t n_recipients;
+    enum report_every every; /* reports.schedule: "monthly[:DAY]" or "weekly[:WEEKDAY]" */
+    int day;                 /* monthly: the day of the month (1-28); weekly: 1 Monday .. 7 */
+    const char *from;        /* reports.from: the mail's sender (required with recipients) */
+    enum report_lang lang;   /* reports.language: of the mailed report (en) */
+};
+struct gw_problems;
+/* Reads section (the "reports" object, or NULL) into *out, adding every problem found. */
+void report_settings_load(const json_t *section, struct report_settings *out,
+                          struct gw_problems *pr);
+void report_settings_free(struct report_settings *s);
+/*
+ * The time zone of reports: reports.timezone, else the business-hours
+ * calendar's (calendar: its JSON, or NULL), else UTC.
+ */
+const char *report_timezone(const struct report_settings *s, const json_t *calendar);
+
+/*
+ * report_mail.c: on the poller, the previous period's report by mail to each
+ * of reports.recipients once it is due (exactly once per period and
+ * recipient, whatever the number of gateways).
+ */
+struct gw_poll_ctx;
+void report_mail_poll(struct gw_poll_ctx *ctx, const struct report_settings *rs);
+
 #endif

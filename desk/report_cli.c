@@ -32,12 +32,11 @@ static int usage(const char *why)
     return EXIT_USAGE;
 }
 
-/* The calendar's time zone, else UTC. */
+/* The time zone of reports (report_timezone). */
 static const char *default_timezone(const struct gw_config *cfg, json_t **cal)
 {
     *cal = cfg->business_hours ? json_loads(cfg->business_hours, 0, NULL) : NULL;
-    const char *tz = json_string_value(json_object_get(*cal, "tz"));
-    return tz ? tz : "UTC";
+    return report_timezone(&desk_settings(cfg)->reports, *cal);
 }
 
 static int write_csv(PGconn *conn, const char *doc)

@@ -152,15 +152,17 @@ struct gw_operation {
     const char *function_many;
     void (*describe)(const struct gw_contact *contact, json_t *doc);
     /*
-     * Slow work (a customer's whole export, an erase): run by a worker of its
-     * own with a connection of its own, never batched with registrations,
-     * so that a query of seconds holds up no contact.
+     * Slow work (a customer's whole export, an erase, a period's report):
+     * run by the intake's worker of its own with a connection of its own,
+     * one at a time, never batched with registrations, so that a query of
+     * seconds holds up no contact.
      */
     bool own_lane;
     /*
-     * Heavy work on a committed answer (an export's zip), run by the
-     * intake's worker rather than on the event loop: may replace
-     * result->document and set result->bytes, allocating from arena (the
+     * Heavy work on a committed answer, run by the intake's worker rather
+     * than on the event loop (an export's zip, a report's rendering): may
+     * replace result->document, or set result->body, body_len and
+     * content_type (the reply's body as it is), allocating from arena (the
      * job's). NULL: nothing to do.
      */
     void (*finish)(struct gw_intake_result *result, struct gw_arena *arena);

@@ -44,9 +44,11 @@ struct gw_intake_result {
      * above); NULL otherwise.
      */
     const char *document;
-    /* Bytes an operation's finish hook made for the reply as they are (arena); NULL: none. */
-    const void *bytes;
-    size_t bytes_len;
+    /* An operation's finish hook's reply body as it is (arena), with its
+     * content type; NULL otherwise (gw_channel.h). */
+    const char *body;
+    size_t body_len;
+    const char *content_type;
 };
 
 enum gw_job_kind { GW_JOB_REGISTER, GW_JOB_PING, GW_JOB_OPERATION };

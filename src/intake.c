@@ -5,9 +5,11 @@
  * while a worker waits for a commit, new contacts pile up for the next one.
  * No timer delays a lone contact. Finished jobs go to a completion queue and
  * the loop is woken through the wake hook, the only cross-thread call into it.
- * Operations marked own_lane (gw_channel.h) wait in a queue of their own,
- * served by one more worker: a query of seconds there delays only the next
- * such operation, never a registration.
+ * Operations marked own_lane (gw_channel.h: a customer's export or erase,
+ * a period's report) wait in a short queue of their own, served by one more
+ * worker with its own connection: a query of seconds there delays only the
+ * next such operation, never a registration (batched with registrations, it
+ * would hold every contact of the batch, and those behind it).
  */
 #include "gw_intake.h"
 
@@ -35,6 +37,9 @@ struct lane {
 };
 
 enum { LANE_REGISTER, LANE_OWN, LANES };
+
+/* Slow operations waiting at most; more are refused (503, retry later). */
+#define OWN_LANE_QUEUE_MAX 8
 
 struct worker_arg {
     struct gw_intake *in;
@@ -82,7 +87,7 @@ static struct gw_intake_job *list_pop(struct job_list *l)
     return j;
 }
 
-static int ensure_connection(struct gw_intake *in, PGconn **conn)
+static int ensure_connection(struct gw_intake *in, PGconn **conn, const char *name)
 {
     if (*conn && !gw_db_is_broken(*conn))
         return 1;
@@ -91,7 +96,7 @@ static int ensure_connection(struct gw_intake *in, PGconn **conn)
         *conn = NULL;
     }
     PGconn *c = NULL;
-    if (gw_db_connect(in->cfg->database_url, "intake-register", &c) != GW_OK)
+    if (gw_db_connect(in->cfg->database_url, name, &c) != GW_OK)
         return 0;
     if (gw_register_prepare(c) != GW_OK) {
         PQfinish(c);
@@ -125,7 +130,8 @@ static void *worker_main(void *arg)
     struct gw_intake *in = ((struct worker_arg *)arg)->in;
     struct lane *lane = ((struct worker_arg *)arg)->lane;
     PGconn *conn = NULL;
-    size_t cap = (size_t)in->cfg->db_batch_max;
+    /* Slow operations one at a time: each its own transaction. */
+    size_t cap = lane == &in->lanes[LANE_OWN] ? 1 : (size_t)in->cfg->db_batch_max;
     struct gw_intake_job **batch = calloc(cap, sizeof(*batch));
     struct gw_intake_job **todo = calloc(cap, sizeof(*todo));
     if (!batch || !todo) {
@@ -162,7 +168,8 @@ static void *worker_main(void *arg)
 
         int committed = 0;
         size_t m = parse_deferred(batch, n, todo);
-        if (!ensure_connection(in, &conn)) {
+        if (!ensure_connection(in, &conn,
+                               lane == &in->lanes[LANE_OWN] ? "intake-slow" : "intake-register")) {
             for (size_t i = 0; i < m; i++) {
                 memset(&todo[i]->result, 0, sizeof(todo[i]->result));
                 todo[i]->result.err = GW_ERR_DB_UNAVAILABLE;
@@ -173,7 +180,7 @@ static void *worker_main(void *arg)
         }
         for (size_t i = 0; i < n; i++)
             if (batch[i]->kind == GW_JOB_OPERATION && batch[i]->result.err == GW_OK &&
-                batch[i]->operation->finish)
+                batch[i]->result.document && batch[i]->operation->finish)
                 batch[i]->operation->finish(&batch[i]->result, batch[i]->arena);
         for (size_t i = 0; i < n; i++)
             if (in->announcer && batch[i]->result.err == GW_OK && batch[i]->result.announce_session)
@@ -288,7 +295,8 @@ enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
     enum gw_err err = GW_OK;
     if (in->stopping)
         err = GW_ERR_SHUTTING_DOWN;
-    else if (lane->pending.n >= (size_t)in->cfg->queue_max)
+    else if (lane->pending.n >=
+             (lane == &in->lanes[LANE_OWN] ? OWN_LANE_QUEUE_MAX : (size_t)in->cfg->queue_max))
         err = GW_ERR_BUSY;
     else {
         list_push(&lane->pending, job);

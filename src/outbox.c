@@ -269,6 +269,28 @@ static void deliver_queue_webhook(CURL *curl, const struct gw_config *cfg,
     send_and_record(curl, cfg, row, &d, o);
 }
 
+/*
+ * A message composed whole by whoever queued it (an adapter's mail with
+ * attachments, such as a service report): payload {from, to, message},
+ * sent by SMTP as it is.
+ */
+static void deliver_mail(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
+                         struct outcomes *o)
+{
+    json_t *payload = json_loads(row->payload, 0, NULL);
+    struct gw_delivery d = {.kind = GW_DELIVER_SMTP,
+                            .mail_from = json_string_value(json_object_get(payload, "from")),
+                            .rcpt_to = json_string_value(json_object_get(payload, "to")),
+                            .message = json_string_value(json_object_get(payload, "message"))};
+    if (!d.mail_from || !d.rcpt_to || !d.message)
+        add_retry(o, cfg, row, "the mail has no sender, recipient or message");
+    else if (!gw_smtp_configured(cfg))
+        add_skipped(o, row, "no SMTP server configured");
+    else
+        send_and_record(curl, cfg, row, &d, o);
+    json_decref(payload);
+}
+
 /* The adapter that words notices of this outbox kind, if any (gw_channel.notice_kinds). */
 static const struct gw_channel *notice_owner(const char *kind)
 {
@@ -511,6 +533,8 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
             deliver_reply(curl, cfg, &row, &o);
         else if (!strcmp(row.kind, "queue_webhook"))
             deliver_queue_webhook(curl, cfg, &row, &o);
+        else if (!strcmp(row.kind, "mail"))
+            deliver_mail(curl, cfg, &row, &o);
         else if ((owner = notice_owner(row.kind)) != NULL)
             deliver_notice(conn, curl, cfg, owner, &row, &o);
         else

@@ -119,6 +119,10 @@ BEGIN
     IF a.id IS NOT NULL AND a.role NOT IN ('lead', 'supervisor') THEN
         v_queues := ARRAY(SELECT queue FROM agent_queues WHERE agent_id = a.id);
     END IF;
+    -- What a report's figure links to: its own order and indexes (report_serve.sql).
+    IF d ?| intake_report_list_filters() THEN
+        RETURN intake_report_list(a, v_queues, d);
+    END IF;
     IF NOT v_finished AND v_statuses && ARRAY['new', 'open', 'pending'] THEN
         v_rows := intake_desk_page(a, d, v_queues, v_statuses, false, v_after_at, v_after_id,
                                    v_limit + 1);
@@ -426,6 +430,8 @@ BEGIN
         RETURN intake_desk_ok(intake_agent_brief(a));
     ELSIF v_action = 'list' THEN
         RETURN intake_desk_list(a, d);
+    ELSIF v_action = 'report' THEN
+        RETURN intake_report_serve(a, d); -- report_serve.sql
     ELSIF v_action = 'followups' THEN
         RETURN intake_desk_ok(jsonb_build_object('followups', coalesce((
             SELECT jsonb_agg(intake_followup_brief(f) ORDER BY f.due_at)

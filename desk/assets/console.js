@@ -454,6 +454,7 @@
     $('me-presence').textContent = agent.presence;
     $('presence-toggle').textContent = agent.presence === 'away' ? 'Set online' : 'Set away';
     $('audit-toggle').hidden = agent.role !== 'supervisor';
+    document.dispatchEvent(new CustomEvent('intake:me', { detail: agent })); // reports.js
   }
 
   function showSignedIn(on) {
@@ -506,6 +507,7 @@
     $('token-input').value = '';
     history.replaceState(null, '', location.pathname);
     showSignedIn(false);
+    document.dispatchEvent(new CustomEvent('intake:signout')); // reports.js
   }
 
   function syncFilters() {

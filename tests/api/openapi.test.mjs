@@ -414,6 +414,15 @@ async function scenario() {
   await GET('/v1/tickets?assignee=someone', ann, { expect: 400, field: 'assignee', invalid: 'query' });
   await GET('/v1/tickets?overdue=yes', ann, { expect: 400, field: 'overdue', invalid: 'query' });
   await GET('/v1/tickets?colour=red', ann, { expect: 400, field: 'colour', invalid: 'query' });
+  // The report filters (what a report's figures link to): every status, oldest first.
+  r = await GET(`/v1/tickets?created_from=2020-01-01&created_to=2099-12-31&timezone=Asia/Shanghai&channel=api&category=complaint&limit=200`, apiToken, { expect: 200 });
+  check(r.body?.tickets?.length === Number(sql("SELECT count(*) FROM tickets WHERE channel = 'api' AND category = 'complaint'")),
+    'the report filters list every ticket they match');
+  await GET('/v1/tickets?breached=first_response&met=resolution&first_response_over=0&first_response_upto=60&rated_from=2026-01-01&rated_to=2026-01-31&rating=attitude&rating_min=1&rating_max=3', sue, { expect: 200 });
+  await GET('/v1/tickets?created_from=2026-02-30', ann, { expect: 400, field: 'created_from', invalid: 'query' });
+  await GET('/v1/tickets?breached=soon', ann, { expect: 400, field: 'breached', invalid: 'query' });
+  await GET('/v1/tickets?rating_max=6', ann, { expect: 400, field: 'rating_max', invalid: 'query' });
+  await GET('/v1/tickets?created_from=2026-01-01&timezone=Mars/Olympus', ann, { expect: 400, field: 'timezone' });
   await GET('/v1/tickets', undefined, { expect: 401 });
   await GET('/v1/tickets', 'not-a-token-of-anyone', { expect: 401 });
   await GET('/v1/tickets', undefined, { expect: 401, headers: { authorization: 'Basic YW5uOnB3' } });
@@ -557,6 +566,32 @@ async function scenario() {
   await raw(`/v1/followups/${fid}/close`, { token: sue, chunked: true }, 411);
   await raw(`/v1/followups/${fid}/close`, { token: sue, length: 200 * 1024 }, 413);
 
+  // GET /v1/reports: this month (UTC: the gateway has no calendar), every format, the refusals.
+  const month = sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM')");
+  const created = Number(sql("SELECT count(*) FROM tickets WHERE created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"));
+  r = await GET(`/v1/reports?period=${month}`, sue, { expect: 200 });
+  check(r.body?.volume?.tickets === created && r.body?.period === month, `the report counts this month's ${created} tickets (${r.body?.volume?.tickets})`);
+  r = await GET(`/v1/reports?period=${month}&format=csv&lang=zh`, apiToken, { expect: 200 });
+  check(r.text.trim().split('\r\n').length === created + 1, 'the CSV has a header and a row per ticket');
+  r = await GET(`/v1/reports?period=${month}&format=html&lang=zh`, sue, { expect: 200 });
+  check(r.text.includes('售后服务报告'), 'the HTML report is in Chinese');
+  await GET(`/v1/reports?period=${month}&format=text`, sue, { expect: 200 });
+  r = await GET(`/v1/reports?period=${month}&queue=complaints&format=json`, sue, { expect: 200 });
+  check(r.body?.queue === 'complaints' && r.body?.volume?.tickets === Number(sql("SELECT count(*) FROM tickets WHERE queue = 'complaints'")),
+    'a queue\'s report counts its tickets');
+  await GET(`/v1/reports?from=${month}-01&to=${month}-01`, apiToken, { expect: 200 });
+  await GET(`/v1/reports?period=${month}`, ann, { expect: 403 });
+  await GET(`/v1/reports?period=${month}`, undefined, { expect: 401 });
+  await GET(`/v1/reports?period=${month}`, 'not-a-token-of-anyone', { expect: 401 });
+  await GET('/v1/reports?period=2026-13', sue, { expect: 400, field: 'period', invalid: 'query' });
+  await GET('/v1/reports?period=2999-01', sue, { expect: 400, field: 'period' });
+  await GET(`/v1/reports?period=${month}&queue=nowhere`, sue, { expect: 400, field: 'queue' });
+  await GET(`/v1/reports?period=${month}&format=pdf`, sue, { expect: 400, field: 'format', invalid: 'query' });
+  await GET(`/v1/reports?period=${month}&lang=fr`, sue, { expect: 400, field: 'lang', invalid: 'query' });
+  await GET(`/v1/reports?period=${month}&colour=red`, sue, { expect: 400, field: 'colour', invalid: 'query' });
+  await GET(`/v1/reports?from=${month}-01`, sue, { expect: 400, field: 'to' });
+  await GET('/v1/reports?from=2026-02-30&to=2026-03-01', sue, { expect: 400, field: 'from', invalid: 'query' });
+
   // GET /v1/agent/me and POST /v1/agent/presence
   r = await GET('/v1/agent/me', ann, { expect: 200 });
   check(r.body?.email === 'ann@example.test' && r.body?.queues?.join() === 'general,technical', 'me is Ann');
@@ -668,6 +703,7 @@ function oneOfEach(token) {
     { method: 'POST', path: '/v1/contacts', token: apiToken,
       json: { external_id: 'down-1', customer: { email: 'a@example.test' }, body: 'hi' } },
     { method: 'GET', path: `/s/${tok}` },
+    { method: 'GET', path: '/v1/reports?period=2026-11', token },
     { method: 'POST', path: `/s/${tok}`, form },
     // privacy
     { method: 'GET', path: '/v1/customers/C-000001/export', token },
