@@ -119,6 +119,8 @@ int gw_mail_archive_open(const char *path, struct gw_mail_archive **out, char *w
 void gw_mail_archive_close(struct gw_mail_archive *archive);
 size_t gw_mail_archive_count(const struct gw_mail_archive *archive);
 const char *gw_mail_archive_kind(const struct gw_mail_archive *archive); /* "mbox", "Maildir" */
+/* The Maildir++ subfolders left out (".Sent, .Trash"), or NULL: see email_archive.c. */
+const char *gw_mail_archive_left_out(const struct gw_mail_archive *archive);
 /* Reads every message's headers and decides the import order (email_archive_order.c). */
 GW_MUST_USE enum gw_err gw_mail_archive_order(struct gw_mail_archive *archive);
 /* The i-th message in import order (archive order before gw_mail_archive_order). */

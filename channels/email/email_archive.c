@@ -15,7 +15,10 @@
  *
  * A Maildir is its cur/ and new/ folders, and those of its Maildir++
  * subfolders (".Name/"); files are listed by name, which starts with the
- * time of delivery, so the archive's order is stable between runs.
+ * time of delivery, so the archive's order is stable between runs. The
+ * subfolders of mail that is no customer's contact (what the desk sent,
+ * drafts, deleted and junk mail) are left out and named in the summary;
+ * such a folder given by its own path is imported like any Maildir.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -212,6 +215,20 @@ static int list_folder(struct gw_mail_archive *a, const char *folder)
     return rc;
 }
 
+/* Whether a Maildir++ subfolder (".Sent", ".INBOX.Trash") holds no customer's mail. */
+static bool is_left_out(const char *name)
+{
+    static const char *const kinds[] = {
+        "sent",          "sent items",       "sent messages", "sent mail",   "drafts", "trash",
+        "deleted items", "deleted messages", "junk",          "junk e-mail", "spam",   "outbox"};
+    const char *last = strrchr(name, '.');
+    last = last ? last + 1 : name;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!g_ascii_strcasecmp(last, kinds[i]))
+            return true;
+    return false;
+}
+
 /* The Maildir's own cur/ and new/, then each Maildir++ subfolder's, by name. */
 static int open_maildir(struct gw_mail_archive *a, char *why, size_t cap)
 {
@@ -226,10 +243,18 @@ static int open_maildir(struct gw_mail_archive *a, char *why, size_t cap)
     }
     GPtrArray *subs = g_ptr_array_new_with_free_func(g_free);
     struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-            is_maildir(a->path, de->d_name))
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            !is_maildir(a->path, de->d_name))
+            continue;
+        if (!is_left_out(de->d_name)) {
             g_ptr_array_add(subs, g_strdup(de->d_name));
+            continue;
+        }
+        if (!a->left_out)
+            a->left_out = g_string_new(NULL);
+        g_string_append_printf(a->left_out, "%s%s", a->left_out->len ? ", " : "", de->d_name);
+    }
     closedir(d);
     if (subs->len > 1)
         qsort(subs->pdata, subs->len, sizeof(gpointer), by_name);
@@ -303,6 +328,8 @@ void gw_mail_archive_close(struct gw_mail_archive *a)
     free(a->entries);
     free(a->order);
     g_string_chunk_free(a->names);
+    if (a->left_out)
+        g_string_free(a->left_out, TRUE);
     g_free(a->path);
     free(a);
 }
@@ -310,6 +337,11 @@ void gw_mail_archive_close(struct gw_mail_archive *a)
 size_t gw_mail_archive_count(const struct gw_mail_archive *a)
 {
     return a->n;
+}
+
+const char *gw_mail_archive_left_out(const struct gw_mail_archive *a)
+{
+    return a->left_out ? a->left_out->str : NULL;
 }
 
 const char *gw_mail_archive_kind(const struct gw_mail_archive *a)

@@ -19,6 +19,7 @@ struct gw_mail_archive {
     size_t n, cap;
     size_t *order;       /* import order: indexes into entries; NULL: archive order */
     GStringChunk *names; /* Maildir file names */
+    GString *left_out;   /* Maildir++ subfolders not imported (sent, trash ...), or NULL */
 };
 
 #endif

@@ -408,7 +408,8 @@ static int run(struct import *im, const char *path, double plain_s)
     }
     gw_import_progress_end(&progress);
     gw_import_summary(&im->tally, path, gw_mail_archive_kind(im->archive), total,
-                      gw_import_now() - progress.started, stopped);
+                      gw_import_now() - progress.started, stopped,
+                      gw_mail_archive_left_out(im->archive));
     return rc;
 }
 

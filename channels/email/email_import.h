@@ -31,9 +31,9 @@ void gw_import_progress_end(struct gw_import_progress *p);
 
 /* where: "message 12 (byte offset 3456)"; reason: a fixed sentence, no personal data. */
 void gw_import_refuse(struct gw_import_tally *t, const char *where, const char *reason);
-/* stopped: why the import ended early (NULL: it went through). */
+/* stopped: why the import ended early (NULL: it went through); left_out: folders not read. */
 void gw_import_summary(const struct gw_import_tally *t, const char *path, const char *kind,
-                       size_t total, double seconds, const char *stopped);
+                       size_t total, double seconds, const char *stopped, const char *left_out);
 void gw_import_tally_free(struct gw_import_tally *t);
 
 #endif

@@ -99,7 +99,7 @@ void gw_import_refuse(struct gw_import_tally *t, const char *where, const char *
 }
 
 void gw_import_summary(const struct gw_import_tally *t, const char *path, const char *kind,
-                       size_t total, double seconds, const char *stopped)
+                       size_t total, double seconds, const char *stopped, const char *left_out)
 {
     size_t done = t->imported + t->skipped + t->refused;
     printf("import-mail: %s (%s, %zu messages): %s %zu in %.1f s (%.0f messages/s)\n", path, kind,
@@ -112,6 +112,10 @@ void gw_import_summary(const struct gw_import_tally *t, const char *path, const 
         printf("    %s\n", t->listed[i]);
     if (t->refused > t->n_listed)
         printf("    ... and %zu more\n", t->refused - t->n_listed);
+    if (left_out)
+        printf("  folders left out: %s (sent, drafts, deleted or junk mail; give a folder's own "
+               "path to import it)\n",
+               left_out);
     if (stopped)
         printf("  %s; run the same command again to import the rest (what is stored is "
                "skipped)\n",

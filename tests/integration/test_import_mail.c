@@ -1,6 +1,6 @@
 /*
  * `intake import-mail` against a real PostgreSQL: an mbox and a Maildir
- * (with a Maildir++ subfolder) made here, with a thread across both
+ * (with a Maildir++ subfolder, and a trash folder left out) made here, with a thread across both
  * archives, replies before the message they answer, a message without a
  * Message-ID, a broken one and one that is not mail; tickets, threads,
  * dates, no outbox rows, the summary; a second run imports nothing new; an
@@ -267,6 +267,12 @@ static void test_maildir_import(void **state)
                  "From: Frank <frank@example.com>\nSubject: login fails\n"
                  "Date: Fri, 08 Mar 2024 12:00:00 +0000\nMessage-ID: <f1@example.com>\n\n"
                  "I cannot log in.\n");
+    snprintf(path, sizeof(path), "%s/maildir/.Trash", fx.dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    maildir_file(".Trash/cur", "3000.M5P1.host:2,ST",
+                 "From: Gina <gina@example.com>\nSubject: deleted\n"
+                 "Message-ID: <trash1@example.com>\n\nDeleted mail.\n");
+    maildir_file(".Trash/new", "3001.M6P1.host", "From: Gina <gina@example.com>\n\nx\n");
     snprintf(path, sizeof(path), "%s/maildir", fx.dir);
     long tickets = harness_pg_long(fx.pg, "SELECT count(*) FROM tickets");
     assert_int_equal(import(out, sizeof(out), "%s", path), 0);
@@ -274,6 +280,10 @@ static void test_maildir_import(void **state)
     contains(out, "imported: 3 (1 new tickets)");
     contains(out, "refused: 1");
     contains(out, "(new/1709900000.M2P1.host): not a message");
+    contains(out, "folders left out: .Trash (");
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages WHERE external_ref = "
+                                            "'trash1@example.com'"),
+                     0);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM tickets"), tickets + 1);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(DISTINCT ticket_id) FROM messages "
                                             "WHERE external_ref IN ('orig1@example.com', "
@@ -368,6 +378,19 @@ static pid_t start_and_wait_for_progress(const char *path)
 #define BIG "SELECT count(*) FROM messages WHERE external_ref LIKE 'big%@example.com'"
 
 /*
+ * Waits for the import's connections to end: a batch the killed client had
+ * sent whole (its Sync included) still commits, whole, after the client died.
+ */
+static void wait_for_backends(void)
+{
+    assert_int_equal(harness_pg_wait(fx.pg,
+                                     "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                     "current_database() AND application_name = 'intake-command'",
+                                     0),
+                     0);
+}
+
+/*
  * Interrupted (SIGINT), then killed (SIGKILL), each after its first
  * progress line: only whole batches are stored each time, and the last run
  * stores what is left, every message exactly once.
@@ -385,6 +408,7 @@ static void test_interrupted_and_killed_imports_resume(void **state)
     kill(pid, SIGINT);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
+    wait_for_backends();
     long after_int = harness_pg_long(fx.pg, BIG);
     /* Exit 130, or 0 when the last batch was already in hand. */
     assert_true(WIFEXITED(st) && (WEXITSTATUS(st) == 130 || after_int == n));
@@ -394,6 +418,7 @@ static void test_interrupted_and_killed_imports_resume(void **state)
     kill(pid, SIGKILL);
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFSIGNALED(st));
+    wait_for_backends();
     long after_kill = harness_pg_long(fx.pg, BIG);
     assert_true(after_kill >= after_int);
     /* Nothing half-stored: every message with its source, every ticket with its messages. */
