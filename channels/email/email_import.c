@@ -38,7 +38,7 @@
 
 /* As the MTA pipe's cap: mail providers cap messages at 25-35 MB. */
 #define MAX_MESSAGE_BYTES (32u << 20)
-#define DEFAULT_BATCH     500
+#define DEFAULT_BATCH     250
 #define MAX_BATCH         5000
 /* A batch also ends at this many bytes of mail, so large messages do not pile up. */
 #define BATCH_BYTES     (16u << 20)
