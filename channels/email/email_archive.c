@@ -13,8 +13,10 @@
  * ">From ", ">>From " ... line), which is also right for mboxo but for a
  * line that was ">From " before it was written.
  *
- * A Maildir is its cur/ and new/ folders, and those of its Maildir++
- * subfolders (".Name/"); files are listed by name, which starts with the
+ * A Maildir is its cur/ and new/ folders, and those of its subfolders that
+ * are Maildirs: Maildir++ (".Name/", as dovecot and courier keep them) or a
+ * folder of Maildirs ("Name/", as mbsync and offlineimap write them). Files
+ * are listed by name, which starts with the
  * time of delivery, so the archive's order is stable between runs. The
  * subfolders of mail that is no customer's contact (what the desk sent,
  * drafts, deleted and junk mail) are left out and named in the summary;
@@ -215,7 +217,7 @@ static int list_folder(struct gw_mail_archive *a, const char *folder)
     return rc;
 }
 
-/* Whether a Maildir++ subfolder (".Sent", ".INBOX.Trash") holds no customer's mail. */
+/* Whether a subfolder (".Sent", ".INBOX.Trash", "Junk") holds no customer's mail. */
 static bool is_left_out(const char *name)
 {
     static const char *const kinds[] = {
@@ -229,7 +231,7 @@ static bool is_left_out(const char *name)
     return false;
 }
 
-/* The Maildir's own cur/ and new/, then each Maildir++ subfolder's, by name. */
+/* The Maildir's own cur/ and new/, then each subfolder's that is a Maildir, by name. */
 static int open_maildir(struct gw_mail_archive *a, char *why, size_t cap)
 {
     GPtrArray *folders = g_ptr_array_new_with_free_func(g_free);
@@ -244,7 +246,7 @@ static int open_maildir(struct gw_mail_archive *a, char *why, size_t cap)
     GPtrArray *subs = g_ptr_array_new_with_free_func(g_free);
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
             !is_maildir(a->path, de->d_name))
             continue;
         if (!is_left_out(de->d_name)) {
@@ -264,8 +266,8 @@ static int open_maildir(struct gw_mail_archive *a, char *why, size_t cap)
     int rc = 0;
     if (folders->len == 0) {
         snprintf(why, cap,
-                 "%s: not a Maildir (it has no cur/ and new/ folders, nor Maildir++ "
-                 ".subfolders with them)",
+                 "%s: not a Maildir (it has no cur/ and new/ folders, nor subfolders "
+                 "with them)",
                  a->path);
         rc = EX_DATAERR;
     }

@@ -1,12 +1,11 @@
 /*
  * `intake import-mail` against a real PostgreSQL: an mbox and a Maildir
- * (with a Maildir++ subfolder, and a trash folder left out) made here, with a thread across both
- * archives, replies before the message they answer, a message without a
- * Message-ID, a broken one and one that is not mail; tickets, threads,
- * dates, no outbox rows, the summary; a second run imports nothing new; an
- * import interrupted (SIGINT) and killed (SIGKILL) midway leaves only whole
- * batches and the next run stores every message exactly once; files and
- * folders that are no archive; the shared corpus as an mbox.
+ * (with a Maildir++ subfolder, a plain one, and a trash folder left out) made here, with a thread
+ * across both archives, replies before the message they answer, a message without a Message-ID, a
+ * broken one and one that is not mail; tickets, threads, dates, no outbox rows, the summary; a
+ * second run imports nothing new; an import interrupted (SIGINT) and killed (SIGKILL) midway leaves
+ * only whole batches and the next run stores every message exactly once; files and folders that are
+ * no archive; the shared corpus as an mbox.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -229,11 +228,14 @@ static void test_rerun_imports_nothing_new(void **state)
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages"), before);
 }
 
+/* Writes folder/name (text NULL: only makes the folder). */
 static void maildir_file(const char *folder, const char *name, const char *text)
 {
     char path[256];
     snprintf(path, sizeof(path), "%s/maildir/%s", fx.dir, folder);
     mkdir(path, 0700);
+    if (!text)
+        return;
     snprintf(path, sizeof(path), "%s/maildir/%s/%s", fx.dir, folder, name);
     write_file(path, text, strlen(text));
 }
@@ -267,6 +269,15 @@ static void test_maildir_import(void **state)
                  "From: Frank <frank@example.com>\nSubject: login fails\n"
                  "Date: Fri, 08 Mar 2024 12:00:00 +0000\nMessage-ID: <f1@example.com>\n\n"
                  "I cannot log in.\n");
+    /* A folder of Maildirs (mbsync's layout) beside the Maildir++ ones. */
+    snprintf(path, sizeof(path), "%s/maildir/Archive", fx.dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    maildir_file("Archive/new", "500.M7P1.host",
+                 "From: Frank <frank@example.com>\nSubject: Re: login fails\n"
+                 "Date: Sun, 10 Mar 2024 12:00:00 +0000\nMessage-ID: <f3@example.com>\n"
+                 "In-Reply-To: <f2@example.com>\nReferences: <f1@example.com> <f2@example.com>\n"
+                 "\nWorks again.\n");
+    maildir_file("Archive/cur", "", NULL);
     snprintf(path, sizeof(path), "%s/maildir/.Trash", fx.dir);
     assert_int_equal(mkdir(path, 0700), 0);
     maildir_file(".Trash/cur", "3000.M5P1.host:2,ST",
@@ -276,8 +287,8 @@ static void test_maildir_import(void **state)
     snprintf(path, sizeof(path), "%s/maildir", fx.dir);
     long tickets = harness_pg_long(fx.pg, "SELECT count(*) FROM tickets");
     assert_int_equal(import(out, sizeof(out), "%s", path), 0);
-    contains(out, "(Maildir, 4 messages)");
-    contains(out, "imported: 3 (1 new tickets)");
+    contains(out, "(Maildir, 5 messages)");
+    contains(out, "imported: 4 (1 new tickets)");
     contains(out, "refused: 1");
     contains(out, "(new/1709900000.M2P1.host): not a message");
     contains(out, "folders left out: .Trash (");
@@ -291,7 +302,7 @@ static void test_maildir_import(void **state)
                      1);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(DISTINCT ticket_id) FROM messages "
                                             "WHERE external_ref IN ('f1@example.com', "
-                                            "'f2@example.com')"),
+                                            "'f2@example.com', 'f3@example.com')"),
                      1);
     /* The thread's ticket ends with its latest message, from the other archive. */
     harness_pg_text_is(fx.pg,
