@@ -427,6 +427,9 @@ int gw_email_import_command(int argc, char **argv, const struct gw_config *cfg)
         } else if (!strcmp(argv[i], "--progress-seconds")) {
             if (!number_arg(i + 1 < argc ? argv[++i] : NULL, 0.01, 86400, &plain_s))
                 return usage();
+        } else if (!strcmp(argv[i], "--help")) {
+            usage();
+            return EX_OK;
         } else if (argv[i][0] == '-' || path)
             return usage();
         else

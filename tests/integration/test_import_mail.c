@@ -68,22 +68,41 @@ static void write_file(const char *path, const char *data, size_t len)
     fclose(f);
 }
 
-/* Runs `intake import-mail ARGS` on the test's database; stdout and stderr in out. */
-static int import(char *out, size_t cap, const char *fmt, ...)
+/* Runs `intake import-mail ARGS` on the database at url; stdout and stderr in out. */
+static int import_into(const char *url, char *out, size_t cap, const char *fmt, va_list ap)
 {
     char args[1024], cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
     snprintf(cmd, sizeof(cmd), "INTAKE_DATABASE_URL='%s' INTAKE_CONFIG= %s import-mail %s 2>&1",
-             fx.db.url, INTAKE_BINARY, args);
+             url, INTAKE_BINARY, args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = '\0';
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The same on the test's database. */
+static int import(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = import_into(fx.db.url, out, cap, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The same with the database down. */
+static int import_unreachable(char *out, size_t cap, const char *fmt, ...)
+{
+    char url[256];
+    harness_unreachable_db_url(url, sizeof(url));
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = import_into(url, out, cap, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 static void contains(const char *out, const char *needle)
@@ -333,6 +352,9 @@ static void test_not_an_archive(void **state)
     contains(out, "not a Maildir");
     assert_int_equal(import(out, sizeof(out), "%s/nowhere.mbox", fx.dir), 66);
     contains(out, "nowhere.mbox: No such file or directory");
+    /* A database that cannot be reached: try again later (75). */
+    assert_int_equal(import_unreachable(out, sizeof(out), "%s", mbox_path(path, sizeof(path))), 75);
+    contains(out, "cannot reach the database; nothing was imported");
     assert_int_equal(import(out, sizeof(out), "%s", ""), 64);
     assert_int_equal(import(out, sizeof(out), "--frobnicate %s", path), 64);
     assert_int_equal(import(out, sizeof(out), "--batch 0 %s", path), 64);
