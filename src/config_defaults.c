@@ -76,7 +76,9 @@ const char gw_config_defaults[] =
     "  \"queues\": {},\n"
     "  \"channels\": {},\n"
     "  \"smtp\": {\"url\": null, \"starttls\": \"if-offered\", \"user\": null, "
-    "\"password\": null, \"ca_file\": null},\n"
+    "\"password\": null, \"ca_file\": null,\n"
+    "           \"auth\": \"password\", \"oauth\": null},\n"
+    "  \"tls\": {\"cert_file\": null, \"key_file\": null},\n"
     "  \"outbox\": {\"max_attempts\": 8, \"backoff_seconds\": 5, \"poll_ms\": 1000, "
     "\"lease_seconds\": 60}\n"
     "}\n";
