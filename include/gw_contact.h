@@ -88,6 +88,13 @@ struct gw_contact {
     const char *order_key;
     /* Set when the contact was sent in a live session (a socket route's, gw_socket.h). */
     const struct gw_session_message *session;
+    /*
+     * A message from the past moved in from another system (an archive
+     * import): stored with received_at as its date everywhere, on a resolved
+     * ticket of its own or its thread's, and nothing is sent about it (no
+     * acknowledgement, no agent notification). received_at must be set.
+     */
+    bool historical;
     /* The message exactly as received, kept losslessly with it; NULL if none. */
     const unsigned char *raw;
     size_t raw_len;

@@ -87,4 +87,31 @@ struct gw_intake_job {
 GW_MUST_USE enum gw_err gw_intake_register_now(const struct gw_config *cfg,
                                                struct gw_intake_job *job);
 
+/*
+ * A connection of its own for a command that registers many contacts (an
+ * archive import): each call registers a batch of jobs in one transaction,
+ * as the workers do (a contact the database refuses fails alone, the rest
+ * commit). For one thread at a time; the jobs' arenas stay the caller's.
+ */
+struct gw_intake_session;
+
+/* GW_ERR_DB_UNAVAILABLE: the database cannot be reached (or its schema is not ready). */
+GW_MUST_USE enum gw_err gw_intake_session_open(const struct gw_config *cfg,
+                                               struct gw_intake_session **out);
+/*
+ * Builds a contact job's registration document (classification, deadlines)
+ * into its arena now, so that another thread than the registering one pays
+ * for it.
+ */
+GW_MUST_USE enum gw_err gw_intake_job_prepare(const struct gw_config *cfg,
+                                              struct gw_intake_job *job);
+/*
+ * Registers jobs[0..n); every job's result is written. GW_ERR_DB_UNAVAILABLE:
+ * the connection broke, and the jobs whose result says so were not stored
+ * (the session reconnects on the next call).
+ */
+GW_MUST_USE enum gw_err gw_intake_session_register(struct gw_intake_session *session,
+                                                   struct gw_intake_job **jobs, size_t n);
+void gw_intake_session_close(struct gw_intake_session *session);
+
 #endif

@@ -23,6 +23,7 @@
 #include "gw_db.h"
 #include "gw_log.h"
 #include "gw_register.h"
+#include "gw_schema.h"
 
 struct job_list {
     struct gw_intake_job *head, *tail;
@@ -280,13 +281,8 @@ void gw_intake_set_announcer(struct gw_intake *in, struct gw_announcer *announce
 
 enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
 {
-    if (job->kind == GW_JOB_REGISTER && !job->document && !job->parse) {
-        char *doc = gw_register_document(in->cfg, &job->contact);
-        job->document = doc ? gw_arena_strdup(job->arena, doc) : NULL;
-        free(doc);
-        if (!job->document)
-            return GW_ERR_NOMEM;
-    }
+    if (!job->parse && gw_intake_job_prepare(in->cfg, job) != GW_OK)
+        return GW_ERR_NOMEM;
     struct lane *lane =
         &in->lanes[job->kind == GW_JOB_OPERATION && job->operation && job->operation->own_lane
                        ? LANE_OWN
@@ -331,18 +327,105 @@ size_t gw_intake_in_flight(struct gw_intake *in)
     return n;
 }
 
-enum gw_err gw_intake_register_now(const struct gw_config *cfg, struct gw_intake_job *job)
+struct gw_intake_session {
+    const struct gw_config *cfg;
+    PGconn *conn; /* NULL after it broke, until the next call reconnects */
+};
+
+static enum gw_err session_connect(struct gw_intake_session *s)
 {
+    if (s->conn)
+        return GW_OK;
     PGconn *conn = NULL;
-    enum gw_err err = gw_db_connect(cfg->database_url, "intake-command", &conn);
+    enum gw_err err = gw_db_connect(s->cfg->database_url, "intake-command", &conn);
     if (err != GW_OK)
         return err;
     if (gw_register_prepare(conn) != GW_OK) {
         PQfinish(conn);
         return GW_ERR_DB_UNAVAILABLE;
     }
-    err = gw_register_batch(conn, cfg, &job, 1);
-    PQfinish(conn);
+    s->conn = conn;
+    return GW_OK;
+}
+
+/*
+ * A long command must not find out message by message that the database
+ * lacks this binary's schema (each would fail alone): it is told at once.
+ */
+static enum gw_err schema_current(PGconn *conn)
+{
+    int version = 0;
+    bool functions_current = false;
+    enum gw_err err = gw_db_schema_version(conn, &version, &functions_current);
+    if (err == GW_OK && (version < gw_db_latest_version() || !functions_current))
+        err = GW_ERR_CONFIG;
+    return err;
+}
+
+enum gw_err gw_intake_session_open(const struct gw_config *cfg, struct gw_intake_session **out)
+{
+    struct gw_intake_session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return GW_ERR_NOMEM;
+    s->cfg = cfg;
+    enum gw_err err = session_connect(s);
+    if (err == GW_OK)
+        err = schema_current(s->conn);
+    if (err != GW_OK) {
+        gw_intake_session_close(s);
+        return err;
+    }
+    *out = s;
+    return GW_OK;
+}
+
+enum gw_err gw_intake_job_prepare(const struct gw_config *cfg, struct gw_intake_job *job)
+{
+    if (job->kind != GW_JOB_REGISTER || job->document)
+        return GW_OK;
+    char *doc = gw_register_document(cfg, &job->contact);
+    job->document = doc ? gw_arena_strdup(job->arena, doc) : NULL;
+    free(doc);
+    return job->document ? GW_OK : GW_ERR_NOMEM;
+}
+
+enum gw_err gw_intake_session_register(struct gw_intake_session *s, struct gw_intake_job **jobs,
+                                       size_t n)
+{
+    enum gw_err err = session_connect(s);
+    if (err == GW_OK)
+        err = gw_register_batch(s->conn, s->cfg, jobs, n);
+    else
+        for (size_t i = 0; i < n; i++) {
+            memset(&jobs[i]->result, 0, sizeof(jobs[i]->result));
+            jobs[i]->result.err = GW_ERR_DB_UNAVAILABLE;
+        }
+    if (err == GW_ERR_DB_UNAVAILABLE && s->conn) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+    }
+    return err;
+}
+
+void gw_intake_session_close(struct gw_intake_session *s)
+{
+    if (!s)
+        return;
+    if (s->conn)
+        PQfinish(s->conn);
+    free(s);
+}
+
+enum gw_err gw_intake_register_now(const struct gw_config *cfg, struct gw_intake_job *job)
+{
+    /* One message: no schema check first (a round trip more for every pipe delivery). */
+    struct gw_intake_session s = {.cfg = cfg};
+    enum gw_err err = session_connect(&s);
+    if (err != GW_OK)
+        return err;
+    err = gw_intake_session_register(&s, &job, 1);
+    if (s.conn)
+        PQfinish(s.conn);
     if (err == GW_OK && job->result.err == GW_ERR_DB_UNAVAILABLE)
         err = GW_ERR_DB_UNAVAILABLE;
     return err;

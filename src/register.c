@@ -157,6 +157,8 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
     set_str(doc, "bounce_of", c->bounce_of);
     if (c->received_at)
         json_object_set_new(doc, "received_at", json_integer((json_int_t)c->received_at));
+    if (c->historical)
+        json_object_set_new(doc, "historical", json_true());
     set_str(doc, "category", cls.category->name);
     set_str(doc, "queue", cls.category->queue);
     set_str(doc, "priority", gw_priority_name(cls.priority));

@@ -22,6 +22,11 @@
 struct gw_email_opts {
     const char *own_address;   /* the address acknowledgements come from; never acked */
     const char *ticket_prefix; /* "SR-": finds [SR-000123] in subjects */
+    /*
+     * received_at is when the message says it was written (its Date), for
+     * mail from an archive; 0 when it has no usable date. Otherwise: now.
+     */
+    bool date_written;
 };
 
 /*
@@ -76,6 +81,64 @@ char *gw_email_convert_labelled(const unsigned char *bytes, size_t n, const char
                                 size_t *out_len);
 /* An unstructured header's RFC 2047 words decoded leniently; g_malloc'd (g_free). */
 char *gw_email_decode_words(const char *value);
+
+/* Whether a message's date (seconds since 1970) can be true: 1980 to a day ahead. */
+bool gw_email_date_is_sane(long long t);
+
+/* ---- mail archives (email_archive.c): an mbox file or a Maildir folder ---- */
+
+/* One message of an archive. */
+struct gw_mail_entry {
+    unsigned long long offset; /* mbox: where its "From " line starts */
+    unsigned long long start;  /* mbox: its bytes are [start, end) of the file */
+    unsigned long long end;
+    const char *name;          /* Maildir: its file, relative to the folder */
+    long long date;            /* for the import order: its Date, else archive_date */
+    long long archive_date;    /* the mbox "From " line's or the Maildir file's; 0: none */
+    unsigned long long id;     /* hashes of its Message-ID, of the message it answers */
+    unsigned long long parent; /* and of its thread's first message; 0: none */
+    unsigned long long root;
+    unsigned long long sender; /* hash of its From address; 0: none */
+    /*
+     * Hash of the sender who began its thread in the archive: messages of
+     * one thread, and most of one customer's, share it (the import's
+     * connections split the work by it).
+     */
+    unsigned long long thread_key;
+    unsigned number; /* 1-based, in the archive's own order */
+};
+
+struct gw_mail_archive;
+
+/*
+ * Opens an mbox file or a Maildir folder (with its Maildir++ subfolders) and
+ * lists its messages. Returns 0, or a sysexits code (EX_NOINPUT: cannot be
+ * read; EX_DATAERR: neither) with why, a sentence naming path.
+ */
+int gw_mail_archive_open(const char *path, struct gw_mail_archive **out, char *why, size_t cap);
+void gw_mail_archive_close(struct gw_mail_archive *archive);
+size_t gw_mail_archive_count(const struct gw_mail_archive *archive);
+const char *gw_mail_archive_kind(const struct gw_mail_archive *archive); /* "mbox", "Maildir" */
+/* The Maildir++ subfolders left out (".Sent, .Trash"), or NULL: see email_archive.c. */
+const char *gw_mail_archive_left_out(const struct gw_mail_archive *archive);
+/* Reads every message's headers and decides the import order (email_archive_order.c). */
+GW_MUST_USE enum gw_err gw_mail_archive_order(struct gw_mail_archive *archive);
+/* The i-th message in import order (archive order before gw_mail_archive_order). */
+const struct gw_mail_entry *gw_mail_archive_entry(const struct gw_mail_archive *archive, size_t i);
+/*
+ * A message's bytes as they were before the mbox escaped them (">From "),
+ * the archive's or arena-owned; NULL with *why when it cannot be read.
+ * max: larger messages are refused. Safe from one thread at a time.
+ */
+const unsigned char *gw_mail_archive_read(const struct gw_mail_archive *archive,
+                                          const struct gw_mail_entry *entry, size_t max,
+                                          struct gw_arena *arena, size_t *len, const char **why);
+/* Where a message is, for a person: "message 12 (byte offset 3456)"; arena-owned. */
+const char *gw_mail_archive_where(const struct gw_mail_archive *archive,
+                                  const struct gw_mail_entry *entry, struct gw_arena *arena);
+
+/* `intake import-mail` (email_import.c). */
+int gw_email_import_command(int argc, char **argv, const struct gw_config *cfg);
 
 /* One-time library set-up (GMime, libxml2). */
 enum gw_err gw_email_init(void);

@@ -294,6 +294,8 @@ static const struct gw_command email_commands[] = {
     {"ingest-email",
      "register one RFC 5322 message read on stdin (an MTA pipe); --dry-run prints it instead",
      cmd_ingest},
+    {"import-mail", "import an mbox file or a Maildir of past mail as tickets (docs/import.md)",
+     gw_email_import_command},
 };
 
 /* Mail addresses: the payload's "email" (db/functions/desk.sql, intake_ticket_contact). */

@@ -537,6 +537,22 @@ static GMimeMessage *parse_after_prefix(const unsigned char *raw, size_t len)
     return NULL;
 }
 
+/* Mail dated before 1980 or more than a day ahead was written by a broken clock. */
+#define EARLIEST_DATE 315532800
+
+bool gw_email_date_is_sane(long long t)
+{
+    return t >= EARLIEST_DATE && t <= (long long)time(NULL) + 86400;
+}
+
+/* When the message says it was written; 0 when it does not say, or says nonsense. */
+static time_t written_at(GMimeMessage *m)
+{
+    GDateTime *date = g_mime_message_get_date(m);
+    gint64 t = date ? g_date_time_to_unix(date) : 0;
+    return gw_email_date_is_sane(t) ? (time_t)t : 0;
+}
+
 enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw_email_opts *opts,
                            struct gw_arena *arena, struct gw_contact *c, const char **reason)
 {
@@ -551,7 +567,7 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
     c->channel = GW_EMAIL_CHANNEL;
     c->raw = raw;
     c->raw_len = len;
-    c->received_at = time(NULL);
+    c->received_at = opts->date_written ? written_at(m) : time(NULL);
     fill_sender(m, arena, c);
     fill_cc(m, arena, c);
 
