@@ -8,6 +8,7 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gw_error.h"
@@ -90,6 +91,19 @@ struct gw_config {
     int smtp_starttls;   /* 0 no, 1 if offered, 2 required */
     char *smtp_user, *smtp_password;
     char *smtp_ca_file; /* CA certificates to verify the server with; NULL: the system's */
+
+    /*
+     * "spool": where contacts of senders that never retry wait while the
+     * database cannot be reached (src/gw_spool.h). spool_dir NULL: no spool.
+     * spool_channels_set false: the routes that spool by default
+     * (GW_SPOOL_BY_DEFAULT); else the routes of these channels that can.
+     */
+    char *spool_dir;
+    size_t spool_max_bytes;
+    int spool_max_age_s;
+    bool spool_channels_set;
+    char **spool_channels;
+    size_t n_spool_channels;
 
     /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
     void *channels; /* a json_t object (jansson), owned by the config */

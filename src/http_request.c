@@ -25,6 +25,7 @@
 #include "gw_metrics.h"
 #include "gw_ratelimit.h"
 #include "gw_reply.h"
+#include "gw_spool.h"
 #include "server_private.h"
 
 #define PATH_MAX_LEN  512
@@ -335,14 +336,9 @@ void gw_http_job_done(struct gw_intake_job *job, void *user)
     }
     struct session *s = (struct session *)owner;
     s->job = NULL;
-    if (job->kind == GW_JOB_PING) {
-        if (job->result.err == GW_OK)
-            gw_reply_json(&s->reply, s->arena, 200, json_pack("{s:s}", "status", "ready"));
-        else {
-            gw_reply_error(&s->reply, s->arena, 503, "database unavailable", NULL);
-            s->reply.retry_after_s = 1;
-        }
-    } else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
+    if (job->kind == GW_JOB_PING)
+        gw_spool_readiness(srv->spool, job->result.err == GW_OK, s->arena, &s->reply);
+    else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
         srv->metrics.rejected++;
         s->reply = ((struct deferred_parse *)job->parse_arg)->reply;
         count_refused_credentials(srv, s);
@@ -378,8 +374,10 @@ static void serve_builtin(struct gw_server *srv, struct session *s)
     } else if (s->builtin == BUILTIN_METRICS) {
         s->reply.status = 200;
         s->reply.content_type = "text/plain; version=0.0.4";
-        s->reply.body =
+        const char *core =
             gw_metrics_render(&srv->metrics, s->arena, gw_intake_in_flight(srv->intake));
+        const char *spool = gw_spool_metrics(srv->spool, s->arena);
+        s->reply.body = core && spool ? gw_arena_printf(s->arena, "%s%s", core, spool) : NULL;
         s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
         send_reply(s);
     } else {
@@ -436,6 +434,7 @@ static void on_body_complete(struct gw_server *srv, struct session *s)
         return;
     }
     job->kind = GW_JOB_REGISTER;
+    job->may_spool = gw_spool_takes(srv->spool, s->route);
     if (s->route->parse_off_loop) {
         /* The body outlives the request buffer only as an arena copy. */
         struct deferred_parse *d = gw_arena_zalloc(s->arena, sizeof(*d));
