@@ -30,40 +30,17 @@
 #include "gw_config.h"
 #include "gw_log.h"
 #include "gw_register.h"
+#include "spool_private.h"
 #include "spool_record.h"
 
 #define LOCK_NAME "lock"
-#define ACTIVE    "spool.active"
-#define FULL      "spool.full"
-#define BROKEN    "spool.write_failed"
 
-struct entry {
-    uint64_t seq;
-    uint64_t bytes;
-    time_t at;  /* when it was spooled */
-    bool ready; /* written in full */
-};
-
-struct gw_spool {
-    const struct gw_config *cfg;
-    char *dir;
-    int dirfd, lockfd;
-    pthread_mutex_t lock;
-    struct entry *q; /* q[head .. n) in arrival order */
-    size_t head, n, cap;
-    uint64_t next_seq, bytes;
-    uint64_t spooled, replayed, refused, discarded;
-    bool over_bound; /* a contact was refused, and none has left since */
-    void (*wake)(void *);
-    void *wake_user;
-};
-
-static void name_of(uint64_t seq, const char *suffix, char out[40])
+void spool_name_of(uint64_t seq, const char *suffix, char out[40])
 {
     snprintf(out, 40, "%020" PRIu64 "%s", seq, suffix);
 }
 
-static bool push(struct gw_spool *s, struct entry e)
+static bool push(struct gw_spool *s, struct spool_entry e)
 {
     if (s->head && s->head == s->n)
         s->head = s->n = 0;
@@ -74,7 +51,7 @@ static bool push(struct gw_spool *s, struct entry e)
             s->head = 0;
         } else {
             size_t cap = s->cap ? 2 * s->cap : 64;
-            struct entry *q = realloc(s->q, cap * sizeof(*q));
+            struct spool_entry *q = realloc(s->q, cap * sizeof(*q));
             if (!q)
                 return false;
             s->q = q;
@@ -86,7 +63,7 @@ static bool push(struct gw_spool *s, struct entry e)
 }
 
 /* The queue's entry for seq, or NULL; the oldest are looked at first. */
-static struct entry *find(struct gw_spool *s, uint64_t seq)
+struct spool_entry *spool_find(struct gw_spool *s, uint64_t seq)
 {
     for (size_t i = s->head; i < s->n; i++)
         if (s->q[i].seq == seq)
@@ -94,9 +71,10 @@ static struct entry *find(struct gw_spool *s, uint64_t seq)
     return NULL;
 }
 
-static void drop(struct gw_spool *s, struct entry *e)
+void spool_drop(struct gw_spool *s, struct spool_entry *e)
 {
     s->bytes -= e->bytes;
+    s->ready -= e->ready;
     s->over_bound = false;
     size_t i = (size_t)(e - s->q);
     if (i == s->head)
@@ -107,18 +85,19 @@ static void drop(struct gw_spool *s, struct entry *e)
     }
 }
 
-static size_t waiting(const struct gw_spool *s)
+size_t spool_waiting(const struct gw_spool *s)
 {
     return s->n - s->head;
 }
 
 /* The spool is empty again: the condition logged when it began ends. */
-static void note_empty(struct gw_spool *s)
+void spool_note_empty(struct gw_spool *s)
 {
-    if (waiting(s))
+    if (spool_waiting(s))
         return;
-    gw_log_end(ACTIVE, "spool: drained; %" PRIu64 " contacts replayed since start", s->replayed);
-    gw_log_end(FULL, "spool: under its bounds again");
+    gw_log_end(SPOOL_LOG_ACTIVE, "spool: drained; %" PRIu64 " contacts replayed since start",
+               s->replayed);
+    gw_log_end(SPOOL_LOG_FULL, "spool: under its bounds again");
 }
 
 /* mkdir -p with mode 0700 for what it makes. */
@@ -178,7 +157,7 @@ static enum gw_err take_lock(struct gw_spool *s)
 
 static int by_seq(const void *a, const void *b)
 {
-    const struct entry *x = a, *y = b;
+    const struct spool_entry *x = a, *y = b;
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
@@ -215,7 +194,8 @@ static enum gw_err scan(struct gw_spool *s)
                                               &rec, why, sizeof(why));
         json_t *meta = r == SPOOL_READ_OK ? json_loadb(rec.meta, rec.meta_len, 0, NULL) : NULL;
         struct stat st;
-        struct entry e = {seq, 0, (time_t)json_integer_value(json_object_get(meta, "at")), true};
+        struct spool_entry e = {seq, 0, (time_t)json_integer_value(json_object_get(meta, "at")),
+                                true};
         if (r == SPOOL_READ_OK && fstatat(s->dirfd, de->d_name, &st, 0) == 0)
             e.bytes = (uint64_t)st.st_size;
         json_decref(meta);
@@ -233,17 +213,18 @@ static enum gw_err scan(struct gw_spool *s)
             return GW_ERR_NOMEM;
         }
         s->bytes += e.bytes;
+        s->ready++;
         if (seq >= s->next_seq)
             s->next_seq = seq + 1;
     }
     closedir(d);
-    if (waiting(s) > 1)
-        qsort(s->q + s->head, waiting(s), sizeof(*s->q), by_seq);
-    if (waiting(s))
-        gw_log_begin(ACTIVE, GW_LOG_WARN,
+    if (spool_waiting(s) > 1)
+        qsort(s->q + s->head, spool_waiting(s), sizeof(*s->q), by_seq);
+    if (spool_waiting(s))
+        gw_log_begin(SPOOL_LOG_ACTIVE, GW_LOG_WARN,
                      "spool: spooling started: %zu contacts (%" PRIu64
                      " bytes) left by an earlier run, registered when the database answers",
-                     waiting(s), s->bytes);
+                     spool_waiting(s), s->bytes);
     return GW_OK;
 }
 
@@ -314,7 +295,7 @@ bool gw_spool_takes(const struct gw_spool *s, const struct gw_route *route)
 bool gw_spool_busy(struct gw_spool *s)
 {
     pthread_mutex_lock(&s->lock);
-    bool busy = waiting(s) > 0;
+    bool busy = spool_waiting(s) > 0;
     pthread_mutex_unlock(&s->lock);
     return busy;
 }
@@ -344,14 +325,14 @@ static bool within_bounds(struct gw_spool *s, uint64_t size, time_t now)
     const struct gw_config *cfg = s->cfg;
     if (s->bytes + size > cfg->spool_max_bytes) {
         s->over_bound = true;
-        gw_log_begin(FULL, GW_LOG_ERROR,
+        gw_log_begin(SPOOL_LOG_FULL, GW_LOG_ERROR,
                      "spool: full (%zu contacts, %" PRIu64 " bytes; spool.max_bytes %zu): "
                      "contacts that would spool are answered 503 until it drains",
-                     waiting(s), s->bytes, cfg->spool_max_bytes);
+                     spool_waiting(s), s->bytes, cfg->spool_max_bytes);
         return false;
     }
-    if (waiting(s) && now - s->q[s->head].at > cfg->spool_max_age_s) {
-        gw_log_begin(FULL, GW_LOG_ERROR,
+    if (spool_waiting(s) && now - s->q[s->head].at > cfg->spool_max_age_s) {
+        gw_log_begin(SPOOL_LOG_FULL, GW_LOG_ERROR,
                      "spool: its oldest contact waits for %lld s (spool.max_age_seconds %d): "
                      "contacts that would spool are answered 503 until it drains",
                      (long long)(now - s->q[s->head].at), cfg->spool_max_age_s);
@@ -364,7 +345,8 @@ static bool within_bounds(struct gw_spool *s, uint64_t size, time_t now)
 static bool reserve(struct gw_spool *s, uint64_t size, time_t now, uint64_t *seq)
 {
     pthread_mutex_lock(&s->lock);
-    bool ok = within_bounds(s, size, now) && push(s, (struct entry){s->next_seq, size, now, false});
+    bool ok =
+        within_bounds(s, size, now) && push(s, (struct spool_entry){s->next_seq, size, now, false});
     if (ok) {
         *seq = s->next_seq++;
         s->bytes += size;
@@ -378,20 +360,21 @@ static bool reserve(struct gw_spool *s, uint64_t size, time_t now, uint64_t *seq
 static void settle(struct gw_spool *s, uint64_t seq, bool written)
 {
     pthread_mutex_lock(&s->lock);
-    struct entry *e = find(s, seq);
+    struct spool_entry *e = spool_find(s, seq);
     if (e && written) {
         e->ready = true;
+        s->ready++;
         s->spooled++;
-        gw_log_begin(ACTIVE, GW_LOG_WARN,
+        gw_log_begin(SPOOL_LOG_ACTIVE, GW_LOG_WARN,
                      "spool: spooling started: the database cannot be reached; webhooks are "
                      "kept in %s and registered when it answers (%zu contacts)",
-                     s->dir, waiting(s));
+                     s->dir, spool_waiting(s));
     } else if (e)
-        drop(s, e);
+        spool_drop(s, e);
     void (*wake)(void *) = written ? s->wake : NULL;
     void *user = s->wake_user;
     if (!written)
-        note_empty(s);
+        spool_note_empty(s);
     pthread_mutex_unlock(&s->lock);
     if (wake)
         wake(user);
@@ -423,15 +406,15 @@ enum gw_err gw_spool_append(struct gw_spool *s, const struct gw_config *cfg,
     if (err == GW_OK) {
         char name[40];
         const char *why;
-        name_of(seq, ".ev", name);
+        spool_name_of(seq, ".ev", name);
         err = spool_record_write(s->dirfd, name, header, header_len, &rec, &why);
         if (err != GW_OK)
-            gw_log_begin(BROKEN, GW_LOG_ERROR,
+            gw_log_begin(SPOOL_LOG_BROKEN, GW_LOG_ERROR,
                          "spool: cannot keep a contact in %s (%s: %s): contacts that would "
                          "spool are answered 503",
                          s->dir, why, strerror(errno));
         else
-            gw_log_end(BROKEN, "spool: writing contacts again");
+            gw_log_end(SPOOL_LOG_BROKEN, "spool: writing contacts again");
         settle(s, seq, err == GW_OK);
     }
     free(meta);
@@ -445,10 +428,9 @@ void gw_spool_stats(struct gw_spool *s, struct gw_spool_stats *out)
     if (!s)
         return;
     pthread_mutex_lock(&s->lock);
-    for (size_t i = s->head; i < s->n; i++)
-        out->events += s->q[i].ready;
+    out->events = s->ready;
     out->bytes = s->bytes;
-    if (waiting(s)) {
+    if (spool_waiting(s)) {
         double age = difftime(time(NULL), s->q[s->head].at);
         out->oldest_age_s = age > 0 ? age : 0;
     }
@@ -457,134 +439,5 @@ void gw_spool_stats(struct gw_spool *s, struct gw_spool_stats *out)
     out->replayed = s->replayed;
     out->refused = s->refused;
     out->discarded = s->discarded;
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* The operation a spooled contact names, among every adapter's; NULL when none does. */
-static const struct gw_operation *operation_named(const char *name)
-{
-    for (const struct gw_channel *const *c = gw_channels; name && *c; c++)
-        for (size_t i = 0; i < (*c)->n_operations; i++)
-            if (!strcmp((*c)->operations[i].name, name))
-                return &(*c)->operations[i];
-    return NULL;
-}
-
-static const char *meta_str(struct gw_arena *arena, json_t *meta, const char *key)
-{
-    const char *v = json_string_value(json_object_get(meta, key));
-    return v ? gw_arena_strdup(arena, v) : NULL;
-}
-
-/* A registration job from a record, in arena; NULL with *why when it cannot be one. */
-static struct gw_intake_job *job_of(const struct spool_record *rec, struct gw_arena *arena,
-                                    const char **why)
-{
-    json_t *meta = json_loadb(rec->meta, rec->meta_len, 0, NULL);
-    struct gw_intake_job *job = gw_arena_zalloc(arena, sizeof(*job));
-    const char *op = json_string_value(json_object_get(meta, "operation"));
-    *why = !meta ? "its description is not JSON" : NULL;
-    if (job && meta) {
-        struct gw_contact *c = &job->contact;
-        job->kind = GW_JOB_REGISTER;
-        job->arena = arena;
-        job->document = gw_arena_strndup(arena, rec->doc, rec->doc_len);
-        c->channel = meta_str(arena, meta, "channel");
-        c->idempotency_key = meta_str(arena, meta, "key");
-        c->order_key = meta_str(arena, meta, "order_key");
-        c->registered_by = operation_named(op);
-        if (rec->raw_len) {
-            unsigned char *raw = gw_arena_alloc(arena, rec->raw_len);
-            if (raw)
-                memcpy(raw, rec->raw, rec->raw_len);
-            c->raw = raw;
-            c->raw_len = rec->raw_len;
-        }
-        if (op && !c->registered_by)
-            *why = "it names an operation this build does not have";
-        else if (!job->document || !c->idempotency_key || (rec->raw_len && !c->raw))
-            *why = "it has no idempotency key";
-    }
-    json_decref(meta);
-    return *why ? NULL : job;
-}
-
-size_t gw_spool_take(struct gw_spool *s, struct gw_arena *arena, struct gw_spooled *out, size_t max)
-{
-    uint64_t *seqs = calloc(max ? max : 1, sizeof(*seqs));
-    size_t n = 0, got = 0;
-    pthread_mutex_lock(&s->lock);
-    /* Up to the first contact still being written: none passes one that came before it. */
-    for (size_t i = s->head; seqs && i < s->n && n < max && s->q[i].ready; i++)
-        seqs[n++] = s->q[i].seq;
-    pthread_mutex_unlock(&s->lock);
-    for (size_t i = 0; i < n; i++) {
-        char name[40], *buf = NULL, why[128];
-        struct spool_record rec;
-        name_of(seqs[i], ".ev", name);
-        enum spool_read r = spool_record_read(s->dirfd, name, s->cfg->spool_max_bytes + 1, &buf,
-                                              &rec, why, sizeof(why));
-        if (r == SPOOL_READ_IO) {
-            gw_log_begin(BROKEN, GW_LOG_ERROR, "spool: cannot read %s/%s: %s", s->dir, name, why);
-            break; /* left where it is, in its place in the order */
-        }
-        if (r == SPOOL_READ_TORN) {
-            gw_warn("spool: %s/%s is torn (%s); removed", s->dir, name, why);
-            unlinkat(s->dirfd, name, 0);
-            pthread_mutex_lock(&s->lock);
-            struct entry *e = find(s, seqs[i]);
-            if (e)
-                drop(s, e);
-            s->discarded++;
-            note_empty(s);
-            pthread_mutex_unlock(&s->lock);
-            continue;
-        }
-        const char *unusable;
-        struct gw_intake_job *job = job_of(&rec, arena, &unusable);
-        free(buf);
-        if (!job) {
-            gw_spool_set_aside(s, seqs[i], unusable);
-            continue;
-        }
-        out[got++] = (struct gw_spooled){seqs[i], job};
-    }
-    free(seqs);
-    return got;
-}
-
-void gw_spool_done(struct gw_spool *s, uint64_t seq)
-{
-    char name[40];
-    name_of(seq, ".ev", name);
-    pthread_mutex_lock(&s->lock);
-    struct entry *e = find(s, seq);
-    if (e && (unlinkat(s->dirfd, name, 0) == 0 || errno == ENOENT)) {
-        drop(s, e);
-        s->replayed++;
-        note_empty(s);
-    } else if (e)
-        gw_log_begin(BROKEN, GW_LOG_ERROR, "spool: cannot remove %s/%s: %s", s->dir, name,
-                     strerror(errno));
-    pthread_mutex_unlock(&s->lock);
-}
-
-void gw_spool_set_aside(struct gw_spool *s, uint64_t seq, const char *why)
-{
-    char name[40], aside[40];
-    name_of(seq, ".ev", name);
-    name_of(seq, ".refused", aside);
-    pthread_mutex_lock(&s->lock);
-    struct entry *e = find(s, seq);
-    if (e && renameat(s->dirfd, name, s->dirfd, aside) == 0) {
-        gw_error("spool: the contact in %s/%s cannot be registered (%s); kept aside as %s for "
-                 "an operator (docs/operations.md, \"Spool\")",
-                 s->dir, name, why, aside);
-        drop(s, e);
-        s->discarded++;
-        note_empty(s);
-    } else if (e)
-        gw_log_begin(BROKEN, GW_LOG_ERROR, "spool: cannot rename %s/%s: %s", s->dir, name,
-                     strerror(errno));
     pthread_mutex_unlock(&s->lock);
 }

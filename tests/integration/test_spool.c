@@ -188,6 +188,24 @@ static long cti(struct fixture *f, const char *call, const char *event)
     return webhook_cti(&f->gw, CTI_TOKEN, form);
 }
 
+static long post_mail(struct fixture *f, const char *message_id)
+{
+    char mail[512], url[160];
+    snprintf(mail, sizeof(mail),
+             "From: Li Lei <li.lei@example.com>\r\nTo: help@example.com\r\n"
+             "Subject: printer broken\r\nMessage-ID: %s\r\n\r\nMy printer is broken.\r\n",
+             message_id);
+    snprintf(url, sizeof(url), "%s/v1/email/inbound", f->gw.base);
+    struct harness_response r;
+    harness_http("POST", url, HARNESS_TOKEN, "message/rfc822", mail, strlen(mail), &r);
+    long st = r.status;
+    /* 200 is either the spool's answer or a duplicate's. */
+    if (st == 200)
+        assert_true(strstr(r.body, "\"spooled\"") || strstr(r.body, "\"duplicate\":true"));
+    harness_response_free(&r);
+    return st;
+}
+
 static void test_outage_spools_and_replays_once_in_order(void **state)
 {
     struct fixture *f = *state;
@@ -206,6 +224,18 @@ static void test_outage_spools_and_replays_once_in_order(void **state)
     const char *forged[] = {"CallSid=CA-FORGED", "CallStatus=no-answer", "From=+8613811110009",
                             NULL};
     assert_int_equal(webhook_twilio(&f->gw, PUBLIC_URL, "not-the-token", NULL, forged, NULL), 403);
+
+    /* Senders that retry are told to: the API and, by default, the mail route do not spool. */
+    struct harness_response r;
+    harness_post_contact(&f->gw,
+                         "{\"external_id\":\"api-1\",\"customer\":{\"email\":\"c1@example.com\"},"
+                         "\"body\":\"hello\"}",
+                         &r);
+    assert_int_equal(r.status, 503);
+    assert_true(atoi(r.retry_after) >= 1);
+    assert_non_null(strstr(r.body, "same idempotency key"));
+    harness_response_free(&r);
+    assert_int_equal(post_mail(f, "<m-1@example.com>"), 503);
 
     assert_int_equal(spooled_files(f), 4);
     struct stat st;
@@ -247,6 +277,32 @@ static void test_outage_spools_and_replays_once_in_order(void **state)
     /* The outage is logged when spooling starts and when it is over, not per request. */
     assert_int_equal(harness_count_lines(f->gw.log_path, "spooling started"), 1);
     assert_int_equal(harness_count_lines(f->gw.log_path, "spool: drained"), 1);
+    assert_int_equal(harness_gateway_stop(&f->gw), 0);
+}
+
+static void test_mail_spools_when_asked(void **state)
+{
+    struct fixture *f = *state;
+    snprintf(f->config, sizeof(f->config),
+             "{\"spool\":{\"dir\":\"%s\",\"channels\":[\"email\",\"phone\"]},%s", f->spool,
+             phone_env_config("http://127.0.0.1:9/sms") + 1);
+    gateway_start(f);
+    assert_int_equal(database(f, "stop"), 0);
+    assert_int_equal(post_mail(f, "<spooled-1@example.com>"), 200);
+    assert_int_equal(twilio(f, "CA-MAIL-1", "no-answer"), 200);
+    assert_int_equal(spooled_files(f), 2);
+    assert_int_equal(database(f, "start"), 0);
+    wait_drained(f);
+    /* The raw message came back with it, and the time it arrived. */
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM messages m JOIN message_sources "
+                                            "s ON s.message_id = m.id WHERE m.idempotency_key "
+                                            "LIKE '%spooled-1@example.com%' AND m.received_at < "
+                                            "m.created_at - interval '100 ms'"),
+                     1);
+    assert_int_equal(post_mail(f, "<spooled-1@example.com>"), 200); /* a duplicate now */
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM messages WHERE idempotency_key "
+                                            "LIKE '%spooled-1@example.com%'"),
+                     1);
     assert_int_equal(harness_gateway_stop(&f->gw), 0);
 }
 
@@ -406,6 +462,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_outage_spools_and_replays_once_in_order, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_mail_spools_when_asked, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_over_the_bound_is_503, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_and_a_torn_file_lose_nothing, test_setup,
                                         test_teardown),
