@@ -105,6 +105,13 @@ struct gw_config {
     char **spool_channels;
     size_t n_spool_channels;
 
+    /*
+     * "tls": the gateway's own HTTPS/WSS (src/gw_tls.h). Both NULL: plain
+     * HTTP, for a proxy that terminates TLS in front; never one without the other.
+     */
+    char *tls_cert_file; /* PEM: the certificate, then its intermediates */
+    char *tls_key_file;  /* PEM, unencrypted; its path may be logged, never its content */
+
     /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
     void *channels; /* a json_t object (jansson), owned by the config */
     /*

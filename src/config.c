@@ -353,6 +353,8 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->smtp_user);
     free(cfg->smtp_password);
     free(cfg->smtp_ca_file);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
     free(cfg->business_hours);
     free(cfg->spool_dir);
     free_list(cfg->spool_channels, cfg->n_spool_channels);

@@ -185,6 +185,27 @@ static void readable_hook(const struct gw_cfg_key *row, void *base, json_t *valu
         gw_problems_add(pr, "%s: cannot read %s", path, str_of(value));
 }
 
+/*
+ * tls.key_file, read after tls.cert_file: the two come together or not at
+ * all. Whether the files are usable is gw_tls_check_config's (check-config
+ * and serve): other commands never open them.
+ */
+static void tls_key_hook(const struct gw_cfg_key *row, void *base, json_t *value, const char *path,
+                         struct gw_problems *pr)
+{
+    (void)row;
+    struct gw_config *cfg = base;
+    if (value && !json_is_null(value)) {
+        if (!json_is_string(value) || json_string_length(value) == 0)
+            gw_problems_add(pr, "%s: must be a non-empty string", path);
+        else if (!cfg->tls_cert_file)
+            gw_problems_add(pr, "tls.cert_file: required when %s is set", path);
+        else
+            cfg->tls_key_file = strdup(str_of(value));
+    } else if (cfg->tls_cert_file)
+        gw_problems_add(pr, "%s: required when tls.cert_file is set", path);
+}
+
 /* Each channel checks its own section; unknown channel names are typos. */
 static void channels_hook(const struct gw_cfg_key *row, void *base, json_t *chs, const char *path,
                           struct gw_problems *pr)
@@ -395,6 +416,17 @@ const struct gw_cfg_key gw_cfg_keys[] = {
      .max = 1L << 40},
     INT("spool.max_age_seconds", spool_max_age_s, 60, 30 * 86400),
     {.path = "spool.channels", .type = GW_CFG_HOOK, .hook = spool_channels_hook},
+
+    SECTION("tls"),
+    {.path = "tls.cert_file",
+     .type = GW_CFG_STRING,
+     .offset = AT(tls_cert_file),
+     .nullable = true,
+     .env = "INTAKE_TLS_CERT_FILE"},
+    {.path = "tls.key_file",
+     .type = GW_CFG_HOOK,
+     .env = "INTAKE_TLS_KEY_FILE",
+     .hook = tls_key_hook},
 
     {.path = "queues", .type = GW_CFG_HOOK, .hook = gw_cfg_queues},
     {.path = "business_hours", .type = GW_CFG_HOOK, .hook = gw_cfg_business_hours},

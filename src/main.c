@@ -22,6 +22,7 @@
 #include "gw_schema.h"
 #include "gw_server.h"
 #include "gw_spool.h"
+#include "gw_tls.h"
 
 #define DRAIN_SECONDS 10
 
@@ -95,13 +96,35 @@ static void warn_readable_secrets(const char *path)
     json_decref(root);
 }
 
+static void warn_config(const char *line)
+{
+    fprintf(stderr, "config: warning: %s\n", line);
+}
+
+static void warn_log(const char *line)
+{
+    gw_warn("serve: %s", line);
+}
+
+/* The tls settings' files (gw_tls.h): each problem on stderr; 0 when there was one. */
+static int tls_usable(const struct gw_config *cfg, void (*warn)(const char *line))
+{
+    struct gw_problems problems = {0};
+    gw_tls_check_config(cfg, &problems, warn);
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "config: %s\n", problems.items[i]);
+    int ok = problems.n == 0;
+    gw_problems_clear(&problems);
+    return ok;
+}
+
 static int cmd_check_config(const char *path)
 {
     struct gw_config *cfg = NULL;
     if (!load_config(path, &cfg))
         return EX_CONFIG;
     warn_readable_secrets(path);
-    int ok = 1;
+    int ok = tls_usable(cfg, warn_config);
     if (!cfg->api_token) {
         fprintf(stderr, "config: api_token: required to serve (or set INTAKE_API_TOKEN)\n");
         ok = 0;
@@ -110,8 +133,9 @@ static int cmd_check_config(const char *path)
         ok = 0;
     }
     if (ok)
-        printf("configuration OK: listen %s:%d, %zu categories, %d database workers\n",
-               cfg->listen_host, cfg->listen_port, cfg->n_categories, cfg->db_workers);
+        printf("configuration OK: listen %s:%d (%s), %zu categories, %d database workers\n",
+               cfg->listen_host, cfg->listen_port, cfg->tls_cert_file ? "https" : "http",
+               cfg->n_categories, cfg->db_workers);
     gw_config_free(cfg);
     return ok ? EX_OK : EX_CONFIG;
 }
@@ -174,6 +198,8 @@ static int cmd_serve(const struct gw_config *cfg)
         fprintf(stderr, "serve: set api_token (16+ characters) or INTAKE_API_TOKEN\n");
         return EX_CONFIG;
     }
+    if (!tls_usable(cfg, warn_log))
+        return EX_CONFIG;
     if (!schema_ready(cfg))
         return EX_CONFIG;
     /* Before the port: a second gateway on the same spool directory must not start at all. */

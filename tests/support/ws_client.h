@@ -17,6 +17,9 @@ struct ws_client;
  * NULL when the handshake failed.
  */
 struct ws_client *ws_connect(int port, const char *path, const char *protocol, const char *origin);
+/* The same over TLS (wss://), trusting the CA certificates in ca_file only. */
+struct ws_client *ws_connect_tls(int port, const char *path, const char *protocol,
+                                 const char *origin, const char *ca_file);
 /* Queues one message and waits until it is written. */
 bool ws_send(struct ws_client *c, const char *text);
 bool ws_send_raw(struct ws_client *c, const void *data, size_t len, bool binary);
