@@ -190,8 +190,8 @@ static enum gw_err scan(struct gw_spool *s)
             continue;
         char *buf = NULL, why[128];
         struct spool_record rec;
-        enum spool_read r = spool_record_read(s->dirfd, de->d_name, s->cfg->spool_max_bytes, &buf,
-                                              &rec, why, sizeof(why));
+        enum spool_read r =
+            spool_record_read(s->dirfd, de->d_name, SPOOL_FILE_MAX, &buf, &rec, why, sizeof(why));
         json_t *meta = r == SPOOL_READ_OK ? json_loadb(rec.meta, rec.meta_len, 0, NULL) : NULL;
         struct stat st;
         struct spool_entry e = {seq, 0, (time_t)json_integer_value(json_object_get(meta, "at")),
@@ -200,6 +200,13 @@ static enum gw_err scan(struct gw_spool *s)
             e.bytes = (uint64_t)st.st_size;
         json_decref(meta);
         free(buf);
+        if (seq >= s->next_seq)
+            s->next_seq = seq + 1; /* never reused, whatever becomes of this file */
+        if (r == SPOOL_READ_IO) {
+            gw_error("spool: %s/%s cannot be read (%s); left where it is, not replayed", s->dir,
+                     de->d_name, why);
+            continue;
+        }
         if (r != SPOOL_READ_OK) {
             /* Never answered 200: its fsync, which the answer waits for, did not finish. */
             gw_warn("spool: %s/%s is torn (%s), left by a crash while it was written; removed",
@@ -214,8 +221,6 @@ static enum gw_err scan(struct gw_spool *s)
         }
         s->bytes += e.bytes;
         s->ready++;
-        if (seq >= s->next_seq)
-            s->next_seq = seq + 1;
     }
     closedir(d);
     if (spool_waiting(s) > 1)

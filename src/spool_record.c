@@ -162,8 +162,8 @@ enum spool_read spool_record_read(int dirfd, const char *name, size_t max, char 
     size_t size = (size_t)st.st_size;
     if (size > max) {
         close(fd);
-        snprintf(why, why_cap, "%zu bytes, more than the spool holds", size);
-        return SPOOL_READ_TORN;
+        snprintf(why, why_cap, "%zu bytes, more than a spooled contact can be", size);
+        return SPOOL_READ_IO;
     }
     char *buf = slurp(fd, size);
     close(fd);

@@ -11,6 +11,11 @@
 #include "gw_error.h"
 
 #define SPOOL_HEADER_MAX 160
+/*
+ * Larger files are not read (a mail is at most 32 MiB): not the spool's
+ * bound, which may have been lowered since a file was written.
+ */
+#define SPOOL_FILE_MAX ((size_t)256 << 20)
 
 struct spool_record {
     const char *meta; /* JSON: when, channel, keys, the registering operation */
@@ -34,7 +39,8 @@ GW_MUST_USE enum gw_err spool_record_write(int dirfd, const char *name, const ch
 
 enum spool_read { SPOOL_READ_OK, SPOOL_READ_TORN, SPOOL_READ_IO };
 /*
- * Reads dirfd/name (at most max bytes) and checks its lengths and checksum.
+ * Reads dirfd/name and checks its lengths and checksum; a file over max
+ * bytes is SPOOL_READ_IO (left alone, never taken for torn).
  * SPOOL_READ_OK: *buf (malloc'd, the caller frees it) holds what rec points
  * into. SPOOL_READ_TORN: the file is shorter or other than it was written
  * (a crash while writing it); why says how.

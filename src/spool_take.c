@@ -80,8 +80,8 @@ size_t gw_spool_take(struct gw_spool *s, struct gw_arena *arena, struct gw_spool
         char name[40], *buf = NULL, why[128];
         struct spool_record rec;
         spool_name_of(seqs[i], ".ev", name);
-        enum spool_read r = spool_record_read(s->dirfd, name, s->cfg->spool_max_bytes + 1, &buf,
-                                              &rec, why, sizeof(why));
+        enum spool_read r =
+            spool_record_read(s->dirfd, name, SPOOL_FILE_MAX, &buf, &rec, why, sizeof(why));
         if (r == SPOOL_READ_IO) {
             gw_log_begin(SPOOL_LOG_BROKEN, GW_LOG_ERROR, "spool: cannot read %s/%s: %s", s->dir,
                          name, why);
