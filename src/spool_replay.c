@@ -88,9 +88,12 @@ static void *replayer_main(void *arg)
     while (!gw_thread_stopping(&r->thread)) {
         struct gw_spool_stats st;
         gw_spool_stats(r->spool, &st);
-        if (!st.events)
+        if (!st.events) {
+            /* Drained: the connection is only held while there is something to replay. */
+            PQfinish(conn);
+            conn = NULL;
             gw_thread_wait(&r->thread, IDLE_MS, true);
-        else if (!connected(r->cfg, &conn) || !replay_some(r, &conn))
+        } else if (!connected(r->cfg, &conn) || !replay_some(r, &conn))
             gw_thread_wait(&r->thread, RETRY_MS, false);
     }
     PQfinish(conn);
