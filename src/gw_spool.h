@@ -81,8 +81,10 @@ struct gw_spooled {
 };
 /*
  * Reads up to max of the oldest contacts, in arrival order, into out[] (jobs
- * and their strings in arena); returns how many. A file that is torn or
- * unreadable is removed or set aside with a log line and skipped.
+ * and their strings in arena); returns how many. A torn file is removed and
+ * one that cannot make a job set aside, each with a log line, and skipped;
+ * a file that cannot be read ends the take there (logged once), to be
+ * tried again.
  */
 size_t gw_spool_take(struct gw_spool *spool, struct gw_arena *arena, struct gw_spooled *out,
                      size_t max);
