@@ -55,6 +55,16 @@ struct gw_http_reply {
  */
 enum gw_route_auth { GW_AUTH_NONE, GW_AUTH_API_TOKEN, GW_AUTH_BEARER };
 
+/*
+ * Whether a route's contacts may wait in the gateway's local spool while the
+ * database cannot be reached (src/gw_spool.h): for senders that never retry
+ * (phone systems' webhooks). GW_SPOOL_BY_DEFAULT: unless spool.channels
+ * leaves the route's channel out; GW_SPOOL_ON_REQUEST: when spool.channels
+ * names it. The contact is spooled only once parse accepted it (its
+ * signature or token checked), and respond then sees result.spooled.
+ */
+enum gw_route_spool { GW_SPOOL_NEVER, GW_SPOOL_BY_DEFAULT, GW_SPOOL_ON_REQUEST };
+
 struct gw_route {
     const char *method;
     const char *path;
@@ -69,6 +79,7 @@ struct gw_route {
      * that the contact may point into.
      */
     bool parse_off_loop;
+    enum gw_route_spool spool;
     /*
      * Builds a contact from the request into *contact and returns GW_OK, or
      * fills *reply (a 4xx with a reason) and returns an error. NULL hook: the

@@ -8,6 +8,7 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gw_error.h"
@@ -98,6 +99,19 @@ struct gw_config {
      * part of a configuration, locked inside, made with it and freed with it.
      */
     struct gw_oauth_store *oauth;
+
+    /*
+     * "spool": where contacts of senders that never retry wait while the
+     * database cannot be reached (src/gw_spool.h). spool_dir NULL: no spool.
+     * spool_channels_set false: the routes that spool by default
+     * (GW_SPOOL_BY_DEFAULT); else the routes of these channels that can.
+     */
+    char *spool_dir;
+    size_t spool_max_bytes;
+    int spool_max_age_s;
+    bool spool_channels_set;
+    char **spool_channels;
+    size_t n_spool_channels;
 
     /*
      * "tls": the gateway's own HTTPS/WSS (src/gw_tls.h). Both NULL: plain

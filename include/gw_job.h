@@ -24,6 +24,18 @@ struct gw_intake_result {
     bool new_ticket;   /* a ticket was opened for this contact */
     bool new_customer; /* a customer record was created */
     bool reopened;     /* a resolved ticket was reopened by this contact */
+    /*
+     * err is GW_ERR_DB_UNAVAILABLE because no connection to the database
+     * could be made or kept (not a refusal by a database that answered, nor
+     * a ticket number already taken): what the spool is for.
+     */
+    bool unreachable;
+    /*
+     * err is GW_OK because the contact was kept in the gateway's spool
+     * (src/gw_spool.h) instead: it is registered when the database answers
+     * again, and nothing else of the result is set (no ticket yet).
+     */
+    bool spooled;
     char ticket[32];   /* e.g. SR-000123 */
     char customer[32]; /* e.g. C-000045 */
     char category[48];
@@ -72,9 +84,16 @@ struct gw_intake_job {
      */
     enum gw_err (*parse)(void *parse_arg, struct gw_arena *arena, struct gw_contact *contact);
     void *parse_arg;
-    void *owner;                    /* the caller's handle; untouched by the intake */
-    double submitted_at;            /* when the caller handed it over (monotonic s), for /metrics */
-    int purpose;                    /* the submitter's own tag (why it asked); untouched */
+    void *owner;         /* the caller's handle; untouched by the intake */
+    double submitted_at; /* when the caller handed it over (monotonic s), for /metrics */
+    int purpose;         /* the submitter's own tag (why it asked); untouched */
+    /*
+     * Set by the core for a verified contact of a route that spools
+     * (gw_route.spool): while the database cannot be reached, or while the
+     * spool still holds older contacts, the worker keeps it in the spool
+     * and answers result.spooled.
+     */
+    bool may_spool;
     struct gw_intake_result result; /* written by a worker */
     struct gw_intake_job *next;     /* queue link, owned by the intake */
 };

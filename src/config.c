@@ -362,6 +362,8 @@ void gw_config_free(struct gw_config *cfg)
     json_decref(cfg->smtp_oauth);
     gw_oauth_store_destroy(cfg->oauth);
     free(cfg->business_hours);
+    free(cfg->spool_dir);
+    free_list(cfg->spool_channels, cfg->n_spool_channels);
     for (size_t i = 0; i < cfg->n_queue_hooks; i++) {
         free(cfg->queue_hooks[i].queue);
         free(cfg->queue_hooks[i].url);

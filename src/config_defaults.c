@@ -80,5 +80,7 @@ const char gw_config_defaults[] =
     "           \"auth\": \"password\", \"oauth\": null},\n"
     "  \"tls\": {\"cert_file\": null, \"key_file\": null},\n"
     "  \"outbox\": {\"max_attempts\": 8, \"backoff_seconds\": 5, \"poll_ms\": 1000, "
-    "\"lease_seconds\": 60}\n"
+    "\"lease_seconds\": 60},\n"
+    "  \"spool\": {\"dir\": null, \"max_bytes\": 104857600, \"max_age_seconds\": 86400, "
+    "\"channels\": null}\n"
     "}\n";

@@ -261,6 +261,39 @@ static void channels_hook(const struct gw_cfg_key *row, void *base, json_t *chs,
     cfg->channels = chs ? json_incref(chs) : json_object();
 }
 
+/*
+ * spool.channels: null (the routes that spool by default) or the channels
+ * whose spooling routes spool; each must have such a route.
+ */
+static void spool_channels_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                                const char *path, struct gw_problems *pr)
+{
+    (void)row;
+    struct gw_config *cfg = base;
+    if (!value || json_is_null(value))
+        return;
+    if (!json_is_array(value)) {
+        gw_problems_add(pr, "%s: must be null or an array of channel names", path);
+        return;
+    }
+    cfg->spool_channels_set = true;
+    cfg->spool_channels = calloc(json_array_size(value) + 1, sizeof(char *));
+    size_t i;
+    json_t *name;
+    json_array_foreach(value, i, name)
+    {
+        const struct gw_channel *c = gw_channel_find(json_string_value(name));
+        bool spools = false;
+        for (size_t r = 0; c && r < c->n_routes; r++)
+            spools |= c->routes[r].spool != GW_SPOOL_NEVER;
+        if (!spools)
+            gw_problems_add(pr, "%s[%zu]: %s", path, i,
+                            c ? "this channel has no route that can spool" : "no such channel");
+        else if (cfg->spool_channels)
+            cfg->spool_channels[cfg->n_spool_channels++] = strdup(c->name);
+    }
+}
+
 #define AT(field) offsetof(struct gw_config, field)
 #define SECTION(p)                                                                                 \
     {                                                                                              \
@@ -400,6 +433,20 @@ const struct gw_cfg_key gw_cfg_keys[] = {
 
     {.path = "smtp.auth", .type = GW_CFG_STRING, .offset = GW_CFG_NOWHERE, .hook = smtp_auth_hook},
     {.path = "smtp.oauth", .type = GW_CFG_HOOK, .hook = smtp_oauth_hook},
+
+    SECTION("spool"),
+    {.path = "spool.dir",
+     .type = GW_CFG_STRING,
+     .offset = AT(spool_dir),
+     .nullable = true,
+     .env = "INTAKE_SPOOL_DIR"},
+    {.path = "spool.max_bytes",
+     .type = GW_CFG_SIZE,
+     .offset = AT(spool_max_bytes),
+     .min = 4096,
+     .max = 1L << 40},
+    INT("spool.max_age_seconds", spool_max_age_s, 60, 30 * 86400),
+    {.path = "spool.channels", .type = GW_CFG_HOOK, .hook = spool_channels_hook},
 
     SECTION("tls"),
     {.path = "tls.cert_file",

@@ -43,6 +43,13 @@ size_t gw_intake_in_flight(struct gw_intake *intake);
 /* Wakes whoever waits for new outbox rows (the dispatcher), after a commit. */
 void gw_intake_set_commit_hook(struct gw_intake *intake, void (*hook)(void *), void *user);
 
+struct gw_spool;
+/*
+ * The spool jobs marked may_spool go to when the database cannot be reached
+ * (src/gw_spool.h); set before the first job is submitted. Unset: none.
+ */
+void gw_intake_set_spool(struct gw_intake *intake, struct gw_spool *spool);
+
 struct gw_announcer;
 /*
  * Where the workers post committed session events (result.announce_*); set

@@ -16,6 +16,9 @@ struct gw_server;
 GW_MUST_USE enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out);
 /* Borrowed; lives as long as the server. */
 struct gw_intake *gw_server_intake(struct gw_server *srv);
+struct gw_spool;
+/* Gives the server (and its workers) the spool, borrowed; before gw_server_run. */
+void gw_server_set_spool(struct gw_server *srv, struct gw_spool *spool);
 /*
  * Serves until SIGTERM or SIGINT, then stops taking new contacts, finishes the
  * ones in flight (at most drain_s seconds) and returns.

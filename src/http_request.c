@@ -26,6 +26,7 @@
 #include "gw_oauth.h"
 #include "gw_ratelimit.h"
 #include "gw_reply.h"
+#include "gw_spool.h"
 #include "server_private.h"
 
 #define PATH_MAX_LEN  512
@@ -326,16 +327,28 @@ static enum gw_err deferred_parse_run(void *arg, struct gw_arena *arena, struct 
  * leaves its mail on the server, but the gateway still takes every contact,
  * so it stays in the load balancer (200) and says what is wrong.
  */
-static json_t *ready_status(struct gw_server *srv, struct gw_arena *arena)
+/*
+ * /readyz: the database and the spool say ready, degraded (spooling) or 503
+ * (gw_spool_readiness); mail accounts that cannot authenticate make a ready
+ * gateway degraded too, each named in "degraded".
+ */
+static void readiness(struct gw_server *srv, bool database_ok, struct gw_arena *arena,
+                      struct gw_http_reply *reply)
 {
+    gw_spool_readiness(srv->spool, database_ok, arena, reply);
     char *lines = gw_oauth_degraded(srv->cfg->oauth, arena);
-    if (!lines)
-        return json_pack("{s:s}", "status", "ready");
+    if (!lines || reply->status != 200)
+        return;
+    json_t *doc = json_loadb(reply->body, reply->body_len, 0, NULL);
     json_t *list = json_array();
     char *rest = NULL;
     for (char *line = strtok_r(lines, "\n", &rest); line; line = strtok_r(NULL, "\n", &rest))
         json_array_append_new(list, json_string(line));
-    return json_pack("{s:s, s:o}", "status", "degraded", "degraded", list);
+    if (!doc)
+        doc = json_object();
+    json_object_set_new(doc, "status", json_string("degraded"));
+    json_object_set_new(doc, "degraded", list);
+    gw_reply_json(reply, arena, 200, doc);
 }
 
 void gw_http_job_done(struct gw_intake_job *job, void *user)
@@ -354,14 +367,9 @@ void gw_http_job_done(struct gw_intake_job *job, void *user)
     }
     struct session *s = (struct session *)owner;
     s->job = NULL;
-    if (job->kind == GW_JOB_PING) {
-        if (job->result.err == GW_OK)
-            gw_reply_json(&s->reply, s->arena, 200, ready_status(srv, s->arena));
-        else {
-            gw_reply_error(&s->reply, s->arena, 503, "database unavailable", NULL);
-            s->reply.retry_after_s = 1;
-        }
-    } else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
+    if (job->kind == GW_JOB_PING)
+        readiness(srv, job->result.err == GW_OK, s->arena, &s->reply);
+    else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
         srv->metrics.rejected++;
         s->reply = ((struct deferred_parse *)job->parse_arg)->reply;
         count_refused_credentials(srv, s);
@@ -397,11 +405,13 @@ static void serve_builtin(struct gw_server *srv, struct session *s)
     } else if (s->builtin == BUILTIN_METRICS) {
         s->reply.status = 200;
         s->reply.content_type = "text/plain; version=0.0.4";
-        s->reply.body =
+        const char *core =
             gw_metrics_render(&srv->metrics, s->arena, gw_intake_in_flight(srv->intake));
+        const char *spool = gw_spool_metrics(srv->spool, s->arena);
         const char *oauth = gw_oauth_metrics(srv->cfg->oauth, s->arena);
-        if (s->reply.body && oauth && *oauth)
-            s->reply.body = gw_arena_printf(s->arena, "%s%s", s->reply.body, oauth);
+        s->reply.body = core && spool
+                            ? gw_arena_printf(s->arena, "%s%s%s", core, spool, oauth ? oauth : "")
+                            : NULL;
         s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
         send_reply(s);
     } else {
@@ -458,6 +468,7 @@ static void on_body_complete(struct gw_server *srv, struct session *s)
         return;
     }
     job->kind = GW_JOB_REGISTER;
+    job->may_spool = gw_spool_takes(srv->spool, s->route);
     if (s->route->parse_off_loop) {
         /* The body outlives the request buffer only as an arena copy. */
         struct deferred_parse *d = gw_arena_zalloc(s->arena, sizeof(*d));

@@ -14,6 +14,7 @@
 #include "gw_intake.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@
 #include "gw_log.h"
 #include "gw_register.h"
 #include "gw_schema.h"
+#include "gw_spool.h"
 
 struct job_list {
     struct gw_intake_job *head, *tail;
@@ -62,6 +64,7 @@ struct gw_intake {
     void (*commit_hook)(void *);
     void *commit_user;
     struct gw_announcer *announcer;
+    struct gw_spool *spool; /* NULL: no spool */
 };
 
 static void list_push(struct job_list *l, struct gw_intake_job *j)
@@ -126,6 +129,52 @@ static size_t parse_deferred(struct gw_intake_job **batch, size_t n, struct gw_i
     return m;
 }
 
+/*
+ * Keeps a verified contact in the spool (on this thread: it waits for the
+ * disk, which the event loop must not) and answers it as spooled, or as
+ * 503 when the spool is over a bound or cannot be written.
+ */
+static void spool_job(struct gw_intake *in, struct gw_intake_job *job)
+{
+    enum gw_err err = gw_spool_append(in->spool, in->cfg, job);
+    memset(&job->result, 0, sizeof(job->result));
+    if (err == GW_OK) {
+        job->result.spooled = true;
+        return;
+    }
+    job->result.err = GW_ERR_DB_UNAVAILABLE;
+    snprintf(job->result.detail, sizeof(job->result.detail), "%s",
+             err == GW_ERR_BUSY ? "the database is unavailable and this gateway's spool is full"
+                                : "the database is unavailable and the spool cannot be written");
+}
+
+/*
+ * While the spool holds contacts, a new one that may spool joins them at the
+ * end instead of overtaking them: the events of a call keep their order.
+ * Returns the jobs left in todo.
+ */
+static size_t queue_behind_spool(struct gw_intake *in, struct gw_intake_job **todo, size_t m)
+{
+    if (!in->spool || !gw_spool_busy(in->spool))
+        return m;
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        if (todo[i]->may_spool)
+            spool_job(in, todo[i]);
+        else
+            todo[k++] = todo[i];
+    return k;
+}
+
+/* The contacts the database could not be reached for, that may spool, are spooled. */
+static void spool_unreachable(struct gw_intake *in, struct gw_intake_job **todo, size_t m)
+{
+    for (size_t i = 0; in->spool && i < m; i++)
+        if (todo[i]->may_spool && todo[i]->result.err == GW_ERR_DB_UNAVAILABLE &&
+            todo[i]->result.unreachable)
+            spool_job(in, todo[i]);
+}
+
 static void *worker_main(void *arg)
 {
     struct gw_intake *in = ((struct worker_arg *)arg)->in;
@@ -168,17 +217,19 @@ static void *worker_main(void *arg)
             break;
 
         int committed = 0;
-        size_t m = parse_deferred(batch, n, todo);
-        if (!ensure_connection(in, &conn,
-                               lane == &in->lanes[LANE_OWN] ? "intake-slow" : "intake-register")) {
+        size_t m = queue_behind_spool(in, todo, parse_deferred(batch, n, todo));
+        if (m && !ensure_connection(
+                     in, &conn, lane == &in->lanes[LANE_OWN] ? "intake-slow" : "intake-register")) {
             for (size_t i = 0; i < m; i++) {
                 memset(&todo[i]->result, 0, sizeof(todo[i]->result));
                 todo[i]->result.err = GW_ERR_DB_UNAVAILABLE;
+                todo[i]->result.unreachable = true;
             }
         } else if (m && gw_register_batch(conn, in->cfg, todo, m) == GW_ERR_DB_UNAVAILABLE) {
             PQfinish(conn);
             conn = NULL;
         }
+        spool_unreachable(in, todo, m);
         for (size_t i = 0; i < n; i++)
             if (batch[i]->kind == GW_JOB_OPERATION && batch[i]->result.err == GW_OK &&
                 batch[i]->result.document && batch[i]->operation->finish)
@@ -188,7 +239,7 @@ static void *worker_main(void *arg)
                 gw_announcer_post(in->announcer, batch[i]->result.announce_session,
                                   batch[i]->result.announce_seq);
         for (size_t i = 0; i < n; i++)
-            if (batch[i]->result.err == GW_OK &&
+            if (batch[i]->result.err == GW_OK && !batch[i]->result.spooled &&
                 ((batch[i]->kind == GW_JOB_REGISTER && !batch[i]->result.duplicate) ||
                  batch[i]->kind == GW_JOB_OPERATION))
                 committed = 1;
@@ -272,6 +323,11 @@ void gw_intake_set_commit_hook(struct gw_intake *in, void (*hook)(void *), void 
 {
     in->commit_hook = hook;
     in->commit_user = user;
+}
+
+void gw_intake_set_spool(struct gw_intake *in, struct gw_spool *spool)
+{
+    in->spool = spool;
 }
 
 void gw_intake_set_announcer(struct gw_intake *in, struct gw_announcer *announcer)

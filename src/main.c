@@ -22,6 +22,7 @@
 #include "gw_poller.h"
 #include "gw_schema.h"
 #include "gw_server.h"
+#include "gw_spool.h"
 #include "gw_tls.h"
 
 #define DRAIN_SECONDS 10
@@ -210,21 +211,35 @@ static int cmd_serve(const struct gw_config *cfg)
         return EX_CONFIG;
     if (!schema_ready(cfg))
         return EX_CONFIG;
+    /* Before the port: a second gateway on the same spool directory must not start at all. */
+    struct gw_spool *spool = NULL;
+    enum gw_err spool_err = gw_spool_open(cfg, &spool);
+    if (spool_err != GW_OK)
+        return spool_err == GW_ERR_BUSY ? EX_UNAVAILABLE : EX_CANTCREAT;
     struct gw_server *srv = NULL;
-    if (gw_server_create(cfg, &srv) != GW_OK)
+    if (gw_server_create(cfg, &srv) != GW_OK) {
+        gw_spool_close(spool);
         return EX_UNAVAILABLE;
+    }
+    gw_server_set_spool(srv, spool);
     struct gw_outbox *outbox = NULL;
     if (gw_outbox_start(cfg, &outbox) != GW_OK) {
         gw_server_destroy(srv);
+        gw_spool_close(spool);
         return EX_OSERR;
     }
     gw_intake_set_commit_hook(gw_server_intake(srv), gw_outbox_kick, outbox);
     struct gw_poller *poller = NULL;
     if (gw_poller_start(cfg, &poller) != GW_OK)
         gw_error("serve: the poller did not start; polled sources are not read");
+    struct gw_spool_replayer *replayer = NULL;
+    if (gw_spool_replayer_start(cfg, spool, gw_outbox_kick, outbox, &replayer) != GW_OK)
+        gw_error("serve: the spool's replayer did not start; spooled contacts wait for a restart");
     gw_server_run(srv, DRAIN_SECONDS);
     gw_poller_stop(poller);
-    gw_server_destroy(srv);
+    gw_server_destroy(srv); /* its workers append to the spool: stopped before the replayer */
+    gw_spool_replayer_stop(replayer);
+    gw_spool_close(spool);
     gw_outbox_stop(outbox);
     return EX_OK;
 }

@@ -24,8 +24,8 @@ static void observe_registration(struct gw_metrics *m, double seconds)
 
 void gw_metrics_count_result(struct gw_metrics *m, const struct gw_intake_job *job, double now)
 {
-    if (job->kind != GW_JOB_REGISTER)
-        return;
+    if (job->kind != GW_JOB_REGISTER || job->result.spooled)
+        return; /* a spooled contact is counted by the spool, and registered by its replayer */
     if (job->result.err != GW_OK) {
         m->failed++;
         return;

@@ -421,6 +421,14 @@ static void fail_all(struct gw_intake_job **jobs, size_t n, enum gw_err err)
     }
 }
 
+/* The connection broke under the jobs: nothing of theirs is known to be stored. */
+static void fail_unreachable(struct gw_intake_job **jobs, size_t n)
+{
+    fail_all(jobs, n, GW_ERR_DB_UNAVAILABLE);
+    for (size_t i = 0; i < n; i++)
+        jobs[i]->result.unreachable = true;
+}
+
 /* A 23505 that escaped the advisory lock is a duplicate racing us: run it again. */
 static int is_unique_violation(const char *state)
 {
@@ -454,7 +462,7 @@ static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const cha
         if (o == PIPE_COMMITTED)
             return GW_OK;
         if (o == PIPE_BROKEN) {
-            fail_all(&job, 1, GW_ERR_DB_UNAVAILABLE);
+            fail_unreachable(&job, 1);
             return GW_ERR_DB_UNAVAILABLE;
         }
         if (o == PIPE_TAKEN) {
@@ -578,7 +586,7 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
     for (size_t i = 0; i < n; i++)
         n_docs += docs[i] != NULL;
     if (o == PIPE_BROKEN) {
-        fail_all(jobs, n, GW_ERR_DB_UNAVAILABLE);
+        fail_unreachable(jobs, n);
         ret = GW_ERR_DB_UNAVAILABLE;
     } else if (o == PIPE_TAKEN && n_docs == 1) {
         /* Running it alone would only take (and waste) another number. */
@@ -591,7 +599,7 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
          */
         for (size_t i = 0; i < n; i++)
             if (docs[i])
-                fail_all(&jobs[i], 1, GW_ERR_DB_UNAVAILABLE);
+                fail_unreachable(&jobs[i], 1);
         for (size_t i = 0; i < n && ret == GW_OK; i++)
             if (docs[i])
                 ret = run_single(conn, jobs[i], docs[i]);

@@ -241,6 +241,12 @@ struct gw_intake *gw_server_intake(struct gw_server *srv)
     return srv->intake;
 }
 
+void gw_server_set_spool(struct gw_server *srv, struct gw_spool *spool)
+{
+    srv->spool = spool;
+    gw_intake_set_spool(srv->intake, spool);
+}
+
 static void install_signals(struct lws_context *ctx)
 {
     signal_context = ctx;

@@ -61,6 +61,11 @@ static void respond_inbound(const struct gw_intake_result *r, struct gw_arena *a
         gw_reply_intake_failure(reply, arena, r);
         return;
     }
+    if (r->spooled) {
+        /* Kept by the gateway; registered when the database answers. */
+        gw_reply_json(reply, arena, 200, json_pack("{s:s}", "status", "spooled"));
+        return;
+    }
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "ticket", r->ticket, "customer",
                           r->customer, "category", r->category, "priority", r->priority,
                           "new_ticket", r->new_ticket, "duplicate", r->duplicate);
@@ -286,6 +291,8 @@ static const struct gw_route email_routes[] = {
      .auth = GW_AUTH_API_TOKEN,
      .max_body = EMAIL_MAX_BYTES,
      .parse_off_loop = true,
+     /* Providers retry a 5xx for hours; spool only when spool.channels asks for it. */
+     .spool = GW_SPOOL_ON_REQUEST,
      .parse = parse_inbound,
      .respond = respond_inbound},
 };

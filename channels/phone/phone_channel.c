@@ -24,6 +24,11 @@ void phone_json_respond(const struct gw_intake_result *r, struct gw_arena *arena
         gw_reply_intake_failure(reply, arena, r);
         return;
     }
+    if (r->spooled) {
+        /* Kept by the gateway; registered (and its ticket made) when the database answers. */
+        gw_reply_json(reply, arena, 200, json_pack("{s:s}", "status", "spooled"));
+        return;
+    }
     json_t *o =
         json_pack("{s:s, s:s?, s:s?, s:b}", "status", r->duplicate ? "duplicate" : "recorded",
                   "call_state", phone_call_state(r, arena), "ticket",
@@ -42,6 +47,7 @@ static const struct gw_route phone_routes[] = {
      .path = "/v1/phone/twilio",
      .auth = GW_AUTH_NONE,
      .max_body = PHONE_MAX_BODY,
+     .spool = GW_SPOOL_BY_DEFAULT, /* phone systems post an event once */
      .parse = phone_twilio_parse,
      .respond = phone_twilio_respond},
     {.method = "POST",
@@ -49,12 +55,14 @@ static const struct gw_route phone_routes[] = {
      .path_prefix = true,
      .auth = GW_AUTH_NONE,
      .max_body = PHONE_MAX_BODY,
+     .spool = GW_SPOOL_BY_DEFAULT, /* phone systems post an event once */
      .parse = phone_cti_parse,
      .respond = phone_json_respond},
     {.method = "POST",
      .path = "/v1/phone/events",
      .auth = GW_AUTH_NONE,
      .max_body = PHONE_MAX_BODY,
+     .spool = GW_SPOOL_BY_DEFAULT, /* phone systems post an event once */
      .parse = phone_native_parse,
      .respond = phone_json_respond},
 };
