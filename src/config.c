@@ -366,5 +366,6 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->adapter_settings);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
+    free_list(cfg->trusted_proxies, cfg->n_trusted_proxies);
     free(cfg);
 }

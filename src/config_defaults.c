@@ -78,5 +78,7 @@ const char gw_config_defaults[] =
     "  \"smtp\": {\"url\": null, \"starttls\": \"if-offered\", \"user\": null, "
     "\"password\": null, \"ca_file\": null},\n"
     "  \"outbox\": {\"max_attempts\": 8, \"backoff_seconds\": 5, \"poll_ms\": 1000, "
-    "\"lease_seconds\": 60}\n"
+    "\"lease_seconds\": 60},\n"
+    "  \"log\": {\"format\": \"text\"},\n"
+    "  \"server\": {\"trusted_proxies\": []}\n"
     "}\n";

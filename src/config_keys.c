@@ -13,6 +13,8 @@
 
 #include "config_private.h"
 #include "gw_channel.h"
+#include "gw_client_address.h"
+#include "gw_log.h"
 
 static const char *const priority_names[GW_PRIO__COUNT] = {"urgent", "important", "normal"};
 
@@ -185,6 +187,28 @@ static void readable_hook(const struct gw_cfg_key *row, void *base, json_t *valu
         gw_problems_add(pr, "%s: cannot read %s", path, str_of(value));
 }
 
+static void log_format_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                            const char *path, struct gw_problems *pr)
+{
+    (void)row;
+    int f = gw_log_format_parse(str_of(value));
+    if (f < 0)
+        gw_problems_add(pr, "%s: must be \"text\", \"keyvalue\" or \"json\"", path);
+    else
+        ((struct gw_config *)base)->log_format = f;
+}
+
+static void trusted_proxies_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                                 const char *path, struct gw_problems *pr)
+{
+    (void)row, (void)value;
+    const struct gw_config *cfg = base;
+    for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
+        if (!gw_client_cidr_valid(cfg->trusted_proxies[i]))
+            gw_problems_add(pr, "%s[%zu]: \"%s\" is not an address or CIDR (10.0.0.0/8, ::1)", path,
+                            i, cfg->trusted_proxies[i]);
+}
+
 /* Each channel checks its own section; unknown channel names are typos. */
 static void channels_hook(const struct gw_cfg_key *row, void *base, json_t *chs, const char *path,
                           struct gw_problems *pr)
@@ -352,4 +376,17 @@ const struct gw_cfg_key gw_cfg_keys[] = {
     {.path = "queues", .type = GW_CFG_HOOK, .hook = gw_cfg_queues},
     {.path = "business_hours", .type = GW_CFG_HOOK, .hook = gw_cfg_business_hours},
     {.path = "channels", .type = GW_CFG_HOOK, .hook = channels_hook},
+
+    SECTION("log"),
+    {.path = "log.format",
+     .type = GW_CFG_STRING,
+     .offset = GW_CFG_NOWHERE,
+     .env = "INTAKE_LOG_FORMAT",
+     .hook = log_format_hook},
+    SECTION("server"),
+    {.path = "server.trusted_proxies",
+     .type = GW_CFG_WORDS,
+     .offset = AT(trusted_proxies),
+     .n_offset = AT(n_trusted_proxies),
+     .hook = trusted_proxies_hook},
     {0}};

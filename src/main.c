@@ -243,6 +243,7 @@ int main(int argc, char **argv)
     struct gw_config *cfg = NULL;
     if (!load_config(config_path, &cfg))
         return EX_CONFIG;
+    gw_log_set_format((enum gw_log_format)cfg->log_format);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = channel_cmd               ? channel_cmd->run(argc - i, argv + i, cfg)
              : !strcmp(cmd, "migrate") ? cmd_migrate(cfg)

@@ -85,9 +85,16 @@ static void add_retry(struct outcomes *o, const struct gw_config *cfg, const str
         delay = MAX_BACKOFF_S;
     json_array_append_new(o->retry, json_pack("{s:I, s:I, s:s}", "id", row_id(row), "delay",
                                               (json_int_t)delay, "why", why));
-    if (row->attempts >= cfg->outbox_max_attempts)
-        gw_error("outbox: row %s (%s) failed for good after %d attempts: %s", row->id, row->kind,
-                 row->attempts, why);
+    if (row->attempts >= cfg->outbox_max_attempts) {
+        char reason[256];
+        gw_log_server_reason(why, reason, sizeof(reason));
+        gw_log_event(GW_LOG_ERROR, "outbox.given_up",
+                     GW_FIELDS(GW_STR("row", row->id), GW_STR("kind", row->kind),
+                               GW_STR("channel", row->channel), GW_INT("attempt", row->attempts),
+                               GW_STR("reason", reason)),
+                     "outbox: row %s (%s) failed for good after %d attempts: %s", row->id,
+                     row->kind, row->attempts, reason);
+    }
 }
 
 static void add_skipped(struct outcomes *o, const struct claimed *row, const char *why)
@@ -132,11 +139,20 @@ static void send_and_record(CURL *curl, const struct gw_config *cfg, const struc
 {
     char why[256] = "";
     if (send_delivery(curl, cfg, row, d, why, sizeof(why)) != GW_OK) {
-        gw_warn("outbox: row %s (%s) attempt %d failed: %s", row->id, row->kind, row->attempts,
-                why);
+        /* The server's words name the recipient: the log keeps its codes (gw_log.h). */
+        char reason[256];
+        gw_log_server_reason(why, reason, sizeof(reason));
+        gw_log_event(GW_LOG_WARN, "outbox.failed",
+                     GW_FIELDS(GW_STR("row", row->id), GW_STR("kind", row->kind),
+                               GW_STR("channel", row->channel), GW_INT("attempt", row->attempts),
+                               GW_STR("reason", reason)),
+                     "outbox: row %s (%s) attempt %d failed: %s", row->id, row->kind, row->attempts,
+                     reason);
         add_retry(o, cfg, row, why);
         return;
     }
+    gw_event(GW_LOG_INFO, "outbox.sent", GW_STR("row", row->id), GW_STR("kind", row->kind),
+             GW_STR("channel", row->channel), GW_INT("attempt", row->attempts));
     add_id(o->sent, row->id);
     if (d->record_ref)
         json_array_append_new(o->records, json_pack("{s:I, s:s, s:s?, s:s?}", "id", row_id(row),
@@ -360,7 +376,10 @@ static enum gw_err write_outcomes(PGconn *conn, const struct gw_config *cfg, con
     if (err != GW_OK && gw_db_is_broken(conn))
         err = GW_ERR_DB_UNAVAILABLE;
     else if (err != GW_OK)
-        gw_warn("outbox: recording outcomes failed: %s", PQresultErrorMessage(res));
+        gw_log_event(GW_LOG_WARN, "outbox.record_failed",
+                     GW_FIELDS(GW_STR("sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE))),
+                     "outbox: recording outcomes failed (sqlstate %s)",
+                     PQresultErrorField(res, PG_DIAG_SQLSTATE));
     PQclear(res);
     return err;
 }
