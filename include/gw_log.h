@@ -86,6 +86,9 @@ char *gw_log_redact(const char *in, char *out, size_t cap);
  */
 char *gw_log_server_reason(const char *why, char *out, size_t cap);
 
+/* libwebsockets' own lines (lws_set_log_level's emit function), as "lws: ..." lines. */
+void gw_log_lws(int lws_level, const char *line);
+
 #define gw_debug(...) gw_log(GW_LOG_DEBUG, __VA_ARGS__)
 #define gw_info(...)  gw_log(GW_LOG_INFO, __VA_ARGS__)
 #define gw_warn(...)  gw_log(GW_LOG_WARN, __VA_ARGS__)

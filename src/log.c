@@ -378,3 +378,13 @@ void gw_log_end_fields(const char *key, const struct gw_log_field *fields, const
     end(key, fields, fmt, ap);
     va_end(ap);
 }
+
+void gw_log_lws(int lws_level, const char *line)
+{
+    /* LLL_ERR is 1 in libwebsockets' levels; everything else it is told to emit is a warning. */
+    enum gw_log_level level = (lws_level & 1) ? GW_LOG_ERROR : GW_LOG_WARN;
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    gw_log(level, "lws: %.*s", (int)n, line);
+}

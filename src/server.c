@@ -159,7 +159,7 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
         free(srv);
         return GW_ERR_NOMEM;
     }
-    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    lws_set_log_level(LLL_ERR | LLL_WARN, gw_log_lws);
     /*
      * An idle WebSocket is pinged after half the idle time and closed when
      * no pong (or other traffic) has come by the end of it.
