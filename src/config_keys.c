@@ -160,7 +160,11 @@ static void smtp_url_hook(const struct gw_cfg_key *row, void *base, json_t *valu
     (void)row;
     const char *url = str_of(value);
     if (strncmp(url, "smtp://", 7) || !url[7] || strchr(url + 7, '/'))
-        gw_problems_add(pr, "%s: \"%s\" is not smtp://host:port", path, url);
+        /* Not quoted: a URL with user:password@ in it would put the password on screen. */
+        gw_problems_add(pr,
+                        "%s: must be smtp://host:port (a user and password go in smtp.user "
+                        "and smtp.password)",
+                        path);
     else
         ((struct gw_config *)base)->smtp_hostport = strdup(url + 7);
 }
