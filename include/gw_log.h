@@ -22,6 +22,8 @@ void gw_log_set_level(enum gw_log_level level);
 void gw_log_set_format(enum gw_log_format format);
 /* "text", "keyvalue" or "json"; -1 for anything else. */
 int gw_log_format_parse(const char *name);
+/* "debug", "info", "warn" or "error"; -1 for anything else. */
+int gw_log_level_parse(const char *name);
 
 void gw_log(enum gw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

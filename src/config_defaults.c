@@ -79,6 +79,6 @@ const char gw_config_defaults[] =
     "\"password\": null, \"ca_file\": null},\n"
     "  \"outbox\": {\"max_attempts\": 8, \"backoff_seconds\": 5, \"poll_ms\": 1000, "
     "\"lease_seconds\": 60},\n"
-    "  \"log\": {\"format\": \"text\"},\n"
+    "  \"log\": {\"format\": \"text\", \"level\": \"info\"},\n"
     "  \"server\": {\"trusted_proxies\": []}\n"
     "}\n";

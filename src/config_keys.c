@@ -202,6 +202,17 @@ static void log_format_hook(const struct gw_cfg_key *row, void *base, json_t *va
         ((struct gw_config *)base)->log_format = f;
 }
 
+static void log_level_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                           const char *path, struct gw_problems *pr)
+{
+    (void)row;
+    int level = gw_log_level_parse(str_of(value));
+    if (level < 0)
+        gw_problems_add(pr, "%s: must be \"debug\", \"info\", \"warn\" or \"error\"", path);
+    else
+        ((struct gw_config *)base)->log_level = level;
+}
+
 static void trusted_proxies_hook(const struct gw_cfg_key *row, void *base, json_t *value,
                                  const char *path, struct gw_problems *pr)
 {
@@ -387,6 +398,11 @@ const struct gw_cfg_key gw_cfg_keys[] = {
      .offset = GW_CFG_NOWHERE,
      .env = "INTAKE_LOG_FORMAT",
      .hook = log_format_hook},
+    {.path = "log.level",
+     .type = GW_CFG_STRING,
+     .offset = GW_CFG_NOWHERE,
+     .env = "INTAKE_LOG_LEVEL",
+     .hook = log_level_hook},
     SECTION("server"),
     {.path = "server.trusted_proxies",
      .type = GW_CFG_WORDS,

@@ -46,10 +46,13 @@ static void first_line(const char *msg, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static void away_begins(const char *app_name, const char *why)
+static void away_begins(const char *app_name, const char *libpq_why)
 {
     long long none = 0;
     atomic_compare_exchange_strong(&away_since, &none, now_s());
+    /* libpq's words, not ours: through the redactor (a URL's password, say). */
+    char why[512];
+    gw_log_redact(libpq_why, why, sizeof(why));
     gw_log_begin_fields(DB_AWAY, GW_LOG_WARN,
                         GW_FIELDS(GW_STR("connection", app_name), GW_STR("reason", why)),
                         "database: unreachable (%s): %s", app_name, why);
@@ -104,11 +107,13 @@ static void log_notice(void *arg, const PGresult *res)
         away_begins(app_name, why);
         return;
     }
+    char shown[512];
+    gw_log_redact(text, shown, sizeof(shown));
     gw_log_event(notice_level(severity), "database.notice",
                  GW_FIELDS(GW_STR("connection", app_name), GW_STR("severity", severity),
-                           GW_STR("sqlstate", state), GW_STR("text", text)),
+                           GW_STR("sqlstate", state), GW_STR("text", shown)),
                  "database: %s from the server (%s, sqlstate %s): %s", severity, app_name, state,
-                 text);
+                 shown);
 }
 
 enum gw_err gw_db_connect(const char *url, const char *app_name, PGconn **out)

@@ -52,6 +52,14 @@ int gw_log_format_parse(const char *name)
     return -1;
 }
 
+int gw_log_level_parse(const char *name)
+{
+    for (int i = 0; name && i < 4; i++)
+        if (!strcmp(name, level_names[i]))
+            return i;
+    return -1;
+}
+
 /* A line being built; on running out of memory it stays short, never broken. */
 struct line {
     char *s;
