@@ -75,6 +75,27 @@ static json_int_t row_id(const struct claimed *row)
     return (json_int_t)strtoll(row->id, NULL, 10);
 }
 
+/*
+ * A failed delivery's line: one to be retried (warn), or the last try
+ * (error). The server's words name the recipient: the log keeps its codes
+ * (gw_log_server_reason); the row keeps the whole answer.
+ */
+static void log_failure(const struct claimed *row, const char *why, bool for_good)
+{
+    char reason[256], what[64];
+    gw_log_server_reason(why, reason, sizeof(reason));
+    if (for_good)
+        snprintf(what, sizeof(what), "failed for good after %d attempts", row->attempts);
+    else
+        snprintf(what, sizeof(what), "attempt %d failed", row->attempts);
+    gw_log_event(for_good ? GW_LOG_ERROR : GW_LOG_WARN,
+                 for_good ? "outbox.given_up" : "outbox.failed",
+                 GW_FIELDS(GW_STR("row", row->id), GW_STR("kind", row->kind),
+                           GW_STR("channel", row->channel), GW_INT("attempt", row->attempts),
+                           GW_STR("reason", reason)),
+                 "outbox: row %s (%s) %s: %s", row->id, row->kind, what, reason);
+}
+
 static void add_retry(struct outcomes *o, const struct gw_config *cfg, const struct claimed *row,
                       const char *why)
 {
@@ -85,16 +106,8 @@ static void add_retry(struct outcomes *o, const struct gw_config *cfg, const str
         delay = MAX_BACKOFF_S;
     json_array_append_new(o->retry, json_pack("{s:I, s:I, s:s}", "id", row_id(row), "delay",
                                               (json_int_t)delay, "why", why));
-    if (row->attempts >= cfg->outbox_max_attempts) {
-        char reason[256];
-        gw_log_server_reason(why, reason, sizeof(reason));
-        gw_log_event(GW_LOG_ERROR, "outbox.given_up",
-                     GW_FIELDS(GW_STR("row", row->id), GW_STR("kind", row->kind),
-                               GW_STR("channel", row->channel), GW_INT("attempt", row->attempts),
-                               GW_STR("reason", reason)),
-                     "outbox: row %s (%s) failed for good after %d attempts: %s", row->id,
-                     row->kind, row->attempts, reason);
-    }
+    if (row->attempts >= cfg->outbox_max_attempts)
+        log_failure(row, why, true);
 }
 
 static void add_skipped(struct outcomes *o, const struct claimed *row, const char *why)
@@ -139,15 +152,7 @@ static void send_and_record(CURL *curl, const struct gw_config *cfg, const struc
 {
     char why[256] = "";
     if (send_delivery(curl, cfg, row, d, why, sizeof(why)) != GW_OK) {
-        /* The server's words name the recipient: the log keeps its codes (gw_log.h). */
-        char reason[256];
-        gw_log_server_reason(why, reason, sizeof(reason));
-        gw_log_event(GW_LOG_WARN, "outbox.failed",
-                     GW_FIELDS(GW_STR("row", row->id), GW_STR("kind", row->kind),
-                               GW_STR("channel", row->channel), GW_INT("attempt", row->attempts),
-                               GW_STR("reason", reason)),
-                     "outbox: row %s (%s) attempt %d failed: %s", row->id, row->kind, row->attempts,
-                     reason);
+        log_failure(row, why, false);
         add_retry(o, cfg, row, why);
         return;
     }
