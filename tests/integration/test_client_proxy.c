@@ -4,7 +4,8 @@
  * `option forwardfor`), two clients named by X-Forwarded-For are limited
  * separately: the one who guesses tokens is locked out, the other is not,
  * and a request rate is counted per client. From a peer that is not trusted
- * the header is ignored: a forged one does not escape a lockout.
+ * the header is ignored: a forged one does not escape a lockout. A chat
+ * WebSocket's per-address message limit follows the same client.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "ws_client.h"
 
 /* POSTs a contact as the client named by forwarded (NULL: no header) with token; the status. */
 static long post_as(const struct harness_env *env, const char *forwarded, const char *token, int n)
@@ -103,6 +105,52 @@ static void test_an_untrusted_peer_cannot_forge_its_way_out(void **state)
     assert_int_equal(harness_env_teardown(&env), 0);
 }
 
+/* A chat customer behind the proxy: hello and n messages; counts acks and rate refusals. */
+static void chat_as(const struct harness_env *env, const char *forwarded, int n, int *acked,
+                    int *limited)
+{
+    struct ws_client *c = ws_connect_forwarded(env->gw.port, "/v1/chat", "intake-chat.v1",
+                                               "http://shop.example", forwarded);
+    assert_non_null(c);
+    assert_true(ws_send(c, "{\"type\":\"hello\",\"lang\":\"en\"}"));
+    free(ws_recv_type(c, "welcome", 5000));
+    for (int i = 0; i < n; i++) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "{\"type\":\"message\",\"client_id\":\"%s-%d\",\"text\":\"x\"}",
+                 forwarded, i);
+        assert_true(ws_send(c, msg));
+    }
+    *acked = *limited = 0;
+    for (char *m; (m = ws_recv(c, 1500)) != NULL; free(m)) {
+        *acked += strstr(m, "\"type\":\"ack\"") != NULL;
+        *limited += strstr(m, "\"code\":\"rate_limited\"") != NULL;
+    }
+    ws_free(c);
+}
+
+static void test_chat_limits_follow_the_forwarded_client(void **state)
+{
+    (void)state;
+    struct harness_env env;
+    assert_int_equal(harness_env_setup(&env, "proxy_chat",
+                                       "{\"server\":{\"trusted_proxies\":[\"127.0.0.1\"]},"
+                                       "\"channels\":{\"chat\":{\"allowed_origins\":["
+                                       "\"http://shop.example\"],\"messages_per_minute\":600,"
+                                       "\"messages_per_minute_per_address\":6,"
+                                       "\"invalid_messages_before_close\":50}}}"),
+                     0);
+    int acked = 0, limited = 0;
+    /* A's address has a burst of two frames: the hello and one message. */
+    chat_as(&env, "198.51.100.31", 4, &acked, &limited);
+    assert_int_equal(acked, 1);
+    assert_int_equal(limited, 3);
+    /* B, behind the same proxy, has its own. */
+    chat_as(&env, "198.51.100.32", 1, &acked, &limited);
+    assert_int_equal(acked, 1);
+    assert_int_equal(limited, 0);
+    assert_int_equal(harness_env_teardown(&env), 0);
+}
+
 static void test_a_bad_trusted_proxy_is_a_config_error(void **state)
 {
     (void)state;
@@ -132,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_clients_behind_a_trusted_proxy_are_limited_apart),
         cmocka_unit_test(test_request_rate_is_counted_per_forwarded_client),
         cmocka_unit_test(test_an_untrusted_peer_cannot_forge_its_way_out),
+        cmocka_unit_test(test_chat_limits_follow_the_forwarded_client),
         cmocka_unit_test(test_a_bad_trusted_proxy_is_a_config_error),
     };
     return cmocka_run_group_tests_name("client limits behind a proxy", tests, NULL, NULL);

@@ -17,6 +17,9 @@ struct ws_client;
  * NULL when the handshake failed.
  */
 struct ws_client *ws_connect(int port, const char *path, const char *protocol, const char *origin);
+/* The same as if through a proxy: the handshake carries X-Forwarded-For: forwarded_for. */
+struct ws_client *ws_connect_forwarded(int port, const char *path, const char *protocol,
+                                       const char *origin, const char *forwarded_for);
 /* Queues one message and waits until it is written. */
 bool ws_send(struct ws_client *c, const char *text);
 bool ws_send_raw(struct ws_client *c, const void *data, size_t len, bool binary);
