@@ -100,7 +100,11 @@ static bool list_filter(const char *key, const char *value, json_t *doc, const c
             return false;
         json_object_set_new(doc, "assignee", json_string(value));
     } else if (!strcmp(key, "after")) {
-        /* The "next" of the page before: "<seconds since 1970>:<ticket id>". */
+        /* The "next" of the page before: "<seconds since 1970>:<ticket id>",
+         * after "f:" within finished work. */
+        const char *cursor = value;
+        if (!strncmp(value, "f:", 2))
+            value += 2;
         const char *colon = strchr(value, ':');
         size_t head = colon ? (size_t)(colon - value) : 0;
         bool ok = colon && head > 0 && head <= 24 &&
@@ -109,7 +113,7 @@ static bool list_filter(const char *key, const char *value, json_t *doc, const c
                   strspn(colon + 1, "0123456789") == strlen(colon + 1);
         if (!ok)
             return false;
-        json_object_set_new(doc, "after", json_string(value));
+        json_object_set_new(doc, "after", json_string(cursor));
     } else if (!strcmp(key, "overdue") || !strcmp(key, "all")) {
         if (strcmp(value, "true") && strcmp(value, "false"))
             return false;

@@ -90,6 +90,21 @@ struct gw_config {
     int smtp_starttls;   /* 0 no, 1 if offered, 2 required */
     char *smtp_user, *smtp_password;
     char *smtp_ca_file; /* CA certificates to verify the server with; NULL: the system's */
+    /* "smtp.auth": "xoauth2" sends with an access token from "smtp.oauth" (gw_oauth.h). */
+    int smtp_xoauth2;
+    void *smtp_oauth; /* the "smtp.oauth" settings (a json_t object), owned; NULL: none */
+    /*
+     * The access tokens of OAuth2 mail accounts (gw_oauth.h): the one mutable
+     * part of a configuration, locked inside, made with it and freed with it.
+     */
+    struct gw_oauth_store *oauth;
+
+    /*
+     * "tls": the gateway's own HTTPS/WSS (src/gw_tls.h). Both NULL: plain
+     * HTTP, for a proxy that terminates TLS in front; never one without the other.
+     */
+    char *tls_cert_file; /* PEM: the certificate, then its intermediates */
+    char *tls_key_file;  /* PEM, unencrypted; its path may be logged, never its content */
 
     /* "channels": {name: {...}}: each channel's own settings, read by that channel. */
     void *channels; /* a json_t object (jansson), owned by the config */

@@ -13,6 +13,7 @@
 
 #include "config_private.h"
 #include "gw_channel.h"
+#include "gw_oauth.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,9 @@ static enum gw_err finish(json_t *user, struct gw_config **out, struct gw_proble
         json_decref(root);
         return GW_ERR_NOMEM;
     }
+    cfg->oauth = gw_oauth_store_create();
+    if (!cfg->oauth)
+        gw_problems_add(pr, "out of memory");
     gw_cfg_load(gw_cfg_keys, cfg, root, "", pr);
     load_adapter_settings(cfg, root, pr);
     json_decref(root);
@@ -367,6 +371,10 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->smtp_user);
     free(cfg->smtp_password);
     free(cfg->smtp_ca_file);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
+    json_decref(cfg->smtp_oauth);
+    gw_oauth_store_destroy(cfg->oauth);
     free(cfg->business_hours);
     for (size_t i = 0; i < cfg->n_queue_hooks; i++) {
         free(cfg->queue_hooks[i].queue);

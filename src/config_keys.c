@@ -15,6 +15,7 @@
 #include "gw_channel.h"
 #include "gw_client_address.h"
 #include "gw_log.h"
+#include "gw_oauth.h"
 
 static const char *const priority_names[GW_PRIO__COUNT] = {"urgent", "important", "normal"};
 
@@ -224,6 +225,54 @@ static void trusted_proxies_hook(const struct gw_cfg_key *row, void *base, json_
                             i, cfg->trusted_proxies[i]);
 }
 
+/*
+ * tls.key_file, read after tls.cert_file: the two come together or not at
+ * all. Whether the files are usable is gw_tls_check_config's (check-config
+ * and serve): other commands never open them.
+ */
+static void tls_key_hook(const struct gw_cfg_key *row, void *base, json_t *value, const char *path,
+                         struct gw_problems *pr)
+{
+    (void)row;
+    struct gw_config *cfg = base;
+    if (value && !json_is_null(value)) {
+        if (!json_is_string(value) || json_string_length(value) == 0)
+            gw_problems_add(pr, "%s: must be a non-empty string", path);
+        else if (!cfg->tls_cert_file)
+            gw_problems_add(pr, "tls.cert_file: required when %s is set", path);
+        else
+            cfg->tls_key_file = strdup(str_of(value));
+    } else if (cfg->tls_cert_file)
+        gw_problems_add(pr, "%s: required when tls.cert_file is set", path);
+}
+
+/* "password" (libesmtp, smtp.user/password) or "xoauth2" (libcurl, smtp.oauth). */
+static void smtp_auth_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                           const char *path, struct gw_problems *pr)
+{
+    (void)row;
+    struct gw_config *cfg = base;
+    cfg->smtp_xoauth2 = !strcmp(str_of(value), "xoauth2");
+    if (!cfg->smtp_xoauth2 && strcmp(str_of(value), "password"))
+        gw_problems_add(pr, "%s: must be password or xoauth2", path);
+}
+
+/* Read after smtp.auth: with xoauth2, the account's settings and a user are required. */
+static void smtp_oauth_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                            const char *path, struct gw_problems *pr)
+{
+    (void)row;
+    struct gw_config *cfg = base;
+    if (value && !json_is_null(value)) {
+        gw_oauth_check(value, path, pr);
+        cfg->smtp_oauth = json_incref(value);
+    }
+    if (cfg->smtp_xoauth2 && !cfg->smtp_oauth)
+        gw_problems_add(pr, "%s: required when smtp.auth is xoauth2", path);
+    if (cfg->smtp_xoauth2 && !cfg->smtp_user)
+        gw_problems_add(pr, "smtp.user: required when smtp.auth is xoauth2 (the mailbox address)");
+}
+
 /* Each channel checks its own section; unknown channel names are typos. */
 static void channels_hook(const struct gw_cfg_key *row, void *base, json_t *chs, const char *path,
                           struct gw_problems *pr)
@@ -387,6 +436,20 @@ const struct gw_cfg_key gw_cfg_keys[] = {
      .nullable = true,
      .env = "INTAKE_SMTP_CA_FILE",
      .hook = readable_hook},
+
+    {.path = "smtp.auth", .type = GW_CFG_STRING, .offset = GW_CFG_NOWHERE, .hook = smtp_auth_hook},
+    {.path = "smtp.oauth", .type = GW_CFG_HOOK, .hook = smtp_oauth_hook},
+
+    SECTION("tls"),
+    {.path = "tls.cert_file",
+     .type = GW_CFG_STRING,
+     .offset = AT(tls_cert_file),
+     .nullable = true,
+     .env = "INTAKE_TLS_CERT_FILE"},
+    {.path = "tls.key_file",
+     .type = GW_CFG_HOOK,
+     .env = "INTAKE_TLS_KEY_FILE",
+     .hook = tls_key_hook},
 
     {.path = "queues", .type = GW_CFG_HOOK, .hook = gw_cfg_queues},
     {.path = "business_hours", .type = GW_CFG_HOOK, .hook = gw_cfg_business_hours},

@@ -24,4 +24,13 @@ GW_MUST_USE enum gw_err gw_smtp_send(const struct gw_config *cfg, const char *ma
                                      const char *rcpt_to, const char *message, char *why,
                                      size_t why_len);
 
+/*
+ * The same for an account that takes no password (smtp.auth "xoauth2"):
+ * libcurl's SMTP with an OAuth2 access token (smtp_oauth.c); gw_smtp_send
+ * hands over to it.
+ */
+GW_MUST_USE enum gw_err gw_smtp_send_xoauth2(const struct gw_config *cfg, const char *mail_from,
+                                             const char *rcpt_to, const char *message, char *why,
+                                             size_t why_len);
+
 #endif

@@ -24,6 +24,7 @@
 #include "gw_intake.h"
 #include "gw_metrics.h"
 #include "gw_client_address.h"
+#include "gw_oauth.h"
 #include "gw_ratelimit.h"
 #include "gw_reply.h"
 #include "server_private.h"
@@ -318,6 +319,23 @@ static enum gw_err deferred_parse_run(void *arg, struct gw_arena *arena, struct 
     return GW_OK;
 }
 
+/*
+ * Ready, or ready but degraded: a mail account that cannot authenticate
+ * leaves its mail on the server, but the gateway still takes every contact,
+ * so it stays in the load balancer (200) and says what is wrong.
+ */
+static json_t *ready_status(struct gw_server *srv, struct gw_arena *arena)
+{
+    char *lines = gw_oauth_degraded(srv->cfg->oauth, arena);
+    if (!lines)
+        return json_pack("{s:s}", "status", "ready");
+    json_t *list = json_array();
+    char *rest = NULL;
+    for (char *line = strtok_r(lines, "\n", &rest); line; line = strtok_r(NULL, "\n", &rest))
+        json_array_append_new(list, json_string(line));
+    return json_pack("{s:s, s:o}", "status", "degraded", "degraded", list);
+}
+
 void gw_http_job_done(struct gw_intake_job *job, void *user)
 {
     struct gw_server *srv = user;
@@ -336,7 +354,7 @@ void gw_http_job_done(struct gw_intake_job *job, void *user)
     s->job = NULL;
     if (job->kind == GW_JOB_PING) {
         if (job->result.err == GW_OK)
-            gw_reply_json(&s->reply, s->arena, 200, json_pack("{s:s}", "status", "ready"));
+            gw_reply_json(&s->reply, s->arena, 200, ready_status(srv, s->arena));
         else {
             gw_reply_error(&s->reply, s->arena, 503, "database unavailable", NULL);
             s->reply.retry_after_s = 1;
@@ -379,6 +397,9 @@ static void serve_builtin(struct gw_server *srv, struct session *s)
         s->reply.content_type = "text/plain; version=0.0.4";
         s->reply.body =
             gw_metrics_render(&srv->metrics, s->arena, gw_intake_in_flight(srv->intake));
+        const char *oauth = gw_oauth_metrics(srv->cfg->oauth, s->arena);
+        if (s->reply.body && oauth && *oauth)
+            s->reply.body = gw_arena_printf(s->arena, "%s%s", s->reply.body, oauth);
         s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
         send_reply(s);
     } else {

@@ -17,10 +17,12 @@
 #include "gw_db.h"
 #include "gw_intake.h"
 #include "gw_log.h"
+#include "gw_mail_auth.h"
 #include "gw_outbox.h"
 #include "gw_poller.h"
 #include "gw_schema.h"
 #include "gw_server.h"
+#include "gw_tls.h"
 
 #define DRAIN_SECONDS 10
 
@@ -31,7 +33,8 @@ static void usage(FILE *out)
                  "  serve          run the gateway (HTTP on the configured listen address)\n"
                  "  migrate        apply database migrations from db/ that are not applied yet\n"
                  "  check-config   report every problem in the configuration, then exit\n"
-                 "  defaults       print the built-in configuration as JSON\n");
+                 "  defaults       print the built-in configuration as JSON\n"
+                 "  mail-auth      obtain a mail account's OAuth2 refresh token (device code)\n");
     for (const struct gw_channel *const *c = gw_channels; *c; c++)
         for (size_t i = 0; i < (*c)->n_commands; i++)
             fprintf(out, "  %-14s %s\n", (*c)->commands[i].name, (*c)->commands[i].summary);
@@ -51,11 +54,18 @@ static int load_config(const char *path, struct gw_config **cfg)
     return 0;
 }
 
+/* "password_env", "refresh_token_file": where a secret is, not the secret. */
+static bool names_a_place(const char *key)
+{
+    size_t n = strlen(key);
+    return (n > 4 && !strcmp(key + n - 4, "_env")) || (n > 5 && !strcmp(key + n - 5, "_file"));
+}
+
 /* Whether a JSON value holds a secret: a non-empty string under a key that names one. */
 static bool holds_secret(const json_t *v, const char *key)
 {
     if (json_is_string(v))
-        return key && *json_string_value(v) &&
+        return key && *json_string_value(v) && !names_a_place(key) &&
                (strstr(key, "token") || strstr(key, "password") || strstr(key, "secret"));
     const char *k;
     json_t *child;
@@ -94,13 +104,35 @@ static void warn_readable_secrets(const char *path)
     json_decref(root);
 }
 
+static void warn_config(const char *line)
+{
+    fprintf(stderr, "config: warning: %s\n", line);
+}
+
+static void warn_log(const char *line)
+{
+    gw_warn("serve: %s", line);
+}
+
+/* The tls settings' files (gw_tls.h): each problem on stderr; 0 when there was one. */
+static int tls_usable(const struct gw_config *cfg, void (*warn)(const char *line))
+{
+    struct gw_problems problems = {0};
+    gw_tls_check_config(cfg, &problems, warn);
+    for (size_t i = 0; i < problems.n; i++)
+        fprintf(stderr, "config: %s\n", problems.items[i]);
+    int ok = problems.n == 0;
+    gw_problems_clear(&problems);
+    return ok;
+}
+
 static int cmd_check_config(const char *path)
 {
     struct gw_config *cfg = NULL;
     if (!load_config(path, &cfg))
         return EX_CONFIG;
     warn_readable_secrets(path);
-    int ok = 1;
+    int ok = tls_usable(cfg, warn_config);
     if (!cfg->api_token) {
         fprintf(stderr, "config: api_token: required to serve (or set INTAKE_API_TOKEN)\n");
         ok = 0;
@@ -109,8 +141,9 @@ static int cmd_check_config(const char *path)
         ok = 0;
     }
     if (ok)
-        printf("configuration OK: listen %s:%d, %zu categories, %d database workers\n",
-               cfg->listen_host, cfg->listen_port, cfg->n_categories, cfg->db_workers);
+        printf("configuration OK: listen %s:%d (%s), %zu categories, %d database workers\n",
+               cfg->listen_host, cfg->listen_port, cfg->tls_cert_file ? "https" : "http",
+               cfg->n_categories, cfg->db_workers);
     gw_config_free(cfg);
     return ok ? EX_OK : EX_CONFIG;
 }
@@ -173,6 +206,8 @@ static int cmd_serve(const struct gw_config *cfg)
         fprintf(stderr, "serve: set api_token (16+ characters) or INTAKE_API_TOKEN\n");
         return EX_CONFIG;
     }
+    if (!tls_usable(cfg, warn_log))
+        return EX_CONFIG;
     if (!schema_ready(cfg))
         return EX_CONFIG;
     struct gw_server *srv = NULL;
@@ -225,6 +260,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "defaults")) {
         fputs(gw_config_defaults, stdout);
         return EX_OK;
+    }
+    if (!strcmp(cmd, "mail-auth")) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = gw_mail_auth_main(argc - i, argv + i);
+        curl_global_cleanup();
+        return rc;
     }
     const struct gw_command *channel_cmd = NULL;
     for (const struct gw_channel *const *c = gw_channels; *c && !channel_cmd; c++)

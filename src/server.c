@@ -14,6 +14,9 @@
  * on an event library runs the loop until it is stopped, so the loop is
  * "foreign" and we run it one iteration at a time. Without the plugin the
  * context falls back to lws's poll() loop.
+ *
+ * With tls.cert_file the same port speaks only HTTPS and WSS (server_tls.c);
+ * SIGHUP reloads the certificate between two turns of the loop.
  */
 #include "gw_server.h"
 
@@ -37,9 +40,10 @@
 #include "gw_log.h"
 #include "gw_listener.h"
 #include "gw_ratelimit.h"
+#include "gw_tls.h"
 #include "server_private.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 static struct lws_context *volatile signal_context;
 
 double gw_server_now(void)
@@ -47,6 +51,21 @@ double gw_server_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The first protocol's callback: lws asks it to finish the vhost's TLS
+ * context (with the SSL_CTX as user) while the context is created; the rest
+ * is the HTTP front's.
+ */
+static int first_protocol(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                          size_t len)
+{
+    if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
+        struct gw_server *srv = lws_context_user(lws_get_context(wsi));
+        return srv->tls ? gw_server_tls_setup(srv->tls, user) : 0;
+    }
+    return gw_http_protocol.callback(wsi, reason, user, in, len);
 }
 
 /* "http" first (plain requests bind to it), then the channels' socket routes, then the end. */
@@ -57,6 +76,7 @@ static struct lws_protocols *make_protocols(struct socket_hub *hub)
     if (!p)
         return NULL;
     p[0] = gw_http_protocol;
+    p[0].callback = first_protocol;
     socket_hub_protocols(hub, p + 1, n);
     return p;
 }
@@ -68,8 +88,10 @@ static void wake_loop(void *user)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
     if (signal_context)
         lws_cancel_service(signal_context);
 }
@@ -177,15 +199,18 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
     info.timeout_secs = 30;
     info.retry_and_idle_policy = &idle_policy;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->listen_host, ':');
-    int err = listen_errno(cfg);
-    srv->ctx = err ? NULL : create_context(srv, &info);
+    enum gw_err tls_err = gw_server_tls_create(cfg, &info, &srv->tls);
+    int err = tls_err == GW_OK ? listen_errno(cfg) : 0;
+    srv->ctx = err || tls_err != GW_OK ? NULL : create_context(srv, &info);
     if (!srv->ctx) {
         /* Asked again when lws failed: another process may have taken the port since. */
-        say_cannot_listen(cfg, err ? err : listen_errno(cfg));
+        if (tls_err == GW_OK)
+            say_cannot_listen(cfg, err ? err : listen_errno(cfg));
+        gw_server_tls_destroy(srv->tls);
         socket_hub_destroy(srv->hub);
         free(srv->protocols);
         free(srv);
-        return GW_ERR_IO;
+        return tls_err != GW_OK ? tls_err : GW_ERR_IO;
     }
     srv->limits =
         gw_ratelimit_create(cfg->rate_per_client, cfg->rate_burst, cfg->auth_failures_per_min);
@@ -203,6 +228,7 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
             close(srv->idle_pipe);
         if (srv->loop)
             ev_loop_destroy(srv->loop);
+        gw_server_tls_destroy(srv->tls);
         socket_hub_destroy(srv->hub);
         free(srv->protocols);
         free(srv);
@@ -227,6 +253,7 @@ static void install_signals(struct lws_context *ctx)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -303,18 +330,25 @@ static void stop_accepting(struct gw_server *srv)
 void gw_server_run(struct gw_server *srv, int drain_s)
 {
     install_signals(srv->ctx);
-    gw_log_event(
-        GW_LOG_INFO, "server.listening",
-        GW_FIELDS(GW_STR("host", srv->cfg->listen_host), GW_INT("port", srv->cfg->listen_port)),
-        "server: listening on %s:%d", srv->cfg->listen_host, srv->cfg->listen_port);
+    gw_log_event(GW_LOG_INFO, "server.listening",
+                 GW_FIELDS(GW_STR("host", srv->cfg->listen_host),
+                           GW_INT("port", srv->cfg->listen_port),
+                           GW_STR("scheme", srv->tls ? "https" : "http")),
+                 "server: listening on %s:%d (%s)", srv->cfg->listen_host, srv->cfg->listen_port,
+                 srv->tls ? "https" : "http");
     ev_timer lws_timers;
     ev_timer_init(&lws_timers, lws_timer_tick, LWS_TIMER_TICK_S, LWS_TIMER_TICK_S);
     lws_timers.data = srv->ctx;
     if (srv->loop)
         ev_timer_start(srv->loop, &lws_timers);
-    while (!stop_requested)
+    while (!stop_requested) {
         if (service_once(srv) < 0)
             break;
+        if (reload_requested) {
+            reload_requested = 0;
+            gw_server_tls_reload(srv->tls);
+        }
+    }
     /*
      * Draining: requests already read get their answer; new contacts are told
      * 503 + Retry-After. Stop when nothing is open or the time is up.
@@ -382,6 +416,7 @@ void gw_server_destroy(struct gw_server *srv)
     srv->closing = 1;
     signal_context = NULL;
     lws_context_destroy(srv->ctx);
+    gw_server_tls_destroy(srv->tls); /* after the context: its handshakes use the pair */
     if (srv->idle_pipe > 0)
         close(srv->idle_pipe);
     if (srv->loop)

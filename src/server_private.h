@@ -32,6 +32,7 @@ struct gw_server {
     struct socket_hub *hub;
     struct gw_listener *listener;   /* session notifications; NULL without socket routes */
     struct gw_announcer *announcer; /* sends them after commits; NULL likewise */
+    struct gw_server_tls *tls;      /* the certificate served; NULL: plain HTTP */
     int draining;
     int idle_pipe; /* write end of the pipe that replaced the listening socket (stop_accepting) */
     int closing;   /* the context is being destroyed: collect no jobs from callbacks */

@@ -65,6 +65,8 @@ enum gw_err gw_smtp_send(const struct gw_config *cfg, const char *mail_from, con
         snprintf(why, why_len, "no SMTP server configured");
         return GW_ERR_CONFIG;
     }
+    if (cfg->smtp_xoauth2)
+        return gw_smtp_send_xoauth2(cfg, mail_from, rcpt_to, message, why, why_len);
     smtp_session_t session = smtp_create_session();
     if (!session) {
         snprintf(why, why_len, "out of memory");

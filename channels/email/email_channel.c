@@ -14,6 +14,7 @@
 #include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_job.h"
+#include "gw_oauth.h"
 #include "gw_reply.h"
 #include "gw_validate.h"
 
@@ -182,6 +183,25 @@ static int cmd_ingest(int argc, char **argv, const struct gw_config *cfg)
     return rc;
 }
 
+/* "auth": "password" (password or password_env) or "xoauth2" (an "oauth" account). */
+static void check_mailbox_auth(const json_t *box, size_t i, struct gw_problems *pr)
+{
+    json_t *auth = json_object_get(box, "auth");
+    const char *how = json_string_value(auth);
+    char at[96];
+    snprintf(at, sizeof(at), "channels.email.imap.mailboxes[%zu]", i);
+    if (auth && (!how || (strcmp(how, "password") && strcmp(how, "xoauth2"))))
+        gw_problems_add(pr, "%s.auth: must be password or xoauth2", at);
+    json_t *oauth = json_object_get(box, "oauth");
+    if (how && !strcmp(how, "xoauth2") && !oauth)
+        gw_problems_add(pr, "%s.oauth: required when auth is xoauth2", at);
+    if (oauth) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s.oauth", at);
+        gw_oauth_check(oauth, path, pr);
+    }
+}
+
 static void check_imap(const json_t *imap, struct gw_problems *pr)
 {
     if (!imap)
@@ -209,6 +229,7 @@ static void check_imap(const json_t *imap, struct gw_problems *pr)
         if (tls && strcmp(tls, "no") && strcmp(tls, "if-offered") && strcmp(tls, "required"))
             gw_problems_add(
                 pr, "channels.email.imap.mailboxes[%zu].starttls: no, if-offered or required", i);
+        check_mailbox_auth(b, i, pr);
     }
 }
 

@@ -7,7 +7,11 @@
  * selection relies on our keyword, not on \Seen: after a crash between fetch
  * and commit the message is fetched again and, being idempotent by
  * Message-ID, registered once. One gateway polls a mailbox at a time
- * (advisory lock named after its URL).
+ * (advisory lock named after its URL). A mailbox with "auth": "xoauth2"
+ * logs in with an OAuth2 access token from the core's token store
+ * (gw_oauth.h) by SASL OAUTHBEARER or XOAUTH2, whichever the server offers;
+ * a token the server refuses is replaced once, and while no token can be
+ * had the mailbox is skipped: its mail stays on the server, untouched.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -17,6 +21,7 @@
 #include "email.h"
 #include "gw_config.h"
 #include "gw_log.h"
+#include "gw_oauth.h"
 #include "gw_poll.h"
 
 #define DONE_KEYWORD      "$IntakeDone"
@@ -58,6 +63,8 @@ struct mailbox {
     const char *url, *user, *password, *folder;
     const char *ca_file; /* CA certificates for a private CA; NULL: the system's */
     long use_ssl;
+    struct gw_oauth_account *oauth; /* "auth": "xoauth2"; NULL: password */
+    char *bearer;                   /* the access token of this poll (oauth) */
 };
 
 /* One IMAP exchange: a fetch URL, or a command on the mailbox URL. */
@@ -68,7 +75,13 @@ static CURLcode imap(CURL *curl, const struct mailbox *mb, const char *url, cons
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
     curl_easy_setopt(curl, CURLOPT_USERNAME, mb->user);
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, mb->password);
+    if (mb->oauth) {
+        curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, mb->bearer);
+        /* The token mechanisms only: never the token sent as a LOGIN password. */
+        curl_easy_setopt(curl, CURLOPT_LOGIN_OPTIONS, "AUTH=OAUTHBEARER;AUTH=XOAUTH2");
+    } else {
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, mb->password);
+    }
     curl_easy_setopt(curl, CURLOPT_USE_SSL, mb->use_ssl);
     if (mb->ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, mb->ca_file);
@@ -176,11 +189,38 @@ static bool take_message(struct gw_poll_ctx *ctx, const struct mailbox *mb, unsi
     return go_on;
 }
 
-static void drain(struct gw_poll_ctx *ctx, const struct mailbox *mb)
+/* The first exchange of a poll; with a token, a refused one is replaced once. */
+static CURLcode search(CURL *curl, struct mailbox *mb, struct buffer *found)
+{
+    for (int attempt = 0;; attempt++) {
+        char why[300];
+        if (mb->oauth && !mb->bearer &&
+            gw_oauth_token(mb->oauth, &mb->bearer, why, sizeof(why)) != GW_OK) {
+            /* The store logged the condition when it began; the mail waits on the server. */
+            gw_debug("email: imap poll skipped: %s", why);
+            return CURLE_LOGIN_DENIED;
+        }
+        found->len = 0;
+        CURLcode rc = imap(curl, mb, mb->url, "UID SEARCH UNKEYWORD " DONE_KEYWORD, found);
+        if (!mb->oauth || (rc != CURLE_OK && rc != CURLE_LOGIN_DENIED))
+            return rc;
+        gw_oauth_report(mb->oauth, mb->bearer, rc == CURLE_OK);
+        if (rc == CURLE_OK || attempt == 1)
+            return rc;
+        free(mb->bearer);
+        mb->bearer = NULL;
+    }
+}
+
+static void drain(struct gw_poll_ctx *ctx, struct mailbox *mb)
 {
     CURL *curl = gw_poll_curl(ctx);
     struct buffer found = {.max = 1 << 20};
-    CURLcode rc = imap(curl, mb, mb->url, "UID SEARCH UNKEYWORD " DONE_KEYWORD, &found);
+    CURLcode rc = search(curl, mb, &found);
+    if (rc == CURLE_LOGIN_DENIED && mb->oauth) {
+        free(found.data);
+        return;
+    }
     if (rc != CURLE_OK) {
         gw_log_event(GW_LOG_WARN, "email.imap.search_failed",
                      GW_FIELDS(GW_STR("reason", curl_easy_strerror(rc))),
@@ -224,14 +264,26 @@ int gw_email_poll(struct gw_poll_ctx *ctx)
             json_string_value(json_object_get(b, "processed_folder")),
             json_string_value(json_object_get(b, "ca_file")),
             ssl_mode(json_string_value(json_object_get(b, "starttls"))),
+            NULL,
+            NULL,
         };
         if (!mb.url || gw_poll_stopping(ctx))
             continue;
+        const char *auth = json_string_value(json_object_get(b, "auth"));
+        if (auth && !strcmp(auth, "xoauth2")) {
+            const json_t *spec = json_object_get(b, "oauth");
+            char label[1100];
+            snprintf(label, sizeof(label), "mailbox %s", mb.url);
+            mb.oauth = gw_oauth_account(gw_poll_config(ctx)->oauth, spec, label, false);
+            if (!mb.oauth)
+                continue;
+        }
         char lock[1100];
         snprintf(lock, sizeof(lock), "imap:%s", mb.url);
         if (!gw_poll_try_lock(ctx, lock))
             continue; /* another gateway drains this one */
         drain(ctx, &mb);
+        free(mb.bearer);
         gw_poll_unlock(ctx, lock);
     }
     const json_t *iv = json_object_get(imap_cfg, "interval_seconds");

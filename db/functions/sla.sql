@@ -60,72 +60,116 @@ BEGIN
 END
 $fn$;
 
+-- The earliest deadline among t's running clocks, NULL when every clock has
+-- stopped or the ticket is finished: when the SLA scanner should look at it.
+CREATE OR REPLACE FUNCTION intake_ticket_sla_next(t tickets) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT CASE WHEN t.status IN ('new', 'open', 'pending') THEN least(
+        CASE WHEN t.first_responded_at IS NULL THEN t.first_response_due_at END,
+        CASE WHEN t.handling_started_at IS NULL THEN t.handling_due_at END,
+        CASE WHEN t.resolved_at IS NULL THEN t.resolution_due_at END) END
+$fn$;
+
+-- Keeps tickets.sla_next_at (db/migrations/0024) right whenever what it is
+-- made of changes, whoever changes it: registration, replies, status
+-- changes, escalations, an operator's UPDATE. A deadline already found run
+-- out at this level may come back here; the scanner then looks once, finds
+-- the breach recorded, and moves it on.
+CREATE OR REPLACE FUNCTION intake_tickets_sla_next() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    NEW.sla_next_at := intake_ticket_sla_next(NEW);
+    RETURN NEW;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER tickets_sla_next
+    BEFORE INSERT OR UPDATE OF status, escalation_level, first_response_due_at, handling_due_at,
+        resolution_due_at, first_responded_at, handling_started_at, resolved_at
+    ON tickets FOR EACH ROW EXECUTE FUNCTION intake_tickets_sla_next();
+
 -- The SLA scanner (d = {now, limit, resolve_s, respond_s, calendar}): every
 -- running clock of an open ticket past due at d.now (default now()) is a
 -- breach, recorded once per ticket, clock and level; a breach raises the
 -- level (see intake_ticket_escalate) or, at level 3, tells the supervisors
 -- again. One scanner at a time across nodes: the others skip.
+--
+-- It reads only tickets that are due (tickets_sla_next): after dealing with
+-- one, it moves the ticket's sla_next_at to its next running deadline still
+-- ahead, so a clock that ran out at level 3 is not read again every pass.
 CREATE OR REPLACE FUNCTION intake_sla_scan(d jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_now      timestamptz := coalesce((d->>'now')::timestamptz, now());
-    r          record;
+    v_id       bigint;
+    v_clock    text;
+    v_due      timestamptz;
     t          tickets;
     v_breaches jsonb := '[]';
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('intake_sla_scan')) THEN
         RETURN jsonb_build_object('skipped', true, 'breaches', '[]'::jsonb);
     END IF;
-    FOR r IN
-        SELECT tk.id, c.clock, c.due
-          FROM tickets tk
-         CROSS JOIN LATERAL (VALUES
-               ('first_response', CASE WHEN tk.first_responded_at IS NULL
-                                       THEN tk.first_response_due_at END),
-               ('handling', CASE WHEN tk.handling_started_at IS NULL THEN tk.handling_due_at END),
-               ('resolution', CASE WHEN tk.resolved_at IS NULL THEN tk.resolution_due_at END))
-               AS c(clock, due)
-         WHERE tk.status IN ('new', 'open', 'pending') AND c.due < v_now
-           AND NOT EXISTS (SELECT 1 FROM sla_breaches b WHERE b.ticket_id = tk.id
-                              AND b.clock = c.clock AND b.level = tk.escalation_level)
-         ORDER BY c.due, tk.id
-         LIMIT coalesce((d->>'limit')::int, 500)
+    FOR v_id IN
+        SELECT id FROM tickets WHERE sla_next_at <= v_now
+         ORDER BY sla_next_at, id LIMIT coalesce((d->>'limit')::int, 500)
     LOOP
-        SELECT * INTO t FROM tickets WHERE id = r.id FOR UPDATE SKIP LOCKED;
+        SELECT * INTO t FROM tickets WHERE id = v_id FOR UPDATE SKIP LOCKED;
         IF NOT FOUND THEN
             CONTINUE; -- busy in another transaction; the next scan sees it
         END IF;
-        -- An escalation earlier in this scan restarts the ticket's other clocks.
-        r.due := CASE r.clock
-            WHEN 'first_response' THEN CASE WHEN t.first_responded_at IS NULL
-                                            THEN t.first_response_due_at END
-            WHEN 'handling' THEN CASE WHEN t.handling_started_at IS NULL THEN t.handling_due_at END
-            ELSE CASE WHEN t.resolved_at IS NULL THEN t.resolution_due_at END END;
-        IF r.due IS NULL OR r.due >= v_now THEN
-            CONTINUE;
-        END IF;
-        INSERT INTO sla_breaches (ticket_id, clock, level, due_at, detected_at)
-        VALUES (t.id, r.clock, t.escalation_level, r.due, v_now)
-        ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN
-            CONTINUE; -- an earlier breach of this scan already escalated it
-        END IF;
-        INSERT INTO ticket_events (ticket_id, kind, actor, detail, created_at)
-        VALUES (t.id, 'sla_breached', 'sla', jsonb_build_object('clock', r.clock,
-                'due_at', r.due, 'level', t.escalation_level), v_now);
-        v_breaches := v_breaches || jsonb_build_object('ticket', t.number, 'clock', r.clock,
-                                                       'level', t.escalation_level);
-        IF t.escalation_level < 3 THEN
-            t := intake_ticket_escalate(t, 'sla', r.clock || ' clock breached',
-                                        d || jsonb_build_object('now', v_now));
-        ELSE
-            PERFORM intake_push_role('supervisor', t.queue, jsonb_build_object(
-                'type', 'sla.breached', 'clock', r.clock, 'level', 3,
-                'ticket', intake_ticket_brief(t)));
-            PERFORM intake_agent_push(t.assignee_id, jsonb_build_object(
-                'type', 'sla.breached', 'clock', r.clock, 'level', 3,
-                'ticket', intake_ticket_brief(t)));
-        END IF;
+        -- The clocks in deadline order; each read from the ticket as it is
+        -- now, since an escalation earlier in this loop restarts the others.
+        FOR v_clock IN
+            SELECT c.clock FROM (VALUES
+                   ('first_response', CASE WHEN t.first_responded_at IS NULL
+                                           THEN t.first_response_due_at END),
+                   ('handling', CASE WHEN t.handling_started_at IS NULL THEN t.handling_due_at END),
+                   ('resolution', CASE WHEN t.resolved_at IS NULL THEN t.resolution_due_at END))
+                   AS c(clock, due)
+             WHERE c.due < v_now ORDER BY c.due
+        LOOP
+            v_due := CASE v_clock
+                WHEN 'first_response' THEN CASE WHEN t.first_responded_at IS NULL
+                                                THEN t.first_response_due_at END
+                WHEN 'handling' THEN CASE WHEN t.handling_started_at IS NULL
+                                          THEN t.handling_due_at END
+                ELSE CASE WHEN t.resolved_at IS NULL THEN t.resolution_due_at END END;
+            IF v_due IS NULL OR v_due >= v_now OR t.status NOT IN ('new', 'open', 'pending') THEN
+                CONTINUE;
+            END IF;
+            INSERT INTO sla_breaches (ticket_id, clock, level, due_at, detected_at)
+            VALUES (t.id, v_clock, t.escalation_level, v_due, v_now)
+            ON CONFLICT DO NOTHING;
+            IF NOT FOUND THEN
+                CONTINUE; -- found before, at this level
+            END IF;
+            INSERT INTO ticket_events (ticket_id, kind, actor, detail, created_at)
+            VALUES (t.id, 'sla_breached', 'sla', jsonb_build_object('clock', v_clock,
+                    'due_at', v_due, 'level', t.escalation_level), v_now);
+            v_breaches := v_breaches || jsonb_build_object('ticket', t.number, 'clock', v_clock,
+                                                           'level', t.escalation_level);
+            IF t.escalation_level < 3 THEN
+                t := intake_ticket_escalate(t, 'sla', v_clock || ' clock breached',
+                                            d || jsonb_build_object('now', v_now));
+            ELSE
+                PERFORM intake_push_role('supervisor', t.queue, jsonb_build_object(
+                    'type', 'sla.breached', 'clock', v_clock, 'level', 3,
+                    'ticket', intake_ticket_brief(t)));
+                PERFORM intake_agent_push(t.assignee_id, jsonb_build_object(
+                    'type', 'sla.breached', 'clock', v_clock, 'level', 3,
+                    'ticket', intake_ticket_brief(t)));
+            END IF;
+        END LOOP;
+        -- Every running clock past v_now is recorded at the ticket's level
+        -- now: the next look is at the first deadline still ahead.
+        UPDATE tickets
+           SET sla_next_at = (SELECT min(c.due) FROM (VALUES
+                   (CASE WHEN first_responded_at IS NULL THEN first_response_due_at END),
+                   (CASE WHEN handling_started_at IS NULL THEN handling_due_at END),
+                   (CASE WHEN resolved_at IS NULL THEN resolution_due_at END)) AS c(due)
+                   WHERE c.due >= v_now AND status IN ('new', 'open', 'pending'))
+         WHERE id = t.id;
     END LOOP;
     RETURN jsonb_build_object('skipped', false, 'breaches', v_breaches);
 END

@@ -2,8 +2,9 @@
  * The desk's ticket list a page at a time (keyset: `after` = the page
  * before's `next`): every open ticket once, in the list's order (overdue
  * first, then the nearest running deadline), the last page's `next` null;
- * a malformed cursor is a 400 naming it. The order is checked against the
- * deadlines the database holds.
+ * finished work (resolved, closed) most recently finished first; a list of
+ * both runs from open work into finished work; a malformed cursor is a 400
+ * naming it. The orders are checked against what the database holds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,6 +49,37 @@ static json_t *list(const char *query)
     return o;
 }
 
+/* Every ticket number of the list, page by page from first (the query of
+ * the first page) on, each next page asked with more followed by the page
+ * before's `next`; *pages counts the pages. */
+static char *walk(const char *first, const char *more, int *pages)
+{
+    char seen[1024] = "", query[512];
+    snprintf(query, sizeof(query), "%s", first);
+    *pages = 0;
+    for (;;) {
+        json_t *page = list(query);
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(page, "tickets"), i, t)
+        {
+            snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%s", *seen ? "," : "",
+                     json_string_value(json_object_get(t, "number")));
+        }
+        (*pages)++;
+        const char *next = json_string_value(json_object_get(page, "next"));
+        if (!next) {
+            assert_true(json_is_null(json_object_get(page, "next")));
+            json_decref(page);
+            break;
+        }
+        assert_true(*pages < 10);
+        snprintf(query, sizeof(query), "%s%s", more, next);
+        json_decref(page);
+    }
+    return strdup(seen);
+}
+
 static void test_pages_cover_every_open_ticket_once_in_order(void **state)
 {
     (void)state;
@@ -69,38 +101,69 @@ static void test_pages_cover_every_open_ticket_once_in_order(void **state)
                 "WHERE status IN ('new', 'open', 'pending')");
     assert_true(!strncmp(expected, "SR-000005,SR-000006,", 20));
 
-    char seen[512] = "", query[256] = "?limit=2";
     int pages = 0;
-    for (;;) {
-        json_t *page = list(query);
-        size_t i;
-        json_t *t;
-        json_array_foreach(json_object_get(page, "tickets"), i, t)
-        {
-            snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%s", *seen ? "," : "",
-                     json_string_value(json_object_get(t, "number")));
-        }
-        pages++;
-        const char *next = json_string_value(json_object_get(page, "next"));
-        if (!next) {
-            assert_true(json_is_null(json_object_get(page, "next")));
-            json_decref(page);
-            break;
-        }
-        assert_true(pages < 10);
-        snprintf(query, sizeof(query), "?limit=2&after=%s", next);
-        json_decref(page);
-    }
+    char *seen = walk("?limit=2", "?limit=2&after=", &pages);
     assert_string_equal(seen, expected);
     assert_int_equal(pages, 3); /* 6 open: 2 + 2 + 2, and the third page says it is the last */
+    free(seen);
+    free(expected);
+}
+
+/* Finished work, most recently finished first, a page at a time. */
+static void test_finished_tickets_page_newest_first(void **state)
+{
+    (void)state;
+    harness_pg_exec(env.pg, "UPDATE tickets SET status = 'resolved', "
+                            "resolved_at = now() - interval '3 hours' WHERE number = 'SR-000001';"
+                            "UPDATE tickets SET status = 'closed', "
+                            "resolved_at = now() - interval '5 hours', "
+                            "closed_at = now() - interval '1 hour' WHERE number = 'SR-000002'");
+    char *expected = harness_pg_text(
+        env.pg, "SELECT string_agg(number, ',' ORDER BY intake_ticket_finished(t) DESC, id DESC) "
+                "FROM tickets t WHERE status IN ('resolved', 'closed')");
+    assert_string_equal(expected, "SR-000007,SR-000002,SR-000001");
+    int pages = 0;
+    char *seen =
+        walk("?status=resolved,closed&limit=2", "?status=resolved,closed&limit=2&after=", &pages);
+    assert_string_equal(seen, expected);
+    assert_int_equal(pages, 2);
+    free(seen);
+    seen = walk("?status=closed&limit=2", "?status=closed&limit=2&after=", &pages);
+    assert_string_equal(seen, "SR-000002");
+    free(seen);
+    free(expected);
+}
+
+/* Open and finished statuses together: open work first in its order, then
+ * finished work in its own, the pages running across from one to the other. */
+static void test_a_mixed_list_runs_from_open_to_finished_work(void **state)
+{
+    (void)state;
+    char *expected = harness_pg_text(
+        env.pg, "SELECT string_agg(number, ',' ORDER BY status IN ('resolved', 'closed'), "
+                "CASE WHEN status IN ('resolved', 'closed') THEN 0 ELSE "
+                "extract(epoch FROM intake_ticket_due(t)) END, "
+                "CASE WHEN status IN ('resolved', 'closed') THEN "
+                "-extract(epoch FROM intake_ticket_finished(t)) END, "
+                "CASE WHEN status IN ('resolved', 'closed') THEN -id ELSE id END) FROM tickets t");
+    const char *base = "?status=new,open,pending,resolved,closed&limit=3";
+    char first[128], next[160];
+    snprintf(first, sizeof(first), "%s", base);
+    snprintf(next, sizeof(next), "%s&after=", base);
+    int pages = 0;
+    char *seen = walk(first, next, &pages);
+    assert_string_equal(seen, expected);
+    assert_int_equal(pages, 3); /* 4 open + 3 finished: 3 + 3 + 1 */
+    free(seen);
     free(expected);
 }
 
 static void test_a_malformed_cursor_is_refused(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"?after=12", "?after=:5", "?after=x:5",
-                                      "?after=12:", "?after=1.5:5x"};
+    static const char *const bad[] = {
+        "?after=12", "?after=:5",   "?after=x:5",    "?after=12:",  "?after=1.5:5x",
+        "?after=f:", "?after=f:12", "?after=g:12:5", "?after=f:x:5"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char url[256];
         snprintf(url, sizeof(url), "%s/v1/tickets%s", env.gw.base, bad[i]);
@@ -116,6 +179,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pages_cover_every_open_ticket_once_in_order),
+        cmocka_unit_test(test_finished_tickets_page_newest_first),
+        cmocka_unit_test(test_a_mixed_list_runs_from_open_to_finished_work),
         cmocka_unit_test(test_a_malformed_cursor_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -35,8 +35,8 @@ export function freePort() {
 // A gateway on port with the API token given and extra settings over the
 // test's database; label names its config file. log: 'inherit' (the test's
 // output) or a file descriptor. Resolves to the child process once /healthz
-// answers.
-export async function startGateway(port, token, label, extra = {}, log = 'inherit') {
+// answers, or once ready() resolves to true when given (a gateway on TLS).
+export async function startGateway(port, token, label, extra = {}, log = 'inherit', ready = null) {
   const config = JSON.stringify({
     listen: `127.0.0.1:${port}`,
     public_url: `http://127.0.0.1:${port}`,
@@ -52,8 +52,7 @@ export async function startGateway(port, token, label, extra = {}, log = 'inheri
   const deadline = Date.now() + WAIT;
   for (;;) {
     try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) return child;
+      if (ready ? await ready() : (await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
     } catch { /* not up yet */ }
     if (child.exitCode !== null || Date.now() > deadline) {
       throw new Error(`gateway ${label} on ${port} did not start`);

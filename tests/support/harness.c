@@ -681,19 +681,34 @@ int harness_teardown_arena(void **state)
  * plain-text logins on loopback, one static user. dovecot refuses to run its
  * login and mail processes as root, so they run as the package's users.
  */
-static void imap_start(struct harness_imap *imap, int port, int tls);
+static void imap_start(struct harness_imap *imap, int port, int tls, const char *auth_conf);
 
 void harness_imap_start(struct harness_imap *imap, int port)
 {
-    imap_start(imap, port, 0);
+    imap_start(imap, port, 0, NULL);
 }
 
 void harness_imap_tls_start(struct harness_imap *imap)
 {
-    imap_start(imap, 0, 1);
+    imap_start(imap, 0, 1, NULL);
 }
 
-static void imap_start(struct harness_imap *imap, int port, int tls)
+void harness_imap_start_auth(struct harness_imap *imap, const char *auth_conf)
+{
+    imap_start(imap, 0, 0, auth_conf);
+}
+
+pid_t harness_spawn(char *const argv[], const char *log_path)
+{
+    return spawn(argv, NULL, log_path);
+}
+
+void harness_wait_for_port(int port, const char *what)
+{
+    wait_for_port(port, what);
+}
+
+static void imap_start(struct harness_imap *imap, int port, int tls, const char *auth_conf)
 {
     if (!port)
         imap->port = harness_free_port();
@@ -723,15 +738,17 @@ static void imap_start(struct harness_imap *imap, int port, int tls)
              "<<'CONF'\n"
              "protocols = imap\nlisten = 127.0.0.1\nbase_dir = %1$s/run\nstate_dir = %1$s/state\n"
              "log_path = %1$s/dovecot.log\n%3$s\n"
-             "auth_mechanisms = plain login\nmail_location = maildir:%1$s/mail/%%u\n"
+             "%4$s\nmail_location = maildir:%1$s/mail/%%u\n"
              "first_valid_uid = 1\ndefault_internal_user = dovecot\ndefault_login_user = dovenull\n"
-             "passdb {\n  driver = static\n  args = password=secret\n}\n"
              "userdb {\n  driver = static\n  args = uid=dovecot gid=dovecot home=%1$s/mail/%%u\n}\n"
              "service imap-login {\n  inet_listener imap {\n    port = %2$d\n  }\n"
              "  inet_listener imaps {\n    port = 0\n  }\n  chroot =\n}\n"
              "service anvil {\n  chroot =\n}\nCONF\n"
              "rm -f %1$s/run/master.pid && dovecot -c %1$s/dovecot.conf",
-             imap->dir, imap->port, ssl_conf);
+             imap->dir, imap->port, ssl_conf,
+             auth_conf ? auth_conf
+                       : "auth_mechanisms = plain login\n"
+                         "passdb {\n  driver = static\n  args = password=secret\n}");
     if (system(cmd) != 0)
         fail_msg("dovecot did not start (%s)", imap->dir);
     remember(0, imap->dir);
@@ -766,13 +783,24 @@ void harness_imap_deliver(struct harness_imap *imap, const char *raw)
 
 char *harness_imap_command(struct harness_imap *imap, const char *command)
 {
+    return harness_imap_command_bearer(imap, NULL, command);
+}
+
+char *harness_imap_command_bearer(struct harness_imap *imap, const char *bearer,
+                                  const char *command)
+{
     char url[128];
     snprintf(url, sizeof(url), "imap://127.0.0.1:%d/INBOX", imap->port);
     CURL *c = curl_easy_init();
     struct buf b = {NULL, 0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_USERNAME, "agent");
-    curl_easy_setopt(c, CURLOPT_PASSWORD, "secret");
+    if (bearer) {
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, bearer);
+        curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+    } else {
+        curl_easy_setopt(c, CURLOPT_PASSWORD, "secret");
+    }
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, command);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);

@@ -134,10 +134,19 @@ void harness_imap_start(struct harness_imap *imap, int port);
 /* The same, requiring STARTTLS with a certificate for 127.0.0.1 (CA: imap->dir/cert.pem). */
 void harness_imap_tls_start(struct harness_imap *imap);
 void harness_imap_stop(struct harness_imap *imap);
+/* The same with auth_conf (auth_mechanisms and passdb lines) instead of "agent"/"secret". */
+void harness_imap_start_auth(struct harness_imap *imap, const char *auth_conf);
+/* fork + exec argv, output to log_path; the child is stopped at exit if still running. */
+pid_t harness_spawn(char *const argv[], const char *log_path);
+/* Waits until something listens on the loopback port; fails the test otherwise. */
+void harness_wait_for_port(int port, const char *what);
 /* Drops a message into the agent's INBOX, as a local delivery would. */
 void harness_imap_deliver(struct harness_imap *imap, const char *raw);
 /* The answer to one IMAP command on INBOX (e.g. "UID SEARCH ALL"), malloc'd. */
 char *harness_imap_command(struct harness_imap *imap, const char *command);
+/* The same logged in by SASL XOAUTH2 with an OAuth2 bearer token instead of the password. */
+char *harness_imap_command_bearer(struct harness_imap *imap, const char *bearer,
+                                  const char *command);
 
 /* Runs `intake ingest-email` on the given bytes against db_url; returns its exit status. */
 int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len);

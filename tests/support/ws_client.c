@@ -131,13 +131,9 @@ static const struct lws_protocols client_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-struct ws_client *ws_connect(int port, const char *path, const char *protocol, const char *origin)
-{
-    return ws_connect_forwarded(port, path, protocol, origin, NULL);
-}
-
-struct ws_client *ws_connect_forwarded(int port, const char *path, const char *protocol,
-                                       const char *origin, const char *forwarded_for)
+static struct ws_client *connect_to(int port, const char *path, const char *protocol,
+                                    const char *origin, const char *ca_file,
+                                    const char *forwarded_for)
 {
     struct ws_client *c = calloc(1, sizeof(*c));
     c->forwarded_for = forwarded_for;
@@ -146,6 +142,10 @@ struct ws_client *ws_connect_forwarded(int port, const char *path, const char *p
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = client_protocols;
     info.user = c;
+    if (ca_file) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.client_ssl_ca_filepath = ca_file;
+    }
     lws_set_log_level(0, NULL);
     c->ctx = lws_create_context(&info);
     struct lws_client_connect_info ci;
@@ -160,6 +160,8 @@ struct ws_client *ws_connect_forwarded(int port, const char *path, const char *p
     ci.protocol = protocol;
     ci.local_protocol_name = "test-client";
     ci.pwsi = &c->wsi;
+    /* The certificate is verified against ca_file, and its name against 127.0.0.1. */
+    ci.ssl_connection = ca_file ? LCCSCF_USE_SSL : 0;
     if (!c->ctx || !lws_client_connect_via_info(&ci)) {
         ws_free(c);
         return NULL;
@@ -172,6 +174,23 @@ struct ws_client *ws_connect_forwarded(int port, const char *path, const char *p
         return NULL;
     }
     return c;
+}
+
+struct ws_client *ws_connect(int port, const char *path, const char *protocol, const char *origin)
+{
+    return connect_to(port, path, protocol, origin, NULL, NULL);
+}
+
+struct ws_client *ws_connect_tls(int port, const char *path, const char *protocol,
+                                 const char *origin, const char *ca_file)
+{
+    return connect_to(port, path, protocol, origin, ca_file, NULL);
+}
+
+struct ws_client *ws_connect_forwarded(int port, const char *path, const char *protocol,
+                                       const char *origin, const char *forwarded_for)
+{
+    return connect_to(port, path, protocol, origin, NULL, forwarded_for);
 }
 
 bool ws_send_raw(struct ws_client *c, const void *data, size_t len, bool binary)

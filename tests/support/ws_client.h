@@ -20,6 +20,9 @@ struct ws_client *ws_connect(int port, const char *path, const char *protocol, c
 /* The same as if through a proxy: the handshake carries X-Forwarded-For: forwarded_for. */
 struct ws_client *ws_connect_forwarded(int port, const char *path, const char *protocol,
                                        const char *origin, const char *forwarded_for);
+/* The same over TLS (wss://), trusting the CA certificates in ca_file only. */
+struct ws_client *ws_connect_tls(int port, const char *path, const char *protocol,
+                                 const char *origin, const char *ca_file);
 /* Queues one message and waits until it is written. */
 bool ws_send(struct ws_client *c, const char *text);
 bool ws_send_raw(struct ws_client *c, const void *data, size_t len, bool binary);

@@ -1,0 +1,251 @@
+/*
+ * The desk's queries read the rows they return, not the desk's history.
+ * A database filled by bench/desk-data.sql (20,000 tickets, most of them
+ * finished, with messages, surveys and breaches) stands for a desk that
+ * has run for years; each query runs in a transaction of its own and
+ * pg_stat_xact_user_tables says how many ticket rows it read (sequentially
+ * or fetched through an index). A query that loses its index reads
+ * thousands and fails here, whichever plan PostgreSQL falls back to. The
+ * same for the periodic passes: the SLA scanner and the outbox's claim.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define TICKETS 20000
+#define PAGE    20
+/*
+ * A page's rows and the ones its filter skips on the way: PostgreSQL may
+ * walk an ordered index past a filter that keeps one row in ten rather than
+ * take a narrower index (0.4 ms for a page at 2,000,000 tickets). Reading
+ * all open work (about 2,000 rows here) or the history (18,000) fails.
+ */
+#define MAX_READ (30 * PAGE)
+
+static struct harness_db db;
+static PGconn *pg;
+
+static int setup(void **state)
+{
+    (void)state;
+    harness_db_create(&db, "desk_plans");
+    char out[4096];
+    if (harness_migrate(db.url, out, sizeof(out)) != 0) {
+        fprintf(stderr, "migrate: %s\n", out);
+        return -1;
+    }
+    const char *scripts = getenv("INTAKE_TEST_SCRIPTS");
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "psql '%s' -X -q -v ON_ERROR_STOP=1 -v tickets=%d -f '%s/../bench/desk-data.sql' "
+             ">/dev/null && psql '%s' -X -q -c 'ANALYZE' >/dev/null",
+             db.url, TICKETS, scripts ? scripts : "scripts", db.url);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "loading bench/desk-data.sql failed\n");
+        return -1;
+    }
+    pg = harness_pg(db.url);
+    /* The first plain agent has work of their own: more than two pages. */
+    harness_pg_exec(pg, "UPDATE tickets SET assignee_id = (SELECT min(id) FROM agents "
+                        "WHERE role = 'agent') WHERE id IN (SELECT id FROM tickets "
+                        "WHERE status IN ('new', 'open', 'pending') ORDER BY id LIMIT 60);"
+                        "ANALYZE tickets");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    PQfinish(pg);
+    harness_db_drop(&db);
+    return 0;
+}
+
+/* Rows of table this session has read and not yet reported to the
+ * statistics (PostgreSQL reports them at most once a second). */
+static long pending_reads(const char *table)
+{
+    char stats[256];
+    snprintf(stats, sizeof(stats),
+             "SELECT coalesce(sum(seq_tup_read + idx_tup_fetch), 0) "
+             "FROM pg_stat_xact_user_tables WHERE relname = '%s'",
+             table);
+    return harness_pg_long(pg, stats);
+}
+
+/* Runs sql in a transaction of its own (rolled back) and returns how many
+ * rows of table it read; *answer (may be NULL) gets the first value. */
+static long rows_read(const char *table, const char *sql, char **answer)
+{
+    harness_pg_exec(pg, "BEGIN");
+    long before = pending_reads(table);
+    char *value = harness_pg_text(pg, sql);
+    long n = pending_reads(table) - before;
+    harness_pg_exec(pg, "ROLLBACK");
+    if (answer)
+        *answer = value;
+    else
+        free(value);
+    return n;
+}
+
+/* The list as the agent agent_sql names (a row of agents, or NULL::agents
+ * for the API token) with the filters of d; checks it returned a full page
+ * and read at most MAX_READ tickets. Returns the page's "next". */
+static char *check_list(const char *what, const char *agent_sql, const char *d)
+{
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT r->>'next' || ' ' || jsonb_array_length(r->'tickets') FROM ("
+             "SELECT intake_desk_list(%s, '%s'::jsonb) -> 'body' AS r) x",
+             agent_sql, d);
+    char *answer = NULL;
+    long n = rows_read("tickets", sql, &answer);
+    char *space = answer ? strrchr(answer, ' ') : NULL;
+    if (!space || atoi(space + 1) != PAGE)
+        fail_msg("%s: not a full page: %s", what, answer ? answer : "(null)");
+    if (n > MAX_READ)
+        fail_msg("%s: read %ld tickets for a page of %d", what, n, PAGE);
+    *space = '\0';
+    return answer;
+}
+
+#define API   "NULL::agents"
+#define AGENT "(SELECT a FROM agents a WHERE role = 'agent' ORDER BY id LIMIT 1)"
+#define LEAD  "(SELECT a FROM agents a WHERE role = 'lead' ORDER BY id LIMIT 1)"
+
+static void test_every_list_reads_about_a_page(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what, *agent, *d;
+    } lists[] = {
+        {"open work (API)", API, "{\"limit\": 20}"},
+        {"an agent's open work", AGENT, "{\"limit\": 20}"},
+        {"a lead's open work", LEAD, "{\"limit\": 20}"},
+        {"one queue", LEAD, "{\"limit\": 20, \"queue\": \"technical\"}"},
+        {"a priority", API, "{\"limit\": 20, \"priority\": \"normal\"}"},
+        {"assignee=me", AGENT, "{\"limit\": 20, \"assignee\": \"me\"}"},
+        {"unassigned", API, "{\"limit\": 20, \"assignee\": \"none\"}"},
+        {"overdue", API, "{\"limit\": 20, \"overdue\": true}"},
+        {"status=open", API, "{\"limit\": 20, \"status\": [\"open\"]}"},
+        {"resolved", API, "{\"limit\": 20, \"status\": [\"resolved\"]}"},
+        {"closed", LEAD, "{\"limit\": 20, \"status\": [\"closed\"]}"},
+        {"an agent's finished work", AGENT,
+         "{\"limit\": 20, \"status\": [\"resolved\", \"closed\"]}"},
+        {"finished, one queue", API,
+         "{\"limit\": 20, \"status\": [\"resolved\", \"closed\"], \"queue\": \"orders\"}"},
+        {"assignee=me, finished", AGENT,
+         "{\"limit\": 20, \"status\": [\"resolved\", \"closed\"], \"assignee\": \"me\"}"},
+    };
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        char *next = check_list(lists[i].what, lists[i].agent, lists[i].d);
+        /* The page after reads about a page too. */
+        char d[512];
+        snprintf(d, sizeof(d), "%.*s, \"after\": \"%s\"}", (int)strlen(lists[i].d) - 1, lists[i].d,
+                 next);
+        char what[128];
+        snprintf(what, sizeof(what), "%s, page 2", lists[i].what);
+        free(check_list(what, lists[i].agent, d));
+        free(next);
+    }
+}
+
+/* A ticket with 200 messages: the view reads its messages and little else. */
+static void test_the_ticket_view_reads_its_own_rows(void **state)
+{
+    (void)state;
+    long id = harness_pg_long(pg, "SELECT id FROM tickets WHERE status = 'open' LIMIT 1");
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO messages (ticket_id, direction, channel, idempotency_key, body) "
+             "SELECT %ld, 'in', 'email', 'plans-' || g, 'message ' || g "
+             "FROM generate_series(1, 200) g",
+             id);
+    harness_pg_exec(pg, sql);
+    long total = harness_pg_longf(pg, "SELECT count(*) FROM messages WHERE ticket_id = %ld", id);
+    assert_true(total >= 200);
+    snprintf(sql, sizeof(sql),
+             "SELECT jsonb_array_length(intake_desk_show(t) -> 'body' -> 'messages') "
+             "FROM tickets t WHERE id = %ld",
+             id);
+    char *count = NULL;
+    long messages = rows_read("messages", sql, &count);
+    assert_int_equal(atol(count), total);
+    /* A bitmap scan is counted twice: the index's fetches and the heap's. */
+    if (messages > 2 * total + 10)
+        fail_msg("the view read %ld messages for a ticket of %ld", messages, total);
+    long tickets = rows_read("tickets", sql, NULL);
+    if (tickets > 10)
+        fail_msg("the view read %ld tickets", tickets);
+    free(count);
+}
+
+/*
+ * The SLA scanner reads the tickets that are due. 50 open tickets have run
+ * out at level 3 long ago (breach recorded), 3 have just run out; every
+ * other deadline is ahead. The first pass records the 3 breaches; the next
+ * reads (almost) nothing: the level-3 tickets are not read again every pass.
+ */
+static void test_the_sla_scan_reads_what_is_due(void **state)
+{
+    (void)state;
+    harness_pg_exec(pg, "UPDATE tickets SET first_response_due_at = now() + interval '1 day', "
+                        "handling_due_at = now() + interval '1 day', "
+                        "resolution_due_at = now() + interval '2 days' "
+                        "WHERE status IN ('new', 'open', 'pending');"
+                        "CREATE TEMP TABLE worn AS SELECT id FROM tickets "
+                        "WHERE status IN ('new', 'open') AND first_responded_at IS NULL "
+                        "ORDER BY id LIMIT 53;"
+                        "DELETE FROM sla_breaches WHERE ticket_id IN (SELECT id FROM worn);"
+                        "UPDATE tickets SET escalation_level = 3, "
+                        "first_response_due_at = now() - interval '1 hour' "
+                        "WHERE id IN (SELECT id FROM worn ORDER BY id LIMIT 50);"
+                        "INSERT INTO sla_breaches (ticket_id, clock, level, due_at) "
+                        "SELECT id, 'first_response', 3, now() - interval '1 hour' "
+                        "FROM (SELECT id FROM worn ORDER BY id LIMIT 50) w "
+                        "ON CONFLICT DO NOTHING;"
+                        "UPDATE tickets SET escalation_level = 1, "
+                        "first_response_due_at = now() - interval '10 minutes' "
+                        "WHERE id IN (SELECT id FROM worn ORDER BY id OFFSET 50)");
+    harness_pg_text_is(pg, "SELECT jsonb_array_length(intake_sla_scan('{}') -> 'breaches')::text",
+                       "3");
+    long read = rows_read("tickets", "SELECT intake_sla_scan('{}') -> 'breaches'", NULL);
+    if (read > 5)
+        fail_msg("a pass with nothing due read %ld tickets", read);
+    harness_pg_text_is(pg, "SELECT jsonb_array_length(intake_sla_scan('{}') -> 'breaches')::text",
+                       "0");
+}
+
+/* The dispatcher's claim with nothing due reads nothing of the outbox's
+ * history (an acknowledgement per ticket, all sent long ago). */
+static void test_the_outbox_claim_reads_what_is_due(void **state)
+{
+    (void)state;
+    assert_true(harness_pg_long(pg, "SELECT count(*) FROM outbox") >= TICKETS);
+    char *claimed = NULL;
+    long read = rows_read("outbox", "SELECT count(*) FROM intake_outbox_claim(30, 50)", &claimed);
+    assert_string_equal(claimed, "0");
+    free(claimed);
+    if (read > 5)
+        fail_msg("a claim with nothing due read %ld outbox rows", read);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_list_reads_about_a_page),
+        cmocka_unit_test(test_the_ticket_view_reads_its_own_rows),
+        cmocka_unit_test(test_the_sla_scan_reads_what_is_due),
+        cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
