@@ -37,7 +37,7 @@ static int teardown(void **state)
 
 static json_t *list(const char *query)
 {
-    char url[512];
+    char url[640]; /* the base and a query of up to 512 */
     snprintf(url, sizeof(url), "%s/v1/tickets%s", env.gw.base, query);
     struct harness_response r;
     harness_http("GET", url, HARNESS_TOKEN, NULL, NULL, 0, &r);
