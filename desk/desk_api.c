@@ -23,6 +23,7 @@
 #include "desk.h"
 #include "gw_config.h"
 #include "gw_json_check.h"
+#include "gw_log.h"
 #include "gw_reply.h"
 #include "gw_validate.h"
 
@@ -338,6 +339,11 @@ bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
         json_decref(doc);
         return false;
     }
+    /* A change asked for: which, on which ticket (its outcome: operation.done or .failed). */
+    if (strcmp(req->method, "GET"))
+        gw_event(GW_LOG_INFO, "desk.request",
+                 GW_STR("action", json_string_value(json_object_get(doc, "action"))),
+                 GW_STR("ticket", json_string_value(json_object_get(doc, "ticket"))));
     if (!desk_submit_document(job, arena, DESK_OP_DESK, doc))
         return refuse(reply, arena, 500, "out of memory", NULL);
     return true;

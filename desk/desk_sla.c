@@ -31,7 +31,8 @@ int desk_poll(struct gw_poll_ctx *ctx)
     json_t *answer = run(ctx, DESK_OP_SLA_SCAN, desk_document(cfg, "sla_scan"));
     size_t n = json_array_size(json_object_get(answer, "breaches"));
     if (n)
-        gw_info("sla: %zu breached clock%s escalated", n, n == 1 ? "" : "s");
+        gw_log_event(GW_LOG_INFO, "sla.escalated", GW_FIELDS(GW_INT("clocks", n)),
+                     "sla: %zu breached clock%s escalated", n, n == 1 ? "" : "s");
     json_decref(answer);
 
     json_t *sweep = desk_document(cfg, "streams_sweep");
@@ -40,8 +41,9 @@ int desk_poll(struct gw_poll_ctx *ctx)
     json_int_t gone =
         json_integer_value(json_object_get(json_object_get(answer, "body"), "offline"));
     if (gone)
-        gw_info("desk: %lld agent%s offline: their gateway stopped renewing their stream",
-                (long long)gone, gone == 1 ? "" : "s");
+        gw_log_event(GW_LOG_INFO, "desk.agents_offline", GW_FIELDS(GW_INT("agents", gone)),
+                     "desk: %lld agent%s offline: their gateway stopped renewing their stream",
+                     (long long)gone, gone == 1 ? "" : "s");
     json_decref(answer);
     desk_retention_turn(ctx);
 

@@ -127,6 +127,12 @@ struct gw_config {
      * "channels" (gw_channel.h), in gw_channels[] order; owned by the config.
      */
     void **adapter_settings;
+
+    /* "log" and the proxy settings of "server" (gw_log.h, src/client_address.c). */
+    int log_format;         /* enum gw_log_format */
+    int log_level;          /* enum gw_log_level: lines below it are not written */
+    char **trusted_proxies; /* addresses or CIDRs whose X-Forwarded-For is believed */
+    size_t n_trusted_proxies;
 };
 
 /* The webhook of a queue, or NULL. */

@@ -106,7 +106,7 @@ static bool send_all(PGconn *conn, const char *channel, const struct gw_session_
     PGresult *res = PQexecPrepared(conn, SEND_STMT, 2, params, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
     if (!ok)
-        gw_warn("announcer: sending failed: %s", PQresultErrorMessage(res));
+        gw_warn("announcer: sending failed: %s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
     PQclear(res);
     free(array);
     return ok;
@@ -129,7 +129,8 @@ static void send_signals(PGconn *conn, const char *channel, const signal_doc *li
     PGresult *res = PQexecParams(conn, "SELECT intake_session_signals($1, $2::jsonb)", 2, NULL,
                                  params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        gw_warn("announcer: %zu signals dropped: %s", n, PQresultErrorMessage(res));
+        gw_warn("announcer: %zu signals dropped: %s", n,
+                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
     PQclear(res);
     free(array);
 }

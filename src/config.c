@@ -295,6 +295,19 @@ static enum gw_err finish(json_t *user, struct gw_config **out, struct gw_proble
     return GW_OK;
 }
 
+/*
+ * jansson's syntax errors quote the text they stopped at ("invalid token
+ * near 'abc'"), which may be a secret written without its quotes: the line
+ * and column say where, so the quote is cut. text is the error's own buffer.
+ */
+static const char *without_quote(char *text)
+{
+    char *near = strstr(text, " near '");
+    if (near)
+        *near = '\0';
+    return text;
+}
+
 enum gw_err gw_config_load_text(const char *json_text, struct gw_config **out,
                                 struct gw_problems *problems)
 {
@@ -303,7 +316,8 @@ enum gw_err gw_config_load_text(const char *json_text, struct gw_config **out,
         json_error_t jerr;
         user = json_loads(json_text, JSON_REJECT_DUPLICATES, &jerr);
         if (!user) {
-            gw_problems_add(problems, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+            gw_problems_add(problems, "line %d column %d: %s", jerr.line, jerr.column,
+                            without_quote(jerr.text));
             return GW_ERR_CONFIG;
         }
     }
@@ -320,7 +334,7 @@ enum gw_err gw_config_load(const char *path, struct gw_config **out, struct gw_p
         user = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
         if (!user) {
             gw_problems_add(problems, "%s: line %d column %d: %s", path, jerr.line, jerr.column,
-                            jerr.text);
+                            without_quote(jerr.text));
             return GW_ERR_CONFIG;
         }
     }
@@ -376,5 +390,6 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->adapter_settings);
     for (int p = 0; p < GW_PRIO__COUNT; p++)
         free_list(cfg->priority_keywords[p], cfg->n_priority_keywords[p]);
+    free_list(cfg->trusted_proxies, cfg->n_trusted_proxies);
     free(cfg);
 }

@@ -82,5 +82,7 @@ const char gw_config_defaults[] =
     "  \"outbox\": {\"max_attempts\": 8, \"backoff_seconds\": 5, \"poll_ms\": 1000, "
     "\"lease_seconds\": 60},\n"
     "  \"spool\": {\"dir\": null, \"max_bytes\": 104857600, \"max_age_seconds\": 86400, "
-    "\"channels\": null}\n"
+    "\"channels\": null},\n"
+    "  \"log\": {\"format\": \"text\", \"level\": \"info\"},\n"
+    "  \"server\": {\"trusted_proxies\": []}\n"
     "}\n";

@@ -13,6 +13,8 @@
 
 #include "config_private.h"
 #include "gw_channel.h"
+#include "gw_client_address.h"
+#include "gw_log.h"
 #include "gw_oauth.h"
 
 static const char *const priority_names[GW_PRIO__COUNT] = {"urgent", "important", "normal"};
@@ -159,7 +161,11 @@ static void smtp_url_hook(const struct gw_cfg_key *row, void *base, json_t *valu
     (void)row;
     const char *url = str_of(value);
     if (strncmp(url, "smtp://", 7) || !url[7] || strchr(url + 7, '/'))
-        gw_problems_add(pr, "%s: \"%s\" is not smtp://host:port", path, url);
+        /* Not quoted: a URL with user:password@ in it would put the password on screen. */
+        gw_problems_add(pr,
+                        "%s: must be smtp://host:port (a user and password go in smtp.user "
+                        "and smtp.password)",
+                        path);
     else
         ((struct gw_config *)base)->smtp_hostport = strdup(url + 7);
 }
@@ -184,6 +190,39 @@ static void readable_hook(const struct gw_cfg_key *row, void *base, json_t *valu
     (void)row, (void)base;
     if (access(str_of(value), R_OK) != 0)
         gw_problems_add(pr, "%s: cannot read %s", path, str_of(value));
+}
+
+static void log_format_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                            const char *path, struct gw_problems *pr)
+{
+    (void)row;
+    int f = gw_log_format_parse(str_of(value));
+    if (f < 0)
+        gw_problems_add(pr, "%s: must be \"text\", \"keyvalue\" or \"json\"", path);
+    else
+        ((struct gw_config *)base)->log_format = f;
+}
+
+static void log_level_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                           const char *path, struct gw_problems *pr)
+{
+    (void)row;
+    int level = gw_log_level_parse(str_of(value));
+    if (level < 0)
+        gw_problems_add(pr, "%s: must be \"debug\", \"info\", \"warn\" or \"error\"", path);
+    else
+        ((struct gw_config *)base)->log_level = level;
+}
+
+static void trusted_proxies_hook(const struct gw_cfg_key *row, void *base, json_t *value,
+                                 const char *path, struct gw_problems *pr)
+{
+    (void)row, (void)value;
+    const struct gw_config *cfg = base;
+    for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
+        if (!gw_client_cidr_valid(cfg->trusted_proxies[i]))
+            gw_problems_add(pr, "%s[%zu]: \"%s\" is not an address or CIDR (10.0.0.0/8, ::1)", path,
+                            i, cfg->trusted_proxies[i]);
 }
 
 /*
@@ -462,4 +501,22 @@ const struct gw_cfg_key gw_cfg_keys[] = {
     {.path = "queues", .type = GW_CFG_HOOK, .hook = gw_cfg_queues},
     {.path = "business_hours", .type = GW_CFG_HOOK, .hook = gw_cfg_business_hours},
     {.path = "channels", .type = GW_CFG_HOOK, .hook = channels_hook},
+
+    SECTION("log"),
+    {.path = "log.format",
+     .type = GW_CFG_STRING,
+     .offset = GW_CFG_NOWHERE,
+     .env = "INTAKE_LOG_FORMAT",
+     .hook = log_format_hook},
+    {.path = "log.level",
+     .type = GW_CFG_STRING,
+     .offset = GW_CFG_NOWHERE,
+     .env = "INTAKE_LOG_LEVEL",
+     .hook = log_level_hook},
+    SECTION("server"),
+    {.path = "server.trusted_proxies",
+     .type = GW_CFG_WORDS,
+     .offset = AT(trusted_proxies),
+     .n_offset = AT(n_trusted_proxies),
+     .hook = trusted_proxies_hook},
     {0}};

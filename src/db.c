@@ -46,11 +46,16 @@ static void first_line(const char *msg, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static void away_begins(const char *app_name, const char *why)
+static void away_begins(const char *app_name, const char *libpq_why)
 {
     long long none = 0;
     atomic_compare_exchange_strong(&away_since, &none, now_s());
-    gw_log_begin(DB_AWAY, GW_LOG_WARN, "database: unreachable (%s): %s", app_name, why);
+    /* libpq's words, not ours: through the redactor (a URL's password, say). */
+    char why[512];
+    gw_log_redact(libpq_why, why, sizeof(why));
+    gw_log_begin_fields(DB_AWAY, GW_LOG_WARN,
+                        GW_FIELDS(GW_STR("connection", app_name), GW_STR("reason", why)),
+                        "database: unreachable (%s): %s", app_name, why);
 }
 
 static void away_ends(const char *app_name)
@@ -58,9 +63,12 @@ static void away_ends(const char *app_name)
     /* Ended even without a start time: two threads may cross between the two calls. */
     long long since = atomic_exchange(&away_since, 0);
     char after[32] = "";
+    long long away_s = since ? now_s() - since : 0;
     if (since)
-        snprintf(after, sizeof(after), " after %lld s", now_s() - since);
-    gw_log_end(DB_AWAY, "database: reachable again (%s)%s", app_name, after);
+        snprintf(after, sizeof(after), " after %lld s", away_s);
+    gw_log_end_fields(DB_AWAY,
+                      GW_FIELDS(GW_STR("connection", app_name), GW_INT("away_seconds", away_s)),
+                      "database: reachable again (%s)%s", app_name, after);
 }
 
 /* PostgreSQL's severities (the untranslated ones) on our levels. */
@@ -99,8 +107,13 @@ static void log_notice(void *arg, const PGresult *res)
         away_begins(app_name, why);
         return;
     }
-    gw_log(notice_level(severity), "database: %s from the server (%s, sqlstate %s): %s", severity,
-           app_name, state, text);
+    char shown[512];
+    gw_log_redact(text, shown, sizeof(shown));
+    gw_log_event(notice_level(severity), "database.notice",
+                 GW_FIELDS(GW_STR("connection", app_name), GW_STR("severity", severity),
+                           GW_STR("sqlstate", state), GW_STR("text", shown)),
+                 "database: %s from the server (%s, sqlstate %s): %s", severity, app_name, state,
+                 shown);
 }
 
 enum gw_err gw_db_connect(const char *url, const char *app_name, PGconn **out)

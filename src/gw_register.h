@@ -29,4 +29,11 @@ GW_MUST_USE enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *
 /* The JSON document intake_register() takes; malloc'd, the caller frees it. */
 char *gw_register_document(const struct gw_config *cfg, const struct gw_contact *contact);
 
+/*
+ * Logs what came of a job that gw_register_batch ran (contact.registered,
+ * contact.duplicate, contact.refused, operation.done, operation.failed):
+ * ticket and customer numbers, channel, category, never who wrote or what.
+ */
+void gw_register_log_outcome(const struct gw_intake_job *job);
+
 #endif

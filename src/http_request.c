@@ -23,6 +23,7 @@
 #include "gw_config.h"
 #include "gw_intake.h"
 #include "gw_metrics.h"
+#include "gw_client_address.h"
 #include "gw_oauth.h"
 #include "gw_ratelimit.h"
 #include "gw_reply.h"
@@ -169,8 +170,7 @@ static const char *header_lookup(const struct gw_http_request *req, const char *
 static void count_auth_failure(struct gw_server *srv, struct lws *wsi)
 {
     char client[64];
-    if (!lws_get_peer_simple(wsi, client, sizeof(client)))
-        snprintf(client, sizeof(client), "?");
+    gw_client_address(wsi, srv->cfg, client, sizeof(client));
     gw_ratelimit_auth_failed(srv->limits, client, gw_server_now());
 }
 
@@ -207,8 +207,7 @@ static bool takes_credentials(const struct gw_route *route)
 static void check_client(struct gw_server *srv, struct session *s, struct lws *wsi)
 {
     char client[64];
-    if (!lws_get_peer_simple(wsi, client, sizeof(client)))
-        snprintf(client, sizeof(client), "?");
+    gw_client_address(wsi, srv->cfg, client, sizeof(client));
     double now = gw_server_now();
     int retry = 0;
     if (!gw_ratelimit_allow(srv->limits, client, now, &retry) ||

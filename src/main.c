@@ -299,6 +299,8 @@ int main(int argc, char **argv)
     struct gw_config *cfg = NULL;
     if (!load_config(config_path, &cfg))
         return EX_CONFIG;
+    gw_log_set_format((enum gw_log_format)cfg->log_format);
+    gw_log_set_level((enum gw_log_level)cfg->log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = channel_cmd               ? channel_cmd->run(argc - i, argv + i, cfg)
              : !strcmp(cmd, "migrate") ? cmd_migrate(cfg)

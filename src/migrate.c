@@ -47,8 +47,12 @@ static int exec_ok(PGconn *conn, const char *sql, const char *what)
     PGresult *res = PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
-        gw_error("migrate: %s: %s", what, PQresultErrorMessage(res));
+    if (!ok) {
+        /* A migration that fails on data may quote it (a DETAIL naming a key's value). */
+        char shown[2048];
+        gw_error("migrate: %s: %s", what,
+                 gw_log_redact(PQresultErrorMessage(res), shown, sizeof(shown)));
+    }
     PQclear(res);
     return ok;
 }

@@ -75,6 +75,27 @@ static json_int_t row_id(const struct claimed *row)
     return (json_int_t)strtoll(row->id, NULL, 10);
 }
 
+/*
+ * A failed delivery's line: one to be retried (warn), or the last try
+ * (error). The server's words name the recipient: the log keeps its codes
+ * (gw_log_server_reason); the row keeps the whole answer.
+ */
+static void log_failure(const struct claimed *row, const char *why, bool for_good)
+{
+    char reason[256], what[64];
+    gw_log_server_reason(why, reason, sizeof(reason));
+    if (for_good)
+        snprintf(what, sizeof(what), "failed for good after %d attempts", row->attempts);
+    else
+        snprintf(what, sizeof(what), "attempt %d failed", row->attempts);
+    gw_log_event(for_good ? GW_LOG_ERROR : GW_LOG_WARN,
+                 for_good ? "outbox.given_up" : "outbox.failed",
+                 GW_FIELDS(GW_STR("row", row->id), GW_STR("kind", row->kind),
+                           GW_STR("channel", row->channel), GW_INT("attempt", row->attempts),
+                           GW_STR("reason", reason)),
+                 "outbox: row %s (%s) %s: %s", row->id, row->kind, what, reason);
+}
+
 static void add_retry(struct outcomes *o, const struct gw_config *cfg, const struct claimed *row,
                       const char *why)
 {
@@ -86,8 +107,7 @@ static void add_retry(struct outcomes *o, const struct gw_config *cfg, const str
     json_array_append_new(o->retry, json_pack("{s:I, s:I, s:s}", "id", row_id(row), "delay",
                                               (json_int_t)delay, "why", why));
     if (row->attempts >= cfg->outbox_max_attempts)
-        gw_error("outbox: row %s (%s) failed for good after %d attempts: %s", row->id, row->kind,
-                 row->attempts, why);
+        log_failure(row, why, true);
 }
 
 static void add_skipped(struct outcomes *o, const struct claimed *row, const char *why)
@@ -132,11 +152,12 @@ static void send_and_record(CURL *curl, const struct gw_config *cfg, const struc
 {
     char why[256] = "";
     if (send_delivery(curl, cfg, row, d, why, sizeof(why)) != GW_OK) {
-        gw_warn("outbox: row %s (%s) attempt %d failed: %s", row->id, row->kind, row->attempts,
-                why);
+        log_failure(row, why, false);
         add_retry(o, cfg, row, why);
         return;
     }
+    gw_event(GW_LOG_INFO, "outbox.sent", GW_STR("row", row->id), GW_STR("kind", row->kind),
+             GW_STR("channel", row->channel), GW_INT("attempt", row->attempts));
     add_id(o->sent, row->id);
     if (d->record_ref)
         json_array_append_new(o->records, json_pack("{s:I, s:s, s:s?, s:s?}", "id", row_id(row),
@@ -382,7 +403,10 @@ static enum gw_err write_outcomes(PGconn *conn, const struct gw_config *cfg, con
     if (err != GW_OK && gw_db_is_broken(conn))
         err = GW_ERR_DB_UNAVAILABLE;
     else if (err != GW_OK)
-        gw_warn("outbox: recording outcomes failed: %s", PQresultErrorMessage(res));
+        gw_log_event(GW_LOG_WARN, "outbox.record_failed",
+                     GW_FIELDS(GW_STR("sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE))),
+                     "outbox: recording outcomes failed (sqlstate %s)",
+                     PQresultErrorField(res, PG_DIAG_SQLSTATE));
     PQclear(res);
     return err;
 }

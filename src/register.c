@@ -605,6 +605,8 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
                 ret = run_single(conn, jobs[i], docs[i]);
     }
     for (size_t i = 0; i < n; i++)
+        gw_register_log_outcome(jobs[i]);
+    for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind == GW_JOB_REGISTER && jobs[i]->result.err == GW_OK &&
             jobs[i]->result.new_ticket) {
             gw_log_end("register.number_taken", "database: new tickets get numbers again");

@@ -152,7 +152,10 @@ static void say_cannot_listen(const struct gw_config *cfg, int err)
         snprintf(why, sizeof(why), "%s", strerror(err));
         why[0] = (char)tolower((unsigned char)why[0]); /* "address already in use" */
     }
-    gw_error("server: cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, why);
+    gw_log_event(GW_LOG_ERROR, "server.cannot_listen",
+                 GW_FIELDS(GW_STR("host", cfg->listen_host), GW_INT("port", cfg->listen_port),
+                           GW_STR("reason", why)),
+                 "server: cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port, why);
 }
 
 /* One turn of the loop: returns when something was served (a signal wakes it too). */
@@ -178,7 +181,7 @@ enum gw_err gw_server_create(const struct gw_config *cfg, struct gw_server **out
         free(srv);
         return GW_ERR_NOMEM;
     }
-    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    lws_set_log_level(LLL_ERR | LLL_WARN, gw_log_lws);
     /*
      * An idle WebSocket is pinged after half the idle time and closed when
      * no pong (or other traffic) has come by the end of it.
@@ -333,8 +336,12 @@ static void stop_accepting(struct gw_server *srv)
 void gw_server_run(struct gw_server *srv, int drain_s)
 {
     install_signals(srv->ctx);
-    gw_info("server: listening on %s:%d (%s)", srv->cfg->listen_host, srv->cfg->listen_port,
-            srv->tls ? "https" : "http");
+    gw_log_event(GW_LOG_INFO, "server.listening",
+                 GW_FIELDS(GW_STR("host", srv->cfg->listen_host),
+                           GW_INT("port", srv->cfg->listen_port),
+                           GW_STR("scheme", srv->tls ? "https" : "http")),
+                 "server: listening on %s:%d (%s)", srv->cfg->listen_host, srv->cfg->listen_port,
+                 srv->tls ? "https" : "http");
     ev_timer lws_timers;
     ev_timer_init(&lws_timers, lws_timer_tick, LWS_TIMER_TICK_S, LWS_TIMER_TICK_S);
     lws_timers.data = srv->ctx;
@@ -354,8 +361,11 @@ void gw_server_run(struct gw_server *srv, int drain_s)
      */
     srv->draining = 1;
     stop_accepting(srv);
-    gw_info("server: stopped accepting; draining %zu open requests, %llu sockets",
-            srv->open_requests, (unsigned long long)srv->metrics.sockets_open);
+    gw_log_event(GW_LOG_INFO, "server.draining",
+                 GW_FIELDS(GW_INT("requests", srv->open_requests),
+                           GW_INT("sockets", srv->metrics.sockets_open)),
+                 "server: stopped accepting; draining %zu open requests, %llu sockets",
+                 srv->open_requests, (unsigned long long)srv->metrics.sockets_open);
     socket_hub_close_all(srv);
     double deadline = gw_server_now() + drain_s;
     lws_sorted_usec_list_t tick;
@@ -392,7 +402,9 @@ void gw_server_run(struct gw_server *srv, int drain_s)
         ev_timer_stop(srv->loop, &lws_timers);
     } else
         lws_sul_cancel(&tick);
-    gw_info("server: stopped (%zu requests left open)", srv->open_requests);
+    gw_log_event(GW_LOG_INFO, "server.stopped",
+                 GW_FIELDS(GW_INT("requests_left", srv->open_requests)),
+                 "server: stopped (%zu requests left open)", srv->open_requests);
 }
 
 void gw_server_destroy(struct gw_server *srv)

@@ -14,6 +14,7 @@
 #include "gw_announcer.h"
 #include "gw_channel.h"
 #include "gw_listener.h"
+#include "gw_client_address.h"
 #include "gw_log.h"
 #include "gw_socket.h"
 #include "server_private.h"
@@ -434,8 +435,7 @@ static int socket_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (!entry || !path_matches(wsi, entry->route->path) || srv->draining)
             return 1;
         char client[64];
-        if (!lws_get_peer_simple(wsi, client, sizeof(client)))
-            snprintf(client, sizeof(client), "?");
+        gw_client_address(wsi, srv->cfg, client, sizeof(client));
         int retry = 0;
         return gw_ratelimit_allow(srv->limits, client, gw_server_now(), &retry) ? 0 : 1;
     }
@@ -444,8 +444,7 @@ static int socket_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         sock->wsi = wsi;
         sock->srv = srv;
         sock->entry = entry;
-        if (!lws_get_peer_simple(wsi, sock->peer, sizeof(sock->peer)))
-            snprintf(sock->peer, sizeof(sock->peer), "?");
+        gw_client_address(wsi, srv->cfg, sock->peer, sizeof(sock->peer));
         srv->metrics.sockets_open++;
         sock->in_open = true;
         if (entry->route->on_open)

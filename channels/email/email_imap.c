@@ -145,7 +145,9 @@ static bool take_message(struct gw_poll_ctx *ctx, const struct mailbox *mb, unsi
     struct buffer msg = {.max = MAILBOX_MAX_BYTES};
     CURLcode rc = imap(curl, mb, url, NULL, &msg);
     if (rc != CURLE_OK && !msg.too_large) {
-        gw_warn("email: imap fetch of uid %lu failed: %s", uid, curl_easy_strerror(rc));
+        gw_log_event(GW_LOG_WARN, "email.imap.fetch_failed",
+                     GW_FIELDS(GW_INT("uid", uid), GW_STR("reason", curl_easy_strerror(rc))),
+                     "email: imap fetch of uid %lu failed: %s", uid, curl_easy_strerror(rc));
         free(msg.data);
         return true; /* try it again next poll */
     }
@@ -166,14 +168,19 @@ static bool take_message(struct gw_poll_ctx *ctx, const struct mailbox *mb, unsi
                gw_email_parse((const unsigned char *)msg.data, msg.len, &o, arena, &job.contact,
                               &why) != GW_OK) {
         /* Never storable: flag it so it is not fetched forever, and leave it for a person. */
-        gw_warn("email: imap uid %lu refused: %s", uid, msg.too_large ? "too large" : why);
+        gw_log_event(
+            GW_LOG_WARN, "email.imap.refused",
+            GW_FIELDS(GW_INT("uid", uid), GW_STR("reason", msg.too_large ? "too large" : why)),
+            "email: imap uid %lu refused: %s", uid, msg.too_large ? "too large" : why);
         mark(curl, mb, uid, "+FLAGS (" DONE_KEYWORD " $IntakeRefused)");
     } else if (gw_poll_register(ctx, &job) != GW_OK || job.result.err == GW_ERR_DB_UNAVAILABLE) {
         /* Stored nowhere: give the message back its unread state and stop for now. */
         mark(curl, mb, uid, "-FLAGS (\\Seen)");
         go_on = false;
     } else if (job.result.err != GW_OK) {
-        gw_warn("email: imap uid %lu not stored: %s", uid, gw_strerror(job.result.err));
+        gw_log_event(GW_LOG_WARN, "email.imap.not_stored",
+                     GW_FIELDS(GW_INT("uid", uid), GW_STR("error", gw_strerror(job.result.err))),
+                     "email: imap uid %lu not stored: %s", uid, gw_strerror(job.result.err));
     } else {
         mark(curl, mb, uid, "+FLAGS (\\Seen " DONE_KEYWORD ")");
     }
@@ -215,7 +222,9 @@ static void drain(struct gw_poll_ctx *ctx, struct mailbox *mb)
         return;
     }
     if (rc != CURLE_OK) {
-        gw_warn("email: imap search failed: %s", curl_easy_strerror(rc));
+        gw_log_event(GW_LOG_WARN, "email.imap.search_failed",
+                     GW_FIELDS(GW_STR("reason", curl_easy_strerror(rc))),
+                     "email: imap search failed: %s", curl_easy_strerror(rc));
         free(found.data);
         return;
     }

@@ -52,8 +52,11 @@ static enum gw_err close_call(struct gw_poll_ctx *ctx, const struct phone_settin
         err = gw_poll_register(ctx, &job);
     const char *now = err == GW_OK ? phone_call_state(&job.result, arena) : NULL;
     if (err == GW_OK && job.result.err == GW_OK)
-        gw_info("phone: closed stale %s call as %s%s%s", state, now ? now : "",
-                job.result.ticket[0] ? ", ticket " : "", job.result.ticket);
+        gw_log_event(GW_LOG_INFO, "phone.stale_closed",
+                     GW_FIELDS(GW_STR("state", state), GW_STR("now", now),
+                               GW_STR("ticket", job.result.ticket[0] ? job.result.ticket : NULL)),
+                     "phone: closed stale %s call as %s%s%s", state, now ? now : "",
+                     job.result.ticket[0] ? ", ticket " : "", job.result.ticket);
     gw_arena_destroy(arena);
     return err;
 }

@@ -23,6 +23,7 @@ struct ws_client {
     unsigned char *out; /* one message waiting to be written (LWS_PRE in front) */
     size_t out_len;
     bool out_binary;
+    const char *forwarded_for;       /* an X-Forwarded-For header to send, or NULL */
     lws_sorted_usec_list_t deadline; /* wakes lws_service when a wait is over */
 };
 
@@ -70,6 +71,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     (void)user;
     struct ws_client *c = lws_context_user(lws_get_context(wsi));
     switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        if (c->forwarded_for) {
+            unsigned char **p = in, *end = *p + len;
+            if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-forwarded-for:",
+                                            (const unsigned char *)c->forwarded_for,
+                                            (int)strlen(c->forwarded_for), p, end))
+                return -1;
+        }
+        break;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         c->established = true;
         break;
@@ -122,9 +132,11 @@ static const struct lws_protocols client_protocols[] = {
 };
 
 static struct ws_client *connect_to(int port, const char *path, const char *protocol,
-                                    const char *origin, const char *ca_file)
+                                    const char *origin, const char *ca_file,
+                                    const char *forwarded_for)
 {
     struct ws_client *c = calloc(1, sizeof(*c));
+    c->forwarded_for = forwarded_for;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -166,13 +178,19 @@ static struct ws_client *connect_to(int port, const char *path, const char *prot
 
 struct ws_client *ws_connect(int port, const char *path, const char *protocol, const char *origin)
 {
-    return connect_to(port, path, protocol, origin, NULL);
+    return connect_to(port, path, protocol, origin, NULL, NULL);
 }
 
 struct ws_client *ws_connect_tls(int port, const char *path, const char *protocol,
                                  const char *origin, const char *ca_file)
 {
-    return connect_to(port, path, protocol, origin, ca_file);
+    return connect_to(port, path, protocol, origin, ca_file, NULL);
+}
+
+struct ws_client *ws_connect_forwarded(int port, const char *path, const char *protocol,
+                                       const char *origin, const char *forwarded_for)
+{
+    return connect_to(port, path, protocol, origin, NULL, forwarded_for);
 }
 
 bool ws_send_raw(struct ws_client *c, const void *data, size_t len, bool binary)

@@ -17,6 +17,9 @@ struct ws_client;
  * NULL when the handshake failed.
  */
 struct ws_client *ws_connect(int port, const char *path, const char *protocol, const char *origin);
+/* The same as if through a proxy: the handshake carries X-Forwarded-For: forwarded_for. */
+struct ws_client *ws_connect_forwarded(int port, const char *path, const char *protocol,
+                                       const char *origin, const char *forwarded_for);
 /* The same over TLS (wss://), trusting the CA certificates in ca_file only. */
 struct ws_client *ws_connect_tls(int port, const char *path, const char *protocol,
                                  const char *origin, const char *ca_file);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "gw_config.h"
+#include "gw_log.h"
 
 static const char *const env_names[] = {"INTAKE_LISTEN", "INTAKE_API_TOKEN", "INTAKE_DATABASE_URL",
                                         "INTAKE_PUBLIC_URL"};
@@ -543,6 +544,33 @@ static void test_problems_add_formats(void **state)
     gw_problems_clear(&pr); /* clearing twice is harmless */
 }
 
+static void test_log_and_proxy_settings(void **state)
+{
+    (void)state;
+    struct gw_config *cfg = load_ok(NULL);
+    assert_int_equal(cfg->log_format, GW_LOG_TEXT);
+    assert_int_equal(cfg->log_level, GW_LOG_INFO);
+    assert_int_equal(cfg->n_trusted_proxies, 0);
+    gw_config_free(cfg);
+    cfg = load_ok("{\"log\":{\"format\":\"json\",\"level\":\"warn\"},"
+                  "\"server\":{\"trusted_proxies\":[\"10.0.0.0/8\",\"::1\"]}}");
+    assert_int_equal(cfg->log_format, GW_LOG_JSON);
+    assert_int_equal(cfg->log_level, GW_LOG_WARN);
+    assert_int_equal(cfg->n_trusted_proxies, 2);
+    assert_string_equal(cfg->trusted_proxies[1], "::1");
+    gw_config_free(cfg);
+    struct gw_problems pr = {0};
+    cfg = NULL;
+    assert_int_equal(gw_config_load_text("{\"log\":{\"format\":\"logfmt\",\"level\":\"loud\"},"
+                                         "\"server\":{\"trusted_proxies\":[\"10.0.0.0/40\"]}}",
+                                         &cfg, &pr),
+                     GW_ERR_CONFIG);
+    assert_true(has_problem(&pr, "log.format"));
+    assert_true(has_problem(&pr, "log.level"));
+    assert_true(has_problem(&pr, "server.trusted_proxies[0]"));
+    gw_problems_clear(&pr);
+}
+
 static void test_free_null(void **state)
 {
     (void)state;
@@ -576,6 +604,7 @@ int main(void)
         T(test_listen_ipv6),
         T(test_listen_bad_values),
         T(test_problems_add_formats),
+        T(test_log_and_proxy_settings),
         T(test_free_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
