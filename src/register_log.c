@@ -12,7 +12,9 @@
  * went) and per operation run: numbers and names only, never the contact's
  * sender or words. A database that is away is logged once by db.c, not once
  * per contact it turned away. Here, so that every path to the database
- * (the workers, the poller, a one-shot command) logs alike.
+ * (the workers, the poller, a one-shot command) logs alike. A historical
+ * contact (intake import-mail) is logged at debug: the import shows its own
+ * progress and summary, and an archive would otherwise log a line a message.
  */
 void gw_register_log_outcome(const struct gw_intake_job *job)
 {
@@ -22,6 +24,7 @@ void gw_register_log_outcome(const struct gw_intake_job *job)
                                                    : NULL;
     if (job->kind == GW_JOB_PING || r->err == GW_ERR_DB_UNAVAILABLE)
         return;
+    enum gw_log_level done = job->contact.historical ? GW_LOG_DEBUG : GW_LOG_INFO;
     if (r->err != GW_OK) {
         gw_event(GW_LOG_WARN, job->kind == GW_JOB_REGISTER ? "contact.refused" : "operation.failed",
                  GW_STR("channel", job->contact.channel), GW_STR("op", op),
@@ -30,11 +33,10 @@ void gw_register_log_outcome(const struct gw_intake_job *job)
         gw_event(GW_LOG_DEBUG, "operation.done", GW_STR("op", op),
                  GW_STR("ticket", r->ticket[0] ? r->ticket : NULL));
     } else if (r->duplicate) {
-        gw_event(GW_LOG_INFO, "contact.duplicate", GW_STR("channel", job->contact.channel),
+        gw_event(done, "contact.duplicate", GW_STR("channel", job->contact.channel),
                  GW_STR("op", op), GW_STR("ticket", r->ticket[0] ? r->ticket : NULL));
     } else {
-        gw_event(GW_LOG_INFO, "contact.registered",
-                 GW_STR("ticket", r->ticket[0] ? r->ticket : NULL),
+        gw_event(done, "contact.registered", GW_STR("ticket", r->ticket[0] ? r->ticket : NULL),
                  GW_STR("customer", r->customer[0] ? r->customer : NULL),
                  GW_STR("channel", job->contact.channel), GW_STR("op", op),
                  GW_STR("new", r->new_ticket ? "ticket"
