@@ -79,6 +79,10 @@ bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
 void desk_api_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                       struct gw_http_reply *reply);
 
+/* desk_search.c: GET /v1/search's query (q, limit, after) into doc; false after a refusal. */
+bool desk_search_request(const char *query, json_t *doc, const struct gw_config *cfg,
+                         struct gw_arena *arena, struct gw_http_reply *reply);
+
 /* desk_survey.c: the customer's survey page. */
 bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *arena,
                         struct gw_intake_job *job, struct gw_http_reply *reply);

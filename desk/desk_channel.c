@@ -39,6 +39,7 @@ static const struct gw_route desk_routes[] = {
     API("POST", "/v1/agent/presence", false),
     API("GET", "/v1/followups", false),
     API("POST", "/v1/followups/", true),
+    API("GET", "/v1/search", false),
     {.method = "GET",
      .path = "/s/",
      .path_prefix = true,
