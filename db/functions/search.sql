@@ -84,7 +84,8 @@ $fn$;
 -- is off so that a small table is read by its indexes too (the plan test).
 -- plan_cache_mode: every search is planned with its own values.
 CREATE OR REPLACE FUNCTION intake_desk_search(a agents, d jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan SET enable_seqscan = off AS $fn$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan SET enable_seqscan = off
+    SET jit = off AS $fn$
 DECLARE
     v_q      text := btrim(d->>'q');
     v_query  tsquery := intake_search_query(v_q);
@@ -191,7 +192,7 @@ BEGIN
                                       END
                                  FROM messages m
                                 WHERE m.ticket_id = t.id AND m.id <= v_snap AND m.search @@ v_query
-                                ORDER BY m.id DESC LIMIT 1))
+                                ORDER BY m.id + 0 DESC LIMIT 1)) -- its messages, not the newest of all
           FROM scored s JOIN tickets t ON t.id = s.ticket_id
          WHERE (v_queues IS NULL OR t.queue = ANY (v_queues) OR t.assignee_id = a.id)
            AND (v_after IS NULL OR (s.score, t.id) < (v_after[3]::numeric, v_after[4]::bigint))
