@@ -64,7 +64,7 @@ $fn$;
 -- customer's name (1 + how well it matches) or its messages' text (how well
 -- the best one matches, ts_rank normalized to 0..1), plus up to 0.25 for
 -- recency (0.25 today, half that at a month, a tenth at nine months); the
--- best of its ways counts. Newest-first candidates are bounded: the 200
+-- best of its ways counts. Newest-first candidates are bounded: the 100
 -- newest matching messages the agent may see, the 50 newest customers by
 -- name, 100 tickets of each customer found by address, 20 by name; so a
 -- word found in millions of messages costs about as much as a rare one, and
@@ -76,9 +76,9 @@ $fn$;
 -- How the candidates are read depends on how common the words are, and the
 -- planner cannot know that for a word it has no statistics of (it guesses
 -- 0.5 % and, at millions of messages, would walk them all for a rare one):
--- so the newest 4,000 messages (and 2,000 customers) are tried first. A
+-- so the newest 1,000 messages (and customers) are tried first. A
 -- query found in 1 % or more of them walks the messages newest first until
--- it has its 200; a rarer one reads the GIN index and sorts what it found.
+-- it has its 100; a rarer one reads the GIN index and sorts what it found.
 -- The 'coalesce' and 'id + 0' (no index is on either) keep the planner to
 -- that choice; enable_seqscan
 -- is off so that a small table is read by its indexes too (the plan test).
@@ -120,11 +120,11 @@ BEGIN
         v_queues := ARRAY(SELECT queue FROM agent_queues WHERE agent_id = a.id);
     END IF;
     IF v_query IS NOT NULL THEN
-        v_common_text := (SELECT count(*) >= 40 FROM (SELECT search FROM messages WHERE id <= v_snap
-                                                       ORDER BY id DESC LIMIT 4000) m
+        v_common_text := (SELECT count(*) >= 10 FROM (SELECT search FROM messages WHERE id <= v_snap
+                                                       ORDER BY id DESC LIMIT 1000) m
                            WHERE m.search @@ v_query);
-        v_common_name := (SELECT count(*) >= 20 FROM (SELECT search FROM customers
-                                                       ORDER BY id DESC LIMIT 2000) c
+        v_common_name := (SELECT count(*) >= 10 FROM (SELECT search FROM customers
+                                                       ORDER BY id DESC LIMIT 1000) c
                            WHERE c.search @@ v_query);
     END IF;
 
@@ -163,19 +163,23 @@ BEGIN
             UNION ALL
             SELECT m.ticket_id, 'text', ts_rank(m.search, v_query, 32), m.received_at
               FROM (SELECT m.ticket_id, m.search, m.received_at -- common words: the newest
-                      FROM messages m JOIN tickets t ON t.id = m.ticket_id
+                      FROM messages m
                      WHERE v_query IS NOT NULL AND v_common_text
                        AND coalesce(m.search @@ v_query, false) AND m.id <= v_snap
-                       AND (v_queues IS NULL OR t.queue = ANY (v_queues) OR t.assignee_id = a.id)
-                     ORDER BY m.id DESC LIMIT 200) m
+                       AND (v_queues IS NULL OR EXISTS (
+                            SELECT 1 FROM tickets t WHERE t.id = m.ticket_id
+                               AND (t.queue = ANY (v_queues) OR t.assignee_id = a.id)))
+                     ORDER BY m.id DESC LIMIT 100) m
             UNION ALL
             SELECT m.ticket_id, 'text', ts_rank(m.search, v_query, 32), m.received_at
               FROM (SELECT m.ticket_id, m.search, m.received_at -- rare ones: the index
-                      FROM messages m JOIN tickets t ON t.id = m.ticket_id
+                      FROM messages m
                      WHERE v_query IS NOT NULL AND NOT v_common_text
                        AND m.search @@ v_query AND m.id + 0 <= v_snap
-                       AND (v_queues IS NULL OR t.queue = ANY (v_queues) OR t.assignee_id = a.id)
-                     ORDER BY m.id + 0 DESC LIMIT 200) m
+                       AND (v_queues IS NULL OR EXISTS (
+                            SELECT 1 FROM tickets t WHERE t.id = m.ticket_id
+                               AND (t.queue = ANY (v_queues) OR t.assignee_id = a.id)))
+                     ORDER BY m.id + 0 DESC LIMIT 100) m
         ), scored AS (
             SELECT ticket_id,
                    round(max(relevance + 0.25 / (1 + greatest(extract(epoch FROM v_at - at), 0)
