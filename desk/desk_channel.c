@@ -87,6 +87,7 @@ const struct gw_channel gw_channel_desk = {
     .load_settings = desk_settings_load,
     .free_settings = desk_settings_free,
     .poll = desk_poll,
+    .tend = desk_search_tend,
     .notice_kinds = desk_notice_kinds,
     .render_notice = desk_render_notice,
 };

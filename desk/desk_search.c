@@ -4,8 +4,12 @@
  * Chinese and English). This file only checks the request's shape and hands
  * the database one intake_desk() call (action "search"); the searching, the
  * ranking and what the caller may see are db/functions/search.sql's, since
- * they must happen next to the index in one query.
+ * they must happen next to the index in one query. It also keeps the index
+ * current: after each outbox pass (gw_channel.tend), the messages registered
+ * since are indexed on the dispatcher's connection, outside the
+ * registrations, which would otherwise pay for it in their one worker.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,4 +108,18 @@ bool desk_search_request(const char *query, json_t *doc, const struct gw_config 
     if (!have_q)
         return refuse(reply, arena, "required", "q");
     return true;
+}
+
+int desk_search_tend(PGconn *conn, const struct gw_config *cfg, int max)
+{
+    (void)cfg;
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", max);
+    const char *params[] = {limit};
+    PGresult *res = PQexecParams(conn, "SELECT intake_search_catch_up($1::int)", 1, NULL, params,
+                                 NULL, NULL, 0);
+    /* A failure is the database's (the dispatcher logs outages): try again next pass. */
+    int n = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    return n;
 }

@@ -38,6 +38,8 @@
  * of a contact at most this much later.
  */
 #define KICK_GAP_MS 25
+/* Rows a channel's upkeep handles in one go (gw_channel.tend). */
+#define TEND_BATCH 2000
 
 struct gw_outbox {
     const struct gw_config *cfg;
@@ -544,6 +546,19 @@ static void keep_gap(struct gw_outbox *ob, double since)
         gw_thread_wait(&ob->thread, left, false);
 }
 
+/* The channels' upkeep after a pass (gw_channel.tend); the most any of them handled. */
+static int tend_channels(PGconn *conn, const struct gw_config *cfg)
+{
+    int most = 0;
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        if ((*c)->tend) {
+            int n = (*c)->tend(conn, cfg, TEND_BATCH);
+            if (n > most)
+                most = n;
+        }
+    return most;
+}
+
 static void *dispatcher_main(void *arg)
 {
     struct gw_outbox *ob = arg;
@@ -566,6 +581,8 @@ static void *dispatcher_main(void *arg)
         if (conn && curl &&
             gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled, &unwritten) != GW_OK)
             handled = 0;
+        if (conn && tend_channels(conn, ob->cfg) == TEND_BATCH)
+            handled = CLAIM_BATCH; /* more to tend: no wait */
         if (handled < CLAIM_BATCH) {
             gw_thread_wait(&ob->thread, ob->cfg->outbox_poll_ms, true);
             keep_gap(ob, started);

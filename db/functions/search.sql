@@ -1,12 +1,14 @@
 -- Search over tickets (GET /v1/search, the console's search box): ticket
 -- numbers, subjects and message text, customers' names, email addresses and
 -- phone numbers, in Chinese and English. The text side reads the tsvectors
--- that db/migrations/0045 keeps in messages.search and customers.search
+-- that db/migrations/0045 keeps in message_search and customers.search
 -- (English stems, CJK bigrams); docs/desk.md ("Search") says why.
+-- message_search is filled after registration (intake_search_catch_up, run
+-- by the gateway's outbox dispatcher after each pass).
 
--- The tsvector of a text, exactly as 0045's generated columns make it (they
--- cannot call this function: it is made after the migrations). The tests
--- check that both agree.
+-- The tsvector of a text, exactly as 0045 wrote it out for the messages it
+-- found and customers' names (a migration cannot call this function: it is
+-- made after the migrations). The tests check that both agree.
 CREATE OR REPLACE FUNCTION intake_search_text(x text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     SELECT CASE WHEN coalesce(x, '') ~ '[\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]'
@@ -22,6 +24,43 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
                                '[\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]{2}', '\& ', 'g'))
     ELSE to_tsvector('english'::regconfig, coalesce(x, '')) END
 $fn$;
+
+-- Indexes the messages registered since the last call, oldest first, at
+-- most p_limit; answers how many. New messages are those above the newest
+-- indexed one, and those up to 10,000 ids below it that are not indexed yet:
+-- a registration that committed after a later one (ids are taken in order,
+-- commits land in any order) is found on the next call. Several gateways may
+-- call it at once: a message indexed twice is kept once.
+CREATE OR REPLACE FUNCTION intake_search_catch_up(p_limit int) RETURNS int
+LANGUAGE sql AS $fn$
+    WITH added AS (
+        INSERT INTO message_search (message_id, ticket_id, received_at, search)
+        SELECT m.id, m.ticket_id, m.received_at, intake_search_text(coalesce(m.subject, '') || ' ' || m.body)
+          FROM messages m
+         WHERE m.id > coalesce((SELECT max(message_id) FROM message_search), 0) - 10000
+           AND NOT EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = m.id)
+         ORDER BY m.id
+         LIMIT p_limit
+        ON CONFLICT (message_id) DO NOTHING
+        RETURNING 1)
+    SELECT count(*)::int FROM added
+$fn$;
+
+-- A message whose text changes (an erasure rewrites it) is indexed again at
+-- once, so that no search finds the words it no longer holds.
+CREATE OR REPLACE FUNCTION intake_search_reindex() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    UPDATE message_search
+       SET search = intake_search_text(coalesce(NEW.subject, '') || ' ' || NEW.body)
+     WHERE message_id = NEW.id;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER messages_search_reindex AFTER UPDATE OF subject, body ON messages
+    FOR EACH ROW WHEN (OLD.subject IS DISTINCT FROM NEW.subject OR OLD.body IS DISTINCT FROM NEW.body)
+    EXECUTE FUNCTION intake_search_reindex();
 
 -- What a query asks of those tsvectors: its words in Latin letters as a web
 -- search engine reads them ("quoted phrase", or, -not), stemmed by the
@@ -110,7 +149,7 @@ BEGIN
                                                     substring(v_q FROM '[0-9]+$')::bigint)];
     END IF;
     IF v_after IS NULL THEN
-        v_snap := coalesce((SELECT max(id) FROM messages), 0);
+        v_snap := coalesce((SELECT max(message_id) FROM message_search), 0);
         v_at := date_trunc('second', now());
     ELSE
         v_snap := v_after[1]::bigint;
@@ -120,8 +159,9 @@ BEGIN
         v_queues := ARRAY(SELECT queue FROM agent_queues WHERE agent_id = a.id);
     END IF;
     IF v_query IS NOT NULL THEN
-        v_common_text := (SELECT count(*) >= 10 FROM (SELECT search FROM messages WHERE id <= v_snap
-                                                       ORDER BY id DESC LIMIT 1000) m
+        v_common_text := (SELECT count(*) >= 10 FROM (SELECT search FROM message_search
+                                                       WHERE message_id <= v_snap
+                                                       ORDER BY message_id DESC LIMIT 1000) m
                            WHERE m.search @@ v_query);
         v_common_name := (SELECT count(*) >= 10 FROM (SELECT search FROM customers
                                                        ORDER BY id DESC LIMIT 1000) c
@@ -163,23 +203,23 @@ BEGIN
             UNION ALL
             SELECT m.ticket_id, 'text', ts_rank(m.search, v_query, 32), m.received_at
               FROM (SELECT m.ticket_id, m.search, m.received_at -- common words: the newest
-                      FROM messages m
+                      FROM message_search m
                      WHERE v_query IS NOT NULL AND v_common_text
-                       AND coalesce(m.search @@ v_query, false) AND m.id <= v_snap
+                       AND coalesce(m.search @@ v_query, false) AND m.message_id <= v_snap
                        AND (v_queues IS NULL OR EXISTS (
                             SELECT 1 FROM tickets t WHERE t.id = m.ticket_id
                                AND (t.queue = ANY (v_queues) OR t.assignee_id = a.id)))
-                     ORDER BY m.id DESC LIMIT 100) m
+                     ORDER BY m.message_id DESC LIMIT 100) m
             UNION ALL
             SELECT m.ticket_id, 'text', ts_rank(m.search, v_query, 32), m.received_at
               FROM (SELECT m.ticket_id, m.search, m.received_at -- rare ones: the index
-                      FROM messages m
+                      FROM message_search m
                      WHERE v_query IS NOT NULL AND NOT v_common_text
-                       AND m.search @@ v_query AND m.id + 0 <= v_snap
+                       AND m.search @@ v_query AND m.message_id + 0 <= v_snap
                        AND (v_queues IS NULL OR EXISTS (
                             SELECT 1 FROM tickets t WHERE t.id = m.ticket_id
                                AND (t.queue = ANY (v_queues) OR t.assignee_id = a.id)))
-                     ORDER BY m.id + 0 DESC LIMIT 100) m
+                     ORDER BY m.message_id + 0 DESC LIMIT 100) m
         ), scored AS (
             SELECT ticket_id,
                    round(max(relevance + 0.25 / (1 + greatest(extract(epoch FROM v_at - at), 0)
@@ -194,9 +234,9 @@ BEGIN
                                            ELSE ts_headline('english'::regconfig, m.body, v_query,
                                                     'StartSel="", StopSel="", MaxWords=24, MinWords=10')
                                       END
-                                 FROM messages m
-                                WHERE m.ticket_id = t.id AND m.id <= v_snap AND m.search @@ v_query
-                                ORDER BY m.id + 0 DESC LIMIT 1)) -- its messages, not the newest of all
+                                 FROM messages m JOIN message_search s ON s.message_id = m.id
+                                WHERE m.ticket_id = t.id AND m.id <= v_snap AND s.search @@ v_query
+                                ORDER BY m.id + 0 DESC LIMIT 1)) -- its own, not the newest of all
           FROM scored s JOIN tickets t ON t.id = s.ticket_id
          WHERE (v_queues IS NULL OR t.queue = ANY (v_queues) OR t.assignee_id = a.id)
            AND (v_after IS NULL OR (s.score, t.id) < (v_after[3]::numeric, v_after[4]::bigint))

@@ -1,20 +1,24 @@
--- 0045: search over tickets (issue 26). Each message and each customer's name
--- keeps a tsvector of its text in a stored generated column, indexed by GIN:
--- English words by the 'english' configuration (stemmed: printers ->
--- printer), Chinese, Japanese and Korean text as overlapping two-character
--- words (bigrams: 我的发票丢了 -> 我的 的发 发票 票丢 丢了), plus the last
--- character of each run alone, so that a one-character query can be a
--- prefix of the words. Debian's PostgreSQL has no Chinese parser (zhparser,
--- pg_bigm, PGroonga); docs/desk.md ("Search") says why bigrams in a tsvector
--- rather than pg_trgm, with the figures.
+-- 0045: search over tickets (issue 26). Each message's text has a tsvector
+-- in message_search, and each customer's name one in a stored generated
+-- column, both indexed by GIN: English words by the 'english' configuration
+-- (stemmed: printers -> printer), Chinese, Japanese and Korean text as
+-- overlapping two-character words (bigrams: 我的发票丢了 -> 我的 的发 发票 票丢
+-- 丢了), plus the last character of each run alone, so that a one-character
+-- query can be a prefix of the words. Debian's PostgreSQL has no Chinese
+-- parser (zhparser, pg_bigm, PGroonga); docs/desk.md ("Search") says why
+-- bigrams in a tsvector rather than pg_trgm, with the figures.
 --
--- A generated column rather than a trigger: PostgreSQL computes it in the
--- insert itself (no trigger call), so every path that writes a message (a
--- registration, a reply, an acknowledgement stored, an erasure rewriting the
--- text) keeps it current in the same statement. The expression cannot call a
--- function of db/functions (those are made after the migrations), so it is
--- written out here; db/functions/search.sql's intake_search_text() is the
--- same expression, for the query side and the tests, and
+-- Messages are indexed after their registration, not in it: the gateway's
+-- outbox dispatcher calls intake_search_catch_up() after each of its passes
+-- (it is kicked by every registration), so a message is found within a
+-- fraction of a second, and registration, which one worker runs back to
+-- back, pays nothing (the tsvector and the GIN insert cost it ~30 % when they
+-- were a generated column). A rewritten text (an erasure) is indexed again
+-- by a trigger, a deleted message leaves by the foreign key. Customers'
+-- names stay a generated column: short, and written only for new customers.
+-- The expressions cannot call a function of db/functions (those are made
+-- after the migrations), so they are written out here; search.sql's
+-- intake_search_text() is the same expression, and
 -- tests/integration/test_desk_search.c checks that both agree.
 --
 -- The CJK runs are found without capturing groups (PostgreSQL's regular
@@ -22,7 +26,14 @@
 -- spaces, are cut into pairs from their first character ('\&' is the whole
 -- match) and again from their second; a text without CJK skips all of it.
 
-ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
+CREATE TABLE message_search (
+    message_id  bigint PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    ticket_id   bigint NOT NULL,
+    received_at timestamptz NOT NULL,
+    search      tsvector NOT NULL
+);
+INSERT INTO message_search (message_id, ticket_id, received_at, search)
+SELECT id, ticket_id, received_at,
     CASE WHEN (coalesce(subject, '') || ' ' || body) ~ '[\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]'
     THEN to_tsvector('english'::regconfig,
              regexp_replace(coalesce(subject, '') || ' ' || body,
@@ -35,9 +46,9 @@ ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
                                                                     '[^\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]+', ' ', 'g'),
                                               ' [\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]', ' ', 'g'),
                                '[\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]{2}', '\& ', 'g'))
-    ELSE to_tsvector('english'::regconfig, coalesce(subject, '') || ' ' || body) END) STORED;
-
-CREATE INDEX messages_search ON messages USING gin (search);
+    ELSE to_tsvector('english'::regconfig, coalesce(subject, '') || ' ' || body) END
+  FROM messages;
+CREATE INDEX message_search_words ON message_search USING gin (search);
 
 ALTER TABLE customers ADD COLUMN search tsvector GENERATED ALWAYS AS (
     CASE WHEN coalesce(name, '') ~ '[\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]'
@@ -63,5 +74,5 @@ CREATE INDEX customer_identities_phone_suffix ON customer_identities (reverse(va
 
 -- The planner chooses between walking messages newest first and reading the
 -- index by how common the words asked for are: give it their frequencies now.
-ANALYZE messages (search);
+ANALYZE message_search;
 ANALYZE customers (search);

@@ -63,6 +63,11 @@ try {
   // Fixed queues: Ann serves orders, the second ticket is technical; nobody assigned.
   sql(`UPDATE tickets SET assignee_id = NULL, queue = CASE WHEN number = '${elsewhere}'
          THEN 'technical' ELSE 'orders' END`);
+  // The gateway indexes messages right after their registration (its dispatcher).
+  for (let i = 0; sql('SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = m.id)') !== '0'; i++) {
+    assert.ok(i < 50, 'the messages were not indexed within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 
   const page = await browser.newPage({ locale: 'zh-CN', viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(WAIT);
