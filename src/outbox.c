@@ -38,8 +38,10 @@
  * of a contact at most this much later.
  */
 #define KICK_GAP_MS 25
-/* Rows a channel's upkeep handles in one go (gw_channel.tend). */
-#define TEND_BATCH 2000
+/* Rows a channel's upkeep handles in one go (gw_channel.tend), and how often it runs
+ * at most: after every pass (a registration kicks one) its fixed cost would add up. */
+#define TEND_BATCH  2000
+#define TEND_GAP_MS 200
 
 struct gw_outbox {
     const struct gw_config *cfg;
@@ -565,6 +567,8 @@ static void *dispatcher_main(void *arg)
     PGconn *conn = NULL;
     CURL *curl = curl_easy_init();
     struct gw_outbox_unwritten unwritten = {NULL, NULL};
+    double tended = 0;
+    bool tend_more = false;
     gw_smtp_init();
     while (!gw_thread_stopping(&ob->thread)) {
         int handled = 0;
@@ -581,8 +585,13 @@ static void *dispatcher_main(void *arg)
         if (conn && curl &&
             gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled, &unwritten) != GW_OK)
             handled = 0;
-        if (conn && tend_channels(conn, ob->cfg) == TEND_BATCH)
-            handled = CLAIM_BATCH; /* more to tend: no wait */
+        /* Upkeep at most every TEND_GAP_MS, unless the last found more than a batch. */
+        if (conn && (tend_more || started - tended >= TEND_GAP_MS)) {
+            tended = started;
+            tend_more = tend_channels(conn, ob->cfg) == TEND_BATCH;
+        }
+        if (tend_more)
+            handled = CLAIM_BATCH; /* no wait */
         if (handled < CLAIM_BATCH) {
             gw_thread_wait(&ob->thread, ob->cfg->outbox_poll_ms, true);
             keep_gap(ob, started);
