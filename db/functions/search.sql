@@ -70,6 +70,20 @@ BEGIN
 END
 $fn$;
 
+-- A deleted message takes its words along. A trigger, not a foreign key:
+-- the key's check would lock every message row the indexer reads (a WAL
+-- record each, on the pages registration is writing).
+CREATE OR REPLACE FUNCTION intake_search_forget() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    DELETE FROM message_search WHERE message_id = OLD.id;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER messages_search_forget AFTER DELETE ON messages
+    FOR EACH ROW EXECUTE FUNCTION intake_search_forget();
+
 CREATE OR REPLACE TRIGGER messages_search_reindex AFTER UPDATE OF subject, body ON messages
     FOR EACH ROW WHEN (OLD.subject IS DISTINCT FROM NEW.subject OR OLD.body IS DISTINCT FROM NEW.body)
     EXECUTE FUNCTION intake_search_reindex();

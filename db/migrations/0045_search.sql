@@ -14,7 +14,7 @@
 -- fraction of a second, and registration, which one worker runs back to
 -- back, pays nothing (the tsvector and the GIN insert cost it ~30 % when they
 -- were a generated column). A rewritten text (an erasure) is indexed again
--- by a trigger, a deleted message leaves by the foreign key. Customers'
+-- by a trigger, and a deleted message's row goes by one. Customers'
 -- names stay a generated column: short, and written only for new customers.
 -- The expressions cannot call a function of db/functions (those are made
 -- after the migrations), so they are written out here; search.sql's
@@ -27,7 +27,7 @@
 -- match) and again from their second; a text without CJK skips all of it.
 
 CREATE TABLE message_search (
-    message_id  bigint PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    message_id  bigint PRIMARY KEY, -- no foreign key: its check would lock each message row
     ticket_id   bigint NOT NULL,
     received_at timestamptz NOT NULL,
     search      tsvector NOT NULL

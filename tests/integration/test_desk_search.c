@@ -311,6 +311,14 @@ static void test_a_message_is_searchable_within_a_second(void **state)
     got = search(HARNESS_TOKEN, "zeppelins model", NULL, NULL);
     assert_string_equal(got, "");
     free(got);
+    /* A deleted message's words go with it. */
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM messages WHERE ticket_id = (SELECT id FROM tickets WHERE number = '%s')",
+             t);
+    harness_pg_exec(f.pg, sql);
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM message_search s WHERE NOT EXISTS "
+                                           "(SELECT 1 FROM messages m WHERE m.id = s.message_id)"),
+                     0);
     /* The stored vectors are the function's, for messages and names alike. */
     assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM message_search s JOIN messages m "
                                            "ON m.id = s.message_id WHERE s.search IS DISTINCT "
