@@ -126,6 +126,12 @@ void desk_report_respond(const struct gw_intake_result *r, struct gw_arena *aren
 extern const char *const desk_report_filter_names[];
 int desk_report_filter(const char *key, const char *value, json_t *doc);
 
+/* desk_search.c: GET /v1/search's query (q, limit, after) into doc; false after a refusal. */
+bool desk_search_request(const char *query, json_t *doc, const struct gw_config *cfg,
+                         struct gw_arena *arena, struct gw_http_reply *reply);
+/* Indexes up to max messages registered since for search; how many (gw_channel.tend). */
+int desk_search_tend(PGconn *conn, const struct gw_config *cfg, int max);
+
 /* desk_survey.c: the customer's survey page. */
 bool desk_survey_answer(const struct gw_http_request *req, struct gw_arena *arena,
                         struct gw_intake_job *job, struct gw_http_reply *reply);

@@ -11,6 +11,7 @@
  *   GET  /v1/tickets/{number}
  *   POST /v1/tickets/{number}/claim | transfer | replies | notes | status | escalate
  *   GET  /v1/agent/me                 POST /v1/agent/presence
+ *   GET  /v1/search                   ?q= &limit= &after= (desk_search.c)
  *   GET  /v1/followups                ?all=true
  *   POST /v1/followups/{id}/close
  *
@@ -278,6 +279,8 @@ static bool route(const struct gw_http_request *req, json_t *doc, struct gw_aren
         json_object_set_new(doc, "action", json_string("list"));
         return parse_query(req->query, list_params, doc, arena, reply);
     }
+    if (!strcmp(path, "/v1/search")) /* desk_search.c */
+        return desk_search_request(req->query, doc, req->config, arena, reply);
     if (!strcmp(path, "/v1/agent/me")) {
         json_object_set_new(doc, "action", json_string("me"));
         return true;

@@ -43,6 +43,7 @@ static const struct gw_route desk_routes[] = {
     API("POST", "/v1/agent/presence", false),
     API("GET", "/v1/followups", false),
     API("POST", "/v1/followups/", true),
+    API("GET", "/v1/search", false),
     {.method = "GET",
      .path = "/v1/reports",
      .auth = GW_AUTH_BEARER,
@@ -133,6 +134,7 @@ const struct gw_channel gw_channel_desk = {
     .free_settings = desk_settings_free,
     .init = desk_init,
     .poll = desk_poll,
+    .tend = desk_search_tend,
     .notice_kinds = desk_notice_kinds,
     .render_notice = desk_render_notice,
 };

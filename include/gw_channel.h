@@ -180,6 +180,7 @@ struct gw_operation {
 };
 
 struct gw_socket_route;
+struct pg_conn; /* libpq's PGconn */
 
 struct gw_channel {
     const char *name; /* stored with every message; stable */
@@ -218,6 +219,13 @@ struct gw_channel {
      * the seconds until it wants to run again (0: no sources). NULL: none.
      */
     int (*poll)(struct gw_poll_ctx *ctx);
+    /*
+     * Database upkeep that must follow registrations closely but stay out of
+     * them (the desk's search index), on the outbox dispatcher's connection
+     * after each of its passes (a registration kicks the dispatcher). Returns
+     * how many rows it handled; max, when there may be more at once. NULL: none.
+     */
+    int (*tend)(struct pg_conn *conn, const struct gw_config *cfg, int max);
     /*
      * Renders the acknowledgement of a registered contact for delivery. ack is
      * the outbox payload (ticket, customer, priority, language, reply_handle ...).

@@ -38,6 +38,10 @@
  * of a contact at most this much later.
  */
 #define KICK_GAP_MS 25
+/* Rows a channel's upkeep handles in one go (gw_channel.tend), and how often it runs
+ * at most: after every pass (a registration kicks one) its fixed cost would add up. */
+#define TEND_BATCH  2000
+#define TEND_GAP_MS 200
 
 struct gw_outbox {
     const struct gw_config *cfg;
@@ -592,12 +596,27 @@ static void keep_gap(struct gw_outbox *ob, double since)
         gw_thread_wait(&ob->thread, left, false);
 }
 
+/* The channels' upkeep after a pass (gw_channel.tend); the most any of them handled. */
+static int tend_channels(PGconn *conn, const struct gw_config *cfg)
+{
+    int most = 0;
+    for (const struct gw_channel *const *c = gw_channels; *c; c++)
+        if ((*c)->tend) {
+            int n = (*c)->tend(conn, cfg, TEND_BATCH);
+            if (n > most)
+                most = n;
+        }
+    return most;
+}
+
 static void *dispatcher_main(void *arg)
 {
     struct gw_outbox *ob = arg;
     PGconn *conn = NULL;
     CURL *curl = curl_easy_init();
     struct gw_outbox_unwritten unwritten = {NULL, NULL};
+    double tended = 0;
+    bool tend_more = false;
     gw_smtp_init();
     while (!gw_thread_stopping(&ob->thread)) {
         int handled = 0;
@@ -614,6 +633,13 @@ static void *dispatcher_main(void *arg)
         if (conn && curl &&
             gw_outbox_run_once(conn, curl, ob->cfg, CLAIM_BATCH, &handled, &unwritten) != GW_OK)
             handled = 0;
+        /* Upkeep at most every TEND_GAP_MS, unless the last found more than a batch. */
+        if (conn && (tend_more || started - tended >= TEND_GAP_MS)) {
+            tended = started;
+            tend_more = tend_channels(conn, ob->cfg) == TEND_BATCH;
+        }
+        if (tend_more)
+            handled = CLAIM_BATCH; /* no wait */
         if (handled < CLAIM_BATCH) {
             gw_thread_wait(&ob->thread, ob->cfg->outbox_poll_ms, true);
             keep_gap(ob, started);

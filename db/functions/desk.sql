@@ -432,6 +432,8 @@ BEGIN
         RETURN intake_desk_list(a, d);
     ELSIF v_action = 'report' THEN
         RETURN intake_report_serve(a, d); -- report_serve.sql
+    ELSIF v_action = 'search' THEN -- db/functions/search.sql
+        RETURN intake_desk_search(a, d);
     ELSIF v_action = 'followups' THEN
         RETURN intake_desk_ok(jsonb_build_object('followups', coalesce((
             SELECT jsonb_agg(intake_followup_brief(f) ORDER BY f.due_at)

@@ -501,6 +501,7 @@
     me = null;
     openNumber = null;
     $('queue').textContent = '';
+    clearSearch(); // the next agent may not see what this one found
     $('ticket-body').hidden = true;
     $('ticket-empty').hidden = false;
     $('signin-error').textContent = why || '';
@@ -623,6 +624,78 @@
     if (show) loadAudit(false);
   });
   $('audit-more').addEventListener('click', function () { loadAudit(true); });
+
+  // ---- search (GET /v1/search) --------------------------------------------
+
+  var searchAsked = 0;  // as for the list: only the latest answer is drawn
+  var searchFor = '';   // the query whose results are shown
+  var searchNext = null;
+  var matchedBy = { number: 'ticket number', email: 'email address', phone: 'phone number',
+    customer: 'customer name', text: 'text' };
+
+  function search(q, after) {
+    var asked = ++searchAsked;
+    $('search-error').textContent = '';
+    return api('GET', '/v1/search?q=' + encodeURIComponent(q) +
+        (after ? '&after=' + encodeURIComponent(after) : '')).then(function (data) {
+      if (asked !== searchAsked) return;
+      searchFor = q;
+      searchNext = data.next || null;
+      drawSearch(data.tickets || [], !after);
+    }, function (e) {
+      if (asked === searchAsked) $('search-error').textContent = 'Could not search: ' + e.message;
+    });
+  }
+
+  function drawSearch(tickets, fresh) {
+    var body = $('search-rows');
+    if (fresh) body.textContent = '';
+    tickets.forEach(function (t) {
+      var row = el('tr', {
+        className: 'row' + (t.number === openNumber ? ' selected' : ''),
+        'data-testid': 'search-row', 'data-number': t.number, 'data-match': t.match
+      }, [
+        el('td', { className: 'number' }, [el('strong', { text: t.number }),
+          el('div', { className: 'muted', text: t.status })]),
+        el('td', {}, [
+          el('div', { text: t.subject || t.summary || '(no subject)' }),
+          el('div', { className: 'muted', text: (t.customer ? t.customer.name || t.customer.number : '') +
+            ' · found by ' + (matchedBy[t.match] || t.match) }),
+          t.snippet ? el('div', { className: 'snippet', 'data-testid': 'search-snippet', text: t.snippet }) : null
+        ]),
+        el('td', {}, [el('span', { className: 'pill ' + t.priority, text: t.priority })]),
+        el('td', { text: t.queue })
+      ]);
+      row.addEventListener('click', function () { openTicket(t.number); });
+      body.appendChild(row);
+    });
+    $('search-empty').hidden = body.children.length > 0;
+    $('search-more').hidden = !searchNext;
+    $('search-results').hidden = false;
+    $('search-clear').hidden = false;
+  }
+
+  function clearSearch() {
+    searchAsked++;
+    searchFor = '';
+    searchNext = null;
+    $('search-input').value = '';
+    $('search-rows').textContent = '';
+    $('search-error').textContent = '';
+    $('search-results').hidden = true;
+    $('search-clear').hidden = true;
+  }
+
+  $('search-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var q = $('search-input').value.trim();
+    if (q) search(q, null);
+    else clearSearch();
+  });
+  $('search-more').addEventListener('click', function () {
+    if (searchNext) search(searchFor, searchNext);
+  });
+  $('search-clear').addEventListener('click', clearSearch);
 
   setInterval(tick, 1000);
   setConnected(false);

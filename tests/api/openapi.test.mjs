@@ -427,6 +427,26 @@ async function scenario() {
   await GET('/v1/tickets', 'not-a-token-of-anyone', { expect: 401 });
   await GET('/v1/tickets', undefined, { expect: 401, headers: { authorization: 'Basic YW5uOnB3' } });
 
+  // GET /v1/search
+  r = await GET(`/v1/search?q=${encodeURIComponent('errors')}`, ann, { expect: 200 });
+  const annFinds = (r.body?.tickets ?? []).map((t) => t.number);
+  check(annFinds.includes(t1) && annFinds.includes(t4), `Ann's search for errors finds ${annFinds}`);
+  r = await GET(`/v1/search?q=${encodeURIComponent('terrible service')}`, ann, { expect: 200 });
+  check(r.body?.tickets?.length === 0, 'Ann finds nothing in the complaints queue');
+  r = await GET(`/v1/search?q=${encodeURIComponent('terrible service')}&limit=1`, apiToken, { expect: 200 });
+  check(r.body?.tickets?.[0]?.number === c1 && r.body.tickets[0].match === 'text', 'the API token finds the complaint');
+  r = await GET(`/v1/search?q=${encodeURIComponent('error')}&limit=1`, ann, { expect: 200 });
+  check(typeof r.body?.next === 'string', 'a first page of one of several has a next');
+  r = await GET(`/v1/search?q=error&limit=1&after=${encodeURIComponent(r.body?.next ?? '')}`, ann, { expect: 200 });
+  await GET('/v1/search', ann, { expect: 400, field: 'q' });
+  await GET('/v1/search?q=x&limit=0', ann, { expect: 400, field: 'limit', invalid: 'query' });
+  await GET('/v1/search?q=x&limit=51', ann, { expect: 400, field: 'limit', invalid: 'query' });
+  await GET('/v1/search?q=x&after=1:2', ann, { expect: 400, field: 'after', invalid: 'query' });
+  await GET(`/v1/search?q=${'a'.repeat(201)}`, ann, { expect: 400, field: 'q', invalid: 'query' });
+  await GET('/v1/search?q=x&colour=red', ann, { expect: 400, field: 'colour', invalid: 'query' });
+  await GET('/v1/search?q=x', undefined, { expect: 401 });
+  await GET('/v1/search?q=x', 'not-a-token-of-anyone', { expect: 401 });
+
   // POST .../transfer: c2 goes to Sue (complaints), so it is another queue's, held by another.
   r = await J('POST', `/v1/tickets/${c2}/transfer`, apiToken, { agent: 'sue@example.test' }, { expect: 200 });
   check(r.body?.assignee?.name === 'Sue', `${c2} should be Sue's now`);
@@ -689,6 +709,7 @@ function oneOfEach(token) {
   const tok = 'a'.repeat(64);
   return [
     { method: 'GET', path: '/v1/tickets', token },
+    { method: 'GET', path: '/v1/search?q=x', token },
     { method: 'GET', path: '/v1/tickets/SR-000001', token },
     { method: 'POST', path: '/v1/tickets/SR-000001/claim', token, json: {} },
     { method: 'POST', path: '/v1/tickets/SR-000001/transfer', token, json: { queue: 'general' } },
