@@ -20,6 +20,7 @@
 
 #include "desk.h"
 #include "gw_arena.h"
+#include "fuzz_common.h"
 #include "gw_config.h"
 
 extern const struct gw_channel gw_channel_desk;
@@ -60,12 +61,7 @@ static void check_query(const char *query, json_t *doc, struct gw_arena *arena)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct gw_config *cfg;
-    if (!cfg) {
-        struct gw_problems pr = {0};
-        if (gw_config_load_text(NULL, &cfg, &pr) != GW_OK)
-            abort();
-    }
+    const struct gw_config *cfg = fuzz_default_config();
     const uint8_t *nl = memchr(data, '\n', size);
     if (!nl)
         return 0;

@@ -16,6 +16,7 @@
 
 #include "desk.h"
 #include "gw_arena.h"
+#include "fuzz_common.h"
 #include "gw_config.h"
 #include "gw_validate.h"
 
@@ -49,12 +50,7 @@ static void check_answer(json_t *doc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct gw_config *cfg;
-    if (!cfg) {
-        struct gw_problems pr = {0};
-        if (gw_config_load_text(NULL, &cfg, &pr) != GW_OK)
-            abort();
-    }
+    const struct gw_config *cfg = fuzz_default_config();
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_http_request req = {
         .method = "POST",
