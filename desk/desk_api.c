@@ -155,6 +155,9 @@ static bool parse_query(const char *query, const char *const *allowed, json_t *d
         if (!one_of(kv, allowed) &&
             (allowed[0] != list_params[0] || !one_of(kv, desk_report_filter_names)))
             return refuse(reply, arena, 400, "unknown query parameter", kv);
+        /* lws decoded %XX: a value that is not UTF-8 would be dropped by json_string(). */
+        if (!gw_utf8_valid(value, strlen(value)))
+            return refuse(reply, arena, 400, "invalid value", kv);
         if (!list_filter(kv, value, doc, &bad))
             return refuse(reply, arena, 400, "invalid value", bad ? bad : kv);
     }

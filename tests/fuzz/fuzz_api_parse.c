@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gw_channel.h"
+#include "fuzz_common.h"
 #include "gw_config.h"
 
 extern const struct gw_channel gw_channel_api;
@@ -27,12 +28,7 @@ static const char *no_header(const struct gw_http_request *req, const char *name
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct gw_config *cfg;
-    if (!cfg) {
-        struct gw_problems pr = {0};
-        if (gw_config_load_text(NULL, &cfg, &pr) != GW_OK)
-            abort();
-    }
+    const struct gw_config *cfg = fuzz_default_config();
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_http_request req = {
         .method = "POST",
