@@ -3,11 +3,19 @@
 -- the ticket waits, and is handed out when someone of its queue comes online
 -- or a slot frees up.
 
--- Open tickets an agent holds (what capacity counts).
-CREATE OR REPLACE FUNCTION intake_agent_load(p_agent bigint) RETURNS bigint
+-- Open tickets an agent holds (what capacity counts), counted up to p_cap
+-- at most when given: routing only asks whether an agent is below capacity
+-- and who holds fewest among those who are, and every registration asks it
+-- of every online agent of the queue. Counted to the end, it read each
+-- agent's whole open work every time (20-27 ms a registration at 2,000,000
+-- tickets with 1,000-2,000 open tickets an agent: 43 contacts/s against 737
+-- at 100,000); capped, it reads at most a capacity's worth.
+CREATE OR REPLACE FUNCTION intake_agent_load(p_agent bigint, p_cap int DEFAULT NULL)
+RETURNS bigint
 LANGUAGE sql STABLE AS $fn$
-    SELECT count(*) FROM tickets
-     WHERE assignee_id = p_agent AND status IN ('new', 'open', 'pending')
+    SELECT count(*) FROM (SELECT 1 FROM tickets
+                           WHERE assignee_id = p_agent AND status IN ('new', 'open', 'pending')
+                           LIMIT p_cap) held
 $fn$;
 
 -- The online agent of a queue with the fewest open tickets below capacity;
@@ -23,14 +31,15 @@ BEGIN
     FOR attempt IN 1..3 LOOP
         SELECT a.id INTO v_agent
           FROM agents a JOIN agent_queues aq ON aq.agent_id = a.id AND aq.queue = p_queue
-         WHERE a.online AND a.disabled_at IS NULL AND intake_agent_load(a.id) < a.capacity
-         ORDER BY intake_agent_load(a.id), a.last_assigned_at NULLS FIRST, a.id
+         WHERE a.online AND a.disabled_at IS NULL
+           AND intake_agent_load(a.id, a.capacity) < a.capacity
+         ORDER BY intake_agent_load(a.id, a.capacity), a.last_assigned_at NULLS FIRST, a.id
          LIMIT 1;
         IF v_agent IS NULL THEN
             RETURN NULL;
         END IF;
         SELECT capacity INTO v_cap FROM agents WHERE id = v_agent AND online FOR UPDATE;
-        IF v_cap IS NOT NULL AND intake_agent_load(v_agent) < v_cap THEN
+        IF v_cap IS NOT NULL AND intake_agent_load(v_agent, v_cap) < v_cap THEN
             UPDATE agents SET last_assigned_at = clock_timestamp() WHERE id = v_agent;
             RETURN v_agent;
         END IF;
@@ -54,7 +63,7 @@ BEGIN
     IF NOT FOUND OR NOT a.online OR a.disabled_at IS NOT NULL THEN
         RETURN 0;
     END IF;
-    v_cap := a.capacity - intake_agent_load(a.id);
+    v_cap := a.capacity - intake_agent_load(a.id, a.capacity);
     FOR t IN
         SELECT * FROM tickets
          WHERE assignee_id IS NULL AND status IN ('new', 'open', 'pending')

@@ -7,11 +7,12 @@
 // customer name with markup stays text.
 //
 // Run by tests/run-node-test.sh, which gives: INTAKE_BINARY, DB_URL, ARTIFACTS.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
+import {
+  CHROMIUM, apiCall, freePort, intake, startGateway, stopGateway, sql,
+} from '../support/gateway.mjs';
 
 const binary = process.env.INTAKE_BINARY;
 const dbUrl = process.env.DB_URL;
@@ -19,24 +20,9 @@ const artifacts = process.env.ARTIFACTS;
 const apiToken = 'browser-audit-token-0123456789';
 const WAIT = 15000;
 
-function intake(...args) {
-  return execFileSync(binary, args, {
-    encoding: 'utf8',
-    env: { ...process.env, INTAKE_DATABASE_URL: dbUrl },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-}
 
-async function call(port, method, path, body, status) {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${apiToken}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.equal(r.status, status, `${method} ${path}: ${text}`);
-  return JSON.parse(text);
-}
+const call = (port, method, path, body, status) =>
+  apiCall(port, apiToken, method, path, body, status);
 
 async function signIn(page, port, token, name) {
   await page.goto(`http://127.0.0.1:${port}/agent/`);

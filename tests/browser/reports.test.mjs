@@ -7,11 +7,12 @@
 // agent gets no Reports button.
 //
 // Run by tests/run-node-test.sh, which gives: INTAKE_BINARY, DB_URL, ARTIFACTS.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, freePort, startGateway, stopGateway, sql } from '../support/gateway.mjs';
+import {
+  CHROMIUM, freePort, intake, startGateway, stopGateway, sql,
+} from '../support/gateway.mjs';
 
 const binary = process.env.INTAKE_BINARY;
 const dbUrl = process.env.DB_URL;
@@ -19,11 +20,6 @@ const artifacts = process.env.ARTIFACTS;
 const apiToken = 'browser-reports-token-0123456789';
 const WAIT = 15000;
 
-function intake(...args) {
-  return execFileSync(binary, args, {
-    encoding: 'utf8', env: { ...process.env, INTAKE_DATABASE_URL: dbUrl }, stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-}
 
 mkdirSync(artifacts, { recursive: true });
 intake('agent', 'add', '--name', 'Sue', '--email', 'sue@example.test', '--role', 'supervisor', '--queues', 'complaints');

@@ -6,6 +6,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
+import assert from 'node:assert/strict';
 
 const binary = process.env.INTAKE_BINARY;
 const dbUrl = process.env.DB_URL;
@@ -70,4 +71,26 @@ export async function stopGateway(child) {
 
 export function sql(query) {
   return execFileSync('psql', [dbUrl, '-XAtc', query], { encoding: 'utf8' }).trim();
+}
+
+// The intake command line on the test's database; its standard output, trimmed.
+export function intake(...args) {
+  return execFileSync(binary, args, {
+    encoding: 'utf8',
+    env: { ...process.env, INTAKE_DATABASE_URL: dbUrl },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
+}
+
+// A request to the gateway on port with a bearer token; the answer's JSON
+// after checking its status.
+export async function apiCall(port, token, method, path, body, status) {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  assert.equal(r.status, status, `${method} ${path}: ${text}`);
+  return JSON.parse(text);
 }
