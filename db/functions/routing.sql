@@ -29,11 +29,17 @@ DECLARE
     v_cap   int;
 BEGIN
     FOR attempt IN 1..3 LOOP
-        SELECT a.id INTO v_agent
-          FROM agents a JOIN agent_queues aq ON aq.agent_id = a.id AND aq.queue = p_queue
-         WHERE a.online AND a.disabled_at IS NULL
-           AND intake_agent_load(a.id, a.capacity) < a.capacity
-         ORDER BY intake_agent_load(a.id, a.capacity), a.last_assigned_at NULLS FIRST, a.id
+        -- The queue's online agents first (OFFSET 0 keeps PostgreSQL from
+        -- counting the load of every online agent while scanning agents),
+        -- then each one's load once.
+        SELECT c.id INTO v_agent
+          FROM (SELECT a.id, a.capacity, a.last_assigned_at
+                  FROM agent_queues aq JOIN agents a ON a.id = aq.agent_id
+                 WHERE aq.queue = p_queue AND a.online AND a.disabled_at IS NULL
+                OFFSET 0) c
+         CROSS JOIN LATERAL (SELECT intake_agent_load(c.id, c.capacity) AS held) l
+         WHERE l.held < c.capacity
+         ORDER BY l.held, c.last_assigned_at NULLS FIRST, c.id
          LIMIT 1;
         IF v_agent IS NULL THEN
             RETURN NULL;
