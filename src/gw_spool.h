@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "gw_arena.h"
 #include "gw_error.h"
 #include "gw_job.h"
@@ -69,10 +71,12 @@ struct gw_http_reply;
  * /readyz's answer from the ping's outcome (database_ok) and the spool's
  * state: 200 "ready"; 200 "degraded" while the spool holds contacts or
  * takes them for a database that cannot be reached (a load balancer must
- * keep sending webhooks to a gateway that keeps them); else 503.
+ * keep sending webhooks to a gateway that keeps them); else 503. degraded
+ * (taken; may be NULL): other reasons a ready gateway is degraded, listed
+ * in the answer's "degraded".
  */
-void gw_spool_readiness(struct gw_spool *spool, bool database_ok, struct gw_arena *arena,
-                        struct gw_http_reply *reply);
+void gw_spool_readiness(struct gw_spool *spool, bool database_ok, json_t *degraded,
+                        struct gw_arena *arena, struct gw_http_reply *reply);
 
 /* For the replayer (spool_replay.c). */
 struct gw_spooled {

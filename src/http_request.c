@@ -334,20 +334,13 @@ static enum gw_err deferred_parse_run(void *arg, struct gw_arena *arena, struct 
 static void readiness(struct gw_server *srv, bool database_ok, struct gw_arena *arena,
                       struct gw_http_reply *reply)
 {
-    gw_spool_readiness(srv->spool, database_ok, arena, reply);
     char *lines = gw_oauth_degraded(srv->cfg->oauth, arena);
-    if (!lines || reply->status != 200)
-        return;
-    json_t *doc = json_loadb(reply->body, reply->body_len, 0, NULL);
-    json_t *list = json_array();
+    json_t *list = lines ? json_array() : NULL;
     char *rest = NULL;
-    for (char *line = strtok_r(lines, "\n", &rest); line; line = strtok_r(NULL, "\n", &rest))
+    for (char *line = lines ? strtok_r(lines, "\n", &rest) : NULL; line;
+         line = strtok_r(NULL, "\n", &rest))
         json_array_append_new(list, json_string(line));
-    if (!doc)
-        doc = json_object();
-    json_object_set_new(doc, "status", json_string("degraded"));
-    json_object_set_new(doc, "degraded", list);
-    gw_reply_json(reply, arena, 200, doc);
+    gw_spool_readiness(srv->spool, database_ok, list, arena, reply);
 }
 
 void gw_http_job_done(struct gw_intake_job *job, void *user)

@@ -49,28 +49,34 @@ char *gw_spool_metrics(struct gw_spool *s, struct gw_arena *arena)
         st.events, st.bytes, st.oldest_age_s, st.spooled, st.replayed, st.refused, st.discarded);
 }
 
-void gw_spool_readiness(struct gw_spool *spool, bool database_ok, struct gw_arena *arena,
-                        struct gw_http_reply *reply)
+void gw_spool_readiness(struct gw_spool *spool, bool database_ok, json_t *degraded,
+                        struct gw_arena *arena, struct gw_http_reply *reply)
 {
     struct gw_spool_stats st;
     gw_spool_stats(spool, &st);
-    if (database_ok && !st.events) {
-        gw_reply_json(reply, arena, 200, json_pack("{s:s}", "status", "ready"));
-        return;
-    }
     if (!database_ok && (!spool || st.full)) {
+        json_decref(degraded);
         gw_reply_error(
             reply, arena, 503,
             spool ? "database unavailable and the spool is full" : "database unavailable", NULL);
         reply->retry_after_s = 1;
         return;
     }
-    char reason[64];
-    snprintf(reason, sizeof(reason), "spooling (%zu event%s)", st.events,
-             st.events == 1 ? "" : "s");
-    gw_reply_json(reply, arena, 200,
-                  json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:f}}", "status", "degraded", "reason",
-                            reason, "database", database_ok ? "ok" : "unavailable", "spool",
-                            "events", (json_int_t)st.events, "bytes", (json_int_t)st.bytes,
-                            "oldest_age_seconds", st.oldest_age_s));
+    json_t *doc;
+    if (database_ok && !st.events) {
+        doc = json_pack("{s:s}", "status", degraded ? "degraded" : "ready");
+    } else {
+        char reason[64];
+        snprintf(reason, sizeof(reason), "spooling (%zu event%s)", st.events,
+                 st.events == 1 ? "" : "s");
+        doc = json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:f}}", "status", "degraded", "reason",
+                        reason, "database", database_ok ? "ok" : "unavailable", "spool", "events",
+                        (json_int_t)st.events, "bytes", (json_int_t)st.bytes, "oldest_age_seconds",
+                        st.oldest_age_s);
+    }
+    if (doc && degraded)
+        json_object_set_new(doc, "degraded", degraded);
+    else
+        json_decref(degraded);
+    gw_reply_json(reply, arena, 200, doc);
 }
