@@ -45,7 +45,8 @@ static int teardown(void **state)
 }
 
 /* POSTs a raw message; returns the response body (caller frees); checks the status. */
-static char *inbound(struct fixture *f, long expect, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static char *inbound(struct fixture *f, long expect,
+                                                           const char *fmt, ...)
 {
     char raw[4096];
     va_list ap;
@@ -68,7 +69,7 @@ static char *ticket_of(const char *body)
     return t;
 }
 
-static long sqlf(struct fixture *f, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static long sqlf(struct fixture *f, const char *fmt, ...)
 {
     char sql[1024];
     va_list ap;

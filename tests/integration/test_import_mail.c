@@ -69,7 +69,8 @@ static void write_file(const char *path, const char *data, size_t len)
 }
 
 /* Runs `intake import-mail ARGS` on the database at url; stdout and stderr in out. */
-static int import_into(const char *url, char *out, size_t cap, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int import_into(const char *url, char *out, size_t cap,
+                                                             const char *fmt, va_list ap)
 {
     char args[1024], cmd[2048];
     vsnprintf(args, sizeof(args), fmt, ap);
@@ -84,7 +85,7 @@ static int import_into(const char *url, char *out, size_t cap, const char *fmt, 
 }
 
 /* The same on the test's database. */
-static int import(char *out, size_t cap, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int import(char *out, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -94,7 +95,8 @@ static int import(char *out, size_t cap, const char *fmt, ...)
 }
 
 /* The same with the database down. */
-static int import_unreachable(char *out, size_t cap, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int import_unreachable(char *out, size_t cap,
+                                                                    const char *fmt, ...)
 {
     char url[256];
     harness_unreachable_db_url(url, sizeof(url));

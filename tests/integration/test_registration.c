@@ -28,7 +28,8 @@ static int teardown(void **state)
 }
 
 /* POSTs and expects status; returns the response body (caller frees). */
-static char *post(struct harness_env *f, long expect, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static char *post(struct harness_env *f, long expect,
+                                                        const char *fmt, ...)
 {
     char json[4096];
     va_list ap;
@@ -42,7 +43,7 @@ static char *post(struct harness_env *f, long expect, const char *fmt, ...)
     return r.body;
 }
 
-static long sqlf(struct harness_env *f, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static long sqlf(struct harness_env *f, const char *fmt, ...)
 {
     char sql[2048];
     va_list ap;

@@ -47,7 +47,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 }
 
 /* Runs the intake command line (stdout and stderr) into out; returns its exit status. */
-static int run(char *out, size_t cap, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int run(char *out, size_t cap, const char *fmt, ...)
 {
     char args[512], cmd[1024];
     va_list ap;
