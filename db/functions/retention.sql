@@ -19,9 +19,9 @@
 -- ticket erased alone, a customer whose contact was deleted) is erased
 -- whole once nothing of theirs (intake_customer_last_activity) is newer
 -- than the limit and no work of theirs is open: the run walks the
--- customers in id order, a slice of batch * 20 a run (retention_progress
+-- customers in id order, a slice of batch * 10 a run (retention_progress
 -- keeps its place; db/migrations/0065), so each customer is looked at
--- once every customers / (batch * 20) runs. A chat session that never
+-- once every customers / (batch * 10) runs. A chat session that never
 -- became a ticket (the chat form's name, email and phone) is erased once
 -- it began and was last seen longer ago than the limit.
 --
@@ -74,7 +74,7 @@ RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_after   bigint := (SELECT customer_after FROM retention_progress FOR UPDATE);
-    v_slice   int := p_batch * 20;
+    v_slice   int := p_batch * 10;
     v_seen    int := 0;
     v_erased  int := 0;
     v_id      bigint;
