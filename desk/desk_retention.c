@@ -30,9 +30,12 @@ void desk_retention_turn(struct gw_poll_ctx *ctx)
     json_int_t tickets = json_integer_value(json_object_get(answer, "tickets"));
     json_int_t sources = json_integer_value(json_object_get(answer, "raw_sources"));
     json_int_t files = json_integer_value(json_object_get(answer, "attachments"));
-    if (tickets || sources || files)
+    json_int_t sessions = json_integer_value(json_object_get(answer, "chat_sessions"));
+    if (customers || tickets || sources || files || sessions)
         gw_info("retention: personal data of %lld tickets erased (%lld customers whole), "
-                "%lld raw messages and %lld attachments dropped",
-                (long long)tickets, (long long)customers, (long long)sources, (long long)files);
+                "%lld chat sessions without a ticket erased, %lld raw messages and %lld "
+                "attachments dropped",
+                (long long)tickets, (long long)customers, (long long)sessions, (long long)sources,
+                (long long)files);
     json_decref(answer);
 }

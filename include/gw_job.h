@@ -14,6 +14,7 @@
 #include "gw_arena.h"
 #include "gw_contact.h"
 #include "gw_error.h"
+#include "gw_log.h"
 
 struct gw_config;
 struct gw_operation;
@@ -94,6 +95,12 @@ struct gw_intake_job {
      * and answers result.spooled.
      */
     bool may_spool;
+    /*
+     * The request the job came with (gw_log.h), copied by its submitter:
+     * the worker names it on the lines it writes about the job. Empty: the
+     * thread's own (a poll, a pipe run).
+     */
+    char request_id[GW_REQUEST_ID_SIZE];
     struct gw_intake_result result; /* written by a worker */
     struct gw_intake_job *next;     /* queue link, owned by the intake */
 };
@@ -103,6 +110,16 @@ struct gw_intake_job {
  * one-shot commands (an MTA pipe). GW_OK: job->result says what happened;
  * GW_ERR_DB_UNAVAILABLE: nothing was stored, try again later.
  */
+/*
+ * Names the job's request on the calling thread's lines from now on (the
+ * thread's own stays when the job has none); returns what to put back with
+ * gw_log_set_request.
+ */
+static inline const char *gw_job_log_request(const struct gw_intake_job *job)
+{
+    return gw_log_set_request(job->request_id[0] ? job->request_id : gw_log_request());
+}
+
 GW_MUST_USE enum gw_err gw_intake_register_now(const struct gw_config *cfg,
                                                struct gw_intake_job *job);
 

@@ -7,7 +7,8 @@
  *   text      2026-12-06T10:00:00.000Z info MESSAGE (or EVENT key=value ...)
  *   keyvalue  ts=... level=info event=EVENT key=value ... msg="MESSAGE" (logfmt)
  *   json      {"ts":"...","level":"info","event":"EVENT","key":"value",...,"msg":"..."}
- * Plain gw_log() lines have a message and no event.
+ * Plain gw_log() lines have a message and no event. A line written while
+ * a thread works for a request names it (gw_log_set_request, below).
  */
 #ifndef GW_LOG_H
 #define GW_LOG_H
@@ -87,6 +88,31 @@ char *gw_log_redact(const char *in, char *out, size_t cap);
  * recipient; text of any other shape is redacted as above. Returns out.
  */
 char *gw_log_server_reason(const char *why, char *out, size_t cap);
+
+/*
+ * Request ids. Each HTTP request, WebSocket session, mail pipe run and poll
+ * has one, so the lines written while handling it can be found together: a
+ * client's X-Request-Id when it is short and safe (1 to GW_REQUEST_ID_MAX
+ * characters of [A-Za-z0-9._-]: nothing that could split or forge a log
+ * line), else one made here. A thread says which request it works for, and
+ * every line it writes names it (request=ID; "request" in JSON) until it
+ * says another; a worker thread says so for each job it logs about
+ * (gw_intake_job.request_id).
+ */
+#define GW_REQUEST_ID_MAX  64
+#define GW_REQUEST_ID_SIZE (GW_REQUEST_ID_MAX + 1)
+/* given (may be NULL) if it is safe, else a new id, into out; returns out. */
+char *gw_request_id_take(const char *given, char out[GW_REQUEST_ID_SIZE]);
+/* A new id into out: 16 hex digits from OpenSSL's random generator; returns out. */
+char *gw_request_id_new(char out[GW_REQUEST_ID_SIZE]);
+/*
+ * The calling thread's request from now on (NULL or "": none); id is
+ * borrowed, so it must stay while it is set. Returns the one it replaces,
+ * for putting back.
+ */
+const char *gw_log_set_request(const char *id);
+/* The calling thread's request id, or NULL. */
+const char *gw_log_request(void);
 
 /* libwebsockets' own lines (lws_set_log_level's emit function), as "lws: ..." lines. */
 void gw_log_lws(int lws_level, const char *line);

@@ -22,6 +22,7 @@
 #include "gw_channel.h"
 #include "gw_config.h"
 #include "gw_intake.h"
+#include "gw_log.h"
 #include "gw_metrics.h"
 #include "gw_client_address.h"
 #include "gw_oauth.h"
@@ -54,6 +55,7 @@ struct session {
     struct gw_intake_job *job;
     struct gw_http_reply reply;
     int reply_ready;
+    char request_id[GW_REQUEST_ID_SIZE]; /* echoed as X-Request-Id, named in log lines */
 };
 
 static struct gw_server *server_of(struct lws *wsi)
@@ -79,6 +81,7 @@ static void end_request(struct gw_server *srv, struct session *s)
     s->early_status = 0;
     s->early_retry_s = 0;
     s->reply_ready = 0;
+    s->request_id[0] = '\0';
     memset(&s->reply, 0, sizeof(s->reply));
     if (s->counted) {
         s->counted = 0;
@@ -253,8 +256,17 @@ static const char *query_of(struct lws *wsi, struct gw_arena *arena)
     return q;
 }
 
+/* The client's X-Request-Id when it is safe (gw_log.h), else a new one; longer ones do not fit. */
+static void take_request_id(struct lws *wsi, char out[GW_REQUEST_ID_SIZE])
+{
+    char given[GW_REQUEST_ID_SIZE];
+    int n = lws_hdr_custom_copy(wsi, given, sizeof(given), "x-request-id:", 13);
+    gw_request_id_take(n > 0 ? given : NULL, out);
+}
+
 static void on_request(struct gw_server *srv, struct session *s, struct lws *wsi, const char *uri)
 {
+    take_request_id(wsi, s->request_id);
     s->wsi = wsi;
     s->arena = gw_arena_create(4096);
     s->counted = 1;
@@ -359,6 +371,7 @@ void gw_http_job_done(struct gw_intake_job *job, void *user)
     }
     struct session *s = (struct session *)owner;
     s->job = NULL;
+    const char *was = gw_log_set_request(s->request_id);
     if (job->kind == GW_JOB_PING)
         readiness(srv, job->result.err == GW_OK, s->arena, &s->reply);
     else if (job->parse && ((struct deferred_parse *)job->parse_arg)->failed) {
@@ -371,6 +384,7 @@ void gw_http_job_done(struct gw_intake_job *job, void *user)
             count_auth_failure(srv, s->wsi);
     }
     send_reply(s);
+    gw_log_set_request(was);
 }
 
 static void submit(struct gw_server *srv, struct session *s, struct gw_intake_job *job)
@@ -378,6 +392,7 @@ static void submit(struct gw_server *srv, struct session *s, struct gw_intake_jo
     job->arena = s->arena;
     job->owner = &s->owner;
     job->submitted_at = gw_server_now();
+    memcpy(job->request_id, s->request_id, sizeof(job->request_id));
     enum gw_err err = srv->draining ? GW_ERR_SHUTTING_DOWN : gw_intake_submit(srv->intake, job);
     if (err == GW_OK) {
         s->job = job;
@@ -557,6 +572,10 @@ static int write_reply(struct gw_server *srv, struct session *s)
         failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
                                               (const unsigned char *)s->reply.www_authenticate,
                                               (int)strlen(s->reply.www_authenticate), &p, end);
+    if (!failed && s->request_id[0])
+        failed = lws_add_http_header_by_name(
+            s->wsi, (const unsigned char *)"X-Request-Id:", (const unsigned char *)s->request_id,
+            (int)strlen(s->request_id), &p, end);
     if (!failed && s->close_after)
         failed = lws_add_http_header_by_token(s->wsi, WSI_TOKEN_CONNECTION,
                                               (const unsigned char *)"close", 5, &p, end);
@@ -580,8 +599,29 @@ static int write_reply(struct gw_server *srv, struct session *s)
     return lws_http_transaction_completed(s->wsi) ? -1 : 0;
 }
 
+static int http_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len);
+
+/*
+ * Every line written while serving a request names it (its id is set in
+ * on_request); only the request's own callbacks are sure to get a session.
+ */
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
+{
+    struct session *s = user;
+    bool ours = s && (reason == LWS_CALLBACK_HTTP || reason == LWS_CALLBACK_HTTP_BODY ||
+                      reason == LWS_CALLBACK_HTTP_BODY_COMPLETION ||
+                      reason == LWS_CALLBACK_HTTP_WRITEABLE || reason == LWS_CALLBACK_CLOSED_HTTP ||
+                      reason == LWS_CALLBACK_HTTP_DROP_PROTOCOL);
+    const char *was = gw_log_set_request(ours ? s->request_id : NULL);
+    int rc = http_event(wsi, reason, user, in, len);
+    gw_log_set_request(was);
+    return rc;
+}
+
+static int http_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
 {
     struct session *s = user;
     struct gw_server *srv = server_of(wsi);

@@ -136,7 +136,9 @@ static size_t parse_deferred(struct gw_intake_job **batch, size_t n, struct gw_i
  */
 static void spool_job(struct gw_intake *in, struct gw_intake_job *job)
 {
+    const char *was = gw_job_log_request(job);
     enum gw_err err = gw_spool_append(in->spool, in->cfg, job);
+    gw_log_set_request(was);
     memset(&job->result, 0, sizeof(job->result));
     if (err == GW_OK) {
         job->result.spooled = true;
@@ -232,8 +234,11 @@ static void *worker_main(void *arg)
         spool_unreachable(in, todo, m);
         for (size_t i = 0; i < n; i++)
             if (batch[i]->kind == GW_JOB_OPERATION && batch[i]->result.err == GW_OK &&
-                batch[i]->result.document && batch[i]->operation->finish)
+                batch[i]->result.document && batch[i]->operation->finish) {
+                const char *was = gw_job_log_request(batch[i]);
                 batch[i]->operation->finish(&batch[i]->result, batch[i]->arena);
+                gw_log_set_request(was);
+            }
         for (size_t i = 0; i < n; i++)
             if (in->announcer && batch[i]->result.err == GW_OK && batch[i]->result.announce_session)
                 gw_announcer_post(in->announcer, batch[i]->result.announce_session,

@@ -8,7 +8,9 @@
  * MAX_VALUE bytes and controls never reach a text line: one event, one line.
  * Lasting conditions (gw_log_begin/gw_log_end) are a small table of keys
  * that are on, under the same mutex; an atomic count of them lets the hot
- * path that ends a condition (every committed batch) skip the lock.
+ * path that ends a condition (every committed batch) skip the lock. The
+ * request a thread works for is a thread-local pointer, so naming it on
+ * every line costs no lock and no call in the code that logs.
  */
 #include "gw_log.h"
 
@@ -30,6 +32,8 @@ static enum gw_log_format format = GW_LOG_TEXT;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *conditions_on[MAX_CONDITIONS];
 static atomic_int n_conditions_on;
+/* The request the thread works for (gw_log_set_request); NULL or "": none. */
+static _Thread_local const char *thread_request;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -41,6 +45,18 @@ void gw_log_set_level(enum gw_log_level level)
 void gw_log_set_format(enum gw_log_format f)
 {
     format = f;
+}
+
+const char *gw_log_set_request(const char *id)
+{
+    const char *was = thread_request;
+    thread_request = id;
+    return was;
+}
+
+const char *gw_log_request(void)
+{
+    return thread_request && thread_request[0] ? thread_request : NULL;
 }
 
 int gw_log_format_parse(const char *name)
@@ -177,6 +193,8 @@ static void build_json(struct line *l, const char *ts, enum gw_log_level level, 
     json_object_set_new(o, "level", json_string(level_names[level]));
     if (event)
         json_object_set_new(o, "event", json_string(event));
+    if (gw_log_request())
+        json_object_set_new(o, "request", json_text(gw_log_request()));
     for (const struct gw_log_field *f = fields; f && f->kind != GW_LOG_END; f++) {
         if (f->kind == GW_LOG_INT)
             json_object_set_new(o, f->key, json_integer((json_int_t)f->num));
@@ -228,6 +246,10 @@ static void build(struct line *l, enum gw_log_level level, const char *event,
             puts_(l, " event=");
             put_logfmt(l, event);
         }
+        if (gw_log_request()) {
+            puts_(l, " request=");
+            put_logfmt(l, gw_log_request());
+        }
         put_fields(l, fields);
         if (msg) {
             puts_(l, " msg=");
@@ -244,6 +266,10 @@ static void build(struct line *l, enum gw_log_level level, const char *event,
         } else {
             puts_(l, event ? event : "");
             put_fields(l, fields);
+        }
+        if (gw_log_request()) {
+            puts_(l, " request=");
+            put_plain(l, gw_log_request());
         }
     }
     put(l, "\n", 1);

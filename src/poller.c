@@ -124,7 +124,11 @@ static void *poller_main(void *arg)
         int interval = 3600;
         for (const struct gw_channel *const *c = gw_channels; *c; c++)
             if ((*c)->poll) {
+                /* Each poll is a request of its own: its lines carry one id. */
+                char request_id[GW_REQUEST_ID_SIZE];
+                gw_log_set_request(gw_request_id_new(request_id));
                 int next = (*c)->poll(&ctx);
+                gw_log_set_request(NULL);
                 if (next > 0 && next < interval)
                     interval = next;
             }

@@ -453,7 +453,18 @@ static void number_taken(struct gw_intake_job *job)
              "a ticket number the database made is already taken; retry later");
 }
 
+static enum gw_err run_single_job(PGconn *conn, struct gw_intake_job *job, const char *doc);
+
+/* One job alone, its lines naming its request. */
 static enum gw_err run_single(PGconn *conn, struct gw_intake_job *job, const char *doc)
+{
+    const char *was = gw_job_log_request(job);
+    enum gw_err err = run_single_job(conn, job, doc);
+    gw_log_set_request(was);
+    return err;
+}
+
+static enum gw_err run_single_job(PGconn *conn, struct gw_intake_job *job, const char *doc)
 {
     for (int attempt = 0; attempt < RETRIES_ON_RACE; attempt++) {
         size_t failed = 0;
@@ -590,7 +601,9 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
         ret = GW_ERR_DB_UNAVAILABLE;
     } else if (o == PIPE_TAKEN && n_docs == 1) {
         /* Running it alone would only take (and waste) another number. */
+        const char *was = gw_job_log_request(jobs[failed]);
         number_taken(jobs[failed]);
+        gw_log_set_request(was);
     } else if (o != PIPE_COMMITTED) {
         /*
          * The batch rolled back, so results read before the failure are void.

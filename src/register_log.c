@@ -15,8 +15,9 @@
  * (the workers, the poller, a one-shot command) logs alike. A historical
  * contact (intake import-mail) is logged at debug: the import shows its own
  * progress and summary, and an archive would otherwise log a line a message.
+ * The line names the job's request (the thread's own when the job has none).
  */
-void gw_register_log_outcome(const struct gw_intake_job *job)
+static void log_outcome(const struct gw_intake_job *job)
 {
     const struct gw_intake_result *r = &job->result;
     const char *op = job->kind == GW_JOB_OPERATION ? (job->operation ? job->operation->name : NULL)
@@ -46,4 +47,11 @@ void gw_register_log_outcome(const struct gw_intake_job *job)
                  GW_STR("priority", r->priority[0] ? r->priority : NULL),
                  GW_STR("queue", r->queue[0] ? r->queue : NULL));
     }
+}
+
+void gw_register_log_outcome(const struct gw_intake_job *job)
+{
+    const char *was = gw_job_log_request(job);
+    log_outcome(job);
+    gw_log_set_request(was);
 }

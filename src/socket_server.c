@@ -63,6 +63,7 @@ struct gw_socket {
     lws_sorted_usec_list_t timer;    /* gw_socket_set_timer's */
     struct gw_intake_job *jobs[JOBS_PER_SOCKET];
     char peer[48];
+    char request_id[GW_REQUEST_ID_SIZE];        /* the session's (gw_log.h), from its handshake */
     alignas(max_align_t) unsigned char state[]; /* the route's, state_size bytes */
 };
 
@@ -167,8 +168,10 @@ void gw_socket_set_deadline(struct gw_socket *sock, int secs)
 static void timer_fired(lws_sorted_usec_list_t *sul)
 {
     struct gw_socket *sock = lws_container_of(sul, struct gw_socket, timer);
+    const char *was = gw_log_set_request(sock->request_id);
     if (!sock->closing && sock->entry->route->on_timer)
         sock->entry->route->on_timer(sock, sock->state);
+    gw_log_set_request(was);
 }
 
 /* For a route's own periodic work. */
@@ -215,7 +218,6 @@ bool gw_socket_send(struct gw_socket *sock, const char *text, size_t len)
 
 struct gw_intake_job *gw_socket_new_job(struct gw_socket *sock)
 {
-    (void)sock;
     struct gw_arena *arena = gw_arena_create(4096);
     struct gw_intake_job *job = arena ? gw_arena_zalloc(arena, sizeof(*job)) : NULL;
     if (!job) {
@@ -223,6 +225,7 @@ struct gw_intake_job *gw_socket_new_job(struct gw_socket *sock)
         return NULL;
     }
     job->arena = arena;
+    memcpy(job->request_id, sock->request_id, sizeof(job->request_id));
     return job;
 }
 
@@ -274,8 +277,10 @@ void socket_job_done(struct gw_server *srv, struct gw_intake_job *job)
     for (size_t i = 0; i < JOBS_PER_SOCKET; i++)
         if (sock->jobs[i] == job)
             sock->jobs[i] = NULL;
+    const char *was = gw_log_set_request(sock->request_id);
     if (sock->entry->route->on_job_done)
         sock->entry->route->on_job_done(sock, sock->state, job);
+    gw_log_set_request(was);
     gw_arena_destroy(job->arena);
 }
 
@@ -299,8 +304,11 @@ static void dispatch_signals(struct gw_server *srv)
         for (size_t i = 0; i < n; i++)
             for (struct gw_socket *s = hub->buckets[bucket_of(batch[i].session)]; s;
                  s = s->next_watch)
-                if (s->watched == batch[i].session && s->entry->route->on_session_signal)
+                if (s->watched == batch[i].session && s->entry->route->on_session_signal) {
+                    const char *was = gw_log_set_request(s->request_id);
                     s->entry->route->on_session_signal(s, s->state, batch[i].json);
+                    gw_log_set_request(was);
+                }
     } while (n == SIGNAL_BATCH);
 }
 
@@ -320,8 +328,11 @@ void socket_hub_dispatch(struct gw_server *srv)
         for (size_t i = 0; i < n; i++)
             for (struct gw_socket *s = hub->buckets[bucket_of(batch[i].session)]; s;
                  s = s->next_watch)
-                if (s->watched == batch[i].session && s->entry->route->on_session_event)
+                if (s->watched == batch[i].session && s->entry->route->on_session_event) {
+                    const char *was = gw_log_set_request(s->request_id);
                     s->entry->route->on_session_event(s, s->state, batch[i].seq);
+                    gw_log_set_request(was);
+                }
     } while (n == TAKE_BATCH);
     if (!resync)
         return;
@@ -423,8 +434,48 @@ static int path_matches(struct lws *wsi, const char *path)
     return n > 0 && !strcmp(uri, path);
 }
 
+/*
+ * The session's request id: the handshake's X-Request-Id when it is safe,
+ * else a new one; echoed in the handshake's answer (LWS_CALLBACK_ADD_HEADERS
+ * comes before LWS_CALLBACK_ESTABLISHED, on the same session memory).
+ */
+static void take_request_id(struct gw_socket *sock, struct lws *wsi)
+{
+    if (sock->request_id[0])
+        return;
+    char given[GW_REQUEST_ID_SIZE];
+    int n = lws_hdr_custom_copy(wsi, given, sizeof(given), "x-request-id:", 13);
+    gw_request_id_take(n > 0 ? given : NULL, sock->request_id);
+}
+
+static int add_request_header(struct gw_socket *sock, struct lws *wsi,
+                              struct lws_process_html_args *args)
+{
+    take_request_id(sock, wsi);
+    return lws_add_http_header_by_name(
+        wsi, (const unsigned char *)"X-Request-Id:", (const unsigned char *)sock->request_id,
+        (int)strlen(sock->request_id), (unsigned char **)&args->p,
+        (unsigned char *)args->p + args->max_len);
+}
+
+static int socket_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len);
+
+/* Every line written for a session names its request id (the socket's memory is zeroed first). */
 static int socket_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                            size_t len)
+{
+    struct gw_socket *sock = user;
+    if (sock && reason == LWS_CALLBACK_ESTABLISHED)
+        take_request_id(sock, wsi);
+    const char *was = gw_log_set_request(sock ? sock->request_id : NULL);
+    int rc = socket_event(wsi, reason, user, in, len);
+    gw_log_set_request(was);
+    return rc;
+}
+
+static int socket_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len)
 {
     struct gw_socket *sock = user;
     const struct lws_protocols *proto = lws_get_protocol(wsi);
@@ -439,6 +490,8 @@ static int socket_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         int retry = 0;
         return gw_ratelimit_allow(srv->limits, client, gw_server_now(), &retry) ? 0 : 1;
     }
+    case LWS_CALLBACK_ADD_HEADERS:
+        return sock && entry ? add_request_header(sock, wsi, in) : 0;
     case LWS_CALLBACK_ESTABLISHED:
         sock->owner.kind = OWNER_SOCKET;
         sock->wsi = wsi;

@@ -313,12 +313,16 @@ void gw_spool_on_append(struct gw_spool *s, void (*wake)(void *), void *user)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* What the replayer needs besides the document: whose contact, its keys, its operation. */
-static char *meta_of(const struct gw_contact *c, time_t now)
+/*
+ * What the replayer needs besides the document: whose contact, its keys, its
+ * operation, and the request it came with (its registration's log line names it).
+ */
+static char *meta_of(const struct gw_contact *c, const char *request_id, time_t now)
 {
-    json_t *o = json_pack("{s:I, s:s?, s:s?, s:s?, s:s?}", "at", (json_int_t)now, "channel",
+    json_t *o = json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?}", "at", (json_int_t)now, "channel",
                           c->channel, "key", c->idempotency_key, "order_key", c->order_key,
-                          "operation", c->registered_by ? c->registered_by->name : NULL);
+                          "operation", c->registered_by ? c->registered_by->name : NULL, "request",
+                          request_id[0] ? request_id : NULL);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
@@ -397,7 +401,7 @@ enum gw_err gw_spool_append(struct gw_spool *s, const struct gw_config *cfg,
             c->received_at = now;
         built = gw_register_document(cfg, c);
     }
-    char *meta = meta_of(c, now);
+    char *meta = meta_of(c, job->request_id, now);
     const char *doc = built ? built : job->document;
     struct spool_record rec = {meta,   meta ? strlen(meta) : 0, doc, doc ? strlen(doc) : 0,
                                c->raw, c->raw ? c->raw_len : 0};

@@ -51,6 +51,8 @@ static struct gw_intake_job *job_of(const struct spool_record *rec, struct gw_ar
         c->idempotency_key = meta_str(arena, meta, "key");
         c->order_key = meta_str(arena, meta, "order_key");
         c->registered_by = operation_named(op);
+        /* A spool written before ids were kept gets one of its own. */
+        gw_request_id_take(json_string_value(json_object_get(meta, "request")), job->request_id);
         if (rec->raw_len) {
             unsigned char *raw = gw_arena_alloc(arena, rec->raw_len);
             if (raw)

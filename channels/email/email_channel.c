@@ -143,6 +143,9 @@ static int print_contact(const struct gw_contact *c)
 static int cmd_ingest(int argc, char **argv, const struct gw_config *cfg)
 {
     int dry_run = argc > 1 && !strcmp(argv[1], "--dry-run");
+    /* One run, one request: its log lines carry the id. */
+    char request_id[GW_REQUEST_ID_SIZE];
+    gw_log_set_request(gw_request_id_new(request_id));
     size_t len = 0;
     int too_big = 0;
     unsigned char *raw = read_stdin(EMAIL_MAX_BYTES, &len, &too_big);
@@ -185,6 +188,7 @@ static int cmd_ingest(int argc, char **argv, const struct gw_config *cfg)
     }
     gw_arena_destroy(arena);
     free(raw);
+    gw_log_set_request(NULL);
     return rc;
 }
 

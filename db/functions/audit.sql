@@ -1,6 +1,7 @@
 -- The audit trail (db/migrations/0022_audit_log.sql): exports, erasures,
 -- retention runs, changes to agents and their tokens, and agents opening a
--- customer's record, one row each. Rows name customers by number and
+-- customer's record (one row per agent and customer in ten minutes), one
+-- row each. Rows name customers by number and
 -- agents by id ('agent:7'), never by address, so the trail holds no
 -- personal data and an erasure has nothing to remove from it: it is
 -- append-only, and the triggers here refuse every change and removal made
@@ -74,14 +75,34 @@ CREATE TRIGGER agents_audit AFTER INSERT OR UPDATE OF role, disabled_at, token_h
     FOR EACH ROW EXECUTE FUNCTION intake_audit_agent_change();
 
 -- An agent (or a tool with the API token) opened a customer's record: the
--- ticket view, which shows the customer's identities and messages.
+-- ticket view, which shows the customer's identities and messages. One row
+-- per agent and customer in ten minutes (naming the ticket first opened):
+-- an agent going back and forth between a customer's tickets, or a console
+-- refreshing the view, would otherwise write a row a click. The trail
+-- stays append-only: a view already recorded in the window writes nothing,
+-- and no row is ever changed. The check reads audit_log_views
+-- (db/migrations/0065); a transaction-scoped advisory lock on the pair
+-- keeps two gateways' views of the same moment from both writing.
 CREATE OR REPLACE FUNCTION intake_audit_view(p_agent bigint, p_customer bigint, p_ticket text)
 RETURNS void
-LANGUAGE sql AS $fn$
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_actor  text := coalesce('agent:' || p_agent, 'api');
+    v_number text := (SELECT number FROM customers WHERE id = p_customer);
+BEGIN
+    IF v_number IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('audit.view:' || v_actor || ':' || v_number,
+                                                   0));
+    IF EXISTS (SELECT 1 FROM audit_log
+                WHERE action = 'customer.view' AND subject = v_number AND actor = v_actor
+                  AND at > now() - interval '10 minutes') THEN
+        RETURN;
+    END IF;
     INSERT INTO audit_log (actor, action, subject, detail)
-    SELECT coalesce('agent:' || p_agent, 'api'), 'customer.view', c.number,
-           jsonb_build_object('ticket', p_ticket)
-      FROM customers c WHERE c.id = p_customer
+    VALUES (v_actor, 'customer.view', v_number, jsonb_build_object('ticket', p_ticket));
+END
 $fn$;
 
 -- A page of the trail, newest first: rows before p_after (the page

@@ -239,6 +239,64 @@ static void test_the_outbox_claim_reads_what_is_due(void **state)
         fail_msg("a claim with nothing due read %ld outbox rows", read);
 }
 
+/*
+ * An erase reads the customer's outbox rows, not the outbox (20,000 rows of
+ * history: an acknowledgement per ticket). The customer also wrote on
+ * another customer's ticket, where an acknowledgement to them waits, and
+ * a report's mail (no ticket) went to someone else: the first is erased
+ * and skipped, the second and the other customer's own row stay. The same
+ * for retention's erase of one ticket. Each in a transaction rolled back.
+ */
+static void test_an_erase_reads_the_customers_outbox_rows(void **state)
+{
+    (void)state;
+    long customer = harness_pg_long(pg, "SELECT customer_id FROM tickets GROUP BY 1 "
+                                        "HAVING count(*) >= 2 ORDER BY 1 LIMIT 1");
+    long other =
+        harness_pg_longf(pg, "SELECT min(id) FROM tickets WHERE customer_id <> %ld", customer);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO messages (ticket_id, direction, channel, idempotency_key, "
+             "sender_address, body) VALUES (%ld, 'in', 'email', 'plans-other-ticket', "
+             "'c%ld@example.com', 'on another ticket');"
+             "INSERT INTO outbox (kind, channel, ticket_id, dedupe_key, payload) VALUES "
+             "('ack', 'email', %ld, 'plans-ack-other', "
+             "'{\"reply_handle\": \"c%ld@example.com\"}'),"
+             "('mail', NULL, NULL, 'plans-report', '{\"to\": \"boss@example.com\"}')",
+             other, customer, other, customer);
+    harness_pg_exec(pg, sql);
+    assert_true(harness_pg_long(pg, "SELECT count(*) FROM outbox") >= TICKETS);
+
+    harness_pg_exec(pg, "BEGIN");
+    long before = pending_reads("outbox");
+    snprintf(sql, sizeof(sql), "SELECT intake_customer_erase_id(%ld, 'plans')->>'tickets'",
+             customer);
+    char *tickets = harness_pg_text(pg, sql);
+    long read = pending_reads("outbox") - before;
+    harness_pg_text_is(pg,
+                       "SELECT string_agg(dedupe_key || '=' || status || ':' "
+                       "|| (payload ? 'erased'), ',' ORDER BY dedupe_key) FROM outbox "
+                       "WHERE dedupe_key IN ('plans-ack-other', 'plans-report')",
+                       "plans-ack-other=skipped:true,plans-report=pending:false");
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM outbox WHERE ticket_id IN (SELECT id FROM tickets "
+             "WHERE customer_id = %ld) AND NOT payload ? 'erased'",
+             customer);
+    assert_int_equal(harness_pg_long(pg, sql), 0);
+    harness_pg_exec(pg, "ROLLBACK");
+    assert_true(atol(tickets) >= 2);
+    /* Their tickets' rows, the other ticket's two and the report's; a bitmap
+     * scan counts a row twice (the index's fetch and the heap's). */
+    if (read > 4 * (atol(tickets) + 3) + 10)
+        fail_msg("erasing a customer of %s tickets read %ld outbox rows", tickets, read);
+    free(tickets);
+
+    snprintf(sql, sizeof(sql), "SELECT intake_tickets_erase(ARRAY[%ld])", other);
+    read = rows_read("outbox", sql, NULL);
+    if (read > 10)
+        fail_msg("erasing one ticket read %ld outbox rows", read);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_the_ticket_view_reads_its_own_rows),
         cmocka_unit_test(test_the_sla_scan_reads_what_is_due),
         cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
+        cmocka_unit_test(test_an_erase_reads_the_customers_outbox_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

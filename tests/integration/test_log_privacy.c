@@ -339,6 +339,27 @@ static char *decoded_log(const char *path, const char *format)
     return all;
 }
 
+/*
+ * Lines about contacts, on every channel (the chat socket's, the pipe's,
+ * the phone webhooks'), name the request they were handled for; returns
+ * how many lines there were.
+ */
+static int contact_lines_name_their_request(const char *path)
+{
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof(line), in))
+        if (strstr(line, "contact.registered")) {
+            n++;
+            if (!strstr(line, "request=") && !strstr(line, "\"request\":\""))
+                fail_msg("a contact's line names no request: %s", line);
+        }
+    fclose(in);
+    return n;
+}
+
 static void check_format(const char *format)
 {
     struct desk_env f;
@@ -350,6 +371,7 @@ static void check_format(const char *format)
     assert_int_equal(harness_gateway_stop(&f.gw), 0);
     f.gw.pid = 0;
 
+    assert_true(contact_lines_name_their_request(f.gw.log_path) >= 5);
     char *log = decoded_log(f.gw.log_path, format);
     /* What it did is there: tickets registered by every channel, deliveries failed by code. */
     assert_non_null(strstr(log, "contact.registered"));

@@ -6,12 +6,14 @@
  * come through our logger as one line each, with the SQLSTATE and the
  * primary text and never libpq's raw text or a detail that may quote data.
  * A listen port that is taken makes `intake serve` exit non-zero saying so.
+ * Each request's lines name its id, which the answer's X-Request-Id gives.
  */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +214,85 @@ static void test_a_taken_port_is_said_plainly(void **state)
     assert_int_equal(get_status(&env->gw, "/healthz"), 200); /* the first one serves on */
 }
 
+/* POSTs a contact with request_header (NULL: none) as X-Request-Id; the id the answer gives. */
+static void post_with_request_id(const struct harness_gateway *gw, const char *tag,
+                                 const char *request_header, char *answered, size_t cap)
+{
+    char url[128], body[256], given[1200];
+    snprintf(url, sizeof(url), "%s/v1/contacts", gw->base);
+    snprintf(body, sizeof(body),
+             "{\"external_id\":\"%s\",\"customer\":{\"email\":\"%s@logs.example\"},"
+             "\"body\":\"Hello\"}",
+             tag, tag);
+    snprintf(given, sizeof(given), "X-Request-Id: %s", request_header ? request_header : "");
+    const char *headers[] = {"Authorization: Bearer " HARNESS_TOKEN,
+                             "Content-Type: application/json", request_header ? given : NULL, NULL};
+    struct harness_response r;
+    harness_http_headers("POST", url, headers, body, strlen(body), &r);
+    if (r.status != 201)
+        fail_msg("contact %s: %ld %s", tag, r.status, r.body);
+    snprintf(answered, cap, "%s", r.request_id);
+    harness_response_free(&r);
+}
+
+static bool made_here(const char *id)
+{
+    return strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16;
+}
+
+/*
+ * Each request has an id: the client's X-Request-Id when it is short and
+ * safe, else one of ours, answered in X-Request-Id and named on the lines
+ * written for it, the worker's line about its contact included, in logfmt
+ * and in JSON. An id that could forge a field or is 1 KiB long is replaced.
+ */
+static void test_request_ids_name_the_lines(void **state)
+{
+    struct harness_env *env = *state;
+    static const char *const formats[] = {"keyvalue", "json"};
+    for (int f = 0; f < 2; f++) {
+        char config[128], tag[32], id[80];
+        snprintf(config, sizeof(config), "{\"log\":{\"format\":\"%s\"}}", formats[f]);
+        struct harness_gateway gw;
+        harness_gateway_start_config(&gw, env->db.url, config, NULL);
+
+        snprintf(tag, sizeof(tag), "reqid-%s-given", formats[f]);
+        post_with_request_id(&gw, tag, "lb-7f3a.9_Q", id, sizeof(id));
+        assert_string_equal(id, "lb-7f3a.9_Q");
+        snprintf(tag, sizeof(tag), "reqid-%s-none", formats[f]);
+        char own[80];
+        post_with_request_id(&gw, tag, NULL, own, sizeof(own));
+        assert_true(made_here(own));
+        char forged[80], huge[1100], replaced[80];
+        snprintf(tag, sizeof(tag), "reqid-%s-forged", formats[f]);
+        post_with_request_id(&gw, tag, "x\" request=FORGED level=error", forged, sizeof(forged));
+        assert_true(made_here(forged));
+        memset(huge, 'Z', 1024);
+        huge[1024] = '\0';
+        snprintf(tag, sizeof(tag), "reqid-%s-huge", formats[f]);
+        post_with_request_id(&gw, tag, huge, replaced, sizeof(replaced));
+        assert_true(made_here(replaced));
+        assert_string_not_equal(own, forged);
+        assert_int_equal(harness_gateway_stop(&gw), 0);
+
+        /* The contact's line (written by the worker that registered it) names its request. */
+        const char *ids[] = {"lb-7f3a.9_Q", own, forged, replaced};
+        for (int i = 0; i < 4; i++) {
+            char needle[128];
+            if (f == 0)
+                snprintf(needle, sizeof(needle), "event=contact.registered request=%s ", ids[i]);
+            else
+                snprintf(needle, sizeof(needle),
+                         "\"event\":\"contact.registered\",\"request\":\"%s\"", ids[i]);
+            if (harness_count_lines(gw.log_path, needle) != 1)
+                fail_msg("%s: no line %s in %s", formats[f], needle, gw.log_path);
+        }
+        assert_int_equal(harness_count_lines(gw.log_path, "FORGED"), 0);
+        assert_int_equal(harness_count_lines(gw.log_path, "ZZZZZZZZ"), 0);
+        unlink(gw.log_path);
+    }
+}
+
 static int setup(void **state)
 {
     static struct harness_env env;
@@ -232,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_server_notices_are_logged_lines),
         cmocka_unit_test(test_a_closed_connection_is_the_database_going_away),
         cmocka_unit_test(test_a_taken_port_is_said_plainly),
+        cmocka_unit_test(test_request_ids_name_the_lines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

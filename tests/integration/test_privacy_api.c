@@ -341,6 +341,45 @@ static void test_agent_changes_and_views_audited(void **state)
                                       "AND detail->>'ticket' = '%s'",
                                       owner, ticket),
                      1);
+    /*
+     * One row per agent and customer in ten minutes: the same ticket opened
+     * again and again, or another ticket of the same customer, adds none.
+     */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT t.number FROM tickets t JOIN customers c ON c.id = t.customer_id "
+             "WHERE c.number = '%s' AND t.number <> '%s' LIMIT 1",
+             owner, ticket);
+    char *other = harness_pg_text(env.pg, sql);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(status_of("GET", path, boss, NULL), 200);
+    if (other) {
+        char other_path[128];
+        snprintf(other_path, sizeof(other_path), "/v1/tickets/%s", other);
+        assert_int_equal(status_of("GET", other_path, boss, NULL), 200);
+    }
+    assert_int_equal(harness_pg_longf(env.pg,
+                                      "SELECT count(*) FROM audit_log WHERE action = "
+                                      "'customer.view' AND actor = 'agent:1' AND subject = '%s'",
+                                      owner),
+                     1);
+    /* Another viewer of the same customer is a row of its own; so is a view
+     * after the window (a row from eleven minutes ago: the trail cannot be
+     * backdated through the product, so it is written as it would stand). */
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO audit_log (actor, action, subject, at) VALUES ('api', "
+             "'customer.view', '%s', now() - interval '11 minutes')",
+             owner);
+    harness_pg_exec(env.pg, sql);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(status_of("GET", path, HARNESS_TOKEN, NULL), 200);
+    assert_int_equal(harness_pg_longf(env.pg,
+                                      "SELECT count(*) FROM audit_log WHERE action = "
+                                      "'customer.view' AND actor = 'api' AND subject = '%s' "
+                                      "AND at > now() - interval '1 minute'",
+                                      owner),
+                     1);
+    free(other);
     /* The trail names nobody by address. */
     assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log WHERE "
                                              "concat(actor, subject, detail) LIKE '%@%'"),

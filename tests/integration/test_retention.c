@@ -276,10 +276,107 @@ static void test_retention_on_two_gateways(void **state)
     json_decref(report_after);
 }
 
+/*
+ * What no ticket makes due: Frank's customer record and address outlived
+ * his contact (no ticket at all), Grace's identity outlived her only ticket
+ * (erased alone long ago), both 60 days old; Heidi's record is as old but
+ * she wrote on Ivy's ticket three days ago, and Ivy's open ticket is new;
+ * Judy became a customer yesterday with no ticket. A chat session that
+ * never became a ticket, begun 60 days ago, holds a visitor's name and
+ * address; one begun yesterday and an agent's stream of 60 days stay.
+ * Runs of one batch (1): each erases at most one customer, and the walk
+ * goes on from where the last stopped until every due one is gone.
+ */
+static void test_retention_reaches_what_has_no_ticket(void **state)
+{
+    (void)state;
+    struct harness_gateway gw;
+    harness_gateway_start(&gw, db.url, NULL);
+    contact(&gw, "grace-1", "idle-grace@example.test", "Grace Gone", "GRACE-TEXT");
+    contact(&gw, "ivy-1", "idle-ivy@example.test", "Ivy Busy", "IVY-TEXT");
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+    harness_pg_exec(
+        pg,
+        "INSERT INTO customers (number, name, created_at, updated_at) VALUES "
+        "('C-900001', 'Frank Idle', now() - interval '60 days', now() - interval '60 days'),"
+        "('C-900002', 'Heidi Writer', now() - interval '60 days', now() - interval '60 days'),"
+        "('C-900003', 'Judy New', now() - interval '1 day', now() - interval '1 day');"
+        "INSERT INTO customer_identities (kind, value, customer_id, created_at) "
+        "SELECT 'email', lower(split_part(name, ' ', 1)) || '-idle@example.test', id, created_at "
+        "FROM customers WHERE number LIKE 'C-9000%';"
+        "INSERT INTO messages (ticket_id, direction, channel, idempotency_key, sender_address, "
+        "body, created_at, received_at) SELECT t.id, 'in', 'email', 'heidi-on-ivy', "
+        "'heidi-idle@example.test', 'HEIDI-NOTE', now() - interval '3 days', "
+        "now() - interval '3 days' FROM tickets t JOIN customer_identities i "
+        "ON i.customer_id = t.customer_id WHERE i.value = 'idle-ivy@example.test';"
+        "INSERT INTO live_sessions (token_hash, visitor, channel, name, email, created_at, "
+        "last_seen_at) VALUES ('\\x01', 'v-old', 'chat', 'Visitor Old', "
+        "'visitor-old@example.test', now() - interval '60 days', now() - interval '60 days'),"
+        "('\\x02', 'v-new', 'chat', 'Visitor New', 'visitor-new@example.test', "
+        "now() - interval '1 day', now() - interval '1 day'),"
+        "('\\x03', 'agent-stream-x', 'desk', 'Agent Stream', NULL, now() - interval '60 days', "
+        "now() - interval '60 days');");
+    /* Grace's ticket finished 60 days ago and was erased alone (her record stayed). */
+    backdate("idle-grace@example.test", 70, 60);
+    harness_pg_exec(pg, "UPDATE customers SET created_at = now() - interval '70 days', "
+                        "updated_at = now() - interval '70 days' WHERE name = 'Grace Gone';"
+                        "UPDATE customer_identities SET created_at = now() - interval '70 days' "
+                        "WHERE value = 'idle-grace@example.test';"
+                        "SELECT intake_tickets_erase(ARRAY(SELECT t.id FROM tickets t "
+                        "JOIN customers c ON c.id = t.customer_id WHERE c.name = 'Grace Gone'))");
+    char *grace = harness_pg_text(pg, "SELECT number FROM customers WHERE name = 'Grace Gone'");
+    long erased_before = harness_pg_long(pg, "SELECT count(*) FROM customers "
+                                             "WHERE erased_at IS NOT NULL");
+
+    long customers = 0, sessions = 0;
+    for (int run = 0; run < 20; run++) {
+        char *answer =
+            harness_pg_text(pg, "SELECT intake_retention_run('{\"personal_data_days\": 30, "
+                                "\"batch\": 1}')::text");
+        json_t *a = json_loads(answer, 0, NULL);
+        assert_non_null(a);
+        long c = (long)json_integer_value(json_object_get(a, "customers"));
+        assert_true(c <= 1);
+        customers += c;
+        sessions += (long)json_integer_value(json_object_get(a, "chat_sessions"));
+        json_decref(a);
+        free(answer);
+    }
+    assert_int_equal(customers, 2);
+    assert_int_equal(sessions, 1);
+    assert_int_equal(harness_pg_long(pg, "SELECT count(*) FROM customers "
+                                         "WHERE erased_at IS NOT NULL"),
+                     erased_before + 2);
+
+    char *after = dump();
+    static const char *const idle_gone[] = {"Frank Idle",  "frank-idle@example.test",
+                                            "Grace Gone",  "idle-grace@example.test",
+                                            "Visitor Old", "visitor-old@example.test"};
+    static const char *const idle_kept[] = {
+        "Heidi Writer", "heidi-idle@example.test",   "HEIDI-NOTE",  "Ivy Busy",
+        "IVY-TEXT",     "judy-idle@example.test",    "Visitor New", "visitor-new@example.test",
+        "Agent Stream", "retention-bob@example.test"};
+    for (size_t i = 0; i < sizeof(idle_gone) / sizeof(idle_gone[0]); i++)
+        if (holds(after, idle_gone[i]))
+            fail_msg("%s is still in the database after retention", idle_gone[i]);
+    for (size_t i = 0; i < sizeof(idle_kept) / sizeof(idle_kept[0]); i++)
+        if (!holds(after, idle_kept[i]))
+            fail_msg("retention removed %s, which is not due", idle_kept[i]);
+    free(after);
+    /* Each erased customer is in the trail by number. */
+    assert_int_equal(harness_pg_longf(pg,
+                                      "SELECT count(*) FROM audit_log WHERE action = "
+                                      "'retention.erase' AND subject IN ('C-900001', '%s')",
+                                      grace),
+                     2);
+    free(grace);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retention_on_two_gateways),
+        cmocka_unit_test(test_retention_reaches_what_has_no_ticket),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

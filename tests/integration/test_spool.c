@@ -278,6 +278,15 @@ static void test_outage_spools_and_replays_once_in_order(void **state)
     assert_int_equal(harness_count_lines(f->gw.log_path, "spooling started"), 1);
     assert_int_equal(harness_count_lines(f->gw.log_path, "spool: drained"), 1);
     assert_int_equal(harness_gateway_stop(&f->gw), 0);
+    /* A replayed contact's line names the request the webhook came with (kept in the spool). */
+    assert_int_equal(harness_count_lines(f->gw.log_path, "contact.registered"), 4);
+    FILE *log = fopen(f->gw.log_path, "r");
+    assert_non_null(log);
+    char line[4096];
+    while (fgets(line, sizeof(line), log))
+        if (strstr(line, "contact.registered") && !strstr(line, " request="))
+            fail_msg("a replayed contact's line names no request: %s", line);
+    fclose(log);
 }
 
 static void test_mail_spools_when_asked(void **state)

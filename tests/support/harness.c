@@ -374,6 +374,10 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *user)
     if (len > 18 && !strncasecmp(ptr, "www-authenticate:", 17))
         snprintf(r->www_auth, sizeof(r->www_auth), "%.*s", (int)strcspn(ptr + 18, "\r\n"),
                  ptr + 18);
+    if (len > 14 && !strncasecmp(ptr, "x-request-id:", 13))
+        snprintf(r->request_id, sizeof(r->request_id), "%.*s",
+                 (int)strcspn(ptr + 13 + strspn(ptr + 13, " "), "\r\n"),
+                 ptr + 13 + strspn(ptr + 13, " "));
     return len;
 }
 

@@ -29,6 +29,7 @@ struct harness_response {
     char *body;           /* NUL-terminated, malloc'd */
     char retry_after[16]; /* "" when absent */
     char www_auth[64];
+    char request_id[80]; /* X-Request-Id; "" when absent */
 };
 
 /* A migrated database of its own, a gateway serving it, and a connection to it. */

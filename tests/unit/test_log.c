@@ -165,6 +165,88 @@ static void test_text_keeps_the_message_on_one_line(void **state)
     free(fields);
 }
 
+/* A client's id is kept when safe; anything that could split, quote or forge a field is not. */
+static void test_request_ids(void **state)
+{
+    (void)state;
+    char id[GW_REQUEST_ID_SIZE];
+    assert_string_equal(gw_request_id_take("lb-7f3a.2_X", id), "lb-7f3a.2_X");
+    char longest[GW_REQUEST_ID_MAX + 2];
+    memset(longest, 'a', GW_REQUEST_ID_MAX);
+    longest[GW_REQUEST_ID_MAX] = '\0';
+    assert_string_equal(gw_request_id_take(longest, id), longest);
+    longest[GW_REQUEST_ID_MAX] = 'a';
+    longest[GW_REQUEST_ID_MAX + 1] = '\0';
+    static const char *const refused[] = {
+        NULL, "", "two words", "a\nlevel=error", "x\"y", "k=v", "tab\there", "\x01", "中文",
+    };
+    for (size_t i = 0; i <= sizeof(refused) / sizeof(refused[0]); i++) {
+        const char *given = i < sizeof(refused) / sizeof(refused[0]) ? refused[i] : longest;
+        gw_request_id_take(given, id);
+        assert_int_equal(strlen(id), 16);
+        assert_int_equal(strspn(id, "0123456789abcdef"), 16);
+    }
+    /* Two new ids differ. */
+    char other[GW_REQUEST_ID_SIZE];
+    assert_string_not_equal(gw_request_id_new(id), gw_request_id_new(other));
+}
+
+static void log_for_request(void)
+{
+    const char *was = gw_log_set_request("req-42");
+    log_one_event();
+    log_fields_only();
+    log_printf_line();
+    gw_log_set_request(was);
+    log_fields_only(); /* none any more */
+}
+
+/* While a thread works for a request, each of its lines names it, in every format. */
+static void test_lines_name_the_request(void **state)
+{
+    (void)state;
+    char *text = captured(log_for_request);
+    assert_int_equal(count_lines(text), 4);
+    assert_non_null(strstr(text, " warn outbox: row 42 failed request=req-42\n"));
+    assert_non_null(strstr(text, " channel=email request=req-42\n"));
+    assert_non_null(strstr(text, " server: two lines request=req-42\n"));
+    assert_non_null(strstr(text, " channel=email\n"));
+    free(text);
+
+    gw_log_set_format(GW_LOG_KEYVALUE);
+    char *kv = captured(log_for_request);
+    gw_log_set_format(GW_LOG_TEXT);
+    json_t *o = parse_logfmt(kv);
+    assert_string_equal(json_string_value(json_object_get(o, "request")), "req-42");
+    json_decref(o);
+    const char *last = kv;
+    for (int i = 0; i < 3; i++)
+        last = strchr(last, '\n') + 1;
+    o = parse_logfmt(last);
+    assert_null(json_object_get(o, "request"));
+    json_decref(o);
+    free(kv);
+
+    gw_log_set_format(GW_LOG_JSON);
+    char *js = captured(log_for_request);
+    gw_log_set_format(GW_LOG_TEXT);
+    char *line = js;
+    for (int i = 0; i < 4; i++) {
+        char *end = strchr(line, '\n');
+        assert_non_null(end);
+        *end = '\0';
+        o = json_loads(line, 0, NULL);
+        assert_non_null(o);
+        if (i < 3)
+            assert_string_equal(json_string_value(json_object_get(o, "request")), "req-42");
+        else
+            assert_null(json_object_get(o, "request"));
+        json_decref(o);
+        line = end + 1;
+    }
+    free(js);
+}
+
 static void test_format_names(void **state)
 {
     (void)state;
@@ -267,6 +349,8 @@ int main(void)
         cmocka_unit_test(test_keyvalue_reads_back_as_logfmt),
         cmocka_unit_test(test_json_is_one_object_a_line),
         cmocka_unit_test(test_text_keeps_the_message_on_one_line),
+        cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_lines_name_the_request),
         cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_redactor),
         cmocka_unit_test(test_server_reason_keeps_codes_only),
