@@ -33,10 +33,6 @@ INSERT INTO scale_bench.templates VALUES
  (10, 'en', 'How do I export reports?', 'How can I export the monthly reports to a spreadsheet? I could not find the option.', 'aftersale.usage', 'technical', 'normal', 900, 172800)
 ON CONFLICT DO NOTHING;
 
--- How far agents' work has got: tickets up to worked have been worked.
-CREATE TABLE IF NOT EXISTS scale_bench.progress (one boolean PRIMARY KEY DEFAULT true,
-                                                 worked bigint NOT NULL DEFAULT 0);
-INSERT INTO scale_bench.progress DEFAULT VALUES ON CONFLICT DO NOTHING;
 CREATE SEQUENCE IF NOT EXISTS scale_bench.contact_seq;
 
 -- The desk's staff as `intake agent add` makes them: 40 agents, two
@@ -103,9 +99,9 @@ END
 $fn$;
 
 -- One step of a desk's life, run by many connections at once: p_batch new
--- contacts (a quarter of them customers answering a ticket they have), the
--- dispatcher's pass over what they queued, and agents' work on the oldest
--- tickets nobody has worked yet, keeping the newest p_keep_open open.
+-- contacts (a quarter of them customers writing again on a ticket of theirs), the
+-- dispatcher's pass over what they queued, and agents' work on up to p_batch
+-- tickets of the desk's list, keeping the newest p_keep_open open.
 -- p_pool: how many customers there are to come back.
 CREATE OR REPLACE FUNCTION scale_bench.step(p_batch int, p_pool bigint, p_keep_open bigint)
 RETURNS int
@@ -121,7 +117,9 @@ DECLARE
     v_session jsonb;
     v_token   text;
     v_pick    bigint;
-    v_upto    bigint;
+    v_worked  int;
+    v_list    jsonb;
+    v_after   text;
 BEGIN
     FOR i IN 1 .. p_batch LOOP
         v_n := nextval('scale_bench.contact_seq');
@@ -132,8 +130,12 @@ BEGIN
         IF random() < 0.25 AND v_max > 0 AND v_channel <> 'chat' THEN
             -- A customer writes again on a ticket of theirs: in answer to the
             -- desk's last mail (threaded by its Message-ID), else naming it.
-            -- (random() in the WHERE clause would be read for every row.)
-            v_pick := 1 + floor(random() * v_max)::bigint;
+            -- Mostly on a ticket still being worked (the newest); one in
+            -- twenty on any, which reopens it if it was resolved. (random()
+            -- in the WHERE clause would be read for every row.)
+            v_pick := CASE WHEN random() < 0.95
+                           THEN greatest(1, v_max - floor(random() * p_keep_open)::bigint)
+                           ELSE 1 + floor(random() * v_max)::bigint END;
             SELECT t.number, t.customer_id,
                    (SELECT m.external_ref FROM messages m WHERE m.ticket_id = t.id
                        AND m.direction = 'out' AND m.external_ref IS NOT NULL
@@ -174,14 +176,26 @@ BEGIN
     END LOOP;
     PERFORM count(*) FROM intake_register_many(v_docs);
 
-    -- Agents' work on the next tickets nobody has worked, oldest first.
-    UPDATE scale_bench.progress SET worked = least(worked + p_batch,
-                                                   greatest(worked, v_max - p_keep_open))
-    RETURNING worked INTO v_upto;
-    FOR r IN SELECT t.number, t.id FROM tickets t
-              WHERE t.id > v_upto - p_batch AND t.id <= v_upto
-                AND t.status IN ('new', 'open', 'pending') ORDER BY t.id LOOP
-        PERFORM scale_bench.work(r.number, r.id);
+    -- Agents' work as the desk's list hands it out (intake_desk_list: open
+    -- work, overdue and most urgent first), tickets another connection is
+    -- working skipped, the newest p_keep_open left open, and those waiting on
+    -- the customer (pending) left alone; a ticket a customer reopened comes
+    -- back up the list like any other.
+    v_worked := 0;
+    FOR page IN 1 .. 5 LOOP
+        v_list := intake_desk_list(NULL::agents, jsonb_strip_nulls(jsonb_build_object(
+                      'limit', 200, 'after', v_after)))->'body';
+        FOR r IN SELECT x->>'number' AS number, x->>'status' AS status
+                   FROM jsonb_array_elements(v_list->'tickets') x LOOP
+            EXIT WHEN v_worked >= p_batch;
+            CONTINUE WHEN r.status = 'pending'; -- waiting on the customer
+            SELECT id INTO v_pick FROM tickets WHERE number = r.number;
+            CONTINUE WHEN v_pick > v_max - p_keep_open OR NOT pg_try_advisory_xact_lock(v_pick);
+            PERFORM scale_bench.work(r.number, v_pick);
+            v_worked := v_worked + 1;
+        END LOOP;
+        v_after := v_list->>'next';
+        EXIT WHEN v_after IS NULL OR v_worked >= p_batch;
     END LOOP;
 
     PERFORM scale_bench.dispatch();
