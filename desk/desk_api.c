@@ -355,9 +355,50 @@ bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
     return true;
 }
 
+/*
+ * A large answer's body as PostgreSQL wrote it, found without parsing the
+ * answer: jsonb's text form writes an object's keys shortest first, so an
+ * answer with a body reads {"body": BODY, "status": NNN}. Parsing a ticket
+ * of 200 messages (130 KB) and writing it out again took 1.3-2.7 ms of the
+ * event loop, a share of every other request's wait. Small answers are
+ * parsed (and written compactly) as before. NULL when the text has another
+ * shape; then it is parsed too.
+ */
+#define AS_WRITTEN_MIN (16 * 1024)
+
+static const char *body_as_written(const char *doc, size_t *len, int *status)
+{
+    static const char head[] = "{\"body\": {";
+    static const char tail[] = "}, \"status\": ";
+    size_t n = strlen(doc);
+    if (n < AS_WRITTEN_MIN || strncmp(doc, head, sizeof(head) - 1) != 0 || doc[n - 1] != '}')
+        return NULL;
+    const char *digits = doc + n - 1;
+    while (digits > doc && digits[-1] >= '0' && digits[-1] <= '9')
+        digits--;
+    size_t tail_len = sizeof(tail) - 1;
+    if (doc + n - 1 - digits != 3 || (size_t)(digits - doc) < sizeof(head) + tail_len ||
+        memcmp(digits - tail_len, tail, tail_len) != 0)
+        return NULL;
+    const char *body = doc + sizeof(head) - 2; /* at the body's "{" */
+    *len = (size_t)(digits - tail_len + 1 - body);
+    *status = atoi(digits);
+    return body;
+}
+
 void desk_api_respond(const struct gw_intake_result *r, struct gw_arena *arena,
                       struct gw_http_reply *reply)
 {
+    size_t len = 0;
+    int as_written = 0;
+    const char *body_text =
+        r->err == GW_OK && r->document ? body_as_written(r->document, &len, &as_written) : NULL;
+    if (body_text && (reply->body = gw_arena_strndup(arena, body_text, len)) != NULL) {
+        reply->status = as_written;
+        reply->content_type = "application/json";
+        reply->body_len = len;
+        return;
+    }
     json_t *answer = r->document ? json_loads(r->document, 0, NULL) : NULL;
     json_t *status = json_object_get(answer, "status");
     json_t *body = json_object_get(answer, "body");

@@ -491,8 +491,14 @@ BEGIN
         RETURN intake_desk_ok(v_res);
     END IF;
 
-    -- Everything below acts on one ticket.
-    SELECT * INTO t FROM tickets WHERE number = d->>'ticket' FOR UPDATE;
+    -- Everything below acts on one ticket. Viewing it takes no lock: a lock
+    -- is a write (the row's page dirtied, a WAL record), and the view
+    -- would wait for a registration on the same ticket to commit.
+    IF v_action = 'show' THEN
+        SELECT * INTO t FROM tickets WHERE number = d->>'ticket';
+    ELSE
+        SELECT * INTO t FROM tickets WHERE number = d->>'ticket' FOR UPDATE;
+    END IF;
     IF NOT FOUND THEN
         RETURN intake_desk_error(404, 'no such ticket');
     END IF;

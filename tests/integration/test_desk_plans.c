@@ -6,7 +6,11 @@
  * pg_stat_xact_user_tables says how many ticket rows it read (sequentially
  * or fetched through an index). A query that loses its index reads
  * thousands and fails here, whichever plan PostgreSQL falls back to. The
- * same for the periodic passes: the SLA scanner and the outbox's claim.
+ * same for the periodic passes (the SLA scanner and the outbox's claim)
+ * and for every count the desk shows or routes by (a customer's open
+ * tickets in the ticket view, an agent's open tickets, the follow-ups
+ * still open, the acknowledgements an address got in the last hour): each
+ * reads open work or the last hour, never the history behind it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -297,6 +301,90 @@ static void test_an_erase_reads_the_customers_outbox_rows(void **state)
         fail_msg("erasing one ticket read %ld outbox rows", read);
 }
 
+/* A count query's answer and the rows of table it read; fails past limit. */
+static long count_reading(const char *what, const char *table, const char *sql, long limit)
+{
+    char *answer = NULL;
+    long n = rows_read(table, sql, &answer);
+    if (n > limit)
+        fail_msg("%s: read %ld %s rows (at most %ld)", what, n, table, limit);
+    long value = answer ? atol(answer) : -1;
+    free(answer);
+    return value;
+}
+
+static void test_counts_read_open_work_only(void **state)
+{
+    (void)state;
+    /* A customer with one open ticket and 500 finished ones. */
+    long ticket = harness_pg_long(pg, "SELECT min(id) FROM tickets WHERE status = 'open'");
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "UPDATE tickets SET customer_id = (SELECT customer_id FROM tickets WHERE id = %ld) "
+             "WHERE id IN (SELECT id FROM tickets WHERE status IN ('resolved', 'closed') "
+             "ORDER BY id LIMIT 500); ANALYZE tickets",
+             ticket);
+    harness_pg_exec(pg, sql);
+    long open = harness_pg_longf(pg,
+                                 "SELECT count(*) FROM tickets WHERE customer_id = (SELECT "
+                                 "customer_id FROM tickets WHERE id = %ld) AND status IN "
+                                 "('new', 'open', 'pending')",
+                                 ticket);
+    snprintf(sql, sizeof(sql),
+             "SELECT intake_desk_show(t) -> 'body' -> 'customer' ->> 'open_tickets' "
+             "FROM tickets t WHERE id = %ld",
+             ticket);
+    assert_int_equal(count_reading("the view's open tickets", "tickets", sql, 10 + 2 * open), open);
+
+    /* An agent with 60 open tickets (setup) and 2,000 finished ones. */
+    harness_pg_exec(pg, "UPDATE tickets SET assignee_id = (SELECT min(id) FROM agents "
+                        "WHERE role = 'agent') WHERE id IN (SELECT id FROM tickets WHERE status "
+                        "IN ('resolved', 'closed') ORDER BY id DESC LIMIT 2000); ANALYZE tickets");
+    long held = harness_pg_long(pg, "SELECT count(*) FROM tickets WHERE assignee_id = (SELECT "
+                                    "min(id) FROM agents WHERE role = 'agent') AND status IN "
+                                    "('new', 'open', 'pending')");
+    assert_true(held >= 60);
+    assert_int_equal(count_reading("an agent's open tickets (GET /v1/agent/me)", "tickets",
+                                   "SELECT intake_agent_brief(a) ->> 'open_tickets' FROM "
+                                   "agents a WHERE id = (SELECT min(id) FROM agents "
+                                   "WHERE role = 'agent')",
+                                   held + 10),
+                     held);
+    /* Routing counts up to the agent's capacity (50). */
+    assert_int_equal(count_reading("an agent's load up to capacity", "tickets",
+                                   "SELECT intake_agent_load((SELECT min(id) FROM agents "
+                                   "WHERE role = 'agent'), 50)",
+                                   60),
+                     50);
+
+    /* Follow-ups still open: 3 of them among 1,000 closed. */
+    harness_pg_exec(pg, "INSERT INTO followups (ticket_id, queue, reason, due_at, created_at, "
+                        "closed_at, closed_by, outcome) SELECT 1 + g % 100, 'complaints', "
+                        "'a rating of 3 or less', now() - interval '30 days', "
+                        "now() - interval '33 days', CASE WHEN g > 3 THEN now() - interval "
+                        "'31 days' END, CASE WHEN g > 3 THEN 'Agent 1' END, CASE WHEN g > 3 "
+                        "THEN 'called' END FROM generate_series(1, 1000) g; ANALYZE followups");
+    long still_open = harness_pg_long(pg, "SELECT count(*) FROM followups WHERE closed_at IS NULL");
+    assert_true(still_open >= 3);
+    assert_int_equal(count_reading("the open follow-ups", "followups",
+                                   "SELECT jsonb_array_length(intake_desk('{\"action\": "
+                                   "\"followups\", \"api\": true}') -> 'body' -> 'followups')",
+                                   2 * still_open + 10),
+                     still_open);
+
+    /* Acknowledgements to one address in the last hour: 3 of 1,003. */
+    harness_pg_exec(pg,
+                    "INSERT INTO outbox (kind, channel, ticket_id, dedupe_key, payload, status, "
+                    "attempts, next_attempt_at, created_at, sent_at) SELECT 'ack', 'email', 1, "
+                    "'plans-ack-' || g, '{\"reply_handle\": \"busy@example.com\"}', 'sent', "
+                    "1, now(), now(), CASE WHEN g <= 3 THEN now() - interval '1 minute' * g "
+                    "ELSE now() - interval '2 hours' - interval '1 minute' * g END "
+                    "FROM generate_series(1, 1003) g; ANALYZE outbox");
+    assert_int_equal(count_reading("acknowledgements in the last hour", "outbox",
+                                   "SELECT intake_acks_sent_last_hour('busy@example.com')", 10),
+                     3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_the_sla_scan_reads_what_is_due),
         cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
         cmocka_unit_test(test_an_erase_reads_the_customers_outbox_rows),
+        cmocka_unit_test(test_counts_read_open_work_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,296 @@
+-- bench/scale-run's filler: a help desk's history made the way a running desk
+-- makes it, through the project's own functions (db/functions/*.sql), so that
+-- every index, trigger and sequence is exercised: contacts registered with
+-- intake_register_many (e-mail, API, phone) and intake_session_message (chat,
+-- with its session events), customers coming back on every channel and
+-- answering their tickets (threaded by the Message-ID the desk sent them), the
+-- dispatcher's side (intake_publish_agent_events, intake_outbox_claim and
+-- intake_outbox_record: acknowledgements, replies and survey links sent and
+-- recorded), and agents' work through intake_desk (a reply, a resolution with
+-- its survey, the survey answered with intake_survey_answer, a close).
+--
+-- It only defines the helpers, in a schema of their own (scale_bench; `intake
+-- migrate` never touches it): bench/scale-run calls scale_bench.step() from
+-- many connections at once (pgbench) and scale_bench.finish() at the end.
+-- What is not the product's: the texts and their classification (the
+-- gateway's default rules give these; src/classify.c), and the clock: every
+-- row carries the time it was made, so the whole history is "today".
+CREATE SCHEMA IF NOT EXISTS scale_bench;
+
+CREATE TABLE IF NOT EXISTS scale_bench.templates (
+    id int PRIMARY KEY, language text, subject text, body text, category text, queue text,
+    priority text, first_response_s int, handling_s int);
+INSERT INTO scale_bench.templates VALUES
+ (1, 'en', 'Printer stopped after the update', 'Since the update the printer in room 4 stops with error 0x1F. We restarted it twice.', 'aftersale.fault.hardware', 'technical', 'important', 900, 86400),
+ (2, 'en', 'Where is my order?', 'I ordered two toner cartridges last week and the delivery has not arrived. Order number 55812.', 'order', 'orders', 'normal', 900, 172800),
+ (3, 'en', 'Price for 20 licences', 'Could you send a quote for 20 licences of the professional edition with a year of support?', 'presale', 'presales', 'normal', 900, 172800),
+ (4, 'en', 'The app crashes on login', 'The mobile app crashes every time I log in since version 4.2. This blocks our whole team.', 'aftersale.fault.software', 'technical', 'urgent', 300, 7200),
+ (5, 'en', 'Very unhappy with the service', 'This is the third time I write about the same problem and nobody answered. I want to complain.', 'complaint', 'complaints', 'important', 900, 86400),
+ (6, 'zh', '发票开错了', '上周的订单发票抬头开错了，请帮忙重新开具发票，谢谢。', 'order', 'orders', 'normal', 900, 172800),
+ (7, 'zh', '打印机无法打印', '更新以后打印机一直报错，无法打印，请尽快安排维修。', 'aftersale.fault.hardware', 'technical', 'important', 900, 86400),
+ (8, 'zh', '投诉：退款一直没到账', '申请退款已经两周了，退款还没有到账，客服也没有回复，我要投诉。', 'complaint', 'complaints', 'important', 900, 86400),
+ (9, 'zh', '请问产品价格', '想了解一下企业版的价格和密码管理功能，可以发一份报价吗？', 'presale', 'presales', 'normal', 900, 172800),
+ (10, 'en', 'How do I export reports?', 'How can I export the monthly reports to a spreadsheet? I could not find the option.', 'aftersale.usage', 'technical', 'normal', 900, 172800)
+ON CONFLICT DO NOTHING;
+
+CREATE SEQUENCE IF NOT EXISTS scale_bench.contact_seq;
+
+-- The desk's staff as `intake agent add` makes them: 40 agents, two
+-- supervisors and four leads on every queue, the others on one queue each,
+-- a third of them online.
+CREATE OR REPLACE FUNCTION scale_bench.staff() RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_queues text[] := ARRAY['presales', 'orders', 'technical', 'complaints', 'general'];
+    v_brief  jsonb;
+BEGIN
+    FOR g IN 1 .. 40 LOOP
+        v_brief := intake_agent_add(jsonb_build_object('name', 'Agent ' || g,
+            'email', 'agent' || g || '@desk.example', 'capacity', 50,
+            'role', CASE WHEN g <= 2 THEN 'supervisor' WHEN g <= 6 THEN 'lead' ELSE 'agent' END,
+            'queues', CASE WHEN g <= 6 THEN to_jsonb(v_queues)
+                           ELSE jsonb_build_array(v_queues[1 + g % 5]) END));
+        IF g % 3 = 0 THEN
+            PERFORM intake_agent_set_presence((v_brief->>'id')::bigint, 'online');
+        END IF;
+    END LOOP;
+    RETURN 40;
+END
+$fn$;
+
+-- A contact from customer k of the pool on its channel: k's address, phone
+-- number and chat id are fixed, so customers come back on every channel and
+-- one who gives an e-mail address and a phone number ties them together.
+CREATE OR REPLACE FUNCTION scale_bench.contact(p_key text, p_k bigint, p_channel text)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'key', p_key, 'channel', p_channel,
+        'name', CASE WHEN t.language = 'zh' THEN '客户' || p_k ELSE 'Customer ' || p_k END,
+        'email', CASE WHEN p_channel IN ('email', 'api') THEN 'c' || p_k || '@example.com' END,
+        'phone', CASE WHEN p_channel = 'phone' OR (p_channel = 'api' AND p_k % 2 = 0)
+                      THEN '+86138' || lpad((p_k % 100000000)::text, 8, '0') END,
+        'chat_id', CASE WHEN p_channel = 'chat' THEN 'visitor-' || p_k END,
+        'reply_handle', CASE WHEN p_channel IN ('email', 'api') THEN 'c' || p_k || '@example.com'
+                             WHEN p_channel = 'phone'
+                             THEN '+86138' || lpad((p_k % 100000000)::text, 8, '0') END,
+        'external_ref', CASE WHEN p_channel = 'email' THEN '<' || p_key || '@mail.example.com>' END,
+        'language_detected', t.language, 'subject', t.subject, 'body', t.body,
+        'summary', left(t.body, 120), 'received_at', floor(extract(epoch FROM now()))::bigint,
+        'category', t.category, 'queue', t.queue, 'priority', t.priority,
+        'first_response_s', t.first_response_s, 'handling_s', t.handling_s, 'resolve_s', 86400,
+        'ticket_prefix', 'SR-', 'customer_prefix', 'C-'))
+      FROM scale_bench.templates t WHERE t.id = 1 + (abs(hashtext(p_key)) % 10)
+$fn$;
+
+-- The visitor's first session; a visitor opening theirs on another
+-- connection at the same moment wins, and that one is used.
+CREATE OR REPLACE FUNCTION scale_bench.session_open(p_token text, p_k bigint, p_doc jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RETURN intake_session_open(jsonb_build_object('token_hash', p_token,
+        'visitor', 'visitor-' || p_k, 'channel', 'chat',
+        'name', p_doc->>'name', 'language', p_doc->>'language_detected'));
+EXCEPTION WHEN unique_violation THEN
+    RETURN jsonb_build_object('session', (SELECT id FROM live_sessions
+                                           WHERE visitor = 'visitor-' || p_k));
+END
+$fn$;
+
+-- One step of a desk's life, run by many connections at once: p_batch new
+-- contacts (a quarter of them customers writing again on a ticket of theirs), the
+-- dispatcher's pass over what they queued, and agents' work on up to p_batch
+-- tickets of the desk's list, keeping the newest p_keep_open open.
+-- p_pool: how many customers there are to come back.
+CREATE OR REPLACE FUNCTION scale_bench.step(p_batch int, p_pool bigint, p_keep_open bigint)
+RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_docs    jsonb := '[]';
+    v_n       bigint;
+    v_k       bigint;
+    v_channel text;
+    v_doc     jsonb;
+    v_max     bigint := (SELECT last_value FROM tickets_id_seq);
+    r         record;
+    v_session jsonb;
+    v_token   text;
+    v_pick    bigint;
+    v_worked  int;
+    v_list    jsonb;
+    v_after   text;
+BEGIN
+    FOR i IN 1 .. p_batch LOOP
+        v_n := nextval('scale_bench.contact_seq');
+        v_k := 1 + floor(random() * p_pool)::bigint;
+        v_channel := (ARRAY['email', 'email', 'email', 'email', 'api', 'api', 'phone', 'phone',
+                            'chat', 'chat'])[1 + v_n % 10];
+        v_doc := scale_bench.contact('scale:' || v_n, v_k, v_channel);
+        IF random() < 0.25 AND v_max > 0 AND v_channel <> 'chat' THEN
+            -- A customer writes again on a ticket of theirs: in answer to the
+            -- desk's last mail (threaded by its Message-ID), else naming it.
+            -- Mostly on a ticket still being worked (the newest); one in
+            -- twenty on any, which reopens it if it was resolved. (random()
+            -- in the WHERE clause would be read for every row.)
+            v_pick := CASE WHEN random() < 0.95
+                           THEN greatest(1, v_max - floor(random() * p_keep_open)::bigint)
+                           ELSE 1 + floor(random() * v_max)::bigint END;
+            SELECT t.number, t.customer_id,
+                   (SELECT m.external_ref FROM messages m WHERE m.ticket_id = t.id
+                       AND m.direction = 'out' AND m.external_ref IS NOT NULL
+                     ORDER BY m.id DESC LIMIT 1) AS ref,
+                   (SELECT i.value FROM customer_identities i WHERE i.customer_id = t.customer_id
+                       AND i.kind = 'email' LIMIT 1) AS email,
+                   (SELECT i.value FROM customer_identities i WHERE i.customer_id = t.customer_id
+                       AND i.kind = 'phone' LIMIT 1) AS phone
+              INTO r FROM tickets t WHERE t.id = v_pick;
+            IF r.email IS NOT NULL OR r.phone IS NOT NULL THEN
+                v_doc := (v_doc - 'email' - 'phone' - 'reply_handle') || jsonb_strip_nulls(
+                    jsonb_build_object('email', r.email, 'phone', r.phone,
+                        'reply_handle', coalesce(r.email, r.phone), 'ticket_ref', r.number,
+                        'thread_refs', CASE WHEN r.ref IS NOT NULL
+                                            THEN jsonb_build_array(r.ref) END,
+                        'subject', 'Re: ' || (v_doc->>'subject')));
+            END IF;
+        END IF;
+        IF v_channel = 'chat' THEN
+            -- A chat: the widget's session of this visitor (opened on their
+            -- first visit, resumed on later ones), two customer messages, and
+            -- the customer leaving.
+            v_token := md5('scale-visitor-' || v_k) || md5('scale-token-' || v_k);
+            v_session := intake_session_events(jsonb_build_object('token_hash', v_token,
+                                                                  'limit', 1));
+            IF NOT (v_session->>'found')::boolean THEN
+                v_session := scale_bench.session_open(v_token, v_k, v_doc);
+            END IF;
+            PERFORM intake_session_message(v_doc || jsonb_build_object('session',
+                jsonb_build_object('id', v_session->'session', 'client_id', 'm' || v_n)));
+            PERFORM intake_session_message(v_doc || jsonb_build_object('key', 'scale:' || v_n || ':2',
+                'body', 'Are you still there?', 'session',
+                jsonb_build_object('id', v_session->'session', 'client_id', 'm' || v_n || ':2')));
+            PERFORM intake_session_leave(jsonb_build_object('session', v_session->'session'));
+        ELSE
+            v_docs := v_docs || jsonb_build_array(v_doc);
+        END IF;
+    END LOOP;
+    PERFORM count(*) FROM intake_register_many(v_docs);
+
+    -- Agents' work as the desk's list hands it out (intake_desk_list: open
+    -- work, overdue and most urgent first), tickets another connection is
+    -- working skipped, the newest p_keep_open left open, and those waiting on
+    -- the customer (pending) left alone; a ticket a customer reopened comes
+    -- back up the list like any other.
+    v_worked := 0;
+    FOR page IN 1 .. 5 LOOP
+        v_list := intake_desk_list(NULL::agents, jsonb_strip_nulls(jsonb_build_object(
+                      'limit', 200, 'after', v_after)))->'body';
+        FOR r IN SELECT x->>'number' AS number, x->>'status' AS status
+                   FROM jsonb_array_elements(v_list->'tickets') x LOOP
+            EXIT WHEN v_worked >= p_batch;
+            CONTINUE WHEN r.status = 'pending'; -- waiting on the customer
+            SELECT id INTO v_pick FROM tickets WHERE number = r.number;
+            CONTINUE WHEN v_pick > v_max - p_keep_open OR NOT pg_try_advisory_xact_lock(v_pick);
+            PERFORM scale_bench.work(r.number, v_pick);
+            v_worked := v_worked + 1;
+        END LOOP;
+        v_after := v_list->>'next';
+        EXIT WHEN v_after IS NULL OR v_worked >= p_batch;
+    END LOOP;
+
+    PERFORM scale_bench.dispatch();
+    RETURN p_batch;
+END
+$fn$;
+
+-- An agent's work on one ticket, through intake_desk as the console asks
+-- it: a reply; most tickets resolved (a survey sent), half the surveys
+-- answered (a fifth of them low: a follow-up), half the resolved closed.
+CREATE OR REPLACE FUNCTION scale_bench.work(p_ticket text, p_id bigint) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_res    jsonb;
+    v_token  text;
+    v_rating int;
+BEGIN
+    v_res := intake_desk(jsonb_build_object('action', 'reply', 'api', true,
+        'agent_name', 'Agent ' || (7 + p_id % 34), 'ticket', p_ticket,
+        'text', 'Thank you for writing. We have looked at this and here is what to do: '
+                || 'restart the device after the update and tell us if the error comes back.'));
+    IF p_id % 100 < 3 THEN
+        PERFORM intake_desk(jsonb_build_object('action', 'status', 'api', true,
+            'ticket', p_ticket, 'status', 'pending'));
+        RETURN;
+    END IF;
+    v_res := intake_desk(jsonb_build_object('action', 'status', 'api', true, 'ticket', p_ticket,
+        'status', 'resolved', 'solution', 'Restarted after the update', 'result', 'fixed'));
+    IF p_id % 2 = 0 AND v_res->'body' ? 'survey' THEN
+        SELECT payload->>'token' INTO v_token FROM outbox
+         WHERE dedupe_key = 'survey:' || (v_res->'body'->>'survey');
+        v_rating := CASE WHEN p_id % 10 = 0 THEN 2 ELSE 4 + (p_id / 2) % 2 END;
+        PERFORM intake_survey_answer(jsonb_build_object(
+            'token_hash', encode(sha256(convert_to(v_token, 'UTF8')), 'hex'),
+            'ratings', jsonb_build_object('response_speed', v_rating,
+                'resolution_efficiency', v_rating, 'attitude', 5, 'professionalism', 4,
+                'overall', v_rating),
+            'comment', CASE WHEN p_id % 40 = 0 THEN 'Slow answer' END));
+    END IF;
+    IF p_id % 4 < 2 THEN
+        PERFORM intake_desk(jsonb_build_object('action', 'status', 'api', true,
+            'ticket', p_ticket, 'status', 'closed'));
+    END IF;
+END
+$fn$;
+
+-- The dispatcher's pass (src/outbox.c does the sending): agent
+-- notifications published, what is due claimed and recorded as sent (a
+-- mail's Message-ID kept on its ticket as an outbound message), and the
+-- search index caught up (the dispatcher's tend hook).
+CREATE OR REPLACE FUNCTION scale_bench.dispatch() RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_ids  bigint[];
+    v_recs jsonb;
+BEGIN
+    PERFORM intake_publish_agent_events(1000, 'scale_bench');
+    PERFORM intake_search_catch_up(2000);
+    SELECT array_agg(c.id),
+           coalesce(jsonb_agg(jsonb_build_object('id', c.id,
+               'ref', '<out.' || c.id || '@desk.example>', 'subject', 'Your ticket',
+               'text', 'Thank you, we have your message.'))
+               FILTER (WHERE c.channel IN ('email', 'api')), '[]')
+      INTO v_ids, v_recs FROM intake_outbox_claim(30, 1000) c;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM intake_outbox_record(jsonb_build_object('sent', to_jsonb(v_ids), 'records', v_recs),
+                                 5, v_ids);
+    RETURN cardinality(v_ids);
+END
+$fn$;
+
+-- The end of the fill: the dispatcher drained and the SLA scanner's passes
+-- made until nothing is due (as on a desk whose gateways have kept up).
+CREATE OR REPLACE FUNCTION scale_bench.finish() RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_sent   int := 0;
+    v_n      int;
+    v_passes int := 0;
+BEGIN
+    LOOP
+        v_n := scale_bench.dispatch();
+        v_sent := v_sent + v_n;
+        EXIT WHEN v_n = 0;
+    END LOOP;
+    LOOP
+        EXIT WHEN intake_search_catch_up(5000) = 0;
+    END LOOP;
+    LOOP
+        v_passes := v_passes + 1;
+        EXIT WHEN jsonb_array_length(coalesce(intake_sla_scan('{}')->'breaches', '[]')) = 0
+                  OR v_passes >= 1000;
+    END LOOP;
+    RETURN jsonb_build_object('sent', v_sent, 'sla_passes', v_passes);
+END
+$fn$;
