@@ -9,6 +9,7 @@ Every contact carries "fault contact <key>" in its text, so the checks find
 it in the database whatever key it was stored under.
 """
 import base64
+import collections
 import hashlib
 import hmac
 import http.client
@@ -27,6 +28,7 @@ class Http:
 
     def __init__(self, port, timeout=15):
         self.port, self.timeout, self.conn = port, timeout, None
+        self.last = None  # the last answer: a status, "refused", "reset" or "no answer"
 
     def post(self, path, body, headers):
         """The status, or None when the connection failed (refused, reset, timeout)."""
@@ -38,9 +40,19 @@ class Http:
             r.read()
             if (r.getheader("Connection") or "").lower() == "close":
                 self.close()
+            self.last = r.status
             return r.status
+        except ConnectionRefusedError:
+            self.close()
+            self.last = "refused"
+            return None
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            self.close()
+            self.last = "reset"
+            return None
         except (OSError, http.client.HTTPException):
             self.close()
+            self.last = "no answer"
             return None
 
     def close(self):
@@ -62,6 +74,7 @@ class Load:
         self.acked = {}      # i -> time acknowledged
         self.attempts = []   # (start, end, ok)
         self.errors = []
+        self.refusals = collections.Counter()  # what retried attempts got: 503, "no answer" ...
         self.stop_at = self.give_up_at = 0.0
 
     def run(self, seconds, give_up=60.0, pause=0.0, limit=None):
@@ -105,6 +118,7 @@ class Load:
                     conn.close()
                     conn = Http(self.port_of())
                 t0 = time.time()
+                conn.last = None
                 try:
                     ok = self.send(i, conn)
                 except Exception as e:  # noqa: BLE001 - reported, the contact given up
@@ -116,6 +130,8 @@ class Load:
                     self.attempts.append((t0, t1, ok))
                     if ok:
                         self.acked[i] = t1
+                    else:
+                        self.refusals[conn.last or "no ack (not over HTTP)"] += 1
                 if ok or t1 > self.give_up_at:
                     break
                 time.sleep(backoff * (0.5 + random.random()))

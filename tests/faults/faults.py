@@ -44,16 +44,24 @@ class Params:
         # Seconds a client waits between two contacts: the short form's loads stay
         # small enough for the outbox to drain in seconds on a loaded CI host.
         self.pause = 0.0 if long_form else 0.03
+        # Phone events while the database is away: the spool replays them one
+        # transaction each (~75/s here), so an unpaced 30 s outage (24,000
+        # events) takes minutes to replay; about 100 events/s is plenty of calls.
+        self.spool_pause = 0.1
         self.kills = 3 if long_form else 1     # kill -9s per gateway-kill scenario
         self.between_kills = 3 if long_form else 1
         self.down_seconds = 1 if long_form else 0.5
         self.db_away_seconds = 30 if long_form else 5
         self.outage_seconds = outage if outage is not None else (300 if long_form else 5)
-        self.drain_seconds = 60
+        self.drain_seconds = 30  # the outbox backlog may stand still this long
+        # Tickets answered and resolved in email_http_kill (a reply and a survey mail each):
+        # mail leaves one SMTP session at a time, 15-40 a second on a loaded host.
+        self.desk_answers = None if long_form else 30
 
 
 SCENARIOS = [
     ("api_kill", scenarios.api_kill),
+    ("api_sigterm", scenarios.api_sigterm),
     ("pg_crash", scenarios.pg_crash),
     ("pg_away_spool", scenarios_more.pg_away_spool),
     ("email_http_kill", scenarios.email_http_kill),
@@ -129,7 +137,9 @@ def main():
     rows, failed = [], False
     t_start = time.time()
     try:
+        failed = True  # until the cluster runs: its log stays in the workdir
         cluster.start()
+        failed = False
         env = scenarios.Env(os.path.abspath(args.binary), cluster, workdir, params)
         for name, fn in chosen:
             t0 = time.time()
@@ -151,7 +161,10 @@ def main():
                   flush=True)
             failed |= bool(why)
     finally:
-        cluster.remove()
+        if failed:
+            cluster.stop()  # its log stays in the workdir
+        else:
+            cluster.remove()
         if not args.workdir and not failed:
             shutil.rmtree(workdir, ignore_errors=True)
     print()

@@ -6,6 +6,7 @@ Timing comes from the Params: the short form (CTest) uses seconds-long loads
 and outages, the long form (bench/faults-run) bigger loads and the issue's 30 s
 and 300 s outages.
 """
+import collections
 import json
 import os
 import time
@@ -29,6 +30,7 @@ class Row:
         # A gateway killed between a delivery and its record sends that one again
         # (same Idempotency-Key or Message-ID): one per kill -9 of a gateway.
         self.repeats_allowed = 0
+        self.refusals = collections.Counter()  # what retried attempts got: 503, "reset" ...
 
 
 class Env:
@@ -88,20 +90,28 @@ def metric(gw, name):
     return None
 
 
-def finish(env, row, db, loads, keys_of, fault_end, sink=None, smtp=None, drain=None):
-    """Judges contacts and deliveries once the loads are over."""
+def finish(env, row, db, pairs, fault_end, sink=None, smtp=None, drain=None):
+    """Judges contacts and deliveries once the loads ([(Load, key_of)]) are over."""
+    loads = [load for load, _ in pairs]
     acked, attempted = set(), set()
-    for load, key_of in zip(loads, keys_of):
+    refusals = collections.Counter()
+    for load, key_of in pairs:
+        refusals.update(load.refusals)
         row.attempted += load.attempted
         row.acked += len(load.acked)
         acked |= {key_of(i) for i in load.acked}
         attempted |= {key_of(i) for i in range(load.attempted)}
         row.failures += load.errors[:5]
+    row.refusals = refusals
+    if refusals:
+        row.notes.append("attempts answered before the acknowledgement: " + ", ".join(
+            f"{n} x {what}" for what, n in refusals.most_common()))
     t0 = time.time()
     drained = checks.wait_outbox(env.cluster, db, drain or env.p.drain_seconds)
     row.drained = time.time() - fault_end if drained else None
     if not drained:
-        row.notes.append(f"outbox not drained {int(time.time() - t0)} s after the load")
+        row.notes.append(f"outbox not drained {int(time.time() - t0)} s after the load: "
+                         f"its backlog did not shrink for {drain or env.p.drain_seconds} s")
     stored = checks.stored_contacts(env.cluster, db)
     row.lost, row.duplicated, row.unacked_stored = checks.judge_contacts(stored, acked, attempted)
     if sink or smtp:
@@ -125,6 +135,24 @@ def phone_loads(env, gw_port, run):
     return out
 
 
+def stop_gateway(gw, row):
+    """SIGTERM: a gateway must drain and exit 0."""
+    rc = gw.term()
+    if rc != 0:
+        row.failures.append(f"gateway on port {gw.port} exited {rc} on SIGTERM")
+
+
+def database_crash(env):
+    """The fault: pg_ctl stop -m immediate, a pause, start (recovery included)."""
+    def fault():
+        env.cluster.crash()
+        time.sleep(env.p.down_seconds)
+        end = time.time()
+        env.cluster.start()
+        return end
+    return fault
+
+
 def run_loads(env, pairs, fault, pause=None):
     """Runs the loads, calls fault() after the warm-up (it returns when the
     fault ended), lets the loads run on for after_seconds, then stops them
@@ -144,7 +172,8 @@ def run_loads(env, pairs, fault, pause=None):
 
 # --- (a) kill -9 of the gateway, each channel over HTTP ------------------------
 
-def gateway_kill(env, name, make_loads, with_smtp=False, with_sink=True):
+def gateway_kill(env, name, make_loads, with_smtp=False, with_sink=True, sigterm=False,
+                 after_load=None):
     row = Row(name)
     stack = procs.Stack()
     try:
@@ -158,8 +187,13 @@ def gateway_kill(env, name, make_loads, with_smtp=False, with_sink=True):
 
         def fault():
             for k in range(env.p.kills):
-                row.repeats_allowed += 1
-                gw.kill9()
+                if sigterm:
+                    rc = gw.term()
+                    if rc != 0:
+                        row.failures.append(f"the gateway exited {rc} on SIGTERM")
+                else:
+                    row.repeats_allowed += 1
+                    gw.kill9()
                 time.sleep(env.p.down_seconds)
                 end = time.time()
                 gw.start()
@@ -168,10 +202,10 @@ def gateway_kill(env, name, make_loads, with_smtp=False, with_sink=True):
             return end
 
         fault_end = run_loads(env, pairs, fault)
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, sink, smtp)
-        rc = gw.term()
-        if rc != 0:
-            row.failures.append(f"the gateway exited {rc} on SIGTERM")
+        if after_load:
+            after_load(env, row, gw, db, pairs)
+        finish(env, row, db, pairs, fault_end, sink, smtp)
+        stop_gateway(gw, row)
     finally:
         stack.close()
     return row
@@ -181,11 +215,66 @@ def api_kill(env):
     return gateway_kill(env, "api_kill", lambda e, port, sink, run: [api_load(e, port, sink, run)])
 
 
+def api_sigterm(env):
+    """SIGTERM under load: requests on open connections are answered 503 +
+    Connection: close while the gateway drains, new connections refused;
+    none may be reset (a sender that gets a reset may not retry)."""
+    row = gateway_kill(env, "api_sigterm",
+                       lambda e, port, sink, run: [api_load(e, port, sink, run)], sigterm=True)
+    if row.refusals["reset"]:
+        row.failures.append(f"{row.refusals['reset']} requests were reset by a gateway "
+                            "stopping with SIGTERM")
+    return row
+
+
 def email_http_kill(env):
     def loads(e, port, sink, run):
         send = clients.email_http_sender(run, procs.Gateway.API_TOKEN)
         return [(clients.Load(send, e.p.clients, port), lambda i: f"{run}-http-{i}")]
-    return gateway_kill(env, "email_http_kill", loads, with_smtp=True, with_sink=False)
+    return gateway_kill(env, "email_http_kill", loads, with_smtp=True, with_sink=False,
+                        after_load=desk_answers)
+
+
+def desk_answers(env, row, gw, db, pairs):
+    """Agents answer and resolve every acknowledged contact's ticket (a reply
+    mail and a survey link each) while the gateway is killed once more. A
+    reply is posted under a key until it is accepted; resolving again is
+    harmless (409 once closed)."""
+    acked = {key_of(i) for load, key_of in pairs for i in load.acked}
+    tickets = [t for k, t in env.cluster.sql(db, r"""
+        SELECT substring(m.body from 'fault contact (\S+)'), t.number
+          FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         WHERE m.direction = 'in' AND m.body LIKE '%fault contact %'""") if k in acked]
+    tickets = tickets[:env.p.desk_answers]
+    done = set()
+    auth = {"Authorization": f"Bearer {procs.Gateway.API_TOKEN}",
+            "Content-Type": "application/json"}
+
+    def answer(j, conn):
+        number = tickets[j]
+        if j not in done:
+            body = json.dumps({"text": f"Please restart it. ({number})", "key": f"r-{number}"})
+            if not clients.check_status(conn.post(f"/v1/tickets/{number}/replies", body, auth),
+                                        "POST /v1/tickets/{n}/replies"):
+                return False
+            done.add(j)
+        status = conn.post(f"/v1/tickets/{number}/status", json.dumps({"status": "resolved"}),
+                           auth)
+        return status == 409 or clients.check_status(status, "POST /v1/tickets/{n}/status")
+
+    desk = clients.Load(answer, env.p.clients, lambda: gw.port)
+    desk.run(24 * 3600, give_up=env.p.give_up_seconds, limit=len(tickets))
+    time.sleep(env.p.warm_seconds / 2)
+    row.repeats_allowed += 1
+    gw.kill9()
+    time.sleep(env.p.down_seconds)
+    gw.start()
+    desk.wait()
+    row.failures += desk.errors[:5]
+    row.notes.append(f"{len(desk.acked)} of {len(tickets)} tickets answered and resolved "
+                     "across a second kill -9")
+    if len(desk.acked) < len(tickets):
+        row.failures.append("not every ticket could be answered and resolved")
 
 
 def phone_kill(env):
@@ -204,18 +293,9 @@ def pg_crash(env):
         run = f"pgc{env.run_no}"
         pairs = [api_load(env, lambda: gw.port, sink, run)]
 
-        def fault():
-            env.cluster.crash()
-            time.sleep(env.p.down_seconds)
-            end = time.time()
-            env.cluster.start()
-            return end
-
-        fault_end = run_loads(env, pairs, fault)
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, sink)
-        rc = gw.term()
-        if rc != 0:
-            row.failures.append(f"the gateway exited {rc} on SIGTERM")
+        fault_end = run_loads(env, pairs, database_crash(env))
+        finish(env, row, db, pairs, fault_end, sink)
+        stop_gateway(gw, row)
     finally:
         stack.close()
         env.cluster.start()

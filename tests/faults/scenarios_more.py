@@ -10,13 +10,8 @@ import chat_client
 import checks
 import clients
 import procs
-from scenarios import Row, api_load, finish, metric, phone_loads, run_loads
-
-
-def _term(gw, row):
-    rc = gw.term()
-    if rc != 0:
-        row.failures.append(f"gateway on port {gw.port} exited {rc} on SIGTERM")
+from scenarios import (Row, api_load, database_crash, finish, metric, phone_loads, run_loads,
+                       stop_gateway)
 
 
 # --- (c) PostgreSQL away, the phone routes spooling ------------------------------
@@ -40,7 +35,7 @@ def pg_away_spool(env):
             env.cluster.start()
             return window["end"]
 
-        fault_end = run_loads(env, pairs, fault, pause=env.p.pause * 3)
+        fault_end = run_loads(env, pairs, fault, pause=env.p.spool_pause)
         # Verified webhooks are answered 200 while the database is away: none retried.
         refused = sum(1 for load, _ in pairs for start, end, ok in load.attempts
                       if not ok and start >= window["start"] and end <= window["end"])
@@ -54,8 +49,8 @@ def pg_away_spool(env):
         while time.time() < end and metric(gw, "intake_spool_events") != 0:
             time.sleep(0.25)
         row.notes.append(f"spool replayed {time.time() - fault_end:.1f} s after the database returned")
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, sink)
-        _term(gw, row)
+        finish(env, row, db, pairs, fault_end, sink)
+        stop_gateway(gw, row)
     finally:
         stack.close()
         env.cluster.start()
@@ -79,20 +74,13 @@ def mail_pipe_kill(env):
         pairs = [(clients.Load(pipe, max(2, env.p.clients // 2), lambda: 0),
                   lambda i: f"{run}-pipe-{i}")]
 
-        def fault():
-            env.cluster.crash()
-            time.sleep(env.p.down_seconds)
-            end = time.time()
-            env.cluster.start()
-            return end
-
-        fault_end = run_loads(env, pairs, fault)
+        fault_end = run_loads(env, pairs, database_crash(env))
         row.notes.append(f"{pipe.runs} pipe runs: {pipe.killed} killed, {pipe.tempfails} "
                          "answered 75 (EX_TEMPFAIL) and delivered again")
         if not pipe.killed:
             row.failures.append("no ingest-email run was killed: the fault did not happen")
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, None, smtp)
-        _term(gw, row)
+        finish(env, row, db, pairs, fault_end, None, smtp)
+        stop_gateway(gw, row)
     finally:
         stack.close()
         env.cluster.start()
@@ -138,12 +126,12 @@ def imap_kill(env):
             if sum(1 for k in stored if k.startswith(f"{run}-imap-")) >= want:
                 break
             time.sleep(0.5)
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, None, smtp)
+        finish(env, row, db, pairs, fault_end, None, smtp)
         left = imap.unread()
         row.notes.append(f"{left} messages left unread on the server")
         if left:
             row.failures.append(f"{left} messages left unread on the IMAP server")
-        _term(gw, row)
+        stop_gateway(gw, row)
     finally:
         stack.close()
     return row
@@ -181,14 +169,14 @@ def chat_kill(env):
         time.sleep(env.p.warm_seconds / 2)
         kill()
         replies.wait()
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end)
+        finish(env, row, db, pairs, fault_end)
         d = row.deliveries
         d.expected = len(answered)
         d.received = sum(1 for n in chats.heard.values() if n >= 1)
         d.missing = d.expected - d.received
         d.repeated = sum(n - 1 for n in chats.heard.values() if n > 1)
         row.failures += replies.errors[:5]
-        _term(gw, row)
+        stop_gateway(gw, row)
     finally:
         stack.close()
     return row
@@ -196,58 +184,53 @@ def chat_kill(env):
 
 # --- (e) the SMTP server and the SMS provider away ----------------------------------
 
+def receiver_away(env, row, db, receiver, what):
+    """The fault: the receiver away for the outage, then back on its port.
+    The loads that run through it are paced (about 25 contacts per client
+    during the outage, whatever its length)."""
+    def fault():
+        receiver.away()
+        time.sleep(env.p.outage_seconds)
+        row.notes.append(f"{checks.outbox_open(env.cluster, db)} {what} queued when it returned")
+        end = time.time()
+        receiver.back()
+        return end
+    return fault
+
+
 def smtp_away(env):
-    row = Row("smtp_away")
-    stack = procs.Stack()
-    try:
-        smtp = stack.push(procs.SmtpServer(os.path.join(env.workdir, "smtp-away")).start())
-        db, url, config = env.fresh("smtp_away", smtp_port=smtp.port)
-        gw = env.gateway(stack, url, config, "smtp_away")
-        run = f"sma{env.run_no}"
-        send = clients.email_http_sender(run, procs.Gateway.API_TOKEN)
-        pairs = [(clients.Load(send, env.p.clients, lambda: gw.port), lambda i: f"{run}-http-{i}")]
-
-        def fault():
-            smtp.away()
-            time.sleep(env.p.outage_seconds)
-            queued = checks.outbox_open(env.cluster, db)
-            row.notes.append(f"{queued} acknowledgements queued when the SMTP server returned")
-            end = time.time()
-            smtp.back()
-            return end
-
-        # Paced: about 25 contacts per client during the outage, whatever its length.
-        fault_end = run_loads(env, pairs, fault, pause=env.p.outage_seconds / 25)
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, None, smtp,
-               drain=env.p.outage_seconds + 120)
-        _term(gw, row)
-    finally:
-        stack.close()
-    return row
+    return receiver_outage(env, "smtp_away", mail=True)
 
 
 def sms_away(env):
-    row = Row("sms_away")
+    return receiver_outage(env, "sms_away", mail=False)
+
+
+def receiver_outage(env, name, mail):
+    """Mail over HTTP with the SMTP server away, or phone events with the
+    SMS provider away: what was queued goes out once when it returns."""
+    row = Row(name)
     stack = procs.Stack()
     try:
-        sink = stack.push(procs.HttpSink().start())
-        db, url, config = env.fresh("sms_away", sms_url=sink.url("/sms"))
-        gw = env.gateway(stack, url, config, "sms_away")
-        pairs = phone_loads(env, lambda: gw.port, f"sms{env.run_no}")
-
-        def fault():
-            sink.away()
-            time.sleep(env.p.outage_seconds)
-            queued = checks.outbox_open(env.cluster, db)
-            row.notes.append(f"{queued} text messages queued when the provider returned")
-            end = time.time()
-            sink.back()
-            return end
-
+        if mail:
+            receiver = stack.push(procs.SmtpServer(os.path.join(env.workdir, name)).start())
+            db, url, config = env.fresh(name, smtp_port=receiver.port)
+        else:
+            receiver = stack.push(procs.HttpSink().start())
+            db, url, config = env.fresh(name, sms_url=receiver.url("/sms"))
+        gw = env.gateway(stack, url, config, name)
+        run = f"{name[:3]}{env.run_no}"
+        if mail:
+            send = clients.email_http_sender(run, procs.Gateway.API_TOKEN)
+            pairs = [(clients.Load(send, env.p.clients, lambda: gw.port),
+                      lambda i: f"{run}-http-{i}")]
+        else:
+            pairs = phone_loads(env, lambda: gw.port, run)
+        fault = receiver_away(env, row, db, receiver, "mails" if mail else "text messages")
         fault_end = run_loads(env, pairs, fault, pause=env.p.outage_seconds / 25)
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, sink,
-               drain=env.p.outage_seconds + 120)
-        _term(gw, row)
+        finish(env, row, db, pairs, fault_end, None if mail else receiver,
+               receiver if mail else None, drain=env.p.outage_seconds + 120)
+        stop_gateway(gw, row)
     finally:
         stack.close()
     return row
@@ -283,9 +266,9 @@ def haproxy_two(env):
             return end
 
         fault_end = run_loads(env, pairs, fault)
-        finish(env, row, db, [p[0] for p in pairs], [p[1] for p in pairs], fault_end, sink)
-        _term(gw1, row)
-        _term(gw2, row)
+        finish(env, row, db, pairs, fault_end, sink)
+        stop_gateway(gw1, row)
+        stop_gateway(gw2, row)
     finally:
         stack.close()
     return row
