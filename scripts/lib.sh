@@ -19,7 +19,8 @@ pg_root() {
 INTAKE_PACKAGES=(build-essential cmake pkg-config clang-format
   libwebsockets-dev libwebsockets-evlib-ev libev-dev libjansson-dev libcurl4-openssl-dev libpq-dev libssl-dev libcmocka-dev
   libgmime-3.0-dev libxml2-dev libesmtp-dev libzip-dev python3-aiosmtpd dovecot-imapd
-  postgresql postgresql-contrib curl)
+  postgresql postgresql-contrib curl
+  haproxy python3-websocket) # the fault suite (tests/faults): a load balancer, chat clients
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

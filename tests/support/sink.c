@@ -39,6 +39,14 @@ static void handle(struct sink *s, int c)
     }
     s->count++;
     pthread_mutex_unlock(&s->lock);
+    if (status == SINK_HOLD) {
+        /* A receiver that hangs: wait for the sender to give up or die. */
+        char drain[512];
+        while (recv(c, drain, sizeof(drain), 0) > 0)
+            ;
+        close(c);
+        return;
+    }
     char reply[128];
     int n = snprintf(reply, sizeof(reply),
                      "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);

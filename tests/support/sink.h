@@ -8,13 +8,15 @@
 #include <pthread.h>
 
 #define SINK_MAX 16
+/* A status that answers nothing: the request is read and held until the client hangs up. */
+#define SINK_HOLD (-1)
 
 struct sink {
     int fd;
     int port;
     pthread_t thread;
     pthread_mutex_t lock;
-    int statuses[SINK_MAX]; /* answer for request i; 0 after the list: 200 */
+    int statuses[SINK_MAX]; /* answer for request i; 0 after the list: 200; SINK_HOLD: none */
     int count;              /* requests received */
     char *bodies[SINK_MAX];
     char *headers[SINK_MAX];
