@@ -56,56 +56,77 @@ class Pool:
 
     def __init__(self, port, size):
         self.port, self.idle, self.sem = port, [], asyncio.Semaphore(size)
-        self.opened = 0
+        self.opened = self.retried = self.closed_idle = 0
 
     async def request(self, method, path, headers, body=b""):
+        """One request; the gateway closes keep-alive connections idle for
+        limits.socket_idle_seconds (60 s), so a reused connection that ends before
+        the status line is retried once on a new one, as HTTP clients do (every
+        request here is idempotent: each carries its key)."""
         async with self.sem:
-            conn = self.idle.pop() if self.idle else None
-            if conn is None:
-                conn = await asyncio.open_connection(HOST, self.port)
-                self.opened += 1
-            r, w = conn
-            try:
-                head = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (HOST, self.port),
-                        "Content-Length: %d" % len(body)]
-                head += ["%s: %s" % kv for kv in headers.items()]
-                w.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-                status = int((await r.readline()).split()[1])
-                length, chunked, close = None, False, False
-                while True:
-                    line = await r.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    k, _, v = line.decode("latin-1").partition(":")
-                    k, v = k.strip().lower(), v.strip().lower()
-                    if k == "content-length":
-                        length = int(v)
-                    elif k == "transfer-encoding" and "chunked" in v:
-                        chunked = True
-                    elif k == "connection" and v == "close":
-                        close = True
-                if chunked:
-                    parts = []
-                    while True:
-                        n = int((await r.readline()).split(b";")[0], 16)
-                        if n == 0:
-                            await r.readline()
-                            break
-                        parts.append(await r.readexactly(n))
-                        await r.readexactly(2)
-                    data = b"".join(parts)
-                elif length is not None:
-                    data = await r.readexactly(length)
-                else:
-                    data, close = await r.read(), True
-            except BaseException:
-                w.close()
-                raise
-            if close:
-                w.close()
+            while self.idle:
+                conn = self.idle.pop()
+                if not conn[0].at_eof():
+                    break
+                conn[1].close()
+                self.closed_idle += 1
             else:
-                self.idle.append(conn)
-            return status, data
+                conn = None
+            if conn is not None:
+                try:
+                    return await self.exchange(conn, method, path, headers, body)
+                except (ConnectionError, EOFError):
+                    self.retried += 1
+            conn = await asyncio.open_connection(HOST, self.port)
+            self.opened += 1
+            return await self.exchange(conn, method, path, headers, body)
+
+    async def exchange(self, conn, method, path, headers, body):
+        r, w = conn
+        try:
+            head = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (HOST, self.port),
+                    "Content-Length: %d" % len(body)]
+            head += ["%s: %s" % kv for kv in headers.items()]
+            w.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            status_line = await r.readline()
+            if not status_line:
+                raise EOFError("the connection ended before the status line")
+            status = int(status_line.split()[1])
+            length, chunked, close = None, False, False
+            while True:
+                line = await r.readline()
+                if line in (b"\r\n", b""):
+                    break
+                k, _, v = line.decode("latin-1").partition(":")
+                k, v = k.strip().lower(), v.strip().lower()
+                if k == "content-length":
+                    length = int(v)
+                elif k == "transfer-encoding" and "chunked" in v:
+                    chunked = True
+                elif k == "connection" and v == "close":
+                    close = True
+            if chunked:
+                parts = []
+                while True:
+                    n = int((await r.readline()).split(b";")[0], 16)
+                    if n == 0:
+                        await r.readline()
+                        break
+                    parts.append(await r.readexactly(n))
+                    await r.readexactly(2)
+                data = b"".join(parts)
+            elif length is not None:
+                data = await r.readexactly(length)
+            else:
+                data, close = await r.read(), True
+        except BaseException:
+            w.close()
+            raise
+        if close:
+            w.close()
+        else:
+            self.idle.append(conn)
+        return status, data
 
 
 # ------------------------------------------------------------------ statistics
@@ -620,7 +641,9 @@ def verdict(a, rows, load):
         v = [r[k] for r in rows]
         print("  %-24s min %8.1f  median %8.1f  max %8.1f  first %8.1f  last %8.1f" % (
             label, min(v), statistics.median(v), max(v), v[0], v[-1]))
-    print("  HTTP connections opened by the generator: %d" % load.pool.opened)
+    print("  generator: %d HTTP connections opened, %d found closed by the gateway when idle, "
+          "%d requests retried on a new connection after a reused one ended" % (
+              load.pool.opened, load.pool.closed_idle, load.pool.retried))
     print()
     print("verdict (%s):" % which)
     for name, ok, text in checks:
