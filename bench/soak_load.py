@@ -496,8 +496,8 @@ async def sh(*argv):
 def proc(pid):
     with open("/proc/%d/status" % pid) as f:
         st = dict(line.split(":", 1) for line in f if ":" in line)
-    return (int(st["VmRSS"].split()[0]) / 1024.0, len(os.listdir("/proc/%d/fd" % pid)),
-            int(st["Threads"]))
+    return (int(st["VmRSS"].split()[0]) / 1024.0, int(st["RssAnon"].split()[0]) / 1024.0,
+            len(os.listdir("/proc/%d/fd" % pid)), int(st["Threads"]))
 
 
 async def sample(a):
@@ -523,8 +523,8 @@ def fmt(v):
 
 def header():
     cols = "".join("%14s" % (c + " p50/99") for c in CHANNELS)
-    return "%4s %7s %5s %4s %7s %4s %6s %7s %5s %6s %4s%s" % (
-        "min", "RSS_MB", "fds", "thr", "backlog", "pg", "mails", "c/s", "err", "lag", "gen%", cols)
+    return "%4s %7s %6s %5s %4s %7s %4s %6s %7s %5s %6s %4s%s" % (
+        "min", "RSS_MB", "anon", "fds", "thr", "backlog", "pg", "mails", "c/s", "err", "lag", "gen%", cols)
 
 
 async def run(a):
@@ -554,9 +554,9 @@ async def run(a):
         cur, load.stats.cur = load.stats.cur, Minute()
         lag, load.stats.lag_ms = load.stats.lag_ms, 0.0
         secs = 60 if not last else max(1.0, end - (tick - 60))
-        rss, fds, thr = proc(a.pid)
+        rss, anon, fds, thr = proc(a.pid)
         backlog, pgconns, mails = await sample(a)
-        row = {"min": m, "rss": rss, "fds": fds, "thr": thr, "backlog": backlog, "pg": pgconns,
+        row = {"min": m, "rss": rss, "anon": anon, "fds": fds, "thr": thr, "backlog": backlog, "pg": pgconns,
                "mails": mails - mails_before, "cps": cur.contacts / secs,
                "err": sum(cur.err.values()), "lag": lag, "first_err": cur.first_err,
                "p50": {c: pct(cur.lat.get(c), 50) for c in CHANNELS},
@@ -567,8 +567,8 @@ async def run(a):
         row["gen_cpu"] = 100 * (cpu.user + cpu.system - cpu_before.user - cpu_before.system) / secs
         cpu_before = cpu
         rows.append(row)
-        print("%4d %7.1f %5d %4d %7d %4d %6d %7.1f %5d %6.0f %4.0f%s" % (
-            m, rss, fds, thr, backlog, pgconns, row["mails"], row["cps"], row["err"], lag, row["gen_cpu"],
+        print("%4d %7.1f %6.1f %5d %4d %7d %4d %6d %7.1f %5d %6.0f %4.0f%s" % (
+            m, rss, anon, fds, thr, backlog, pgconns, row["mails"], row["cps"], row["err"], lag, row["gen_cpu"],
             "".join("%14s" % ("%s/%s" % (fmt(row["p50"][c]), fmt(row["p99"][c]))) for c in CHANNELS)),
             flush=True)
         if cur.first_err:
@@ -607,6 +607,9 @@ def verdict(a, rows, load):
     e, l = med(early, "rss"), med(late, "rss")
     check("RSS", l <= e * (1 + a.tolerance) + 2, "median %.1f -> %.1f MB (allowed %.1f: +%d %% + 2 MB)"
           % (e, l, e * (1 + a.tolerance) + 2, a.tolerance * 100))
+    e, l = med(early, "anon"), med(late, "anon")
+    check("RSS anonymous (heap)", l <= e * (1 + a.tolerance) + 2,
+          "median %.1f -> %.1f MB (allowed %.1f: +%d %% + 2 MB)" % (e, l, e * (1 + a.tolerance) + 2, a.tolerance * 100))
     e, l = med(early, "fds"), med(late, "fds")
     check("open fds", l <= e * (1 + a.tolerance) + 8, "median %.0f -> %.0f (allowed %.0f: +%d %% + 8)"
           % (e, l, e * (1 + a.tolerance) + 8, a.tolerance * 100))
@@ -636,7 +639,7 @@ def verdict(a, rows, load):
         print("  %-8s %9d  p50 %7s  p99 %7s  worst p99 %7s" % (
             c, sum(r["n"][c] for r in rows), fmt(statistics.median(p50) if p50 else None),
             fmt(statistics.median(p99) if p99 else None), fmt(max(p99) if p99 else None)))
-    for k, label in (("rss", "RSS MB"), ("fds", "open fds"), ("thr", "threads"), ("backlog", "outbox backlog"),
+    for k, label in (("rss", "RSS MB"), ("anon", "RSS anonymous MB"), ("fds", "open fds"), ("thr", "threads"), ("backlog", "outbox backlog"),
                      ("pg", "PostgreSQL connections"), ("mails", "mails/minute to the sink"), ("cps", "contacts/s")):
         v = [r[k] for r in rows]
         print("  %-24s min %8.1f  median %8.1f  max %8.1f  first %8.1f  last %8.1f" % (
