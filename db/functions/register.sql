@@ -343,10 +343,15 @@ $fn$;
 -- caller's lock (the one call events take before their lookup, calls.sql),
 -- so the second waits for the first to commit and finds the number's
 -- customer. Numbers already owned, the usual case, take no lock.
--- intake_register alone stays what the pgbench baseline runs.
+-- intake_register alone stays what the pgbench baseline runs. A message the
+-- desk itself sent (an imported mailbox's replies) is no customer's contact:
+-- intake_register_outbound (register_outbound.sql) stores it.
 CREATE OR REPLACE FUNCTION intake_register_contact(c jsonb, raw bytea DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 BEGIN
+    IF c->>'direction' = 'out' THEN
+        RETURN intake_register_outbound(c, raw);
+    END IF;
     IF c->>'phone' IS NOT NULL AND intake_identity_owner('phone', c->>'phone') IS NULL THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('caller:' || (c->>'phone'), 7));
     END IF;
