@@ -30,6 +30,26 @@ BEGIN
 END
 $$;
 
+-- A stored message's parts: its source as it arrived and its attachments
+-- (the document's [{filename, content_type, size, sha256 (hex), data
+-- (base64)}]). Called only when there is either (a PL/pgSQL call costs a few
+-- microseconds of the hot path).
+CREATE OR REPLACE FUNCTION intake_store_message_parts(p_msg bigint, raw bytea,
+                                                      p_attachments jsonb) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF raw IS NOT NULL THEN
+        INSERT INTO message_sources (message_id, raw) VALUES (p_msg, raw);
+    END IF;
+    IF jsonb_array_length(coalesce(p_attachments, '[]')) > 0 THEN
+        INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)
+        SELECT p_msg, a->>'filename', coalesce(a->>'content_type', 'application/octet-stream'),
+               (a->>'size')::bigint, decode(a->>'sha256', 'hex'), decode(a->>'data', 'base64')
+          FROM jsonb_array_elements(p_attachments) a;
+    END IF;
+END
+$fn$;
+
 -- c: the document the gateway builds (src/register.c, gw_register_document):
 -- the contact, its classification, deadlines in seconds, the calendar, the
 -- number prefixes. raw: the message as it arrived (an email's bytes), kept
@@ -318,15 +338,8 @@ BEGIN
     )
     SELECT id INTO v_msg FROM m;
 
-    IF raw IS NOT NULL THEN
-        INSERT INTO message_sources (message_id, raw) VALUES (v_msg, raw);
-    END IF;
-
-    IF jsonb_array_length(coalesce(c->'attachments', '[]')) > 0 THEN
-        INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)
-        SELECT v_msg, a->>'filename', coalesce(a->>'content_type', 'application/octet-stream'),
-               (a->>'size')::bigint, decode(a->>'sha256', 'hex'), decode(a->>'data', 'base64')
-          FROM jsonb_array_elements(c->'attachments') a;
+    IF raw IS NOT NULL OR c ? 'attachments' THEN
+        PERFORM intake_store_message_parts(v_msg, raw, c->'attachments');
     END IF;
 
     RETURN jsonb_build_object('duplicate', false, 'ticket', v_ticket_no, 'customer', v_cust_no,

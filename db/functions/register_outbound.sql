@@ -165,16 +165,7 @@ BEGIN
           FROM m
     )
     SELECT id INTO v_msg FROM m;
-
-    IF raw IS NOT NULL THEN
-        INSERT INTO message_sources (message_id, raw) VALUES (v_msg, raw);
-    END IF;
-    IF jsonb_array_length(coalesce(c->'attachments', '[]')) > 0 THEN
-        INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)
-        SELECT v_msg, a->>'filename', coalesce(a->>'content_type', 'application/octet-stream'),
-               (a->>'size')::bigint, decode(a->>'sha256', 'hex'), decode(a->>'data', 'base64')
-          FROM jsonb_array_elements(c->'attachments') a;
-    END IF;
+    PERFORM intake_store_message_parts(v_msg, raw, c->'attachments');
 
     RETURN jsonb_build_object('duplicate', false, 'ticket', v_ticket_no, 'customer', v_cust_no,
         'category', v_category, 'priority', v_priority, 'queue', v_queue,

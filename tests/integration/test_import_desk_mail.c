@@ -256,7 +256,7 @@ static void test_desk_mailbox(void **state)
                        "'DD HH24:MI') || ' ' || to_char(handling_started_at AT TIME ZONE 'UTC', "
                        "'DD HH24:MI') || ' ' || to_char(resolved_at AT TIME ZONE 'UTC', "
                        "'DD HH24:MI') || ' ' || status || ' ' || (imported_at IS NOT NULL), ', ' "
-                       "ORDER BY id) FROM tickets",
+                       "ORDER BY created_at) FROM tickets",
                        "04 10:30 04 10:30 04 11:15 resolved true, "
                        "05 09:00 05 09:00 05 10:00 resolved true");
     /* The desk's replies are on the timeline as replies, dated as the mail. */
