@@ -174,7 +174,10 @@ void gw_email_desk_fill(const struct gw_email_desk *d, GMimeMessage *m, struct g
     size_t n = addr && name ? others(d, m, arena, addr, name, MAX_RECIPIENTS) : 0;
     c->recipient.email = n ? addr[0] : NULL;
     c->recipient.name = n ? name[0] : NULL;
-    /* Everyone else it went to may answer on the ticket, as a customer's Cc may. */
-    c->cc = n ? addr + 1 : NULL;
-    c->n_cc = n ? n - 1 : 0;
+    /*
+     * Everyone it went to may answer on the ticket, as a customer's Cc may:
+     * the desk may have answered someone beside the ticket's customer.
+     */
+    c->cc = addr;
+    c->n_cc = n;
 }

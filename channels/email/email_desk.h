@@ -36,8 +36,8 @@ bool gw_email_desk_has(const struct gw_email_desk *desk, const char *addr);
  */
 char *gw_email_desk_recipient(const struct gw_email_desk *desk, GMimeMessage *m);
 /*
- * Marks c as the desk's own message: outbound, its recipient, and as cc the
- * others it was written to (they may answer on its ticket).
+ * Marks c as the desk's own message: outbound, its recipient, and as cc
+ * everyone it was written to but the desk (they may answer on its ticket).
  */
 void gw_email_desk_fill(const struct gw_email_desk *desk, GMimeMessage *m, struct gw_arena *arena,
                         struct gw_contact *c);

@@ -2,7 +2,8 @@
  * `intake import-mail` on a help desk's own mailbox, against a real
  * PostgreSQL: an mbox mixing a customer's mail with the replies the desk
  * sent (one before the message it answers, one from an agent's address the
- * agents table knows, an automatic one), a conversation the desk began, and
+ * agents table knows and copied to a colleague of the customer who answers
+ * it, an automatic one), a conversation the desk began, and
  * a desk message that belongs to no thread; then a Maildir whose Sent folder
  * holds a reply from an address nobody configured and a copy of mail the
  * gateway sent itself. Checks the rows (directions, tickets, no customer
@@ -144,13 +145,23 @@ static const char mbox_text[] = "From help@desk.example Mon Mar  4 10:30:00 2024
                                 "From agnes@desk.example Mon Mar  4 11:15:00 2024\n"
                                 "From: Agnes <agnes@desk.example>\n"
                                 "To: alice@cust.example\n"
-                                "Cc: help@desk.example\n"
+                                "Cc: help@desk.example, Carol <carol@cust.example>\n"
                                 "Subject: Re: printer broken\n"
                                 "Date: Mon, 04 Mar 2024 11:15:00 +0000\n"
                                 "Message-ID: <d2@desk.example>\n"
                                 "In-Reply-To: <a2@cust.example>\n"
                                 "\n"
                                 "A technician is on the way.\n"
+                                "\n"
+                                "From carol@cust.example Mon Mar  4 12:00:00 2024\n"
+                                "From: Carol <carol@cust.example>\n"
+                                "To: agnes@desk.example\n"
+                                "Subject: Re: printer broken\n"
+                                "Date: Mon, 04 Mar 2024 12:00:00 +0000\n"
+                                "Message-ID: <c1@cust.example>\n"
+                                "In-Reply-To: <d2@desk.example>\n"
+                                "\n"
+                                "I am Alice's colleague: the technician can come at two.\n"
                                 "\n"
                                 "From help@desk.example Tue Mar  5 09:00:00 2024\n"
                                 "From: Help Desk <help@desk.example>\n"
@@ -199,12 +210,12 @@ static void test_desk_mailbox(void **state)
     char path[128], out[8192];
     write_file(mbox_path(path, sizeof(path)), mbox_text);
     assert_int_equal(import(out, sizeof(out), "--own-address help@desk.example %s", path), 0);
-    contains(out, "imported: 7 (2 new tickets, 4 sent by the desk)");
+    contains(out, "imported: 8 (2 new tickets, 4 sent by the desk)");
     contains(out, "already there: 0");
     contains(out, "left out: 1");
     char where[128];
     const char *d4 = strstr(mbox_text, "From help@desk.example Wed");
-    snprintf(where, sizeof(where), "message 8 (byte offset %td): sent by the desk, no thread",
+    snprintf(where, sizeof(where), "message 9 (byte offset %td): sent by the desk, no thread",
              d4 - mbox_text);
     contains(out, where);
     contains(out, "refused: 0");
@@ -218,7 +229,7 @@ static void test_desk_mailbox(void **state)
         "a1@cust.example:in:alice@cust.example "
         "auto1@desk.example:out:help@desk.example "
         "d1@desk.example:out:help@desk.example a2@cust.example:in:alice@cust.example "
-        "d2@desk.example:out:agnes@desk.example "
+        "d2@desk.example:out:agnes@desk.example c1@cust.example:in:carol@cust.example "
         "d3@desk.example:out:help@desk.example b1@cust.example:in:bob@cust.example");
     /* Alice's thread is one ticket, replies and all; Bob's (the desk began it) another. */
     long alice = ticket_of("a1@cust.example"), bob = ticket_of("d3@desk.example");
@@ -227,16 +238,19 @@ static void test_desk_mailbox(void **state)
     assert_int_equal(ticket_of("auto1@desk.example"), alice);
     assert_int_equal(ticket_of("a2@cust.example"), alice);
     assert_int_equal(ticket_of("d2@desk.example"), alice);
+    /* Someone the desk's reply was copied to answers on the same ticket. */
+    assert_int_equal(ticket_of("c1@cust.example"), alice);
     assert_int_equal(ticket_of("b1@cust.example"), bob);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages WHERE external_ref = "
                                             "'d4@desk.example'"),
                      0);
-    /* No customer of the desk's addresses: Alice and Bob only, each owning their ticket. */
-    harness_pg_text_is(fx.pg,
-                       "SELECT string_agg(i.value || '=' || coalesce(c.name, '-'), ' ' ORDER BY "
-                       "i.value) FROM customer_identities i JOIN customers c ON c.id = "
-                       "i.customer_id",
-                       "alice@cust.example=Alice bob@cust.example=Bob Builder");
+    /* No customer of the desk's addresses: Alice, Bob and Carol; Alice and Bob own theirs. */
+    harness_pg_text_is(
+        fx.pg,
+        "SELECT string_agg(i.value || '=' || coalesce(c.name, '-'), ' ' ORDER BY "
+        "i.value) FROM customer_identities i JOIN customers c ON c.id = "
+        "i.customer_id",
+        "alice@cust.example=Alice bob@cust.example=Bob Builder carol@cust.example=Carol");
     assert_int_equal(harness_pg_longf(fx.pg,
                                       "SELECT count(*) FROM tickets t JOIN customer_identities i "
                                       "ON i.customer_id = t.customer_id WHERE (t.id = %ld AND "
@@ -257,7 +271,7 @@ static void test_desk_mailbox(void **state)
                        "'DD HH24:MI') || ' ' || to_char(resolved_at AT TIME ZONE 'UTC', "
                        "'DD HH24:MI') || ' ' || status || ' ' || (imported_at IS NOT NULL), ', ' "
                        "ORDER BY created_at) FROM tickets",
-                       "04 10:30 04 10:30 04 11:15 resolved true, "
+                       "04 10:30 04 10:30 04 12:00 resolved true, "
                        "05 09:00 05 09:00 05 10:00 resolved true");
     /* The desk's replies are on the timeline as replies, dated as the mail. */
     harness_pg_text_is(fx.pg,
@@ -265,7 +279,7 @@ static void test_desk_mailbox(void **state)
                        "FROM ticket_events e WHERE e.ticket_id = (SELECT ticket_id FROM messages "
                        "WHERE external_ref = 'a1@cust.example')",
                        "created:system reply:Help Desk reply:Help Desk message:system "
-                       "reply:Agnes");
+                       "reply:Agnes message:system");
     /* The report of the month counts both answers (30 and 0 minutes) and the customers' mail. */
     harness_pg_text_is(fx.pg,
                        "SELECT r->'first_response'->>'answered' || ' ' || "
@@ -273,7 +287,7 @@ static void test_desk_mailbox(void **state)
                        "(r->'volume'->'customer_messages_by_channel'->>'email') FROM "
                        "intake_report('{\"from\": \"2024-03-01\", \"to\": \"2024-04-01\", "
                        "\"timezone\": \"UTC\"}') r",
-                       "2 15.0 3");
+                       "2 15.0 4");
 }
 
 static void test_rerun_stores_nothing_twice(void **state)
@@ -286,11 +300,11 @@ static void test_rerun_stores_nothing_twice(void **state)
                             mbox_path(path, sizeof(path))),
                      0);
     contains(out, "imported: 0 (0 new tickets, 0 sent by the desk)");
-    contains(out, "already there: 7");
+    contains(out, "already there: 8");
     contains(out, "left out: 1");
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages"), messages);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM ticket_events"), events);
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM customers"), 2);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM customers"), 3);
 }
 
 static void maildir(const char *folder, const char *file, const char *text)
@@ -357,7 +371,7 @@ static void test_maildir_sent_folder(void **state)
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages WHERE external_ref = "
                                             "'sent-by-gateway@desk.example'"),
                      1);
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM customers"), 2);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM customers"), 3);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM outbox"), 0);
 }
 
