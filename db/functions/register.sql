@@ -32,8 +32,8 @@ $$;
 
 -- A stored message's parts: its source as it arrived and its attachments
 -- (the document's [{filename, content_type, size, sha256 (hex), data
--- (base64)}]). Called only when there is either (a PL/pgSQL call costs a few
--- microseconds of the hot path).
+-- (base64)}]). For the desk's own messages (register_outbound.sql);
+-- intake_register writes the same inline, as its hot path.
 CREATE OR REPLACE FUNCTION intake_store_message_parts(p_msg bigint, raw bytea,
                                                       p_attachments jsonb) RETURNS void
 LANGUAGE plpgsql AS $fn$
@@ -338,8 +338,17 @@ BEGIN
     )
     SELECT id INTO v_msg FROM m;
 
-    IF raw IS NOT NULL OR c ? 'attachments' THEN
-        PERFORM intake_store_message_parts(v_msg, raw, c->'attachments');
+    -- As intake_store_message_parts, inline: a PL/pgSQL call would cost
+    -- every message of the hot path a few microseconds.
+    IF raw IS NOT NULL THEN
+        INSERT INTO message_sources (message_id, raw) VALUES (v_msg, raw);
+    END IF;
+
+    IF jsonb_array_length(coalesce(c->'attachments', '[]')) > 0 THEN
+        INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)
+        SELECT v_msg, a->>'filename', coalesce(a->>'content_type', 'application/octet-stream'),
+               (a->>'size')::bigint, decode(a->>'sha256', 'hex'), decode(a->>'data', 'base64')
+          FROM jsonb_array_elements(c->'attachments') a;
     END IF;
 
     RETURN jsonb_build_object('duplicate', false, 'ticket', v_ticket_no, 'customer', v_cust_no,
