@@ -9,9 +9,12 @@ Received lines of a real delivery. A third of them answer an earlier one
 from a pool of 2,000 addresses, dates run over a year, and one message in
 ten is written out of place, so that the import has threads to keep and an
 order to repair. Some bodies have lines that start with "From ", which the
-mbox escapes (mboxrd).
+mbox escapes (mboxrd). DESK_SHARE (0: none) of the replies are the desk's
+own, from help@example.com to the customer (a help desk's mailbox holds
+its replies beside its customers' mail); with 0 the archive is the same as
+before there were any.
 
-usage: import-mail-gen.py N TEMPLATES OUT.mbox MAILDIR [SEED]
+usage: import-mail-gen.py N TEMPLATES OUT.mbox MAILDIR [SEED [DESK_SHARE]]
 """
 import base64
 import os
@@ -23,6 +26,7 @@ from datetime import datetime, timezone
 
 n, templates_path, mbox_path, maildir = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 rng = random.Random(int(sys.argv[5]) if len(sys.argv) > 5 else 23)
+desk_share = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
 
 templates = []
 lang = subj = None
@@ -47,6 +51,8 @@ sent = []  # (message-id, refs, subject, lang, customer, date)
 for i in range(n):
     t = start + i * year // n + rng.randint(0, 600)
     parent = sent[rng.randrange(len(sent))] if sent and rng.random() < 0.33 else None
+    # Drawn only when asked for, so that without desk mail the archive is unchanged.
+    desk = bool(parent) and desk_share > 0 and rng.random() < desk_share
     if parent:
         customer, lang = parent[4], parent[3]
         tpl = next(x for x in templates if x[0] == lang)
@@ -66,13 +72,15 @@ for i in range(n):
     mid = "imp%d.%d@mail.example.net" % (i, customer)
     date = format_datetime(datetime.fromtimestamp(t, timezone.utc))
     relay = i % 16
+    sender = "help@example.com" if desk else "customer%d@example.com" % customer
     head = [
-        "Return-Path: <customer%d@example.com>" % customer,
+        "Return-Path: <%s>" % sender,
         "Received: from mail-out%d.example.net (mail-out%d.example.net [203.0.113.%d])" % (relay, relay, relay + 1),
         "\tby mx1.example.com (Postfix) with ESMTPS id IMP%d" % i,
         "\tfor <help@example.com>; %s" % date,
+        "From: Help desk <help@example.com>" if desk else
         "From: %s <customer%d@example.com>" % ("=?UTF-8?B?5a6i5oi3?=" if lang == "zh" else "Customer %d" % customer, customer),
-        "To: Help desk <help@example.com>",
+        "To: customer%d@example.com" % customer if desk else "To: Help desk <help@example.com>",
         "Subject: " + ("=?UTF-8?B?%s?=" % base64.b64encode(subject.encode()).decode() if lang == "zh" else subject),
         "Date: " + date,
         "Message-ID: <%s>" % mid,
@@ -88,7 +96,7 @@ for i in range(n):
         head += ["Content-Type: text/plain; charset=us-ascii", "Content-Transfer-Encoding: 7bit", ""]
         payload = text + "\n\n-- \nSent from my laptop"
     raw = ("\n".join(head) + "\n" + payload + "\n").encode()
-    messages.append((t, raw, "customer%d@example.com" % customer))
+    messages.append((t, raw, sender))
     sent.append((mid, refs, subject, lang, customer, t))
 
 order = list(range(n))

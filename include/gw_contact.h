@@ -95,6 +95,18 @@ struct gw_contact {
      * acknowledgement, no agent notification). received_at must be set.
      */
     bool historical;
+    /*
+     * A historical message the desk itself sent, not a customer (its copy
+     * in an imported mailbox: a reply, or the desk writing first). Stored
+     * as an outbound message on the ticket of the thread it answers, with
+     * sender as who sent it; no customer is made or changed from sender.
+     * With no stored thread, it opens a ticket for recipient (the customer
+     * it was written to) when there is one and no_ack_reason is NULL (not
+     * automatic mail), else nothing is stored (gw_intake_result.left_out).
+     * An automatic one (no_ack_reason set) is no first response.
+     */
+    bool outbound;
+    struct gw_sender recipient;
     /* The message exactly as received, kept losslessly with it; NULL if none. */
     const unsigned char *raw;
     size_t raw_len;

@@ -37,6 +37,12 @@ struct gw_intake_result {
      * again, and nothing else of the result is set (no ticket yet).
      */
     bool spooled;
+    /*
+     * err is GW_OK but nothing was stored: an outbound historical contact
+     * with no thread to join and nobody to open a ticket for (detail says
+     * so, for a person).
+     */
+    bool left_out;
     char ticket[32];   /* e.g. SR-000123 */
     char customer[32]; /* e.g. C-000045 */
     char category[48];

@@ -159,6 +159,12 @@ char *gw_register_document(const struct gw_config *cfg, const struct gw_contact 
         json_object_set_new(doc, "received_at", json_integer((json_int_t)c->received_at));
     if (c->historical)
         json_object_set_new(doc, "historical", json_true());
+    if (c->outbound) {
+        /* The desk's own message: db/functions/register_outbound.sql. */
+        json_object_set_new(doc, "direction", json_string("out"));
+        set_str(doc, "to_email", c->recipient.email);
+        set_str(doc, "to_name", c->recipient.name);
+    }
     set_str(doc, "category", cls.category->name);
     set_str(doc, "queue", cls.category->queue);
     set_str(doc, "priority", gw_priority_name(cls.priority));
@@ -225,6 +231,9 @@ static void read_result(const char *text, struct gw_intake_job *job)
     r->new_ticket = json_is_true(json_object_get(o, "new_ticket"));
     r->new_customer = json_is_true(json_object_get(o, "new_customer"));
     r->reopened = json_is_true(json_object_get(o, "reopened"));
+    r->left_out = json_is_true(json_object_get(o, "left_out"));
+    if (r->left_out)
+        copy_field(r->detail, sizeof(r->detail), o, "why");
     copy_field(r->ticket, sizeof(r->ticket), o, "ticket");
     copy_field(r->customer, sizeof(r->customer), o, "customer");
     copy_field(r->category, sizeof(r->category), o, "category");

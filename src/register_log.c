@@ -33,6 +33,9 @@ static void log_outcome(const struct gw_intake_job *job)
     } else if (job->kind == GW_JOB_OPERATION) {
         gw_event(GW_LOG_DEBUG, "operation.done", GW_STR("op", op),
                  GW_STR("ticket", r->ticket[0] ? r->ticket : NULL));
+    } else if (r->left_out) {
+        gw_event(done, "contact.left_out", GW_STR("channel", job->contact.channel),
+                 GW_STR("detail", r->detail));
     } else if (r->duplicate) {
         gw_event(done, "contact.duplicate", GW_STR("channel", job->contact.channel),
                  GW_STR("op", op), GW_STR("ticket", r->ticket[0] ? r->ticket : NULL));

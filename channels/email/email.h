@@ -18,6 +18,8 @@
 #define GW_EMAIL_CHANNEL     "email"
 #define GW_EMAIL_LOOP_HEADER "X-Intake-Loop"
 
+struct gw_email_desk;
+
 /* What the parser needs to know about this gateway. */
 struct gw_email_opts {
     const char *own_address;   /* the address acknowledgements come from; never acked */
@@ -27,6 +29,13 @@ struct gw_email_opts {
      * mail from an archive; 0 when it has no usable date. Otherwise: now.
      */
     bool date_written;
+    /*
+     * The desk's own addresses (import-mail; email_desk.h), or NULL: a
+     * message from one of them, or any message when from_desk (it lies in a
+     * Sent folder), is the desk's own (gw_contact.outbound).
+     */
+    const struct gw_email_desk *desk;
+    bool from_desk;
 };
 
 /*
@@ -106,6 +115,7 @@ struct gw_mail_entry {
      */
     unsigned long long thread_key;
     unsigned number; /* 1-based, in the archive's own order */
+    bool from_desk;  /* it lies in a Sent folder: the desk's own, whatever its From */
 };
 
 struct gw_mail_archive;
@@ -121,8 +131,13 @@ size_t gw_mail_archive_count(const struct gw_mail_archive *archive);
 const char *gw_mail_archive_kind(const struct gw_mail_archive *archive); /* "mbox", "Maildir" */
 /* The Maildir++ subfolders left out (".Sent, .Trash"), or NULL: see email_archive.c. */
 const char *gw_mail_archive_left_out(const struct gw_mail_archive *archive);
-/* Reads every message's headers and decides the import order (email_archive_order.c). */
-GW_MUST_USE enum gw_err gw_mail_archive_order(struct gw_mail_archive *archive);
+/*
+ * Reads every message's headers and decides the import order
+ * (email_archive_order.c); desk: the desk's addresses (NULL: none), whose
+ * messages go with the customer they were written to.
+ */
+GW_MUST_USE enum gw_err gw_mail_archive_order(struct gw_mail_archive *archive,
+                                              const struct gw_email_desk *desk);
 /* The i-th message in import order (archive order before gw_mail_archive_order). */
 const struct gw_mail_entry *gw_mail_archive_entry(const struct gw_mail_archive *archive, size_t i);
 /*

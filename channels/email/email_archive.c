@@ -18,9 +18,13 @@
  * folder of Maildirs ("Name/", as mbsync and offlineimap write them). Files
  * are listed by name, which starts with the
  * time of delivery, so the archive's order is stable between runs. The
- * subfolders of mail that is no customer's contact (what the desk sent,
- * drafts, deleted and junk mail) are left out and named in the summary;
- * such a folder given by its own path is imported like any Maildir.
+ * subfolders of mail that is nobody's contact (drafts, deleted and junk
+ * mail, an outbox of mail not sent yet) are left out and named in the
+ * summary; such a folder given by its own path is imported like any
+ * Maildir. A Sent folder is read (as is a folder or mbox file given by its
+ * own path whose name says Sent): its messages are the desk's own, whatever
+ * their From says (gw_mail_entry.from_desk), which the import stores as the
+ * desk's replies.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -139,6 +143,38 @@ static const char *not_mbox_reason(const unsigned char *p, size_t n)
     return "an mbox starts with a \"From \" line";
 }
 
+/* Whether a folder's name (".INBOX.Trash", "Junk", "Sent.mbox") is one of kinds. */
+static bool folder_is(const char *name, const char *const *kinds, size_t n)
+{
+    gchar *base = g_path_get_basename(name);
+    size_t len = strlen(base);
+    if (len > 5 && !g_ascii_strcasecmp(base + len - 5, ".mbox"))
+        base[len - 5] = '\0';
+    const char *last = strrchr(base, '.');
+    last = last ? last + 1 : base;
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++)
+        found = !g_ascii_strcasecmp(last, kinds[i]);
+    g_free(base);
+    return found;
+}
+
+/* Whether a subfolder holds no contact of anyone's: drafts, deleted, junk, unsent mail. */
+static bool is_left_out(const char *name)
+{
+    static const char *const kinds[] = {
+        "drafts", "trash",       "deleted items", "deleted messages",
+        "junk",   "junk e-mail", "spam",          "outbox"};
+    return folder_is(name, kinds, sizeof(kinds) / sizeof(kinds[0]));
+}
+
+/* Whether a folder holds the mail its mailbox sent (".Sent", "Sent Items", "Sent.mbox"). */
+static bool is_sent(const char *name)
+{
+    static const char *const kinds[] = {"sent", "sent items", "sent messages", "sent mail"};
+    return folder_is(name, kinds, sizeof(kinds) / sizeof(kinds[0]));
+}
+
 static int open_mbox(struct gw_mail_archive *a, int fd, const struct stat *st, char *why,
                      size_t cap)
 {
@@ -160,6 +196,9 @@ static int open_mbox(struct gw_mail_archive *a, int fd, const struct stat *st, c
         snprintf(why, cap, "%s: out of memory listing its messages", a->path);
         return EX_OSERR;
     }
+    if (is_sent(a->path))
+        for (size_t i = 0; i < a->n; i++)
+            a->entries[i].from_desk = true;
     return 0;
 }
 
@@ -185,8 +224,8 @@ static int by_name(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* Adds the files of dir/folder (cur or new of a Maildir), sorted by name. */
-static int list_folder(struct gw_mail_archive *a, const char *folder)
+/* Adds the files of dir/folder (cur or new of a Maildir), sorted by name; sent: a Sent folder's. */
+static int list_folder(struct gw_mail_archive *a, const char *folder, bool sent)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", a->path, folder);
@@ -204,7 +243,7 @@ static int list_folder(struct gw_mail_archive *a, const char *folder)
     int rc = 0;
     for (guint i = 0; i < names->len && rc == 0; i++) {
         gchar *rel = g_strdup_printf("%s/%s", folder, (const char *)names->pdata[i]);
-        struct gw_mail_entry e = {.name = g_string_chunk_insert(a->names, rel)};
+        struct gw_mail_entry e = {.name = g_string_chunk_insert(a->names, rel), .from_desk = sent};
         g_free(rel);
         /* Maildir names start with the second the message was delivered. */
         const char *digits = names->pdata[i];
@@ -215,20 +254,6 @@ static int list_folder(struct gw_mail_archive *a, const char *folder)
     }
     g_ptr_array_free(names, TRUE);
     return rc;
-}
-
-/* Whether a subfolder (".Sent", ".INBOX.Trash", "Junk") holds no customer's mail. */
-static bool is_left_out(const char *name)
-{
-    static const char *const kinds[] = {
-        "sent",          "sent items",       "sent messages", "sent mail",   "drafts", "trash",
-        "deleted items", "deleted messages", "junk",          "junk e-mail", "spam",   "outbox"};
-    const char *last = strrchr(name, '.');
-    last = last ? last + 1 : name;
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (!g_ascii_strcasecmp(last, kinds[i]))
-            return true;
-    return false;
 }
 
 /* The Maildir's own cur/ and new/, then each subfolder's that is a Maildir, by name. */
@@ -276,7 +301,8 @@ static int open_maildir(struct gw_mail_archive *a, char *why, size_t cap)
         char cur[512], new_[512];
         snprintf(cur, sizeof(cur), "%s%scur", f, *f ? "/" : "");
         snprintf(new_, sizeof(new_), "%s%snew", f, *f ? "/" : "");
-        if (list_folder(a, cur) != 0 || list_folder(a, new_) != 0) {
+        bool sent = is_sent(*f ? f : a->path);
+        if (list_folder(a, cur, sent) != 0 || list_folder(a, new_, sent) != 0) {
             snprintf(why, cap, "%s: cannot list %s: %s", a->path, *f ? f : "cur/ or new/",
                      strerror(errno));
             rc = EX_NOINPUT;

@@ -8,7 +8,10 @@
  * Date, Message-ID, In-Reply-To and References, and the import goes by
  * date, except that a message comes after the message it answers (or its
  * thread's first) when the archive holds that one, whatever the dates say:
- * a sender's wrong clock must not split a thread. Reading the whole archive
+ * a sender's wrong clock must not split a thread. The desk's own messages
+ * count as their customer's (the address they were written to), so that a
+ * conversation the desk began goes with the customer's other mail. Reading
+ * the whole archive
  * twice costs a second parse of each header block; the alternative, merging
  * tickets after the fact, would rewrite stored tickets and their numbers.
  */
@@ -21,6 +24,7 @@
 
 #include "email.h"
 #include "email_archive.h"
+#include "email_desk.h"
 
 /* Header blocks are read up to this; a longer one keeps the date of its archive. */
 #define MAX_HEADER_BYTES (256u * 1024)
@@ -62,7 +66,8 @@ static void references(GMimeMessage *m, const char *name, unsigned long long *fi
         g_mime_references_free(list);
 }
 
-static void read_headers(const unsigned char *p, size_t n, struct gw_mail_entry *e)
+static void read_headers(const unsigned char *p, size_t n, struct gw_mail_entry *e,
+                         const struct gw_email_desk *desk)
 {
     GMimeStream *stream = g_mime_stream_mem_new_with_buffer((const char *)p, header_block(p, n));
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
@@ -88,17 +93,19 @@ static void read_headers(const unsigned char *p, size_t n, struct gw_mail_entry 
     const char *addr = ia && INTERNET_ADDRESS_IS_MAILBOX(ia)
                            ? internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia))
                            : NULL;
-    if (addr && *addr) {
-        gchar *lower = g_ascii_strdown(addr, -1);
-        e->sender = id_hash(lower);
+    gchar *lower = addr && *addr ? g_ascii_strdown(addr, -1) : NULL;
+    if (desk && (e->from_desk || gw_email_desk_has(desk, lower))) {
         g_free(lower);
+        lower = gw_email_desk_recipient(desk, m);
     }
+    e->sender = id_hash(lower);
+    g_free(lower);
     g_object_unref(m);
 }
 
 /* The first bytes of a Maildir file, enough for its header block. */
 static void read_file_headers(const struct gw_mail_archive *a, struct gw_mail_entry *e,
-                              unsigned char *buf)
+                              unsigned char *buf, const struct gw_email_desk *desk)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", a->path, e->name);
@@ -110,7 +117,7 @@ static void read_file_headers(const struct gw_mail_archive *a, struct gw_mail_en
     while (got < MAX_HEADER_BYTES && (r = read(fd, buf + got, MAX_HEADER_BYTES - got)) > 0)
         got += (size_t)r;
     close(fd);
-    read_headers(buf, got, e);
+    read_headers(buf, got, e, desk);
 }
 
 static int by_date(const void *x, const void *y, void *user)
@@ -181,7 +188,7 @@ static void place_or_wait(struct ordering *o, size_t i, bool wait)
     place(o, i);
 }
 
-enum gw_err gw_mail_archive_order(struct gw_mail_archive *a)
+enum gw_err gw_mail_archive_order(struct gw_mail_archive *a, const struct gw_email_desk *desk)
 {
     size_t n = a->n;
     unsigned char *buf = malloc(MAX_HEADER_BYTES);
@@ -201,9 +208,9 @@ enum gw_err gw_mail_archive_order(struct gw_mail_archive *a)
         struct gw_mail_entry *e = &a->entries[i];
         e->date = 0;
         if (e->name)
-            read_file_headers(a, e, buf);
+            read_file_headers(a, e, buf, desk);
         else
-            read_headers(a->map + e->start, (size_t)(e->end - e->start), e);
+            read_headers(a->map + e->start, (size_t)(e->end - e->start), e, desk);
         /* Undated: where the archive put it, beside its neighbour. */
         if (!e->date)
             e->date = e->archive_date ? e->archive_date : previous;

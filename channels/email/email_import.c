@@ -17,6 +17,10 @@
  * every message stored already by its idempotency key (its Message-ID, or
  * a hash of its content when it has none).
  *
+ * The desk's own mail in the archive (from one of its addresses, or in a
+ * Sent folder: email_desk.c) is parsed as the desk's (gw_contact.outbound)
+ * and stored as its replies (db/functions/register_outbound.sql).
+ *
  * Exit status: 0 done (refusals are listed, and running again would not
  * change them), 64 usage, 65 not an archive, 66 cannot read it, 75 the
  * database is away (nothing half-stored: run again), 78 the database lacks
@@ -32,6 +36,7 @@
 #include <time.h>
 
 #include "email.h"
+#include "email_desk.h"
 #include "email_import.h"
 #include "gw_config.h"
 #include "gw_job.h"
@@ -84,6 +89,7 @@ struct lane {
 struct import {
     const struct gw_config *cfg;
     struct gw_mail_archive *archive;
+    struct gw_email_desk *desk;
     struct gw_email_opts opts;
     size_t batch_max;
     struct lane lanes[MAX_LANES];
@@ -154,7 +160,9 @@ static void take_message(struct import *im, struct batch *b, const struct gw_mai
     job->kind = GW_JOB_REGISTER;
     job->arena = b->arena;
     struct gw_contact *c = &job->contact;
-    if (gw_email_parse(raw, len, &im->opts, b->arena, c, &why) != GW_OK) {
+    struct gw_email_opts opts = im->opts;
+    opts.from_desk = e->from_desk;
+    if (gw_email_parse(raw, len, &opts, b->arena, c, &why) != GW_OK) {
         refuse(im, b, e, gw_arena_printf(b->arena, "not a message: %s", why));
         return;
     }
@@ -262,9 +270,13 @@ static void store(struct lane *lane, struct batch *b)
         const struct gw_intake_result *r = &b->to_register[i]->result;
         if (r->err == GW_OK && r->duplicate)
             t->skipped++;
+        else if (r->err == GW_OK && r->left_out)
+            gw_import_leave_out(t, gw_mail_archive_where(im->archive, b->entries[i], b->arena),
+                                r->detail);
         else if (r->err == GW_OK) {
             t->imported++;
             t->new_tickets += r->new_ticket;
+            t->from_desk += b->to_register[i]->contact.outbound;
         } else if (r->err == GW_ERR_DB_UNAVAILABLE)
             away = true; /* not stored: the next run takes it */
         else
@@ -297,7 +309,7 @@ static void *lane_main(void *arg)
 /* Messages done so far; the lock is held. */
 static size_t done_locked(const struct import *im)
 {
-    return im->tally.imported + im->tally.skipped + im->tally.refused;
+    return im->tally.imported + im->tally.skipped + im->tally.refused + im->tally.left_out;
 }
 
 /* Waits for the lanes, drawing progress and passing a signal on; the lock is held. */
@@ -339,7 +351,8 @@ static void drop_queued(struct import *im)
 static int usage(void)
 {
     fprintf(stderr, "usage: intake import-mail [--connections N] [--batch N] "
-                    "[--progress-seconds S] FILE.mbox | MAILDIR\n");
+                    "[--progress-seconds S] [--own-address ADDRESS|@DOMAIN ...] "
+                    "FILE.mbox | MAILDIR\n");
     return EX_USAGE;
 }
 
@@ -409,63 +422,96 @@ static int run(struct import *im, const char *path, double plain_s)
     gw_import_progress_end(&progress);
     gw_import_summary(&im->tally, path, gw_mail_archive_kind(im->archive), total,
                       gw_import_now() - progress.started, stopped,
-                      gw_mail_archive_left_out(im->archive));
+                      gw_mail_archive_left_out(im->archive), gw_email_desk_count(im->desk));
+    return rc;
+}
+
+struct import_args {
+    const char *path;
+    double batch, plain_s, lanes;
+};
+
+/* The command line into args, --own-address into desk; EX_OK or the exit status. */
+static int parse_args(int argc, char **argv, struct import_args *a, struct gw_email_desk *desk)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--connections")) {
+            if (!number_arg(value, 1, MAX_LANES, &a->lanes))
+                return usage();
+        } else if (!strcmp(argv[i], "--batch")) {
+            if (!number_arg(value, 1, MAX_BATCH, &a->batch))
+                return usage();
+        } else if (!strcmp(argv[i], "--progress-seconds")) {
+            if (!number_arg(value, 0.01, 86400, &a->plain_s))
+                return usage();
+        } else if (!strcmp(argv[i], "--own-address")) {
+            if (!value || !gw_email_desk_add(desk, value)) {
+                fprintf(stderr, "import-mail: --own-address takes an address (help@example.com) "
+                                "or a domain (@example.com)\n");
+                return EX_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--help")) {
+            usage();
+            return -1;
+        } else if (argv[i][0] == '-' || a->path)
+            return usage();
+        else {
+            a->path = argv[i];
+            continue;
+        }
+        i++; /* the option's value */
+    }
+    return a->path ? EX_OK : usage();
+}
+
+static int import_archive(struct import *im, const char *path, double plain_s)
+{
+    char why[512];
+    int rc = gw_mail_archive_open(path, &im->archive, why, sizeof(why));
+    if (rc != 0) {
+        fprintf(stderr, "import-mail: %s\n", why);
+        return rc;
+    }
+    if (gw_mail_archive_order(im->archive, im->desk) != GW_OK) {
+        fprintf(stderr, "import-mail: out of memory ordering %zu messages\n",
+                gw_mail_archive_count(im->archive));
+        gw_mail_archive_close(im->archive);
+        return EX_OSERR;
+    }
+    pthread_mutex_init(&im->lock, NULL);
+    pthread_cond_init(&im->changed, NULL);
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rc = run(im, path, plain_s);
+    for (size_t k = 0; k < im->n_lanes; k++)
+        gw_intake_session_close(im->lanes[k].session);
+    gw_import_tally_free(&im->tally);
+    pthread_cond_destroy(&im->changed);
+    pthread_mutex_destroy(&im->lock);
+    gw_mail_archive_close(im->archive);
     return rc;
 }
 
 int gw_email_import_command(int argc, char **argv, const struct gw_config *cfg)
 {
-    const char *path = NULL;
-    double batch = DEFAULT_BATCH, plain_s = DEFAULT_PLAIN_S, lanes = DEFAULT_LANES;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--connections")) {
-            if (!number_arg(i + 1 < argc ? argv[++i] : NULL, 1, MAX_LANES, &lanes))
-                return usage();
-        } else if (!strcmp(argv[i], "--batch")) {
-            if (!number_arg(i + 1 < argc ? argv[++i] : NULL, 1, MAX_BATCH, &batch))
-                return usage();
-        } else if (!strcmp(argv[i], "--progress-seconds")) {
-            if (!number_arg(i + 1 < argc ? argv[++i] : NULL, 0.01, 86400, &plain_s))
-                return usage();
-        } else if (!strcmp(argv[i], "--help")) {
-            usage();
-            return EX_OK;
-        } else if (argv[i][0] == '-' || path)
-            return usage();
-        else
-            path = argv[i];
+    struct import_args a = {
+        .batch = DEFAULT_BATCH, .plain_s = DEFAULT_PLAIN_S, .lanes = DEFAULT_LANES};
+    struct import im = {.cfg = cfg, .desk = gw_email_desk_create()};
+    int rc = parse_args(argc, argv, &a, im.desk);
+    if (rc == EX_OK) {
+        im.batch_max = (size_t)a.batch;
+        im.n_lanes = (size_t)a.lanes;
+        const json_t *section = gw_config_channel(cfg, GW_EMAIL_CHANNEL);
+        im.opts.own_address = json_string_value(json_object_get(section, "from_address"));
+        im.opts.ticket_prefix = cfg->ticket_prefix;
+        im.opts.date_written = true;
+        gw_email_desk_gather(im.desk, cfg);
+        im.opts.desk = im.desk;
+        rc = import_archive(&im, a.path, a.plain_s);
     }
-    if (!path)
-        return usage();
-    struct import im = {.cfg = cfg, .batch_max = (size_t)batch, .n_lanes = (size_t)lanes};
-    const json_t *section = gw_config_channel(cfg, GW_EMAIL_CHANNEL);
-    im.opts.own_address = json_string_value(json_object_get(section, "from_address"));
-    im.opts.ticket_prefix = cfg->ticket_prefix;
-    im.opts.date_written = true;
-    char why[512];
-    int rc = gw_mail_archive_open(path, &im.archive, why, sizeof(why));
-    if (rc != 0) {
-        fprintf(stderr, "import-mail: %s\n", why);
-        return rc;
-    }
-    if (gw_mail_archive_order(im.archive) != GW_OK) {
-        fprintf(stderr, "import-mail: out of memory ordering %zu messages\n",
-                gw_mail_archive_count(im.archive));
-        gw_mail_archive_close(im.archive);
-        return EX_OSERR;
-    }
-    pthread_mutex_init(&im.lock, NULL);
-    pthread_cond_init(&im.changed, NULL);
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    rc = run(&im, path, plain_s);
-    for (size_t k = 0; k < im.n_lanes; k++)
-        gw_intake_session_close(im.lanes[k].session);
-    gw_import_tally_free(&im.tally);
-    pthread_cond_destroy(&im.changed);
-    pthread_mutex_destroy(&im.lock);
-    gw_mail_archive_close(im.archive);
-    return rc;
+    gw_email_desk_destroy(im.desk);
+    return rc < 0 ? EX_OK : rc;
 }

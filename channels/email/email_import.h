@@ -16,11 +16,23 @@ struct gw_import_progress {
     double started, last;
 };
 
-/* What came of the messages; the refusals' lines are the tally's (malloc'd). */
+/* Lines naming messages and why (malloc'd, the tally's). */
+struct gw_import_lines {
+    char **lines;
+    size_t n, cap;
+};
+
+/*
+ * What came of the messages. left_out: the desk's own messages that
+ * belonged nowhere (no thread, nobody written to), stored nowhere.
+ */
 struct gw_import_tally {
     size_t imported, new_tickets, skipped, refused;
+    size_t from_desk; /* of imported: the desk's own messages */
+    size_t left_out;
     char **listed;
     size_t n_listed, cap_listed;
+    struct gw_import_lines left_out_lines;
 };
 
 double gw_import_now(void);
@@ -31,9 +43,12 @@ void gw_import_progress_end(struct gw_import_progress *p);
 
 /* where: "message 12 (byte offset 3456)"; reason: a fixed sentence, no personal data. */
 void gw_import_refuse(struct gw_import_tally *t, const char *where, const char *reason);
+/* A desk's message stored nowhere; where and reason as for a refusal. */
+void gw_import_leave_out(struct gw_import_tally *t, const char *where, const char *reason);
 /* stopped: why the import ended early (NULL: it went through); left_out: folders not read. */
 void gw_import_summary(const struct gw_import_tally *t, const char *path, const char *kind,
-                       size_t total, double seconds, const char *stopped, const char *left_out);
+                       size_t total, double seconds, const char *stopped, const char *left_out,
+                       size_t desk_addresses);
 void gw_import_tally_free(struct gw_import_tally *t);
 
 #endif

@@ -80,42 +80,70 @@ void gw_import_progress_end(struct gw_import_progress *p)
     }
 }
 
-void gw_import_refuse(struct gw_import_tally *t, const char *where, const char *reason)
+/* Appends "where: reason" to a list of at most MAX_LISTED lines. */
+static void list_line(char ***lines, size_t *n, size_t *cap, const char *where, const char *reason)
 {
-    t->refused++;
-    if (t->n_listed == MAX_LISTED)
+    if (*n == MAX_LISTED)
         return;
-    if (t->n_listed == t->cap_listed) {
-        size_t cap = t->cap_listed ? t->cap_listed * 2 : 16;
-        char **grown = realloc(t->listed, cap * sizeof(*grown));
+    if (*n == *cap) {
+        size_t grown_cap = *cap ? *cap * 2 : 16;
+        char **grown = realloc(*lines, grown_cap * sizeof(*grown));
         if (!grown)
             return;
-        t->listed = grown;
-        t->cap_listed = cap;
+        *lines = grown;
+        *cap = grown_cap;
     }
     char *line = NULL;
     if (asprintf(&line, "%s: %s", where, reason) >= 0)
-        t->listed[t->n_listed++] = line;
+        (*lines)[(*n)++] = line;
+}
+
+void gw_import_refuse(struct gw_import_tally *t, const char *where, const char *reason)
+{
+    t->refused++;
+    list_line(&t->listed, &t->n_listed, &t->cap_listed, where, reason);
+}
+
+void gw_import_leave_out(struct gw_import_tally *t, const char *where, const char *reason)
+{
+    struct gw_import_lines *l = &t->left_out_lines;
+    t->left_out++;
+    list_line(&l->lines, &l->n, &l->cap, where, reason);
+}
+
+static void print_lines(char *const *lines, size_t n, size_t count)
+{
+    for (size_t i = 0; i < n; i++)
+        printf("    %s\n", lines[i]);
+    if (count > n)
+        printf("    ... and %zu more\n", count - n);
 }
 
 void gw_import_summary(const struct gw_import_tally *t, const char *path, const char *kind,
-                       size_t total, double seconds, const char *stopped, const char *left_out)
+                       size_t total, double seconds, const char *stopped, const char *left_out,
+                       size_t desk_addresses)
 {
-    size_t done = t->imported + t->skipped + t->refused;
+    size_t done = t->imported + t->skipped + t->refused + t->left_out;
     printf("import-mail: %s (%s, %zu messages): %s %zu in %.1f s (%.0f messages/s)\n", path, kind,
            total, stopped ? "stopped after" : "done,", done, seconds,
            seconds > 0 ? (double)done / seconds : 0.0);
-    printf("  imported: %zu (%zu new tickets)\n", t->imported, t->new_tickets);
+    printf("  imported: %zu (%zu new tickets, %zu sent by the desk)\n", t->imported, t->new_tickets,
+           t->from_desk);
     printf("  already there: %zu\n", t->skipped);
+    if (t->left_out) {
+        printf("  left out: %zu (sent by the desk, belonging to no stored conversation)\n",
+               t->left_out);
+        print_lines(t->left_out_lines.lines, t->left_out_lines.n, t->left_out);
+    }
     printf("  refused: %zu\n", t->refused);
-    for (size_t i = 0; i < t->n_listed; i++)
-        printf("    %s\n", t->listed[i]);
-    if (t->refused > t->n_listed)
-        printf("    ... and %zu more\n", t->refused - t->n_listed);
+    print_lines(t->listed, t->n_listed, t->refused);
     if (left_out)
-        printf("  folders left out: %s (sent, drafts, deleted or junk mail; give a folder's own "
+        printf("  folders left out: %s (drafts, deleted, junk or unsent mail; give a folder's own "
                "path to import it)\n",
                left_out);
+    if (!desk_addresses)
+        printf("  the desk's own addresses: none known (channels.email.from_address, "
+               "--own-address), so only a Sent folder's mail was taken for the desk's\n");
     if (stopped)
         printf("  %s; run the same command again to import the rest (what is stored is "
                "skipped)\n",
@@ -128,4 +156,7 @@ void gw_import_tally_free(struct gw_import_tally *t)
     for (size_t i = 0; i < t->n_listed; i++)
         free(t->listed[i]);
     free(t->listed);
+    for (size_t i = 0; i < t->left_out_lines.n; i++)
+        free(t->left_out_lines.lines[i]);
+    free(t->left_out_lines.lines);
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "email.h"
+#include "email_desk.h"
 #include "gw_validate.h"
 
 #define MAX_ATTACHMENTS 256
@@ -204,9 +205,8 @@ static const char *header(GMimeMessage *m, const char *name)
     return g_mime_object_get_header(GMIME_OBJECT(m), name);
 }
 
-/* Why this mail must not be answered automatically (RFC 3834 and common practice). */
-static const char *automatic_reason(GMimeMessage *m, const char *from_addr,
-                                    const struct gw_email_opts *opts)
+/* Mail its sender's software marks as written by no person: an auto-reply, a list's. */
+static const char *robot_reason(GMimeMessage *m)
 {
     const char *v;
     if ((v = header(m, "Auto-Submitted"))) {
@@ -220,6 +220,16 @@ static const char *automatic_reason(GMimeMessage *m, const char *from_addr,
         return "Precedence";
     if (header(m, "List-Id") || header(m, "List-Unsubscribe"))
         return "mailing list";
+    return NULL;
+}
+
+/* Why this mail must not be answered automatically (RFC 3834 and common practice). */
+static const char *automatic_reason(GMimeMessage *m, const char *from_addr,
+                                    const struct gw_email_opts *opts)
+{
+    const char *v = robot_reason(m);
+    if (v)
+        return v;
     if ((v = header(m, "Return-Path")) && strstr(v, "<>"))
         return "empty Return-Path";
     if (header(m, GW_EMAIL_LOOP_HEADER))
@@ -401,6 +411,11 @@ static const char *lenient_address(const char *in, struct gw_arena *arena)
     return out;
 }
 
+const char *gw_email_address_of(const char *in, struct gw_arena *arena)
+{
+    return lenient_address(in, arena);
+}
+
 /* The first word with an "@" in a header GMime could not read as an address. */
 static const char *address_in_text(const char *text, struct gw_arena *arena)
 {
@@ -570,6 +585,8 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
     c->received_at = opts->date_written ? written_at(m) : time(NULL);
     fill_sender(m, arena, c);
     fill_cc(m, arena, c);
+    if (opts->desk && (opts->from_desk || gw_email_desk_has(opts->desk, c->sender.email)))
+        gw_email_desk_fill(opts->desk, m, arena, c);
 
     c->subject = decode_unstructured(m, "Subject", arena);
 
@@ -597,13 +614,14 @@ enum gw_err gw_email_parse(const unsigned char *raw, size_t len, const struct gw
     c->idempotency_key = gw_arena_printf(arena, "email:%s", c->external_ref);
     thread_refs(m, arena, c);
     c->ticket_ref = ticket_tag(c->subject, opts->ticket_prefix, arena);
-    c->no_ack_reason = automatic_reason(m, c->sender.email, opts);
-    c->bounce_of = reported_message_id(m, arena);
+    /* The desk's own mail is automatic when its software says so (our loop header aside). */
+    c->no_ack_reason = c->outbound ? robot_reason(m) : automatic_reason(m, c->sender.email, opts);
+    c->bounce_of = c->outbound ? NULL : reported_message_id(m, arena);
     g_hash_table_destroy(w.parent_of);
     g_object_unref(m);
 
     /* Nobody to answer, but the message is still a ticket for an agent to read. */
-    if (!c->sender.email) {
+    if (!c->sender.email && !c->outbound) {
         c->no_ack_reason = "no sender address";
         if (!c->sender.name)
             c->sender.name = "(no sender address)";

@@ -30,6 +30,26 @@ BEGIN
 END
 $$;
 
+-- A stored message's parts: its source as it arrived and its attachments
+-- (the document's [{filename, content_type, size, sha256 (hex), data
+-- (base64)}]). For the desk's own messages (register_outbound.sql);
+-- intake_register writes the same inline, as its hot path.
+CREATE OR REPLACE FUNCTION intake_store_message_parts(p_msg bigint, raw bytea,
+                                                      p_attachments jsonb) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF raw IS NOT NULL THEN
+        INSERT INTO message_sources (message_id, raw) VALUES (p_msg, raw);
+    END IF;
+    IF jsonb_array_length(coalesce(p_attachments, '[]')) > 0 THEN
+        INSERT INTO attachments (message_id, filename, content_type, size_bytes, sha256, content)
+        SELECT p_msg, a->>'filename', coalesce(a->>'content_type', 'application/octet-stream'),
+               (a->>'size')::bigint, decode(a->>'sha256', 'hex'), decode(a->>'data', 'base64')
+          FROM jsonb_array_elements(p_attachments) a;
+    END IF;
+END
+$fn$;
+
 -- c: the document the gateway builds (src/register.c, gw_register_document):
 -- the contact, its classification, deadlines in seconds, the calendar, the
 -- number prefixes. raw: the message as it arrived (an email's bytes), kept
@@ -318,6 +338,8 @@ BEGIN
     )
     SELECT id INTO v_msg FROM m;
 
+    -- As intake_store_message_parts, inline: a PL/pgSQL call would cost
+    -- every message of the hot path a few microseconds.
     IF raw IS NOT NULL THEN
         INSERT INTO message_sources (message_id, raw) VALUES (v_msg, raw);
     END IF;
@@ -343,10 +365,15 @@ $fn$;
 -- caller's lock (the one call events take before their lookup, calls.sql),
 -- so the second waits for the first to commit and finds the number's
 -- customer. Numbers already owned, the usual case, take no lock.
--- intake_register alone stays what the pgbench baseline runs.
+-- intake_register alone stays what the pgbench baseline runs. A message the
+-- desk itself sent (an imported mailbox's replies) is no customer's contact:
+-- intake_register_outbound (register_outbound.sql) stores it.
 CREATE OR REPLACE FUNCTION intake_register_contact(c jsonb, raw bytea DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 BEGIN
+    IF c->>'direction' = 'out' THEN
+        RETURN intake_register_outbound(c, raw);
+    END IF;
     IF c->>'phone' IS NOT NULL AND intake_identity_owner('phone', c->>'phone') IS NULL THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('caller:' || (c->>'phone'), 7));
     END IF;

@@ -182,7 +182,7 @@ static void test_mbox_import(void **state)
     char path[128], out[8192];
     write_file(mbox_path(path, sizeof(path)), mbox_text, strlen(mbox_text));
     assert_int_equal(import(out, sizeof(out), "%s", path), 0);
-    contains(out, "imported: 5 (4 new tickets)");
+    contains(out, "imported: 5 (4 new tickets, 0 sent by the desk)");
     contains(out, "already there: 0");
     contains(out, "refused: 1");
     /* The third message, named by its number and byte offset, without its content. */
@@ -243,7 +243,7 @@ static void test_rerun_imports_nothing_new(void **state)
     char path[128], out[8192];
     long before = harness_pg_long(fx.pg, "SELECT count(*) FROM messages");
     assert_int_equal(import(out, sizeof(out), "%s", mbox_path(path, sizeof(path))), 0);
-    contains(out, "imported: 0 (0 new tickets)");
+    contains(out, "imported: 0 (0 new tickets, 0 sent by the desk)");
     contains(out, "already there: 5");
     contains(out, "refused: 1");
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages"), before);
@@ -309,7 +309,7 @@ static void test_maildir_import(void **state)
     long tickets = harness_pg_long(fx.pg, "SELECT count(*) FROM tickets");
     assert_int_equal(import(out, sizeof(out), "%s", path), 0);
     contains(out, "(Maildir, 5 messages)");
-    contains(out, "imported: 4 (1 new tickets)");
+    contains(out, "imported: 4 (1 new tickets, 0 sent by the desk)");
     contains(out, "refused: 1");
     contains(out, "(new/1709900000.M2P1.host): not a message");
     contains(out, "folders left out: .Trash (");
