@@ -407,6 +407,16 @@ static void plan_has(const char *plans, const char *q, const char *node, bool pr
     }
 }
 
+/* A connection whose statements, nested ones too, send their plans as notices. */
+static PGconn *explaining_connection(void)
+{
+    PGconn *pg = harness_pg(f.db.url);
+    harness_pg_exec(pg, "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+                        "SET auto_explain.log_nested_statements = on;"
+                        "SET auto_explain.log_level = notice; SET client_min_messages = notice");
+    return pg;
+}
+
 static void test_the_search_reads_its_indexes(void **state)
 {
     (void)state;
@@ -433,10 +443,7 @@ static void test_the_search_reads_its_indexes(void **state)
         "SELECT intake_search_catch_up(100000);"
         "ANALYZE customers; ANALYZE customer_identities; ANALYZE tickets; ANALYZE messages;"
         "ANALYZE message_search;");
-    PGconn *pg = harness_pg(f.db.url);
-    harness_pg_exec(pg, "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
-                        "SET auto_explain.log_nested_statements = on;"
-                        "SET auto_explain.log_level = notice; SET client_min_messages = notice");
+    PGconn *pg = explaining_connection();
 
     char *plans = plans_of(pg, "walrus");
     plan_has(plans, "walrus", "Bitmap Index Scan on message_search_words", true);
@@ -479,10 +486,7 @@ static void test_a_word_common_in_history_walks_the_newest(void **state)
         "  SELECT t.id, 'in', 'api', 'later:' || t.id, 'Scanner', 'The scanner jams again' "
         "    FROM tickets t WHERE t.number LIKE 'PL-%' ORDER BY t.id LIMIT 2000;"
         "SELECT intake_search_catch_up(100000); ANALYZE message_search;");
-    PGconn *pg = harness_pg(f.db.url);
-    harness_pg_exec(pg, "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
-                        "SET auto_explain.log_nested_statements = on;"
-                        "SET auto_explain.log_level = notice; SET client_min_messages = notice");
+    PGconn *pg = explaining_connection();
     char *plans = plans_of(pg, "printers");
     plan_has(plans, "printers", "Index Scan Backward using message_search_pkey", true);
     /* (the estimate's EXPLAIN shows up too, as a plan without the alias m) */
