@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "dump_check.h"
 #include "harness.h"
 #include "phone_webhooks.h"
 #include "ws_client.h"
@@ -133,33 +134,6 @@ static int customer(const char *args, char **out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Whether the dump holds s as text or, in hex, inside a bytea. */
-static bool holds(const char *dump_text, const char *s)
-{
-    char hex[256] = "";
-    for (size_t i = 0; s[i] && i < 120; i++)
-        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
-    return strstr(dump_text, s) || strstr(dump_text, hex);
-}
-
-/* The whole database's rows as pg_dump writes them (malloc'd). */
-static char *dump(void)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "pg_dump --data-only '%s'", env.db.url);
-    FILE *p = popen(cmd, "r");
-    size_t cap = 1 << 22, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    assert_int_equal(pclose(p), 0);
-    return buf;
-}
-
 static void test_export_holds_everything(void **state)
 {
     (void)state;
@@ -238,9 +212,9 @@ static void test_erase_leaves_nothing_of_theirs(void **state)
 {
     (void)state;
     long tickets = harness_pg_long(env.pg, "SELECT count(*) FROM tickets");
-    char *before = dump();
+    char *before = dump_check_rows(env.db.url);
     for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
-        if (!holds(before, theirs[i]))
+        if (!dump_check_holds(before, theirs[i]))
             fail_msg("the fixture lacks %s before the erase", theirs[i]);
     free(before);
 
@@ -249,12 +223,12 @@ static void test_erase_leaves_nothing_of_theirs(void **state)
     assert_non_null(strstr(out, "erased the personal data of C-"));
     free(out);
 
-    char *after = dump();
+    char *after = dump_check_rows(env.db.url);
     for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
-        if (holds(after, theirs[i]))
+        if (dump_check_holds(after, theirs[i]))
             fail_msg("%s is still in the database after the erase", theirs[i]);
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-        if (!holds(after, others[i]))
+        if (!dump_check_holds(after, others[i]))
             fail_msg("the other customer's %s went too", others[i]);
     free(after);
     /* The tickets stay, anonymous, with their times and ratings. */
