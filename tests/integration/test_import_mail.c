@@ -294,8 +294,11 @@ static void test_not_an_archive(void **state)
     assert_int_equal(import_env_run(&fx, out, sizeof(out), "--batch 0 %s", path), 64);
 }
 
-/* An mbox of n small messages from 200 customers, every third a reply to the one before. */
-static void write_big_mbox(const char *path, int n)
+/*
+ * An mbox of n small messages from 200 customers, every third a reply to the
+ * one before; their Message-IDs are <TAGi@example.com>.
+ */
+static void write_big_mbox(const char *path, int n, const char *tag)
 {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -304,10 +307,10 @@ static void write_big_mbox(const char *path, int n)
         fprintf(f,
                 "From c%d@example.com Mon Jan  6 10:00:00 2025\n"
                 "From: Customer <c%d@example.com>\nSubject: question %d\n"
-                "Date: Mon, 06 Jan 2025 10:%02d:%02d +0000\nMessage-ID: <big%d@example.com>\n",
-                customer, customer, i, i / 60 % 60, i % 60, i);
+                "Date: Mon, 06 Jan 2025 10:%02d:%02d +0000\nMessage-ID: <%s%d@example.com>\n",
+                customer, customer, i, i / 60 % 60, i % 60, tag, i);
         if (i % 3 == 2 && i >= 200)
-            fprintf(f, "In-Reply-To: <big%d@example.com>\n", i - 200);
+            fprintf(f, "In-Reply-To: <%s%d@example.com>\n", tag, i - 200);
         fprintf(f, "\nHello, this is question %d about my order.\n\n", i);
     }
     fclose(f);
@@ -342,7 +345,8 @@ static pid_t start_and_wait_for_progress(const char *path)
     return pid;
 }
 
-#define BIG "SELECT count(*) FROM messages WHERE external_ref LIKE 'big%@example.com'"
+#define BIG  "SELECT count(*) FROM messages WHERE external_ref LIKE 'big%@example.com'"
+#define GONE "SELECT count(*) FROM messages WHERE external_ref LIKE 'gone%@example.com'"
 
 /*
  * Waits for the import's connections to end: a batch the killed client had
@@ -368,7 +372,7 @@ static void test_interrupted_and_killed_imports_resume(void **state)
     char path[256], out[8192];
     const int n = 3000;
     snprintf(path, sizeof(path), "%s/big.mbox", fx.dir);
-    write_big_mbox(path, n);
+    write_big_mbox(path, n, "big");
     signal(SIGPIPE, SIG_IGN);
 
     pid_t pid = start_and_wait_for_progress(path);
@@ -419,6 +423,67 @@ static void test_interrupted_and_killed_imports_resume(void **state)
 }
 
 /* The shared corpus, every file one message of an mbox (mboxrd-escaped). */
+/*
+ * The database ends the import's connections mid-run (as a crash or a
+ * failover does): the import stops with 75 (try again later) and says so,
+ * what it stored is whole, and the next run stores the rest, every message
+ * exactly once.
+ */
+static void test_database_gone_mid_import(void **state)
+{
+    (void)state;
+    char path[256], out[8192], log[300];
+    const int n = 3000;
+    snprintf(path, sizeof(path), "%s/gone.mbox", fx.dir);
+    write_big_mbox(path, n, "gone");
+    snprintf(log, sizeof(log), "%s/gone.log", fx.dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        setenv("INTAKE_DATABASE_URL", fx.db.url, 1);
+        unsetenv("INTAKE_CONFIG");
+        execl(INTAKE_BINARY, INTAKE_BINARY, "import-mail", "--batch", "20", path, (char *)NULL);
+        _exit(127);
+    }
+    /* Once some of it is stored, the server ends every connection of the import. */
+    assert_true(
+        harness_pg_wait(fx.pg,
+                        "SELECT least(count(*), 1) FROM messages WHERE external_ref LIKE 'gone%'",
+                        1) == 1);
+    harness_pg_exec(fx.pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "datname = current_database() AND application_name = 'intake-command'");
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    size_t len = fread(out, 1, sizeof(out) - 1, f);
+    out[len] = '\0';
+    fclose(f);
+    wait_for_backends();
+    long stored = harness_pg_long(fx.pg, GONE);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 75)
+        fail_msg("expected exit 75 after %ld of %d messages, got status %d:\n%s", stored, n, st,
+                 out);
+    import_env_expect(out, "the database went away");
+    assert_true(stored < n);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages m WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM message_sources s WHERE s.message_id "
+                                            "= m.id)"),
+                     0);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM messages m WHERE m.ticket_id = t.id)"),
+                     0);
+
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
+    assert_int_equal(harness_pg_long(fx.pg, GONE), n);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM (SELECT external_ref FROM "
+                                            "messages GROUP BY 1 HAVING count(*) > 1) d"),
+                     0);
+}
+
 static void test_corpus_as_mbox(void **state)
 {
     (void)state;
@@ -488,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_maildir_import),
         cmocka_unit_test(test_not_an_archive),
         cmocka_unit_test(test_interrupted_and_killed_imports_resume),
+        cmocka_unit_test(test_database_gone_mid_import),
         cmocka_unit_test(test_corpus_as_mbox),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
