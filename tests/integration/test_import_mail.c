@@ -345,6 +345,18 @@ static pid_t start_and_wait_for_progress(const char *path)
     return pid;
 }
 
+/* Every message with its source, every ticket with its messages. */
+static void expect_nothing_half_stored(void)
+{
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages m WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM message_sources s WHERE s.message_id "
+                                            "= m.id)"),
+                     0);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM messages m WHERE m.ticket_id = t.id)"),
+                     0);
+}
+
 #define BIG  "SELECT count(*) FROM messages WHERE external_ref LIKE 'big%@example.com'"
 #define GONE "SELECT count(*) FROM messages WHERE external_ref LIKE 'gone%@example.com'"
 
@@ -392,14 +404,7 @@ static void test_interrupted_and_killed_imports_resume(void **state)
     wait_for_backends();
     long after_kill = harness_pg_long(fx.pg, BIG);
     assert_true(after_kill >= after_int);
-    /* Nothing half-stored: every message with its source, every ticket with its messages. */
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages m WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM message_sources s WHERE s.message_id "
-                                            "= m.id)"),
-                     0);
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM messages m WHERE m.ticket_id = t.id)"),
-                     0);
+    expect_nothing_half_stored();
 
     assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
     char want[64];
@@ -469,13 +474,7 @@ static void test_database_gone_mid_import(void **state)
                  out);
     import_env_expect(out, "the database went away");
     assert_true(stored < n);
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages m WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM message_sources s WHERE s.message_id "
-                                            "= m.id)"),
-                     0);
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM messages m WHERE m.ticket_id = t.id)"),
-                     0);
+    expect_nothing_half_stored();
 
     assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
     assert_int_equal(harness_pg_long(fx.pg, GONE), n);

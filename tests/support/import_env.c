@@ -45,12 +45,7 @@ int import_env_run_on(const char *url, char *out, size_t cap, const char *fmt, v
     vsnprintf(args, sizeof(args), fmt, ap);
     snprintf(cmd, sizeof(cmd), "INTAKE_DATABASE_URL='%s' INTAKE_CONFIG= %s import-mail %s 2>&1",
              url, INTAKE_BINARY, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return harness_shell(cmd, out, cap);
 }
 
 int import_env_run(const struct import_env *env, char *out, size_t cap, const char *fmt, ...)
