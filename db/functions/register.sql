@@ -161,6 +161,19 @@ BEGIN
     IF v_phone IS NOT NULL THEN v_phone_own := intake_identity_owner('phone', v_phone); END IF;
     IF v_chat IS NOT NULL THEN v_chat_own := intake_identity_owner('chat', v_chat); END IF;
     v_cust := coalesce(v_email_own, v_phone_own, v_chat_own);
+    -- Their record, held against an erase until this commits. An erase
+    -- (intake_customer_erase, retention) locks the record first: a contact
+    -- arriving meanwhile waits here, finds the record erased and its
+    -- identities gone, and starts a new record instead of joining the old.
+    IF v_cust IS NOT NULL THEN
+        PERFORM 1 FROM customers WHERE id = v_cust AND erased_at IS NULL FOR KEY SHARE;
+        IF NOT FOUND THEN
+            v_cust := NULL;
+            v_email_own := NULL;
+            v_phone_own := NULL;
+            v_chat_own := NULL;
+        END IF;
+    END IF;
 
     -- A customer's language follows what they write (v_lang_written: Chinese
     -- text, or words in Latin letters); what a page, browser or caller said
