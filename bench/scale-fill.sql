@@ -10,7 +10,7 @@
 -- its survey, the survey answered with intake_survey_answer, a close).
 --
 -- It only defines the helpers, in a schema of their own (scale_bench; `intake
--- migrate` never touches it): bench/scale-run calls scale_bench.step() from
+-- migrate` never touches it): bench/scale-run calls scale_bench.fill_step() from
 -- many connections at once (pgbench) and scale_bench.finish() at the end.
 -- What is not the product's: the texts and their classification (the
 -- gateway's default rules give these; src/classify.c), and the clock: every
@@ -38,6 +38,8 @@ CREATE SEQUENCE IF NOT EXISTS scale_bench.contact_seq;
 -- contacts, work and dispatch).
 DROP FUNCTION IF EXISTS scale_bench.step(int, bigint, bigint);
 DROP FUNCTION IF EXISTS scale_bench.work(text, bigint);
+DROP FUNCTION IF EXISTS scale_bench.work_part(int, int, bigint);
+DROP FUNCTION IF EXISTS scale_bench.answer_part(int);
 
 -- The desk's staff as `intake agent add` makes them: 40 agents, two
 -- supervisors and four leads on every queue, the others on one queue each,
@@ -215,20 +217,17 @@ BEGIN
 END
 $fn$;
 
--- The agents' work on part p_part's next p_batch tickets (in the order they
--- came), the part's newest p_keep left open as the desk's current work.
--- Tickets are taken in their assignee's order, so that two connections take
--- the agents' rows and streams in one order (no deadlock between them).
-CREATE OR REPLACE FUNCTION scale_bench.work_part(p_part int, p_batch int, p_keep bigint)
-RETURNS int
+-- The next p_batch tickets of part p_part for agents to take up, in the
+-- order they came (the part's newest p_keep are left open: the desk's
+-- current work); the part's agents have come that far.
+CREATE OR REPLACE FUNCTION scale_bench.take(p_part int, p_batch int, p_keep bigint)
+RETURNS bigint[]
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_from   bigint;
-    v_line   bigint;
-    v_ids    bigint[];
-    v_last   bigint;
-    r        record;
-    v_worked int := 0;
+    v_from bigint;
+    v_line bigint;
+    v_ids  bigint[];
+    v_last bigint;
 BEGIN
     SELECT n INTO v_from FROM scale_bench.taken WHERE part = p_part;
     IF NOT FOUND THEN
@@ -237,50 +236,72 @@ BEGIN
     END IF;
     SELECT n INTO v_line FROM scale_bench.queue WHERE part = p_part
      ORDER BY n DESC OFFSET p_keep LIMIT 1;
-    SELECT array_agg(ticket_id), max(n) INTO v_ids, v_last
+    SELECT array_agg(ticket_id ORDER BY n), max(n) INTO v_ids, v_last
       FROM (SELECT ticket_id, n FROM scale_bench.queue
              WHERE part = p_part AND n > v_from AND n <= v_line ORDER BY n LIMIT p_batch) q;
-    IF v_last IS NULL THEN
-        RETURN 0;
-    END IF;
-    UPDATE scale_bench.taken SET n = v_last WHERE part = p_part;
-    FOR r IN SELECT id, number FROM tickets
-              WHERE id = ANY (v_ids) AND status IN ('new', 'open')
-              ORDER BY assignee_id NULLS FIRST, id LOOP
-        PERFORM scale_bench.work(r.number, r.id, p_part);
-        v_worked := v_worked + 1;
-    END LOOP;
-    RETURN v_worked;
+    UPDATE scale_bench.taken SET n = v_last WHERE part = p_part AND v_last IS NOT NULL;
+    RETURN coalesce(v_ids, '{}');
 END
 $fn$;
 
--- The survey links part p_part's customers got, answered (half the surveys;
--- a tenth of them low, which opens a follow-up for the supervisors).
-CREATE OR REPLACE FUNCTION scale_bench.answer_part(p_part int) RETURNS int
+-- A survey link a customer got, answered: a tenth of the answers low, which
+-- opens a follow-up for the supervisors.
+CREATE OR REPLACE FUNCTION scale_bench.answer(p_ticket bigint, p_token text) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    r        record;
-    v_rating int;
-    v_n      int := 0;
+    v_rating int := CASE WHEN p_ticket % 10 = 0 THEN 2 ELSE 4 + (p_ticket / 2) % 2 END;
 BEGIN
-    FOR r IN DELETE FROM scale_bench.answers WHERE part = p_part RETURNING ticket_id, token LOOP
-        v_rating := CASE WHEN r.ticket_id % 10 = 0 THEN 2 ELSE 4 + (r.ticket_id / 2) % 2 END;
-        PERFORM intake_survey_answer(jsonb_build_object(
-            'token_hash', encode(sha256(convert_to(r.token, 'UTF8')), 'hex'),
-            'ratings', jsonb_build_object('response_speed', v_rating,
-                'resolution_efficiency', v_rating, 'attitude', 5, 'professionalism', 4,
-                'overall', v_rating),
-            'comment', CASE WHEN r.ticket_id % 40 = 0 THEN 'Slow answer' END));
-        v_n := v_n + 1;
+    RETURN intake_survey_answer(jsonb_build_object(
+        'token_hash', encode(sha256(convert_to(p_token, 'UTF8')), 'hex'),
+        'ratings', jsonb_build_object('response_speed', v_rating,
+            'resolution_efficiency', v_rating, 'attitude', 5, 'professionalism', 4,
+            'overall', v_rating),
+        'comment', CASE WHEN p_ticket % 40 = 0 THEN 'Slow answer' END));
+END
+$fn$;
+
+-- One step of part p_part (bench/scale-run runs it from every connection,
+-- p_part being pgbench's client id): p_batch new contacts, the agents' work
+-- on up to twice as many tickets of the part's list (so that the backlog
+-- stays near p_keep), the survey links of earlier steps answered, and the
+-- dispatcher's pass. Each run of ten contacts, each ticket's work and each
+-- answer commits on its own, as on a desk: the agents' rows and streams
+-- that every connection writes are held for one ticket's work, not for a
+-- step's (held for a step, the connections waited for each other's commit
+-- and took turns).
+CREATE OR REPLACE PROCEDURE scale_bench.fill_step(p_part int, p_parts int, p_batch int,
+                                                  p_pool bigint, p_keep bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_id     bigint;
+    v_number text;
+    r        record;
+BEGIN
+    FOR i IN 1 .. greatest(p_batch / 10, 1) LOOP
+        PERFORM scale_bench.register(p_part, p_parts, 10, p_pool, p_keep);
+        COMMIT;
     END LOOP;
-    RETURN v_n;
+    FOREACH v_id IN ARRAY scale_bench.take(p_part, 2 * p_batch, p_keep) LOOP
+        SELECT number INTO v_number FROM tickets WHERE id = v_id AND status IN ('new', 'open');
+        IF FOUND THEN
+            PERFORM scale_bench.work(v_number, v_id, p_part);
+        END IF;
+        COMMIT;
+    END LOOP;
+    FOR r IN SELECT ticket_id, token FROM scale_bench.answers WHERE part = p_part LOOP
+        PERFORM scale_bench.answer(r.ticket_id, r.token);
+        DELETE FROM scale_bench.answers WHERE part = p_part AND ticket_id = r.ticket_id;
+        COMMIT;
+    END LOOP;
+    PERFORM scale_bench.dispatch();
+    COMMIT;
 END
 $fn$;
 
 -- An agent's work on one ticket, through intake_desk as the console asks
 -- it: a reply; most tickets resolved (a survey sent; half of them to be
--- answered by answer_part), half the resolved closed; 3 % left waiting on
--- the customer (pending).
+-- answered in the part's next step), half the resolved closed; 3 % left
+-- waiting on the customer (pending).
 CREATE OR REPLACE FUNCTION scale_bench.work(p_ticket text, p_id bigint, p_part int) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
