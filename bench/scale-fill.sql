@@ -40,6 +40,9 @@ DROP FUNCTION IF EXISTS scale_bench.step(int, bigint, bigint);
 DROP FUNCTION IF EXISTS scale_bench.work(text, bigint);
 DROP FUNCTION IF EXISTS scale_bench.work_part(int, int, bigint);
 DROP FUNCTION IF EXISTS scale_bench.answer_part(int);
+DROP FUNCTION IF EXISTS scale_bench.dispatch();
+DROP FUNCTION IF EXISTS scale_bench.work(text, bigint, int);
+DROP FUNCTION IF EXISTS scale_bench.answer(bigint, text);
 
 -- The desk's staff as `intake agent add` makes them: 40 agents, two
 -- supervisors and four leads on every queue, the others on one queue each,
@@ -244,19 +247,24 @@ BEGIN
 END
 $fn$;
 
--- A survey link a customer got, answered: a tenth of the answers low, which
--- opens a follow-up for the supervisors.
-CREATE OR REPLACE FUNCTION scale_bench.answer(p_ticket bigint, p_token text) RETURNS jsonb
+-- A survey link part p_part's customer got for ticket p_ticket, answered
+-- (and crossed off): a tenth of the answers low, which opens a follow-up
+-- for the supervisors.
+CREATE OR REPLACE FUNCTION scale_bench.answer(p_part int, p_ticket bigint) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_rating int := CASE WHEN p_ticket % 10 = 0 THEN 2 ELSE 4 + (p_ticket / 2) % 2 END;
+    v_token  text;
 BEGIN
-    RETURN intake_survey_answer(jsonb_build_object(
-        'token_hash', encode(sha256(convert_to(p_token, 'UTF8')), 'hex'),
+    DELETE FROM scale_bench.answers WHERE part = p_part AND ticket_id = p_ticket
+    RETURNING token INTO v_token;
+    PERFORM intake_survey_answer(jsonb_build_object(
+        'token_hash', encode(sha256(convert_to(v_token, 'UTF8')), 'hex'),
         'ratings', jsonb_build_object('response_speed', v_rating,
             'resolution_efficiency', v_rating, 'attitude', 5, 'professionalism', 4,
             'overall', v_rating),
         'comment', CASE WHEN p_ticket % 40 = 0 THEN 'Slow answer' END));
+    RETURN 1;
 END
 $fn$;
 
@@ -273,28 +281,55 @@ CREATE OR REPLACE PROCEDURE scale_bench.fill_step(p_part int, p_parts int, p_bat
                                                   p_pool bigint, p_keep bigint)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_id     bigint;
-    v_number text;
-    r        record;
+    v_id bigint;
 BEGIN
     FOR i IN 1 .. greatest(p_batch / 10, 1) LOOP
-        PERFORM scale_bench.register(p_part, p_parts, 10, p_pool, p_keep);
+        PERFORM scale_bench.again(format('SELECT scale_bench.register(%s, %s, 10, %s, %s)',
+                                         p_part, p_parts, p_pool, p_keep));
         COMMIT;
     END LOOP;
     FOREACH v_id IN ARRAY scale_bench.take(p_part, 2 * p_batch, p_keep) LOOP
-        SELECT number INTO v_number FROM tickets WHERE id = v_id AND status IN ('new', 'open');
-        IF FOUND THEN
-            PERFORM scale_bench.work(v_number, v_id, p_part);
-        END IF;
+        PERFORM scale_bench.again(format('SELECT scale_bench.work(%s, %s)', v_id, p_part));
         COMMIT;
     END LOOP;
-    FOR r IN SELECT ticket_id, token FROM scale_bench.answers WHERE part = p_part LOOP
-        PERFORM scale_bench.answer(r.ticket_id, r.token);
-        DELETE FROM scale_bench.answers WHERE part = p_part AND ticket_id = r.ticket_id;
+    FOR v_id IN SELECT ticket_id FROM scale_bench.answers WHERE part = p_part LOOP
+        PERFORM scale_bench.again(format('SELECT scale_bench.answer(%s, %s)', p_part, v_id));
         COMMIT;
     END LOOP;
-    PERFORM scale_bench.dispatch();
-    COMMIT;
+    -- The dispatcher's passes, one connection's (as a desk runs a
+    -- dispatcher or two, not one per agent): its notices write the agents'
+    -- streams, and its records lock the tickets they store outbound
+    -- messages on, which every connection's work also locks: dispatchers on
+    -- every connection, a thousand rows a pass, deadlocked again and again.
+    -- A hundred rows a transaction, until what is due is sent.
+    FOR pass IN 1 .. CASE WHEN p_part = 0 THEN 100 ELSE 0 END LOOP
+        EXIT WHEN scale_bench.again('SELECT scale_bench.dispatch(100)') < 100;
+        COMMIT;
+    END LOOP;
+END
+$fn$;
+
+-- Runs p_sql (a SELECT of one int) and answers its value. Two connections
+-- may take the same rows in opposite orders (a registration's agent and the
+-- ticket it threads on, a hand-out's ticket and agent, the dispatcher's
+-- notices): PostgreSQL undoes one transaction's work, which is done again,
+-- up to five times (then the step stops, and pgbench runs another).
+CREATE OR REPLACE FUNCTION scale_bench.again(p_sql text) RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_n int;
+BEGIN
+    FOR attempt IN 1 .. 5 LOOP
+        BEGIN
+            EXECUTE p_sql INTO v_n;
+            RETURN v_n;
+        EXCEPTION WHEN deadlock_detected THEN
+            IF attempt = 5 THEN
+                RAISE;
+            END IF;
+            PERFORM pg_sleep(0.01 * attempt); -- the other one finishes first
+        END;
+    END LOOP;
 END
 $fn$;
 
@@ -302,21 +337,25 @@ $fn$;
 -- it: a reply; most tickets resolved (a survey sent; half of them to be
 -- answered in the part's next step), half the resolved closed; 3 % left
 -- waiting on the customer (pending).
-CREATE OR REPLACE FUNCTION scale_bench.work(p_ticket text, p_id bigint, p_part int) RETURNS void
+CREATE OR REPLACE FUNCTION scale_bench.work(p_id bigint, p_part int) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_res    jsonb;
+    v_ticket text := (SELECT number FROM tickets WHERE id = p_id AND status IN ('new', 'open'));
 BEGIN
+    IF v_ticket IS NULL THEN
+        RETURN 0; -- worked already, or waiting on the customer
+    END IF;
     PERFORM intake_desk(jsonb_build_object('action', 'reply', 'api', true,
-        'agent_name', 'Agent ' || (7 + p_id % 34), 'ticket', p_ticket,
+        'agent_name', 'Agent ' || (7 + p_id % 34), 'ticket', v_ticket,
         'text', 'Thank you for writing. We have looked at this and here is what to do: '
                 || 'restart the device after the update and tell us if the error comes back.'));
     IF p_id % 100 < 3 THEN
         PERFORM intake_desk(jsonb_build_object('action', 'status', 'api', true,
-            'ticket', p_ticket, 'status', 'pending'));
-        RETURN;
+            'ticket', v_ticket, 'status', 'pending'));
+        RETURN 1;
     END IF;
-    v_res := intake_desk(jsonb_build_object('action', 'status', 'api', true, 'ticket', p_ticket,
+    v_res := intake_desk(jsonb_build_object('action', 'status', 'api', true, 'ticket', v_ticket,
         'status', 'resolved', 'solution', 'Restarted after the update', 'result', 'fixed'));
     IF p_id % 2 = 0 AND v_res->'body' ? 'survey' THEN
         INSERT INTO scale_bench.answers (part, ticket_id, token)
@@ -326,8 +365,9 @@ BEGIN
     END IF;
     IF p_id % 4 < 2 THEN
         PERFORM intake_desk(jsonb_build_object('action', 'status', 'api', true,
-            'ticket', p_ticket, 'status', 'closed'));
+            'ticket', v_ticket, 'status', 'closed'));
     END IF;
+    RETURN 1;
 END
 $fn$;
 
@@ -335,20 +375,20 @@ $fn$;
 -- notifications published, what is due claimed and recorded as sent (a
 -- mail's Message-ID kept on its ticket as an outbound message), and the
 -- search index caught up (the dispatcher's tend hook).
-CREATE OR REPLACE FUNCTION scale_bench.dispatch() RETURNS int
+CREATE OR REPLACE FUNCTION scale_bench.dispatch(p_limit int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_ids  bigint[];
     v_recs jsonb;
 BEGIN
-    PERFORM intake_publish_agent_events(1000, 'scale_bench');
-    PERFORM intake_search_catch_up(2000);
+    PERFORM intake_publish_agent_events(p_limit, 'scale_bench');
+    PERFORM intake_search_catch_up(2 * p_limit);
     SELECT array_agg(c.id),
            coalesce(jsonb_agg(jsonb_build_object('id', c.id,
                'ref', '<out.' || c.id || '@desk.example>', 'subject', 'Your ticket',
                'text', 'Thank you, we have your message.'))
                FILTER (WHERE c.channel IN ('email', 'api')), '[]')
-      INTO v_ids, v_recs FROM intake_outbox_claim(30, 1000) c;
+      INTO v_ids, v_recs FROM intake_outbox_claim(30, p_limit) c;
     IF v_ids IS NULL THEN
         RETURN 0;
     END IF;
