@@ -10,7 +10,7 @@
 -- its survey, the survey answered with intake_survey_answer, a close).
 --
 -- It only defines the helpers, in a schema of their own (scale_bench; `intake
--- migrate` never touches it): bench/scale-run calls scale_bench.step() from
+-- migrate` never touches it): bench/scale-run calls scale_bench.fill_step() from
 -- many connections at once (pgbench) and scale_bench.finish() at the end.
 -- What is not the product's: the texts and their classification (the
 -- gateway's default rules give these; src/classify.c), and the clock: every
@@ -34,6 +34,15 @@ INSERT INTO scale_bench.templates VALUES
 ON CONFLICT DO NOTHING;
 
 CREATE SEQUENCE IF NOT EXISTS scale_bench.contact_seq;
+-- The one-step-at-a-time filler of before (one transaction for a step's
+-- contacts, work and dispatch).
+DROP FUNCTION IF EXISTS scale_bench.step(int, bigint, bigint);
+DROP FUNCTION IF EXISTS scale_bench.work(text, bigint);
+DROP FUNCTION IF EXISTS scale_bench.work_part(int, int, bigint);
+DROP FUNCTION IF EXISTS scale_bench.answer_part(int);
+DROP FUNCTION IF EXISTS scale_bench.dispatch();
+DROP FUNCTION IF EXISTS scale_bench.work(text, bigint, int);
+DROP FUNCTION IF EXISTS scale_bench.answer(bigint, text);
 
 -- The desk's staff as `intake agent add` makes them: 40 agents, two
 -- supervisors and four leads on every queue, the others on one queue each,
@@ -98,12 +107,29 @@ EXCEPTION WHEN unique_violation THEN
 END
 $fn$;
 
--- One step of a desk's life, run by many connections at once: p_batch new
--- contacts (a quarter of them customers writing again on a ticket of theirs), the
--- dispatcher's pass over what they queued, and agents' work on up to p_batch
--- tickets of the desk's list, keeping the newest p_keep_open open.
--- p_pool: how many customers there are to come back.
-CREATE OR REPLACE FUNCTION scale_bench.step(p_batch int, p_pool bigint, p_keep_open bigint)
+-- What the fill made, per connection (its part, pgbench's client_id): every
+-- ticket a contact of that part opened, or brought back to work (reopened,
+-- or answered while pending), in the order agents are to take them up; and
+-- how far that part's agents have come. A part's customers are its own (k
+-- modulo the parts), so two connections never write one customer's rows.
+CREATE TABLE IF NOT EXISTS scale_bench.queue (
+    part int, n bigint, ticket_id bigint, PRIMARY KEY (part, n));
+CREATE SEQUENCE IF NOT EXISTS scale_bench.queue_seq;
+CREATE TABLE IF NOT EXISTS scale_bench.taken (part int PRIMARY KEY, n bigint NOT NULL);
+-- Survey links the customers of a part are to answer (the token as the
+-- link carries it; the dispatcher drops it from the outbox row once sent).
+CREATE TABLE IF NOT EXISTS scale_bench.answers (
+    part int, ticket_id bigint, token text, PRIMARY KEY (part, ticket_id));
+
+-- New contacts of part p_part (0 .. p_parts - 1): p_batch of them, a
+-- quarter of the e-mail, API and phone ones a customer writing again on a
+-- ticket of theirs. Chats go through the widget's session functions one by
+-- one; the others through intake_register_many in one statement, as the
+-- gateway's batches send them. p_pool: how many customers there are to come
+-- back; p_recent: how many of the part's newest tickets count as still
+-- being worked.
+CREATE OR REPLACE FUNCTION scale_bench.register(p_part int, p_parts int, p_batch int,
+                                                p_pool bigint, p_recent bigint)
 RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -112,30 +138,31 @@ DECLARE
     v_k       bigint;
     v_channel text;
     v_doc     jsonb;
-    v_max     bigint := (SELECT last_value FROM tickets_id_seq);
+    v_top     bigint := (SELECT max(n) FROM scale_bench.queue WHERE part = p_part);
+    v_pick    bigint;
     r         record;
     v_session jsonb;
     v_token   text;
-    v_pick    bigint;
-    v_worked  int;
-    v_list    jsonb;
-    v_after   text;
+    v_res     jsonb;
+    v_made    int := 0;
 BEGIN
     FOR i IN 1 .. p_batch LOOP
         v_n := nextval('scale_bench.contact_seq');
-        v_k := 1 + floor(random() * p_pool)::bigint;
+        v_k := 1 + p_part + p_parts * floor(random() * greatest(p_pool / p_parts, 1))::bigint;
         v_channel := (ARRAY['email', 'email', 'email', 'email', 'api', 'api', 'phone', 'phone',
                             'chat', 'chat'])[1 + v_n % 10];
         v_doc := scale_bench.contact('scale:' || v_n, v_k, v_channel);
-        IF random() < 0.25 AND v_max > 0 AND v_channel <> 'chat' THEN
+        IF random() < 0.25 AND v_top IS NOT NULL AND v_channel <> 'chat' THEN
             -- A customer writes again on a ticket of theirs: in answer to the
             -- desk's last mail (threaded by its Message-ID), else naming it.
-            -- Mostly on a ticket still being worked (the newest); one in
-            -- twenty on any, which reopens it if it was resolved. (random()
-            -- in the WHERE clause would be read for every row.)
-            v_pick := CASE WHEN random() < 0.95
-                           THEN greatest(1, v_max - floor(random() * p_keep_open)::bigint)
-                           ELSE 1 + floor(random() * v_max)::bigint END;
+            -- Mostly on a ticket still being worked (the part's newest); one
+            -- in twenty on any, which reopens it if it was resolved.
+            SELECT q.ticket_id INTO v_pick FROM scale_bench.queue q
+             WHERE q.part = p_part
+               AND q.n <= CASE WHEN random() < 0.95
+                               THEN v_top - floor(random() * p_recent * p_parts)::bigint
+                               ELSE 1 + floor(random() * v_top)::bigint END
+             ORDER BY q.n DESC LIMIT 1;
             SELECT t.number, t.customer_id,
                    (SELECT m.external_ref FROM messages m WHERE m.ticket_id = t.id
                        AND m.direction = 'out' AND m.external_ref IS NOT NULL
@@ -145,7 +172,7 @@ BEGIN
                    (SELECT i.value FROM customer_identities i WHERE i.customer_id = t.customer_id
                        AND i.kind = 'phone' LIMIT 1) AS phone
               INTO r FROM tickets t WHERE t.id = v_pick;
-            IF r.email IS NOT NULL OR r.phone IS NOT NULL THEN
+            IF FOUND AND (r.email IS NOT NULL OR r.phone IS NOT NULL) THEN
                 v_doc := (v_doc - 'email' - 'phone' - 'reply_handle') || jsonb_strip_nulls(
                     jsonb_build_object('email', r.email, 'phone', r.phone,
                         'reply_handle', coalesce(r.email, r.phone), 'ticket_ref', r.number,
@@ -164,81 +191,183 @@ BEGIN
             IF NOT (v_session->>'found')::boolean THEN
                 v_session := scale_bench.session_open(v_token, v_k, v_doc);
             END IF;
-            PERFORM intake_session_message(v_doc || jsonb_build_object('session',
+            v_res := intake_session_message(v_doc || jsonb_build_object('session',
                 jsonb_build_object('id', v_session->'session', 'client_id', 'm' || v_n)));
             PERFORM intake_session_message(v_doc || jsonb_build_object('key', 'scale:' || v_n || ':2',
                 'body', 'Are you still there?', 'session',
                 jsonb_build_object('id', v_session->'session', 'client_id', 'm' || v_n || ':2')));
             PERFORM intake_session_leave(jsonb_build_object('session', v_session->'session'));
+            INSERT INTO scale_bench.queue (part, n, ticket_id)
+            SELECT p_part, nextval('scale_bench.queue_seq'), t.id FROM tickets t
+             WHERE t.number = v_res->>'ticket'
+               AND ((v_res->>'new_ticket')::boolean OR t.status = 'open');
         ELSE
             v_docs := v_docs || jsonb_build_array(v_doc);
         END IF;
     END LOOP;
-    PERFORM count(*) FROM intake_register_many(v_docs);
-
-    -- Agents' work as the desk's list hands it out (intake_desk_list: open
-    -- work, overdue and most urgent first), tickets another connection is
-    -- working skipped, the newest p_keep_open left open, and those waiting on
-    -- the customer (pending) left alone; a ticket a customer reopened comes
-    -- back up the list like any other.
-    v_worked := 0;
-    FOR page IN 1 .. 5 LOOP
-        v_list := intake_desk_list(NULL::agents, jsonb_strip_nulls(jsonb_build_object(
-                      'limit', 200, 'after', v_after)))->'body';
-        FOR r IN SELECT x->>'number' AS number, x->>'status' AS status
-                   FROM jsonb_array_elements(v_list->'tickets') x LOOP
-            EXIT WHEN v_worked >= p_batch;
-            CONTINUE WHEN r.status = 'pending'; -- waiting on the customer
-            SELECT id INTO v_pick FROM tickets WHERE number = r.number;
-            CONTINUE WHEN v_pick > v_max - p_keep_open OR NOT pg_try_advisory_xact_lock(v_pick);
-            PERFORM scale_bench.work(r.number, v_pick);
-            v_worked := v_worked + 1;
-        END LOOP;
-        v_after := v_list->>'next';
-        EXIT WHEN v_after IS NULL OR v_worked >= p_batch;
-    END LOOP;
-
-    PERFORM scale_bench.dispatch();
+    -- What needs an agent: a new ticket, or one a message made open again
+    -- (reopened, or answered while it waited on the customer). The answers
+    -- first, in a statement of their own: a statement sees only the rows
+    -- that were there when it began, not the tickets its function makes.
+    v_res := to_jsonb(ARRAY(SELECT intake_register_many(v_docs)));
+    INSERT INTO scale_bench.queue (part, n, ticket_id)
+    SELECT p_part, nextval('scale_bench.queue_seq'), t.id
+      FROM jsonb_array_elements(v_res) WITH ORDINALITY x(res, i)
+      JOIN tickets t ON t.number = x.res->>'ticket'
+     WHERE (x.res->>'new_ticket')::boolean OR t.status = 'open'
+     ORDER BY x.i;
     RETURN p_batch;
 END
 $fn$;
 
+-- The next p_batch tickets of part p_part for agents to take up, in the
+-- order they came (the part's newest p_keep are left open: the desk's
+-- current work); the part's agents have come that far.
+CREATE OR REPLACE FUNCTION scale_bench.take(p_part int, p_batch int, p_keep bigint)
+RETURNS bigint[]
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_from bigint;
+    v_line bigint;
+    v_ids  bigint[];
+    v_last bigint;
+BEGIN
+    SELECT n INTO v_from FROM scale_bench.taken WHERE part = p_part;
+    IF NOT FOUND THEN
+        INSERT INTO scale_bench.taken VALUES (p_part, 0);
+        v_from := 0;
+    END IF;
+    SELECT n INTO v_line FROM scale_bench.queue WHERE part = p_part
+     ORDER BY n DESC OFFSET p_keep LIMIT 1;
+    SELECT array_agg(ticket_id ORDER BY n), max(n) INTO v_ids, v_last
+      FROM (SELECT ticket_id, n FROM scale_bench.queue
+             WHERE part = p_part AND n > v_from AND n <= v_line ORDER BY n LIMIT p_batch) q;
+    UPDATE scale_bench.taken SET n = v_last WHERE part = p_part AND v_last IS NOT NULL;
+    RETURN coalesce(v_ids, '{}');
+END
+$fn$;
+
+-- A survey link part p_part's customer got for ticket p_ticket, answered
+-- (and crossed off): a tenth of the answers low, which opens a follow-up
+-- for the supervisors.
+CREATE OR REPLACE FUNCTION scale_bench.answer(p_part int, p_ticket bigint) RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_rating int := CASE WHEN p_ticket % 10 = 0 THEN 2 ELSE 4 + (p_ticket / 2) % 2 END;
+    v_token  text;
+BEGIN
+    DELETE FROM scale_bench.answers WHERE part = p_part AND ticket_id = p_ticket
+    RETURNING token INTO v_token;
+    PERFORM intake_survey_answer(jsonb_build_object(
+        'token_hash', encode(sha256(convert_to(v_token, 'UTF8')), 'hex'),
+        'ratings', jsonb_build_object('response_speed', v_rating,
+            'resolution_efficiency', v_rating, 'attitude', 5, 'professionalism', 4,
+            'overall', v_rating),
+        'comment', CASE WHEN p_ticket % 40 = 0 THEN 'Slow answer' END));
+    RETURN 1;
+END
+$fn$;
+
+-- One step of part p_part (bench/scale-run runs it from every connection,
+-- p_part being pgbench's client id): p_batch new contacts, the agents' work
+-- on up to twice as many tickets of the part's list (so that the backlog
+-- stays near p_keep), the survey links of earlier steps answered, and the
+-- dispatcher's pass. Each run of ten contacts, each ticket's work and each
+-- answer commits on its own, as on a desk: the agents' rows and streams
+-- that every connection writes are held for one ticket's work, not for a
+-- step's (held for a step, the connections waited for each other's commit
+-- and took turns).
+CREATE OR REPLACE PROCEDURE scale_bench.fill_step(p_part int, p_parts int, p_batch int,
+                                                  p_pool bigint, p_keep bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_id bigint;
+BEGIN
+    FOR i IN 1 .. greatest(p_batch / 10, 1) LOOP
+        PERFORM scale_bench.again(format('SELECT scale_bench.register(%s, %s, 10, %s, %s)',
+                                         p_part, p_parts, p_pool, p_keep));
+        COMMIT;
+    END LOOP;
+    FOREACH v_id IN ARRAY scale_bench.take(p_part, 2 * p_batch, p_keep) LOOP
+        PERFORM scale_bench.again(format('SELECT scale_bench.work(%s, %s)', v_id, p_part));
+        COMMIT;
+    END LOOP;
+    FOR v_id IN SELECT ticket_id FROM scale_bench.answers WHERE part = p_part LOOP
+        PERFORM scale_bench.again(format('SELECT scale_bench.answer(%s, %s)', p_part, v_id));
+        COMMIT;
+    END LOOP;
+    -- The dispatcher's passes, one connection's (as a desk runs a
+    -- dispatcher or two, not one per agent): its notices write the agents'
+    -- streams, and its records lock the tickets they store outbound
+    -- messages on, which every connection's work also locks: dispatchers on
+    -- every connection, a thousand rows a pass, deadlocked again and again.
+    -- A hundred rows a transaction, until what is due is sent.
+    FOR pass IN 1 .. CASE WHEN p_part = 0 THEN 100 ELSE 0 END LOOP
+        EXIT WHEN scale_bench.again('SELECT scale_bench.dispatch(100)') < 100;
+        COMMIT;
+    END LOOP;
+END
+$fn$;
+
+-- Runs p_sql (a SELECT of one int) and answers its value. Two connections
+-- may take the same rows in opposite orders (a registration's agent and the
+-- ticket it threads on, a hand-out's ticket and agent, the dispatcher's
+-- notices): PostgreSQL undoes one transaction's work, which is done again,
+-- up to five times (then the step stops, and pgbench runs another).
+CREATE OR REPLACE FUNCTION scale_bench.again(p_sql text) RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_n int;
+BEGIN
+    FOR attempt IN 1 .. 5 LOOP
+        BEGIN
+            EXECUTE p_sql INTO v_n;
+            RETURN v_n;
+        EXCEPTION WHEN deadlock_detected THEN
+            IF attempt = 5 THEN
+                RAISE;
+            END IF;
+            PERFORM pg_sleep(0.01 * attempt); -- the other one finishes first
+        END;
+    END LOOP;
+END
+$fn$;
+
 -- An agent's work on one ticket, through intake_desk as the console asks
--- it: a reply; most tickets resolved (a survey sent), half the surveys
--- answered (a fifth of them low: a follow-up), half the resolved closed.
-CREATE OR REPLACE FUNCTION scale_bench.work(p_ticket text, p_id bigint) RETURNS void
+-- it: a reply; most tickets resolved (a survey sent; half of them to be
+-- answered in the part's next step), half the resolved closed; 3 % left
+-- waiting on the customer (pending).
+CREATE OR REPLACE FUNCTION scale_bench.work(p_id bigint, p_part int) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_res    jsonb;
-    v_token  text;
-    v_rating int;
+    v_ticket text := (SELECT number FROM tickets WHERE id = p_id AND status IN ('new', 'open'));
 BEGIN
-    v_res := intake_desk(jsonb_build_object('action', 'reply', 'api', true,
-        'agent_name', 'Agent ' || (7 + p_id % 34), 'ticket', p_ticket,
+    IF v_ticket IS NULL THEN
+        RETURN 0; -- worked already, or waiting on the customer
+    END IF;
+    PERFORM intake_desk(jsonb_build_object('action', 'reply', 'api', true,
+        'agent_name', 'Agent ' || (7 + p_id % 34), 'ticket', v_ticket,
         'text', 'Thank you for writing. We have looked at this and here is what to do: '
                 || 'restart the device after the update and tell us if the error comes back.'));
     IF p_id % 100 < 3 THEN
         PERFORM intake_desk(jsonb_build_object('action', 'status', 'api', true,
-            'ticket', p_ticket, 'status', 'pending'));
-        RETURN;
+            'ticket', v_ticket, 'status', 'pending'));
+        RETURN 1;
     END IF;
-    v_res := intake_desk(jsonb_build_object('action', 'status', 'api', true, 'ticket', p_ticket,
+    v_res := intake_desk(jsonb_build_object('action', 'status', 'api', true, 'ticket', v_ticket,
         'status', 'resolved', 'solution', 'Restarted after the update', 'result', 'fixed'));
     IF p_id % 2 = 0 AND v_res->'body' ? 'survey' THEN
-        SELECT payload->>'token' INTO v_token FROM outbox
-         WHERE dedupe_key = 'survey:' || (v_res->'body'->>'survey');
-        v_rating := CASE WHEN p_id % 10 = 0 THEN 2 ELSE 4 + (p_id / 2) % 2 END;
-        PERFORM intake_survey_answer(jsonb_build_object(
-            'token_hash', encode(sha256(convert_to(v_token, 'UTF8')), 'hex'),
-            'ratings', jsonb_build_object('response_speed', v_rating,
-                'resolution_efficiency', v_rating, 'attitude', 5, 'professionalism', 4,
-                'overall', v_rating),
-            'comment', CASE WHEN p_id % 40 = 0 THEN 'Slow answer' END));
+        INSERT INTO scale_bench.answers (part, ticket_id, token)
+        SELECT p_part, p_id, payload->>'token' FROM outbox
+         WHERE dedupe_key = 'survey:' || (v_res->'body'->>'survey')
+        ON CONFLICT DO NOTHING;
     END IF;
     IF p_id % 4 < 2 THEN
         PERFORM intake_desk(jsonb_build_object('action', 'status', 'api', true,
-            'ticket', p_ticket, 'status', 'closed'));
+            'ticket', v_ticket, 'status', 'closed'));
     END IF;
+    RETURN 1;
 END
 $fn$;
 
@@ -246,20 +375,20 @@ $fn$;
 -- notifications published, what is due claimed and recorded as sent (a
 -- mail's Message-ID kept on its ticket as an outbound message), and the
 -- search index caught up (the dispatcher's tend hook).
-CREATE OR REPLACE FUNCTION scale_bench.dispatch() RETURNS int
+CREATE OR REPLACE FUNCTION scale_bench.dispatch(p_limit int DEFAULT 1000) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_ids  bigint[];
     v_recs jsonb;
 BEGIN
-    PERFORM intake_publish_agent_events(1000, 'scale_bench');
-    PERFORM intake_search_catch_up(2000);
+    PERFORM intake_publish_agent_events(p_limit, 'scale_bench');
+    PERFORM intake_search_catch_up(2 * p_limit);
     SELECT array_agg(c.id),
            coalesce(jsonb_agg(jsonb_build_object('id', c.id,
                'ref', '<out.' || c.id || '@desk.example>', 'subject', 'Your ticket',
                'text', 'Thank you, we have your message.'))
                FILTER (WHERE c.channel IN ('email', 'api')), '[]')
-      INTO v_ids, v_recs FROM intake_outbox_claim(30, 1000) c;
+      INTO v_ids, v_recs FROM intake_outbox_claim(30, p_limit) c;
     IF v_ids IS NULL THEN
         RETURN 0;
     END IF;
@@ -292,5 +421,61 @@ BEGIN
                   OR v_passes >= 1000;
     END LOOP;
     RETURN jsonb_build_object('sent', v_sent, 'sla_passes', v_passes);
+END
+$fn$;
+
+-- What a filled database must hold to be one the product could have made;
+-- one line a broken rule (none: the fill is sound). bench/scale-run fails
+-- the fill when any is returned.
+CREATE OR REPLACE FUNCTION scale_bench.check() RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_n bigint;
+BEGIN
+    -- Registration made every ticket: its 'created' event and a customer's message.
+    SELECT count(*) INTO v_n FROM tickets t
+     WHERE NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.kind = 'created');
+    IF v_n > 0 THEN RETURN NEXT v_n || ' tickets without their created event'; END IF;
+    SELECT count(*) INTO v_n FROM tickets t
+     WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.direction = 'in');
+    IF v_n > 0 THEN RETURN NEXT v_n || ' tickets without a customer message'; END IF;
+    -- Readable numbers: unique, and the sequences ahead of every number given.
+    SELECT count(*) - count(DISTINCT number) INTO v_n FROM tickets;
+    IF v_n > 0 THEN RETURN NEXT v_n || ' ticket numbers given twice'; END IF;
+    IF (SELECT max(substring(number FROM '[0-9]+$')::bigint) FROM tickets)
+       > (SELECT last_value FROM ticket_number_seq) THEN
+        RETURN NEXT 'ticket_number_seq behind the highest ticket number';
+    END IF;
+    IF (SELECT max(substring(number FROM '[0-9]+$')::bigint) FROM customers)
+       > (SELECT last_value FROM customer_number_seq) THEN
+        RETURN NEXT 'customer_number_seq behind the highest customer number';
+    END IF;
+    IF (SELECT max(id) FROM tickets) > (SELECT last_value FROM tickets_id_seq)
+       OR (SELECT max(id) FROM messages) > (SELECT last_value FROM messages_id_seq) THEN
+        RETURN NEXT 'an id sequence behind its table';
+    END IF;
+    -- The search index holds every message (the dispatcher caught up).
+    SELECT count(*) INTO v_n FROM messages m
+     WHERE NOT EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = m.id);
+    IF v_n > 0 THEN RETURN NEXT v_n || ' messages missing from message_search'; END IF;
+    -- The dispatcher sent everything due: acknowledgements, replies, survey links.
+    SELECT count(*) INTO v_n FROM outbox
+     WHERE status IN ('pending', 'sending') AND next_attempt_at <= now();
+    IF v_n > 0 THEN RETURN NEXT v_n || ' outbox rows due and not sent'; END IF;
+    -- The clocks: open work carries its SLA deadlines, finished work none running.
+    SELECT count(*) INTO v_n FROM tickets
+     WHERE first_response_due_at IS NULL OR handling_due_at IS NULL OR resolution_due_at IS NULL
+        OR (status IN ('resolved', 'closed') AND sla_next_at IS NOT NULL);
+    IF v_n > 0 THEN RETURN NEXT v_n || ' tickets with deadlines that do not add up'; END IF;
+    -- Every resolution sent a survey; every answer with a low rating a follow-up.
+    SELECT count(*) INTO v_n FROM tickets t
+     WHERE t.status IN ('resolved', 'closed') AND t.imported_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM surveys s WHERE s.ticket_id = t.id);
+    IF v_n > 0 THEN RETURN NEXT v_n || ' resolved tickets without a survey'; END IF;
+    SELECT count(*) INTO v_n FROM surveys s
+     WHERE least(s.response_speed, s.resolution_efficiency, s.attitude, s.professionalism,
+                 s.overall) <= 3
+       AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.survey_id = s.id);
+    IF v_n > 0 THEN RETURN NEXT v_n || ' low survey answers without a follow-up'; END IF;
 END
 $fn$;

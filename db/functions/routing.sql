@@ -56,7 +56,12 @@ $fn$;
 
 -- Gives an agent waiting tickets of their queues (most urgent first, then
 -- oldest) until their capacity is full; returns how many. Each becomes a
--- ticket.assigned event on the agent's stream.
+-- ticket.assigned event on the agent's stream. Each queue's waiting work is
+-- read in that order from its index (tickets_waiting_by_urgency,
+-- db/migrations/0070), as many as may be handed out, and the queues' heads
+-- merged: a sort of every waiting ticket of the agent's queues grew with
+-- the backlog and ran at every resolution. A ticket another transaction
+-- holds is skipped, as before.
 CREATE OR REPLACE FUNCTION intake_assign_waiting(p_agent bigint) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -71,13 +76,20 @@ BEGIN
     END IF;
     v_cap := a.capacity - intake_agent_load(a.id, a.capacity);
     FOR t IN
-        SELECT * FROM tickets
-         WHERE assignee_id IS NULL AND status IN ('new', 'open', 'pending')
-           AND queue IN (SELECT queue FROM agent_queues WHERE agent_id = a.id)
-         ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'important' THEN 1 ELSE 2 END,
-                  created_at, id
+        SELECT (w.t).* FROM agent_queues q
+         CROSS JOIN LATERAL (
+               SELECT w AS t, CASE w.priority WHEN 'urgent' THEN 0 WHEN 'important' THEN 1
+                                              ELSE 2 END AS rank
+                 FROM tickets w
+                WHERE w.queue = q.queue AND w.assignee_id IS NULL
+                  AND w.status IN ('new', 'open', 'pending')
+                ORDER BY CASE w.priority WHEN 'urgent' THEN 0 WHEN 'important' THEN 1 ELSE 2 END,
+                         w.created_at, w.id
+                LIMIT greatest(v_cap, 0)
+                  FOR UPDATE SKIP LOCKED) w
+         WHERE q.agent_id = a.id
+         ORDER BY w.rank, (w.t).created_at, (w.t).id
          LIMIT greatest(v_cap, 0)
-           FOR UPDATE SKIP LOCKED
     LOOP
         UPDATE tickets SET assignee_id = a.id, updated_at = now() WHERE id = t.id
         RETURNING * INTO t;

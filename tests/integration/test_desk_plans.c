@@ -385,6 +385,56 @@ static void test_counts_read_open_work_only(void **state)
                      3);
 }
 
+/*
+ * Handing out waiting work reads what it hands out. A quarter of the
+ * desk's tickets open again, every open ticket waits (over 5,000), and an
+ * agent of every queue comes online with five free slots: the hand-out
+ * reads about five tickets a queue (a sort of every waiting ticket of the
+ * agent's queues, as it did before db/migrations/0070, reads them all), and
+ * the five are the most urgent, then oldest, of all that wait. In a
+ * transaction rolled back.
+ */
+static void test_assign_waiting_reads_what_it_hands_out(void **state)
+{
+    (void)state;
+    harness_pg_exec(pg, "BEGIN;"
+                        "UPDATE tickets SET status = 'open', closed_at = NULL, resolved_at = NULL "
+                        "WHERE id % 4 = 0;"
+                        "UPDATE tickets SET assignee_id = NULL "
+                        "WHERE status IN ('new', 'open', 'pending');"
+                        "INSERT INTO agents (name, email, capacity, online, presence) "
+                        "VALUES ('Plans', 'plans@desk.example', 5, true, 'online');"
+                        "INSERT INTO agent_queues (agent_id, queue) "
+                        "SELECT a.id, q.name FROM agents a, queues q "
+                        "WHERE a.email = 'plans@desk.example'");
+    long waiting = harness_pg_long(pg, "SELECT count(*) FROM tickets WHERE assignee_id IS NULL "
+                                       "AND status IN ('new', 'open', 'pending')");
+    assert_true(waiting >= 1000);
+    char *expected =
+        harness_pg_text(pg, "SELECT string_agg(id::text, ' ' ORDER BY rank, created_at, id) FROM ("
+                            "SELECT id, created_at, CASE priority WHEN 'urgent' THEN 0 "
+                            "WHEN 'important' THEN 1 ELSE 2 END AS rank FROM tickets "
+                            "WHERE assignee_id IS NULL AND status IN ('new', 'open', 'pending') "
+                            "ORDER BY 3, 2, 1 LIMIT 5) w");
+    long before = pending_reads("tickets");
+    harness_pg_text_is(pg,
+                       "SELECT intake_assign_waiting(id)::text FROM agents "
+                       "WHERE email = 'plans@desk.example'",
+                       "5");
+    long read = pending_reads("tickets") - before;
+    char *given = harness_pg_text(
+        pg, "SELECT string_agg(t.id::text, ' ' ORDER BY CASE t.priority WHEN 'urgent' THEN 0 "
+            "WHEN 'important' THEN 1 ELSE 2 END, t.created_at, t.id) FROM tickets t "
+            "JOIN agents a ON a.id = t.assignee_id WHERE a.email = 'plans@desk.example'");
+    harness_pg_exec(pg, "ROLLBACK");
+    assert_string_equal(given, expected);
+    free(given);
+    free(expected);
+    /* Five a queue and the five handed out (read again to be updated). */
+    if (read > 60)
+        fail_msg("handing out 5 of %ld waiting tickets read %ld tickets", waiting, read);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
         cmocka_unit_test(test_an_erase_reads_the_customers_outbox_rows),
         cmocka_unit_test(test_counts_read_open_work_only),
+        cmocka_unit_test(test_assign_waiting_reads_what_it_hands_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
