@@ -39,9 +39,9 @@ static const char *const fallback_charsets[] = {"UTF-8",     "GB18030",      "Bi
  */
 static void pin_charset_converters(void)
 {
-    static const char *const pinned[] = {"GB18030", "BIG5", "BIG5-HKSCS", "SHIFT_JIS", "CP932",
-                                         "CP949",   "EUC-KR", "WINDOWS-1252", "ISO-8859-1",
-                                         "UTF-7",   "ISO-2022-JP"};
+    static const char *const pinned[] = {"GB18030",    "BIG5",  "BIG5-HKSCS", "SHIFT_JIS",
+                                         "CP932",      "CP949", "EUC-KR",     "WINDOWS-1252",
+                                         "ISO-8859-1", "UTF-7", "ISO-2022-JP"};
     static iconv_t held[G_N_ELEMENTS(pinned)];
     for (size_t i = 0; i < G_N_ELEMENTS(pinned); i++)
         if (!held[i] || held[i] == (iconv_t)-1)
