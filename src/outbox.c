@@ -24,6 +24,7 @@
 #include "gw_sign.h"
 #include "gw_smtp_send.h"
 #include "gw_thread.h"
+#include "outbox_private.h"
 
 #define CLAIM_BATCH 32
 /* Agent notifications need no I/O of ours: a pass publishes this many per row it claims. */
@@ -56,6 +57,8 @@ struct gw_outbox {
 struct claimed {
     const char *id, *kind, *channel, *payload;
     int attempts;
+    /* A probe of its receiver (not an attempt): when the row was due before it, epoch s; else 0. */
+    double resume_at;
 };
 
 /*
@@ -72,6 +75,7 @@ struct outcomes {
     json_t *skipped; /* [{id, why}]: nothing to deliver, or suppressed */
     json_t *retry;   /* [{id, delay, why}] */
     json_t *records; /* [{id, ref, subject, text}]: sent mail kept on its ticket */
+    json_t *reached; /* [receiver]: receivers that took or answered a delivery */
 };
 
 static json_int_t row_id(const struct claimed *row)
@@ -90,6 +94,9 @@ static void log_failure(const struct claimed *row, const char *why, bool for_goo
     gw_log_server_reason(why, reason, sizeof(reason));
     if (for_good)
         snprintf(what, sizeof(what), "failed for good after %d attempts", row->attempts);
+    else if (row->resume_at > 0)
+        snprintf(what, sizeof(what), "probe of its receiver after attempt %d failed",
+                 row->attempts);
     else
         snprintf(what, sizeof(what), "attempt %d failed", row->attempts);
     gw_log_event(for_good ? GW_LOG_ERROR : GW_LOG_WARN,
@@ -100,18 +107,53 @@ static void log_failure(const struct claimed *row, const char *why, bool for_goo
                  "outbox: row %s (%s) %s: %s", row->id, row->kind, what, reason);
 }
 
-static void add_retry(struct outcomes *o, const struct gw_config *cfg, const struct claimed *row,
-                      const char *why)
+/*
+ * The row's next try: after its back-off, doubling per attempt; a probe's
+ * row back where it was due before the probe (the probe was no attempt).
+ */
+static json_t *retry_entry(const struct gw_config *cfg, const struct claimed *row, const char *why)
 {
+    if (row->resume_at > 0)
+        return json_pack("{s:I, s:f, s:s}", "id", row_id(row), "at", row->resume_at, "why", why);
     long delay = cfg->outbox_backoff_s;
     for (int i = 1; i < row->attempts && delay < MAX_BACKOFF_S; i++)
         delay *= 2;
     if (delay > MAX_BACKOFF_S)
         delay = MAX_BACKOFF_S;
-    json_array_append_new(o->retry, json_pack("{s:I, s:I, s:s}", "id", row_id(row), "delay",
-                                              (json_int_t)delay, "why", why));
+    return json_pack("{s:I, s:I, s:s}", "id", row_id(row), "delay", (json_int_t)delay, "why", why);
+}
+
+static void add_retry(struct outcomes *o, const struct gw_config *cfg, const struct claimed *row,
+                      const char *why)
+{
+    json_array_append_new(o->retry, retry_entry(cfg, row, why));
     if (row->attempts >= cfg->outbox_max_attempts)
         log_failure(row, why, true);
+}
+
+/*
+ * A retry because the receiver could not be reached: the row waits under
+ * the receiver's name, and the receiver is probed after probe_after
+ * seconds (outbox_probe_after); the first delivery that reaches it makes
+ * the row due at once (intake_outbox_record).
+ */
+static void add_away(struct outcomes *o, const struct gw_config *cfg, const struct claimed *row,
+                     const char *why, const char *receiver, double took_s)
+{
+    json_t *entry = retry_entry(cfg, row, why);
+    json_object_set_new(entry, "receiver", json_string(receiver));
+    json_object_set_new(entry, "probe_after", json_real(outbox_probe_after(cfg, took_s)));
+    json_array_append_new(o->retry, entry);
+    if (row->attempts >= cfg->outbox_max_attempts)
+        log_failure(row, why, true);
+}
+
+static void add_reached(struct outcomes *o, const char *receiver)
+{
+    for (size_t i = 0; i < json_array_size(o->reached); i++)
+        if (!strcmp(json_string_value(json_array_get(o->reached, i)), receiver))
+            return;
+    json_array_append_new(o->reached, json_string(receiver));
 }
 
 static void add_skipped(struct outcomes *o, const struct claimed *row, const char *why)
@@ -150,14 +192,33 @@ static enum gw_err send_delivery(CURL *curl, const struct gw_config *cfg, const 
     return gw_http_post(curl, &post, why, why_len);
 }
 
-/* Sends; sent mail is kept on its ticket so that answers to it thread. */
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * Sends; sent mail is kept on its ticket so that answers to it thread. A
+ * receiver that took the delivery, or answered and refused it, is there;
+ * one that did not answer is away (add_away).
+ */
 static void send_and_record(CURL *curl, const struct gw_config *cfg, const struct claimed *row,
                             const struct gw_delivery *d, struct outcomes *o)
 {
-    char why[256] = "";
-    if (send_delivery(curl, cfg, row, d, why, sizeof(why)) != GW_OK) {
+    char why[256] = "", receiver[300];
+    bool named = outbox_receiver_name(cfg, d, receiver, sizeof(receiver));
+    double started = mono_ms();
+    enum gw_err err = send_delivery(curl, cfg, row, d, why, sizeof(why));
+    if (named && (err == GW_OK || err == GW_ERR_DELIVERY))
+        add_reached(o, receiver);
+    if (err != GW_OK) {
         log_failure(row, why, false);
-        add_retry(o, cfg, row, why);
+        if (named && err == GW_ERR_UNREACHABLE)
+            add_away(o, cfg, row, why, receiver, (mono_ms() - started) / 1e3);
+        else
+            add_retry(o, cfg, row, why);
         return;
     }
     gw_event(GW_LOG_INFO, "outbox.sent", GW_STR("row", row->id), GW_STR("kind", row->kind),
@@ -395,15 +456,35 @@ static char *claimed_ids(const struct outcomes *o)
     return out;
 }
 
-/* Runs the record statement; GW_ERR_DB_UNAVAILABLE when the connection broke. */
+/* A deadlock or serialization failure: the statement can simply run again. */
+static bool try_again(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state && (!strcmp(state, "40P01") || !strcmp(state, "40001"));
+}
+
+/*
+ * Runs the record statement; GW_ERR_DB_UNAVAILABLE when the connection
+ * broke. *woken: rows of receivers found back, due now. The statement
+ * rewrites only the claimed rows and is safe to repeat: it is, when
+ * PostgreSQL chose it to break a deadlock (two dispatchers naming the same
+ * receivers away and back at once), since a 'sent' it failed to write
+ * would send that row again after its lease.
+ */
 static enum gw_err write_outcomes(PGconn *conn, const struct gw_config *cfg, const char *text,
-                                  const char *ids)
+                                  const char *ids, long *woken)
 {
     char max[16];
     snprintf(max, sizeof(max), "%d", cfg->outbox_max_attempts);
     const char *params[] = {text, max, ids};
     PGresult *res = PQexecPrepared(conn, RECORD_STMT, 3, params, NULL, NULL, 0);
+    for (int again = 0; again < 3 && try_again(res); again++) {
+        PQclear(res);
+        res = PQexecPrepared(conn, RECORD_STMT, 3, params, NULL, NULL, 0);
+    }
     enum gw_err err = PQresultStatus(res) == PGRES_TUPLES_OK ? GW_OK : GW_ERR_DB;
+    if (err == GW_OK && PQntuples(res) == 1 && PQnfields(res) > 5)
+        *woken += atol(PQgetvalue(res, 0, 5));
     if (err != GW_OK && gw_db_is_broken(conn))
         err = GW_ERR_DB_UNAVAILABLE;
     else if (err != GW_OK)
@@ -422,10 +503,11 @@ static enum gw_err write_outcomes(PGconn *conn, const struct gw_config *cfg, con
  * be delivered again after it, the ones already sent included.
  */
 static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
-                                   const struct outcomes *o, struct gw_outbox_unwritten *unwritten)
+                                   const struct outcomes *o, struct gw_outbox_unwritten *unwritten,
+                                   long *woken)
 {
-    json_t *doc = json_pack("{s:O, s:O, s:O, s:O}", "sent", o->sent, "skipped", o->skipped, "retry",
-                            o->retry, "records", o->records);
+    json_t *doc = json_pack("{s:O, s:O, s:O, s:O, s:O}", "sent", o->sent, "skipped", o->skipped,
+                            "retry", o->retry, "records", o->records, "reached", o->reached);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     char *ids = text ? claimed_ids(o) : NULL;
@@ -433,7 +515,7 @@ static enum gw_err record_outcomes(PGconn *conn, const struct gw_config *cfg,
         free(text);
         return GW_ERR_NOMEM;
     }
-    enum gw_err err = write_outcomes(conn, cfg, text, ids);
+    enum gw_err err = write_outcomes(conn, cfg, text, ids, woken);
     if (err == GW_ERR_DB_UNAVAILABLE && !unwritten->outcomes) {
         unwritten->outcomes = text;
         unwritten->claimed = ids;
@@ -450,7 +532,8 @@ static enum gw_err write_unwritten(PGconn *conn, const struct gw_config *cfg,
 {
     if (!unwritten->outcomes)
         return GW_OK;
-    enum gw_err err = write_outcomes(conn, cfg, unwritten->outcomes, unwritten->claimed);
+    long woken = 0;
+    enum gw_err err = write_outcomes(conn, cfg, unwritten->outcomes, unwritten->claimed, &woken);
     if (err == GW_ERR_DB_UNAVAILABLE)
         return err;
     if (err == GW_OK)
@@ -546,15 +629,16 @@ static bool has_outcomes(const struct outcomes *o)
  * Skipped and retried rows ride along with it or with the pass's last write.
  */
 static enum gw_err record_sent(PGconn *conn, const struct gw_config *cfg, struct outcomes *o,
-                               struct gw_outbox_unwritten *unwritten)
+                               struct gw_outbox_unwritten *unwritten, long *woken)
 {
     if (!json_array_size(o->sent))
         return GW_OK;
-    enum gw_err err = record_outcomes(conn, cfg, o, unwritten);
+    enum gw_err err = record_outcomes(conn, cfg, o, unwritten, woken);
     json_array_clear(o->sent);
     json_array_clear(o->skipped);
     json_array_clear(o->retry);
     json_array_clear(o->records);
+    json_array_clear(o->reached);
     return err;
 }
 
@@ -579,11 +663,17 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
         return gw_db_is_broken(conn) ? GW_ERR_DB_UNAVAILABLE : GW_ERR_DB;
     }
     int n = PQntuples(res);
-    struct outcomes o = {json_array(), json_array(), json_array(), json_array()};
+    struct outcomes o = {json_array(), json_array(), json_array(), json_array(), json_array()};
     enum gw_err err = GW_OK;
+    long woken = 0;
     for (int i = 0; i < n && err == GW_OK; i++) {
-        struct claimed row = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                              PQgetvalue(res, i, 3), atoi(PQgetvalue(res, i, 4))};
+        struct claimed row = {.id = PQgetvalue(res, i, 0),
+                              .kind = PQgetvalue(res, i, 1),
+                              .channel = PQgetvalue(res, i, 2),
+                              .payload = PQgetvalue(res, i, 3),
+                              .attempts = atoi(PQgetvalue(res, i, 4)),
+                              .resume_at =
+                                  PQgetisnull(res, i, 5) ? 0 : atof(PQgetvalue(res, i, 5))};
         const struct gw_channel *owner = NULL;
         if (!strcmp(row.kind, "ack"))
             deliver_ack(conn, curl, cfg, &row, &o);
@@ -597,27 +687,25 @@ enum gw_err gw_outbox_run_once(PGconn *conn, void *curl, const struct gw_config 
             deliver_notice(conn, curl, cfg, owner, &row, &o);
         else
             add_retry(&o, cfg, &row, "unknown outbox kind");
-        err = record_sent(conn, cfg, &o, unwritten);
+        err = record_sent(conn, cfg, &o, unwritten, &woken);
     }
     PQclear(res);
     /* Not written at all: the rows keep their lease and come back, delivered at least once. */
     if (err == GW_OK && has_outcomes(&o))
-        err = record_outcomes(conn, cfg, &o, unwritten);
+        err = record_outcomes(conn, cfg, &o, unwritten, &woken);
     json_decref(o.sent);
     json_decref(o.skipped);
     json_decref(o.retry);
     json_decref(o.records);
-    /* A full claim or a full publish: more may be waiting. */
+    json_decref(o.reached);
+    if (woken > 0)
+        gw_log_event(GW_LOG_INFO, "outbox.receiver_back", GW_FIELDS(GW_INT("woken", woken)),
+                     "outbox: a receiver that was away took a delivery: %ld waiting rows due now",
+                     woken);
+    /* A full claim or a full publish, or rows of a receiver back due now: more is waiting. */
     if (err == GW_OK)
-        *handled = n == limit || published == publish_limit ? limit : n;
+        *handled = n == limit || published == publish_limit || woken > 0 ? limit : n;
     return err;
-}
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Sleeps until KICK_GAP_MS after since (a stop ends it early); kicks wait for the next pass. */
