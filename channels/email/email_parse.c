@@ -148,6 +148,10 @@ static GByteArray *leaf_bytes(GMimeObject *leaf)
 static char *part_text(GMimeObject *part, struct gw_arena *arena)
 {
     GByteArray *bytes = leaf_bytes(part);
+    if (!bytes->len) { /* no text (and no bytes to convert: data is NULL) */
+        g_byte_array_unref(bytes);
+        return NULL;
+    }
     const char *cs = g_mime_object_get_content_type_parameter(part, "charset");
     char *r = NULL;
     if (cs && g_ascii_strcasecmp(cs, "utf-8") && g_ascii_strcasecmp(cs, "utf8")) {

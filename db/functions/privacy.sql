@@ -212,6 +212,13 @@ LANGUAGE sql AS $fn$
      WHERE id = ANY (p_sessions);
 $fn$;
 
+-- The advisory lock that keeps a customer's erase and their registrations
+-- apart: an erase takes it exclusively, a registration shared.
+CREATE OR REPLACE FUNCTION intake_customer_lock_key(p_customer bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT hashtextextended('customer:' || p_customer, 0)
+$fn$;
+
 -- Erases a customer's personal data (see the top of this file), in one
 -- transaction: all of it or, on any failure, none. Their tickets' data
 -- goes with intake_tickets_erase; then what they left elsewhere (messages
@@ -236,6 +243,9 @@ DECLARE
     v_messages  int;
     v_calls     int;
 BEGIN
+    -- First, before any row: registrations of this customer hold the lock
+    -- shared (intake_register) and may be waiting for rows locked below.
+    PERFORM pg_advisory_xact_lock(intake_customer_lock_key(p_customer));
     SELECT number INTO v_number FROM customers WHERE id = p_customer FOR UPDATE;
     v_emails := ARRAY(SELECT value FROM customer_identities
                        WHERE customer_id = p_customer AND kind = 'email');

@@ -86,6 +86,7 @@ DECLARE
     v_cust_lang  text;
     v_cust_name  text;
     v_new_cust   boolean := false;
+    v_erased     boolean;
     v_won        bigint;
     -- A sequence's next value, taken before the number is made of it: with a
     -- volatile argument (nextval) PostgreSQL would call intake_number as a
@@ -161,6 +162,24 @@ BEGIN
     IF v_phone IS NOT NULL THEN v_phone_own := intake_identity_owner('phone', v_phone); END IF;
     IF v_chat IS NOT NULL THEN v_chat_own := intake_identity_owner('chat', v_chat); END IF;
     v_cust := coalesce(v_email_own, v_phone_own, v_chat_own);
+    -- Their record, held against an erase until this commits: an erase
+    -- (intake_customer_erase_id) takes the customer's lock exclusively before
+    -- anything else, so a contact arriving meanwhile waits here, then finds
+    -- the record erased and its identities gone, and starts a new record
+    -- instead of joining the old one. An advisory lock, shared: registrations
+    -- of one customer do not wait for each other and no row is written.
+    IF v_cust IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock_shared(intake_customer_lock_key(v_cust));
+        SELECT number, language, name, erased_at IS NOT NULL
+          INTO v_cust_no, v_cust_lang, v_cust_name, v_erased
+          FROM customers WHERE id = v_cust;
+        IF v_erased THEN
+            v_cust := NULL;
+            v_email_own := NULL;
+            v_phone_own := NULL;
+            v_chat_own := NULL;
+        END IF;
+    END IF;
 
     -- A customer's language follows what they write (v_lang_written: Chinese
     -- text, or words in Latin letters); what a page, browser or caller said
@@ -173,8 +192,6 @@ BEGIN
         RETURNING id, number, language, name INTO v_cust, v_cust_no, v_cust_lang, v_cust_name;
         v_new_cust := true;
     ELSE
-        SELECT number, language, name INTO v_cust_no, v_cust_lang, v_cust_name
-          FROM customers WHERE id = v_cust;
         IF (v_cust_name IS NULL AND v_name IS NOT NULL)
            OR (v_lang_written IS DISTINCT FROM v_cust_lang AND v_lang_written IS NOT NULL)
            OR (v_cust_lang IS NULL AND v_lang_given IS NOT NULL) THEN

@@ -89,7 +89,8 @@ BEGIN
                                  AND (personal_data_erased_at IS NULL
                                       OR status NOT IN ('resolved', 'closed')));
         CONTINUE WHEN intake_customer_last_activity(v_id) >= p_cutoff;
-        -- A registration holds the row (a ticket on its way): next time.
+        -- A registration holds the customer (a ticket on its way): next time.
+        CONTINUE WHEN NOT pg_try_advisory_xact_lock(intake_customer_lock_key(v_id));
         PERFORM 1 FROM customers WHERE id = v_id AND erased_at IS NULL FOR UPDATE SKIP LOCKED;
         CONTINUE WHEN NOT FOUND;
         CONTINUE WHEN EXISTS (SELECT 1 FROM tickets
@@ -160,6 +161,9 @@ BEGIN
                               AND o.personal_data_erased_at IS NULL
                               AND NOT (o.status IN ('resolved', 'closed')
                                        AND coalesce(o.closed_at, o.resolved_at) < v_cutoff)) THEN
+                -- Holding this batch's tickets, never wait for a registration
+                -- of the customer (it may be waiting for one of them): next run.
+                CONTINUE WHEN NOT pg_try_advisory_xact_lock(intake_customer_lock_key(t.customer_id));
                 v_done := intake_customer_erase_id(t.customer_id, 'retention', 'retention.erase');
                 v_customers := v_customers + 1;
                 v_tickets := v_tickets + (v_done->>'tickets')::int;

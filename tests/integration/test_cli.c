@@ -25,12 +25,7 @@ static int run(const char *env_and_args, char *out, size_t out_len)
     char cmd[1024];
     /* The suite's environment must not leak into what the command sees. */
     snprintf(cmd, sizeof(cmd), "env -u INTAKE_CONFIG -u INTAKE_API_TOKEN %s 2>&1", env_and_args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, out_len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return harness_shell(cmd, out, out_len);
 }
 
 static void test_check_config_reports_every_problem(void **state)

@@ -161,7 +161,11 @@ static void test_poll_refresh_and_revoke(void **state)
     oauth_standin_control(&f.standin, "revoke=1&expire_access=1");
     oauth_imap_kick(&f.imap);
     deliver(&f, "while-revoked");
-    sleep(2);
+    /* Said once when the gateway next asks for a token (later on a loaded host: wait for it). */
+    for (int i = 0; i < 150 && !harness_count_lines(f.env.gw.log_path, "refresh token refused (");
+         i++)
+        usleep(100 * 1000);
+    sleep(1); /* a poll or two more: still nothing registered, still said once */
     assert_false(registered(&f, "while-revoked", 0));
     assert_int_equal(count(&f, "UID SEARCH UNSEEN"), 1);
     assert_int_equal(count(&f, "UID SEARCH UNKEYWORD $IntakeDone"), 1);
@@ -222,11 +226,48 @@ static void test_token_endpoint_down_backs_off(void **state)
     stop(&f);
 }
 
+/*
+ * A token endpoint that answers 200 with no usable token (a sign-in page,
+ * JSON cut off, an empty token, JSON that is not an object) is treated as
+ * unreachable: the mail stays unread, /readyz says why without the answer's
+ * text, the gateway asks again after a pause and gets the mail once the
+ * endpoint answers properly.
+ */
+static void test_token_endpoint_garbage(void **state)
+{
+    (void)state;
+    static const char *const kinds[] = {"html", "truncated", "empty", "array"};
+    struct fixture f;
+    start(&f, "oauth_garbage", "garbage=html");
+    deliver(&f, "while-garbage");
+    char knob[32];
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+        snprintf(knob, sizeof(knob), "garbage=%s", kinds[i]);
+        oauth_standin_control(&f.standin, knob);
+        long before = oauth_standin_stat(&f.standin, "token_requests");
+        for (int t = 0; t < 100 && oauth_standin_stat(&f.standin, "token_requests") == before; t++)
+            usleep(100 * 1000);
+        assert_true(oauth_standin_stat(&f.standin, "token_requests") > before);
+        assert_false(registered(&f, "while-garbage", 0));
+    }
+    assert_int_equal(count(&f, "UID SEARCH UNSEEN"), 1);
+    char *ready = get(&f, "/readyz");
+    assert_non_null(strstr(ready, "token endpoint unreachable (HTTP 200, no access token)"));
+    assert_null(strstr(ready, "leak"));
+    free(ready);
+    assert_int_equal(harness_count_lines(f.env.gw.log_path, "token endpoint unreachable"), 1);
+    assert_int_equal(harness_count_lines(f.env.gw.log_path, "leak"), 0);
+    oauth_standin_control(&f.standin, "garbage=0");
+    assert_true(registered(&f, "while-garbage", 20));
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_poll_refresh_and_revoke),
         cmocka_unit_test(test_token_endpoint_down_backs_off),
+        cmocka_unit_test(test_token_endpoint_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

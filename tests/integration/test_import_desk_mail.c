@@ -24,75 +24,25 @@
 
 #include <cmocka.h>
 
-#include "harness.h"
+#include "import_env.h"
 
-struct fixture {
-    struct harness_db db;
-    PGconn *pg;
-    char dir[64];
-};
-
-static struct fixture fx;
+static struct import_env fx;
 
 static int setup(void **state)
 {
-    harness_db_create(&fx.db, "import_desk_mail");
-    char out[4096];
-    if (harness_migrate(fx.db.url, out, sizeof(out)) != 0) {
-        fprintf(stderr, "migrate failed: %s\n", out);
-        return -1;
-    }
-    fx.pg = harness_pg(fx.db.url);
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/intake-import-desk-XXXXXX");
-    if (!mkdtemp(fx.dir))
+    *state = &fx;
+    if (import_env_start(&fx, "import_desk_mail") != 0)
         return -1;
     /* An agent whose address the desk's mail may come from. */
     harness_pg_exec(fx.pg, "INSERT INTO agents (name, email) VALUES ('Agnes', "
                            "'Agnes@Desk.example')");
-    *state = &fx;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    PQfinish(fx.pg);
-    harness_db_drop(&fx.db);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", fx.dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_file(const char *path, const char *data)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, strlen(data), f), strlen(data));
-    fclose(f);
-}
-
-/* `intake import-mail ARGS` on the test's database; its output in out. */
-static int import(char *out, size_t cap, const char *fmt, ...)
-{
-    char args[1024], cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd), "INTAKE_DATABASE_URL='%s' INTAKE_CONFIG= %s import-mail %s 2>&1",
-             fx.db.url, INTAKE_BINARY, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void contains(const char *out, const char *needle)
-{
-    if (!strstr(out, needle))
-        fail_msg("expected \"%s\" in:\n%s", needle, out);
+    return import_env_stop(&fx);
 }
 
 /*
@@ -208,17 +158,18 @@ static void test_desk_mailbox(void **state)
 {
     (void)state;
     char path[128], out[8192];
-    write_file(mbox_path(path, sizeof(path)), mbox_text);
-    assert_int_equal(import(out, sizeof(out), "--own-address help@desk.example %s", path), 0);
-    contains(out, "imported: 8 (2 new tickets, 4 sent by the desk)");
-    contains(out, "already there: 0");
-    contains(out, "left out: 1");
+    import_env_write(mbox_path(path, sizeof(path)), mbox_text, strlen(mbox_text));
+    assert_int_equal(
+        import_env_run(&fx, out, sizeof(out), "--own-address help@desk.example %s", path), 0);
+    import_env_expect(out, "imported: 8 (2 new tickets, 4 sent by the desk)");
+    import_env_expect(out, "already there: 0");
+    import_env_expect(out, "left out: 1");
     char where[128];
     const char *d4 = strstr(mbox_text, "From help@desk.example Wed");
     snprintf(where, sizeof(where), "message 9 (byte offset %td): sent by the desk, no thread",
              d4 - mbox_text);
-    contains(out, where);
-    contains(out, "refused: 0");
+    import_env_expect(out, where);
+    import_env_expect(out, "refused: 0");
     assert_null(strstr(out, "alice@"));
 
     /* The desk's messages are outbound, the customers' inbound, each kept with its sender. */
@@ -296,26 +247,15 @@ static void test_rerun_stores_nothing_twice(void **state)
     char path[128], out[8192];
     long messages = harness_pg_long(fx.pg, "SELECT count(*) FROM messages");
     long events = harness_pg_long(fx.pg, "SELECT count(*) FROM ticket_events");
-    assert_int_equal(import(out, sizeof(out), "--own-address help@desk.example %s",
-                            mbox_path(path, sizeof(path))),
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "--own-address help@desk.example %s",
+                                    mbox_path(path, sizeof(path))),
                      0);
-    contains(out, "imported: 0 (0 new tickets, 0 sent by the desk)");
-    contains(out, "already there: 8");
-    contains(out, "left out: 1");
+    import_env_expect(out, "imported: 0 (0 new tickets, 0 sent by the desk)");
+    import_env_expect(out, "already there: 8");
+    import_env_expect(out, "left out: 1");
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages"), messages);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM ticket_events"), events);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM customers"), 3);
-}
-
-static void maildir(const char *folder, const char *file, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "%s/maildir/%s", fx.dir, folder);
-    mkdir(path, 0700);
-    if (file) {
-        snprintf(path, sizeof(path), "%s/maildir/%s/%s", fx.dir, folder, file);
-        write_file(path, text);
-    }
 }
 
 /*
@@ -330,34 +270,37 @@ static void test_maildir_sent_folder(void **state)
     const char *folders[] = {"",          "cur",     "new",         ".Sent",      ".Sent/cur",
                              ".Sent/new", ".Drafts", ".Drafts/cur", ".Drafts/new"};
     for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++)
-        maildir(folders[i], NULL, NULL);
+        import_env_maildir_file(&fx, folders[i], NULL, NULL);
     long bob = ticket_of("b1@cust.example");
     harness_pg_exec(fx.pg, "INSERT INTO messages (ticket_id, direction, channel, idempotency_key, "
                            "external_ref, body) SELECT ticket_id, 'out', 'email', 'out:reply:x', "
                            "'sent-by-gateway@desk.example', 'Sent by the console.' FROM messages "
                            "WHERE external_ref = 'b1@cust.example'");
-    maildir(".Sent/cur", "1709650000.M1P1.host:2,S",
-            "From: Old Alias <old-alias@desk.example>\nTo: bob@cust.example\n"
-            "Subject: Re: your order 4711 is delayed\nDate: Tue, 05 Mar 2024 11:00:00 +0000\n"
-            "Message-ID: <d5@desk.example>\nIn-Reply-To: <b1@cust.example>\n\nThanks, Bob.\n");
-    maildir(".Sent/cur", "1709650100.M2P1.host:2,S",
-            "From: help@desk.example\nTo: bob@cust.example\nSubject: Re: order\n"
-            "Date: Tue, 05 Mar 2024 11:05:00 +0000\nMessage-ID: <sent-by-gateway@desk.example>\n"
-            "\nSent by the console.\n");
-    maildir(".Drafts/cur", "1709650200.M3P1.host:2,D",
-            "From: help@desk.example\nTo: bob@cust.example\nSubject: draft\n"
-            "Message-ID: <draft1@desk.example>\n\nNot sent.\n");
-    maildir("cur", "1709660000.M4P1.host:2,S",
-            "From: Bob Builder <bob@cust.example>\nTo: help@desk.example\nSubject: Re: order\n"
-            "Date: Tue, 05 Mar 2024 12:00:00 +0000\nMessage-ID: <b2@cust.example>\n"
-            "In-Reply-To: <d5@desk.example>\n\nGood.\n");
+    import_env_maildir_file(
+        &fx, ".Sent/cur", "1709650000.M1P1.host:2,S",
+        "From: Old Alias <old-alias@desk.example>\nTo: bob@cust.example\n"
+        "Subject: Re: your order 4711 is delayed\nDate: Tue, 05 Mar 2024 11:00:00 +0000\n"
+        "Message-ID: <d5@desk.example>\nIn-Reply-To: <b1@cust.example>\n\nThanks, Bob.\n");
+    import_env_maildir_file(
+        &fx, ".Sent/cur", "1709650100.M2P1.host:2,S",
+        "From: help@desk.example\nTo: bob@cust.example\nSubject: Re: order\n"
+        "Date: Tue, 05 Mar 2024 11:05:00 +0000\nMessage-ID: <sent-by-gateway@desk.example>\n"
+        "\nSent by the console.\n");
+    import_env_maildir_file(&fx, ".Drafts/cur", "1709650200.M3P1.host:2,D",
+                            "From: help@desk.example\nTo: bob@cust.example\nSubject: draft\n"
+                            "Message-ID: <draft1@desk.example>\n\nNot sent.\n");
+    import_env_maildir_file(
+        &fx, "cur", "1709660000.M4P1.host:2,S",
+        "From: Bob Builder <bob@cust.example>\nTo: help@desk.example\nSubject: Re: order\n"
+        "Date: Tue, 05 Mar 2024 12:00:00 +0000\nMessage-ID: <b2@cust.example>\n"
+        "In-Reply-To: <d5@desk.example>\n\nGood.\n");
     snprintf(path, sizeof(path), "%s/maildir", fx.dir);
     /* No --own-address: the Sent folder says whose its mail is. */
-    assert_int_equal(import(out, sizeof(out), "%s", path), 0);
-    contains(out, "(Maildir, 3 messages)");
-    contains(out, "imported: 2 (0 new tickets, 1 sent by the desk)");
-    contains(out, "already there: 1");
-    contains(out, "folders left out: .Drafts (");
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
+    import_env_expect(out, "(Maildir, 3 messages)");
+    import_env_expect(out, "imported: 2 (0 new tickets, 1 sent by the desk)");
+    import_env_expect(out, "already there: 1");
+    import_env_expect(out, "folders left out: .Drafts (");
     /* The agents table gave an address; nobody said none is known. */
     assert_null(strstr(out, "none known"));
     assert_null(strstr(out, ".Sent"));
@@ -379,12 +322,13 @@ static void test_own_address_must_be_one(void **state)
 {
     (void)state;
     char path[128], out[4096];
-    assert_int_equal(
-        import(out, sizeof(out), "--own-address not-an-address %s", mbox_path(path, sizeof(path))),
-        64);
-    contains(out, "--own-address takes an address");
-    assert_int_equal(import(out, sizeof(out), "%s --own-address", mbox_path(path, sizeof(path))),
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "--own-address not-an-address %s",
+                                    mbox_path(path, sizeof(path))),
                      64);
+    import_env_expect(out, "--own-address takes an address");
+    assert_int_equal(
+        import_env_run(&fx, out, sizeof(out), "%s --own-address", mbox_path(path, sizeof(path))),
+        64);
 }
 
 int main(void)

@@ -24,77 +24,23 @@
 
 #include <cmocka.h>
 
-#include "harness.h"
+#include "import_env.h"
 
-struct fixture {
-    struct harness_db db;
-    PGconn *pg;
-    char dir[64]; /* the test's files */
-};
-
-static struct fixture fx;
+static struct import_env fx;
 
 static int setup(void **state)
 {
-    harness_db_create(&fx.db, "import_mail");
-    char out[4096];
-    if (harness_migrate(fx.db.url, out, sizeof(out)) != 0) {
-        fprintf(stderr, "migrate failed: %s\n", out);
-        return -1;
-    }
-    fx.pg = harness_pg(fx.db.url);
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/intake-import-XXXXXX");
-    if (!mkdtemp(fx.dir))
-        return -1;
     *state = &fx;
-    return 0;
+    return import_env_start(&fx, "import_mail");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    PQfinish(fx.pg);
-    harness_db_drop(&fx.db);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", fx.dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return import_env_stop(&fx);
 }
 
-static void write_file(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-/* Runs `intake import-mail ARGS` on the database at url; stdout and stderr in out. */
-__attribute__((format(printf, 4, 0))) static int import_into(const char *url, char *out, size_t cap,
-                                                             const char *fmt, va_list ap)
-{
-    char args[1024], cmd[2048];
-    vsnprintf(args, sizeof(args), fmt, ap);
-    snprintf(cmd, sizeof(cmd), "INTAKE_DATABASE_URL='%s' INTAKE_CONFIG= %s import-mail %s 2>&1",
-             url, INTAKE_BINARY, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* The same on the test's database. */
-__attribute__((format(printf, 3, 4))) static int import(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = import_into(fx.db.url, out, cap, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* The same with the database down. */
+/* `intake import-mail ARGS` with the database down. */
 __attribute__((format(printf, 3, 4))) static int import_unreachable(char *out, size_t cap,
                                                                     const char *fmt, ...)
 {
@@ -102,15 +48,9 @@ __attribute__((format(printf, 3, 4))) static int import_unreachable(char *out, s
     harness_unreachable_db_url(url, sizeof(url));
     va_list ap;
     va_start(ap, fmt);
-    int rc = import_into(url, out, cap, fmt, ap);
+    int rc = import_env_run_on(url, out, cap, fmt, ap);
     va_end(ap);
     return rc;
-}
-
-static void contains(const char *out, const char *needle)
-{
-    if (!strstr(out, needle))
-        fail_msg("expected \"%s\" in:\n%s", needle, out);
 }
 
 /* The archive: the reply comes first, its original second (the archive is not in date order). */
@@ -180,16 +120,16 @@ static void test_mbox_import(void **state)
 {
     (void)state;
     char path[128], out[8192];
-    write_file(mbox_path(path, sizeof(path)), mbox_text, strlen(mbox_text));
-    assert_int_equal(import(out, sizeof(out), "%s", path), 0);
-    contains(out, "imported: 5 (4 new tickets, 0 sent by the desk)");
-    contains(out, "already there: 0");
-    contains(out, "refused: 1");
+    import_env_write(mbox_path(path, sizeof(path)), mbox_text, strlen(mbox_text));
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
+    import_env_expect(out, "imported: 5 (4 new tickets, 0 sent by the desk)");
+    import_env_expect(out, "already there: 0");
+    import_env_expect(out, "refused: 1");
     /* The third message, named by its number and byte offset, without its content. */
     const char *third = strstr(mbox_text, "From bob@");
     char where[96];
     snprintf(where, sizeof(where), "message 3 (byte offset %td): not a message", third - mbox_text);
-    contains(out, where);
+    import_env_expect(out, where);
     assert_null(strstr(out, "bob@example.com"));
 
     /* The reply was first in the archive and still joined its original's ticket. */
@@ -242,23 +182,11 @@ static void test_rerun_imports_nothing_new(void **state)
     (void)state;
     char path[128], out[8192];
     long before = harness_pg_long(fx.pg, "SELECT count(*) FROM messages");
-    assert_int_equal(import(out, sizeof(out), "%s", mbox_path(path, sizeof(path))), 0);
-    contains(out, "imported: 0 (0 new tickets, 0 sent by the desk)");
-    contains(out, "already there: 5");
-    contains(out, "refused: 1");
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", mbox_path(path, sizeof(path))), 0);
+    import_env_expect(out, "imported: 0 (0 new tickets, 0 sent by the desk)");
+    import_env_expect(out, "already there: 5");
+    import_env_expect(out, "refused: 1");
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages"), before);
-}
-
-/* Writes folder/name (text NULL: only makes the folder). */
-static void maildir_file(const char *folder, const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "%s/maildir/%s", fx.dir, folder);
-    mkdir(path, 0700);
-    if (!text)
-        return;
-    snprintf(path, sizeof(path), "%s/maildir/%s/%s", fx.dir, folder, name);
-    write_file(path, text, strlen(text));
 }
 
 /*
@@ -276,43 +204,47 @@ static void test_maildir_import(void **state)
         snprintf(path, sizeof(path), "%s/%s", fx.dir, dirs[i]);
         assert_int_equal(mkdir(path, 0700), 0);
     }
-    maildir_file("cur", "1709802000.M1P1.host:2,S",
-                 "From: Alice <alice@example.com>\nSubject: Re: printer broken\n"
-                 "Date: Thu, 07 Mar 2024 09:00:00 +0000\nMessage-ID: <reply2@example.com>\n"
-                 "In-Reply-To: <reply1@example.com>\n"
-                 "References: <orig1@example.com> <reply1@example.com>\n\nFixed now, thanks.\n");
-    maildir_file("new", "1709900000.M2P1.host", "\x89PNG\r\n\x1a\n\x00\x01binary");
-    maildir_file(".Support/cur", "1000.M3P1.host:2,S",
-                 "From: Frank <frank@example.com>\nSubject: Re: login fails\n"
-                 "Date: Sat, 09 Mar 2024 12:00:00 +0000\nMessage-ID: <f2@example.com>\n"
-                 "In-Reply-To: <f1@example.com>\n\nStill failing.\n");
-    maildir_file(".Support/new", "2000.M4P1.host",
-                 "From: Frank <frank@example.com>\nSubject: login fails\n"
-                 "Date: Fri, 08 Mar 2024 12:00:00 +0000\nMessage-ID: <f1@example.com>\n\n"
-                 "I cannot log in.\n");
+    import_env_maildir_file(
+        &fx, "cur", "1709802000.M1P1.host:2,S",
+        "From: Alice <alice@example.com>\nSubject: Re: printer broken\n"
+        "Date: Thu, 07 Mar 2024 09:00:00 +0000\nMessage-ID: <reply2@example.com>\n"
+        "In-Reply-To: <reply1@example.com>\n"
+        "References: <orig1@example.com> <reply1@example.com>\n\nFixed now, thanks.\n");
+    import_env_maildir_file(&fx, "new", "1709900000.M2P1.host", "\x89PNG\r\n\x1a\n\x00\x01binary");
+    import_env_maildir_file(&fx, ".Support/cur", "1000.M3P1.host:2,S",
+                            "From: Frank <frank@example.com>\nSubject: Re: login fails\n"
+                            "Date: Sat, 09 Mar 2024 12:00:00 +0000\nMessage-ID: <f2@example.com>\n"
+                            "In-Reply-To: <f1@example.com>\n\nStill failing.\n");
+    import_env_maildir_file(
+        &fx, ".Support/new", "2000.M4P1.host",
+        "From: Frank <frank@example.com>\nSubject: login fails\n"
+        "Date: Fri, 08 Mar 2024 12:00:00 +0000\nMessage-ID: <f1@example.com>\n\n"
+        "I cannot log in.\n");
     /* A folder of Maildirs (mbsync's layout) beside the Maildir++ ones. */
     snprintf(path, sizeof(path), "%s/maildir/Archive", fx.dir);
     assert_int_equal(mkdir(path, 0700), 0);
-    maildir_file("Archive/new", "500.M7P1.host",
-                 "From: Frank <frank@example.com>\nSubject: Re: login fails\n"
-                 "Date: Sun, 10 Mar 2024 12:00:00 +0000\nMessage-ID: <f3@example.com>\n"
-                 "In-Reply-To: <f2@example.com>\nReferences: <f1@example.com> <f2@example.com>\n"
-                 "\nWorks again.\n");
-    maildir_file("Archive/cur", "", NULL);
+    import_env_maildir_file(
+        &fx, "Archive/new", "500.M7P1.host",
+        "From: Frank <frank@example.com>\nSubject: Re: login fails\n"
+        "Date: Sun, 10 Mar 2024 12:00:00 +0000\nMessage-ID: <f3@example.com>\n"
+        "In-Reply-To: <f2@example.com>\nReferences: <f1@example.com> <f2@example.com>\n"
+        "\nWorks again.\n");
+    import_env_maildir_file(&fx, "Archive/cur", "", NULL);
     snprintf(path, sizeof(path), "%s/maildir/.Trash", fx.dir);
     assert_int_equal(mkdir(path, 0700), 0);
-    maildir_file(".Trash/cur", "3000.M5P1.host:2,ST",
-                 "From: Gina <gina@example.com>\nSubject: deleted\n"
-                 "Message-ID: <trash1@example.com>\n\nDeleted mail.\n");
-    maildir_file(".Trash/new", "3001.M6P1.host", "From: Gina <gina@example.com>\n\nx\n");
+    import_env_maildir_file(&fx, ".Trash/cur", "3000.M5P1.host:2,ST",
+                            "From: Gina <gina@example.com>\nSubject: deleted\n"
+                            "Message-ID: <trash1@example.com>\n\nDeleted mail.\n");
+    import_env_maildir_file(&fx, ".Trash/new", "3001.M6P1.host",
+                            "From: Gina <gina@example.com>\n\nx\n");
     snprintf(path, sizeof(path), "%s/maildir", fx.dir);
     long tickets = harness_pg_long(fx.pg, "SELECT count(*) FROM tickets");
-    assert_int_equal(import(out, sizeof(out), "%s", path), 0);
-    contains(out, "(Maildir, 5 messages)");
-    contains(out, "imported: 4 (1 new tickets, 0 sent by the desk)");
-    contains(out, "refused: 1");
-    contains(out, "(new/1709900000.M2P1.host): not a message");
-    contains(out, "folders left out: .Trash (");
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
+    import_env_expect(out, "(Maildir, 5 messages)");
+    import_env_expect(out, "imported: 4 (1 new tickets, 0 sent by the desk)");
+    import_env_expect(out, "refused: 1");
+    import_env_expect(out, "(new/1709900000.M2P1.host): not a message");
+    import_env_expect(out, "folders left out: .Trash (");
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages WHERE external_ref = "
                                             "'trash1@example.com'"),
                      0);
@@ -339,31 +271,34 @@ static void test_not_an_archive(void **state)
     char path[256], out[4096];
     snprintf(path, sizeof(path), "%s/one.eml", fx.dir);
     const char *one = "From: a@example.com\nSubject: hi\n\nhello\n";
-    write_file(path, one, strlen(one));
-    assert_int_equal(import(out, sizeof(out), "%s", path), 65);
-    contains(out, path);
-    contains(out, "not an mbox");
+    import_env_write(path, one, strlen(one));
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 65);
+    import_env_expect(out, path);
+    import_env_expect(out, "not an mbox");
     snprintf(path, sizeof(path), "%s/archive.mbox.gz", fx.dir);
-    write_file(path, "\x1f\x8b\x08\x00", 4);
-    assert_int_equal(import(out, sizeof(out), "%s", path), 65);
-    contains(out, "compressed");
+    import_env_write(path, "\x1f\x8b\x08\x00", 4);
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 65);
+    import_env_expect(out, "compressed");
     snprintf(path, sizeof(path), "%s/folder", fx.dir);
     assert_int_equal(mkdir(path, 0700), 0);
-    assert_int_equal(import(out, sizeof(out), "%s", path), 65);
-    contains(out, path);
-    contains(out, "not a Maildir");
-    assert_int_equal(import(out, sizeof(out), "%s/nowhere.mbox", fx.dir), 66);
-    contains(out, "nowhere.mbox: No such file or directory");
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 65);
+    import_env_expect(out, path);
+    import_env_expect(out, "not a Maildir");
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s/nowhere.mbox", fx.dir), 66);
+    import_env_expect(out, "nowhere.mbox: No such file or directory");
     /* A database that cannot be reached: try again later (75). */
     assert_int_equal(import_unreachable(out, sizeof(out), "%s", mbox_path(path, sizeof(path))), 75);
-    contains(out, "cannot reach the database; nothing was imported");
-    assert_int_equal(import(out, sizeof(out), "%s", ""), 64);
-    assert_int_equal(import(out, sizeof(out), "--frobnicate %s", path), 64);
-    assert_int_equal(import(out, sizeof(out), "--batch 0 %s", path), 64);
+    import_env_expect(out, "cannot reach the database; nothing was imported");
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", ""), 64);
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "--frobnicate %s", path), 64);
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "--batch 0 %s", path), 64);
 }
 
-/* An mbox of n small messages from 200 customers, every third a reply to the one before. */
-static void write_big_mbox(const char *path, int n)
+/*
+ * An mbox of n small messages from 200 customers, every third a reply to the
+ * one before; their Message-IDs are <TAGi@example.com>.
+ */
+static void write_big_mbox(const char *path, int n, const char *tag)
 {
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -372,10 +307,10 @@ static void write_big_mbox(const char *path, int n)
         fprintf(f,
                 "From c%d@example.com Mon Jan  6 10:00:00 2025\n"
                 "From: Customer <c%d@example.com>\nSubject: question %d\n"
-                "Date: Mon, 06 Jan 2025 10:%02d:%02d +0000\nMessage-ID: <big%d@example.com>\n",
-                customer, customer, i, i / 60 % 60, i % 60, i);
+                "Date: Mon, 06 Jan 2025 10:%02d:%02d +0000\nMessage-ID: <%s%d@example.com>\n",
+                customer, customer, i, i / 60 % 60, i % 60, tag, i);
         if (i % 3 == 2 && i >= 200)
-            fprintf(f, "In-Reply-To: <big%d@example.com>\n", i - 200);
+            fprintf(f, "In-Reply-To: <%s%d@example.com>\n", tag, i - 200);
         fprintf(f, "\nHello, this is question %d about my order.\n\n", i);
     }
     fclose(f);
@@ -410,7 +345,20 @@ static pid_t start_and_wait_for_progress(const char *path)
     return pid;
 }
 
-#define BIG "SELECT count(*) FROM messages WHERE external_ref LIKE 'big%@example.com'"
+/* Every message with its source, every ticket with its messages. */
+static void expect_nothing_half_stored(void)
+{
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages m WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM message_sources s WHERE s.message_id "
+                                            "= m.id)"),
+                     0);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
+                                            "(SELECT 1 FROM messages m WHERE m.ticket_id = t.id)"),
+                     0);
+}
+
+#define BIG  "SELECT count(*) FROM messages WHERE external_ref LIKE 'big%@example.com'"
+#define GONE "SELECT count(*) FROM messages WHERE external_ref LIKE 'gone%@example.com'"
 
 /*
  * Waits for the import's connections to end: a batch the killed client had
@@ -436,7 +384,7 @@ static void test_interrupted_and_killed_imports_resume(void **state)
     char path[256], out[8192];
     const int n = 3000;
     snprintf(path, sizeof(path), "%s/big.mbox", fx.dir);
-    write_big_mbox(path, n);
+    write_big_mbox(path, n, "big");
     signal(SIGPIPE, SIG_IGN);
 
     pid_t pid = start_and_wait_for_progress(path);
@@ -456,19 +404,12 @@ static void test_interrupted_and_killed_imports_resume(void **state)
     wait_for_backends();
     long after_kill = harness_pg_long(fx.pg, BIG);
     assert_true(after_kill >= after_int);
-    /* Nothing half-stored: every message with its source, every ticket with its messages. */
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM messages m WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM message_sources s WHERE s.message_id "
-                                            "= m.id)"),
-                     0);
-    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM tickets t WHERE NOT EXISTS "
-                                            "(SELECT 1 FROM messages m WHERE m.ticket_id = t.id)"),
-                     0);
+    expect_nothing_half_stored();
 
-    assert_int_equal(import(out, sizeof(out), "%s", path), 0);
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
     char want[64];
     snprintf(want, sizeof(want), "already there: %ld", after_kill);
-    contains(out, want);
+    import_env_expect(out, want);
     assert_int_equal(harness_pg_long(fx.pg, BIG), n);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM (SELECT external_ref FROM "
                                             "messages GROUP BY 1 HAVING count(*) > 1) d"),
@@ -487,6 +428,61 @@ static void test_interrupted_and_killed_imports_resume(void **state)
 }
 
 /* The shared corpus, every file one message of an mbox (mboxrd-escaped). */
+/*
+ * The database ends the import's connections mid-run (as a crash or a
+ * failover does): the import stops with 75 (try again later) and says so,
+ * what it stored is whole, and the next run stores the rest, every message
+ * exactly once.
+ */
+static void test_database_gone_mid_import(void **state)
+{
+    (void)state;
+    char path[256], out[8192], log[300];
+    const int n = 3000;
+    snprintf(path, sizeof(path), "%s/gone.mbox", fx.dir);
+    write_big_mbox(path, n, "gone");
+    snprintf(log, sizeof(log), "%s/gone.log", fx.dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        setenv("INTAKE_DATABASE_URL", fx.db.url, 1);
+        unsetenv("INTAKE_CONFIG");
+        execl(INTAKE_BINARY, INTAKE_BINARY, "import-mail", "--batch", "20", path, (char *)NULL);
+        _exit(127);
+    }
+    /* Once some of it is stored, the server ends every connection of the import. */
+    assert_true(
+        harness_pg_wait(fx.pg,
+                        "SELECT least(count(*), 1) FROM messages WHERE external_ref LIKE 'gone%'",
+                        1) == 1);
+    harness_pg_exec(fx.pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                           "datname = current_database() AND application_name = 'intake-command'");
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    size_t len = fread(out, 1, sizeof(out) - 1, f);
+    out[len] = '\0';
+    fclose(f);
+    wait_for_backends();
+    long stored = harness_pg_long(fx.pg, GONE);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 75)
+        fail_msg("expected exit 75 after %ld of %d messages, got status %d:\n%s", stored, n, st,
+                 out);
+    import_env_expect(out, "the database went away");
+    assert_true(stored < n);
+    expect_nothing_half_stored();
+
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
+    assert_int_equal(harness_pg_long(fx.pg, GONE), n);
+    assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM (SELECT external_ref FROM "
+                                            "messages GROUP BY 1 HAVING count(*) > 1) d"),
+                     0);
+}
+
 static void test_corpus_as_mbox(void **state)
 {
     (void)state;
@@ -534,17 +530,17 @@ static void test_corpus_as_mbox(void **state)
     fclose(mbox);
     assert_true(files > 20);
     long before = harness_pg_long(fx.pg, "SELECT count(*) FROM messages");
-    assert_int_equal(import(out, sizeof(out), "%s", path), 0);
+    assert_int_equal(import_env_run(&fx, out, sizeof(out), "%s", path), 0);
     char want[64];
     snprintf(want, sizeof(want), "(mbox, %d messages)", files);
-    contains(out, want);
-    contains(out, "refused: 0");
+    import_env_expect(out, want);
+    import_env_expect(out, "refused: 0");
     long imported = harness_pg_long(fx.pg, "SELECT count(*) FROM messages") - before;
     snprintf(want, sizeof(want), "imported: %ld (", imported);
-    contains(out, want);
+    import_env_expect(out, want);
     /* The rest share a Message-ID with a file before them. */
     snprintf(want, sizeof(want), "already there: %ld", files - imported);
-    contains(out, want);
+    import_env_expect(out, want);
     assert_int_equal(harness_pg_long(fx.pg, "SELECT count(*) FROM outbox"), 0);
 }
 
@@ -556,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_maildir_import),
         cmocka_unit_test(test_not_an_archive),
         cmocka_unit_test(test_interrupted_and_killed_imports_resume),
+        cmocka_unit_test(test_database_gone_mid_import),
         cmocka_unit_test(test_corpus_as_mbox),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -8,16 +8,20 @@
  * A listen port that is taken makes `intake serve` exit non-zero saying so.
  * Each request's lines name its id, which the answer's X-Request-Id gives.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -293,6 +297,84 @@ static void test_request_ids_name_the_lines(void **state)
     }
 }
 
+/*
+ * The raw answer head to a WebSocket handshake on the chat path, sent by
+ * hand so that the test sees the 101's own headers (malloc'd); request_id
+ * NULL sends no X-Request-Id.
+ */
+static char *chat_handshake(int port, const char *request_id)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    char req[1024], id[160] = "";
+    if (request_id)
+        snprintf(id, sizeof(id), "X-Request-Id: %s\r\n", request_id);
+    int n = snprintf(req, sizeof(req),
+                     "GET /v1/chat HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: intake-chat.v1\r\n"
+                     "Origin: http://shop.example\r\n%s\r\n",
+                     port, id);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    char *head = calloc(1, 4096);
+    size_t got = 0;
+    while (got < 4095 && !strstr(head, "\r\n\r\n")) {
+        ssize_t r = read(fd, head + got, 4095 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return head;
+}
+
+/* The value of the answer head's X-Request-Id (any case) into out; false when there is none. */
+static bool answered_request_id(const char *head, char *out, size_t cap)
+{
+    const char *h = strcasestr(head, "\r\nX-Request-Id:");
+    if (!h)
+        return false;
+    h += strlen("\r\nX-Request-Id:");
+    h += strspn(h, " ");
+    snprintf(out, cap, "%.*s", (int)strcspn(h, "\r\n"), h);
+    return true;
+}
+
+/*
+ * The chat's WebSocket handshake has a request id as every HTTP request
+ * does: the client's when it is safe, else one of ours, in the 101's
+ * X-Request-Id.
+ */
+static void test_websocket_handshake_request_id(void **state)
+{
+    struct harness_env *env = *state;
+    struct harness_gateway gw;
+    harness_gateway_start_config(
+        &gw, env->db.url,
+        "{\"channels\":{\"chat\":{\"allowed_origins\":[\"http://shop.example\"]}}}", NULL);
+    char id[80];
+    char *head = chat_handshake(gw.port, "chat-lb-42");
+    if (strncmp(head, "HTTP/1.1 101", 12))
+        fail_msg("no 101 to the handshake: %s", head);
+    assert_true(answered_request_id(head, id, sizeof(id)));
+    assert_string_equal(id, "chat-lb-42");
+    free(head);
+    head = chat_handshake(gw.port, NULL);
+    assert_true(answered_request_id(head, id, sizeof(id)));
+    assert_true(made_here(id));
+    free(head);
+    head = chat_handshake(gw.port, "x\" request=FORGED");
+    assert_true(answered_request_id(head, id, sizeof(id)));
+    assert_true(made_here(id));
+    free(head);
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+    assert_int_equal(harness_count_lines(gw.log_path, "FORGED"), 0);
+    unlink(gw.log_path);
+}
+
 static int setup(void **state)
 {
     static struct harness_env env;
@@ -314,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_a_closed_connection_is_the_database_going_away),
         cmocka_unit_test(test_a_taken_port_is_said_plainly),
         cmocka_unit_test(test_request_ids_name_the_lines),
+        cmocka_unit_test(test_websocket_handshake_request_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

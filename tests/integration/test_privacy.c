@@ -9,6 +9,7 @@
  * nothing, and neither does either command while the database is away
  * (exit 69).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "dump_check.h"
 #include "harness.h"
 #include "phone_webhooks.h"
 #include "ws_client.h"
@@ -133,33 +135,6 @@ static int customer(const char *args, char **out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Whether the dump holds s as text or, in hex, inside a bytea. */
-static bool holds(const char *dump_text, const char *s)
-{
-    char hex[256] = "";
-    for (size_t i = 0; s[i] && i < 120; i++)
-        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
-    return strstr(dump_text, s) || strstr(dump_text, hex);
-}
-
-/* The whole database's rows as pg_dump writes them (malloc'd). */
-static char *dump(void)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "pg_dump --data-only '%s'", env.db.url);
-    FILE *p = popen(cmd, "r");
-    size_t cap = 1 << 22, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    assert_int_equal(pclose(p), 0);
-    return buf;
-}
-
 static void test_export_holds_everything(void **state)
 {
     (void)state;
@@ -238,9 +213,9 @@ static void test_erase_leaves_nothing_of_theirs(void **state)
 {
     (void)state;
     long tickets = harness_pg_long(env.pg, "SELECT count(*) FROM tickets");
-    char *before = dump();
+    char *before = dump_check_rows(env.db.url);
     for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
-        if (!holds(before, theirs[i]))
+        if (!dump_check_holds(before, theirs[i]))
             fail_msg("the fixture lacks %s before the erase", theirs[i]);
     free(before);
 
@@ -249,12 +224,12 @@ static void test_erase_leaves_nothing_of_theirs(void **state)
     assert_non_null(strstr(out, "erased the personal data of C-"));
     free(out);
 
-    char *after = dump();
+    char *after = dump_check_rows(env.db.url);
     for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++)
-        if (holds(after, theirs[i]))
+        if (dump_check_holds(after, theirs[i]))
             fail_msg("%s is still in the database after the erase", theirs[i]);
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-        if (!holds(after, others[i]))
+        if (!dump_check_holds(after, others[i]))
             fail_msg("the other customer's %s went too", others[i]);
     free(after);
     /* The tickets stay, anonymous, with their times and ratings. */
@@ -268,6 +243,76 @@ static void test_erase_leaves_nothing_of_theirs(void **state)
     free(out);
 }
 
+struct racing_contact {
+    const char *json;
+    long status;
+};
+
+static void *post_racing_contact(void *arg)
+{
+    struct racing_contact *rc = arg;
+    struct harness_response r;
+    harness_post_contact(&env.gw, rc->json, &r);
+    rc->status = r.status;
+    harness_response_free(&r);
+    return NULL;
+}
+
+/*
+ * A contact that arrives while its customer is being erased waits for the
+ * erase and starts a new customer record with a new ticket: nothing of it
+ * joins the erased record or its anonymous tickets.
+ */
+static void test_contact_during_erase_starts_a_new_record(void **state)
+{
+    (void)state;
+    free(harness_post_new_contact(&env.gw, "{\"external_id\":\"RACE-1\",\"customer\":{"
+                                           "\"email\":\"race.person@example.net\"},"
+                                           "\"body\":\"RACE-BEFORE\"}"));
+    char *old = harness_pg_text(env.pg, "SELECT customer_id::text FROM customer_identities "
+                                        "WHERE value = 'race.person@example.net'");
+    /* The erase holds its locks, uncommitted, while the contact comes in. */
+    PGconn *eraser = harness_pg(env.db.url);
+    harness_pg_exec(eraser, "BEGIN");
+    harness_pg_exec(eraser, "SELECT intake_customer_erase('race.person@example.net', 'test')");
+    struct racing_contact rc = {"{\"external_id\":\"RACE-2\",\"customer\":{\"email\":"
+                                "\"race.person@example.net\",\"name\":\"Race Person\"},"
+                                "\"body\":\"RACE-AFTER\"}",
+                                0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, post_racing_contact, &rc), 0);
+    assert_int_equal(harness_pg_wait(env.pg,
+                                     "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                     "current_database() AND wait_event_type = 'Lock'",
+                                     1),
+                     1);
+    harness_pg_exec(eraser, "COMMIT");
+    PQfinish(eraser);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(rc.status, 201);
+
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT t.customer_id::text FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+             "WHERE m.body LIKE '%%RACE-AFTER%%' AND t.personal_data_erased_at IS NULL "
+             "AND t.customer_id <> %s",
+             old);
+    char *fresh = harness_pg_text(env.pg, sql);
+    assert_non_null(fresh);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM customers c JOIN customer_identities i ON i.customer_id = c.id "
+             "WHERE c.id = %s AND c.erased_at IS NULL AND i.value = 'race.person@example.net'",
+             fresh);
+    assert_int_equal(harness_pg_long(env.pg, sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM tickets WHERE customer_id = %s "
+             "AND personal_data_erased_at IS NULL",
+             old);
+    assert_int_equal(harness_pg_long(env.pg, sql), 0);
+    free(fresh);
+    free(old);
+}
+
 /* The database is away: exit 69 with a clear message, and no file is written. */
 static void test_database_down_changes_nothing(void **state)
 {
@@ -277,6 +322,8 @@ static void test_database_down_changes_nothing(void **state)
     int fd = mkstemp(zip);
     close(fd);
     unlink(zip);
+    long erasures = harness_pg_long(env.pg, "SELECT count(*) FROM audit_log "
+                                            "WHERE action = 'customer.erase'");
     const char *verbs[] = {"export C-000001 --output", "erase C-000001 --yes"};
     for (size_t i = 0; i < 2; i++) {
         snprintf(cmd, sizeof(cmd), "INTAKE_CONFIG= INTAKE_DATABASE_URL='%s' %s customer %s %s 2>&1",
@@ -294,7 +341,7 @@ static void test_database_down_changes_nothing(void **state)
     assert_int_equal(access(zip, F_OK), -1);
     assert_int_equal(harness_pg_long(env.pg, "SELECT count(*) FROM audit_log "
                                              "WHERE action = 'customer.erase'"),
-                     1);
+                     erasures);
 }
 
 int main(void)
@@ -303,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_export_holds_everything),
         cmocka_unit_test(test_refusals_change_nothing),
         cmocka_unit_test(test_erase_leaves_nothing_of_theirs),
+        cmocka_unit_test(test_contact_during_erase_starts_a_new_record),
         cmocka_unit_test(test_database_down_changes_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

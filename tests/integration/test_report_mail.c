@@ -177,11 +177,60 @@ static void test_bad_settings_are_named(void **state)
     assert_null(strstr(out, "lead@example.com"));
 }
 
+/*
+ * The month falls due while the mail server is away: each recipient's mail
+ * is queued once, retried, and delivered once when the server is back; no
+ * second mailing is made for the period meanwhile.
+ */
+static void test_mail_server_away_when_due(void **state)
+{
+    (void)state;
+    PGconn *c = harness_pg(db.url);
+    harness_pg_exec(c, "DELETE FROM report_mailings; DELETE FROM outbox");
+    int port = harness_free_port(); /* nobody listens there yet */
+    char config[1024];
+    snprintf(config, sizeof(config),
+             "{\"smtp\": {\"url\": \"smtp://127.0.0.1:%d\", \"starttls\": \"no\"},"
+             " \"outbox\": {\"backoff_seconds\": 1},"
+             " \"escalation\": {\"scan_seconds\": 1},"
+             " \"reports\": {\"recipients\": [\"lead@example.com\", \"boss@example.com\"],"
+             "  \"from\": \"desk@example.com\", \"schedule\": \"monthly:1\","
+             "  \"timezone\": \"UTC\"}}",
+             port);
+    struct harness_gateway gw;
+    harness_gateway_start_config(&gw, db.url, config, NULL);
+    /* Queued, and tried at least twice against the closed port. */
+    int tries = 0;
+    for (; tries < 200; tries++) {
+        if (harness_pg_long(c, "SELECT count(*) FROM outbox WHERE kind = 'mail' AND attempts >= 2 "
+                               "AND status <> 'sent'") == 2)
+            break;
+        usleep(100 * 1000);
+    }
+    if (tries == 200)
+        fail_msg("the report mails were not queued and retried while the server was away");
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM report_mailings"), 2);
+
+    struct harness_smtp back;
+    harness_smtp_start(&back, port);
+    assert_int_equal(harness_smtp_wait(&back, 2, 30000), 2);
+    sleep(2); /* more turns of the poller and the outbox: nothing more goes out */
+    assert_int_equal(harness_gateway_stop(&gw), 0);
+    assert_int_equal(harness_smtp_wait(&back, 3, 0), 2);
+    harness_smtp_stop(&back);
+    assert_int_equal(harness_pg_long(c, "SELECT count(*) FROM report_mailings"), 2);
+    assert_int_equal(
+        harness_pg_long(c, "SELECT count(*) FROM outbox WHERE kind = 'mail' AND status = 'sent'"),
+        2);
+    PQfinish(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_recipient_gets_the_month_once),
         cmocka_unit_test(test_bad_settings_are_named),
+        cmocka_unit_test(test_mail_server_away_when_due),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "dump_check.h"
 #include "harness.h"
 
 static struct harness_db db;
@@ -176,39 +177,13 @@ static json_t *report(void)
     return r;
 }
 
-static char *dump(void)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "pg_dump --data-only '%s'", db.url);
-    FILE *p = popen(cmd, "r");
-    size_t cap = 1 << 22, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    assert_int_equal(pclose(p), 0);
-    return buf;
-}
-
-/* Whether the dump holds s as text or, in hex, inside a bytea. */
-static bool holds(const char *dump_text, const char *s)
-{
-    char hex[256] = "";
-    for (size_t i = 0; s[i] && i < 120; i++)
-        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
-    return strstr(dump_text, s) || strstr(dump_text, hex);
-}
-
 static void test_retention_on_two_gateways(void **state)
 {
     (void)state;
     make_data();
-    char *before = dump();
+    char *before = dump_check_rows(db.url);
     for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
-        if (!holds(before, gone[i]))
+        if (!dump_check_holds(before, gone[i]))
             fail_msg("the fixture lacks %s", gone[i]);
     free(before);
     json_t *report_before = report();
@@ -239,12 +214,12 @@ static void test_retention_on_two_gateways(void **state)
     assert_int_equal(harness_gateway_stop(&one), 0);
     assert_int_equal(harness_gateway_stop(&two), 0);
 
-    char *after = dump();
+    char *after = dump_check_rows(db.url);
     for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
-        if (holds(after, gone[i]))
+        if (dump_check_holds(after, gone[i]))
             fail_msg("%s is still in the database after retention", gone[i]);
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-        if (!holds(after, kept[i]))
+        if (!dump_check_holds(after, kept[i]))
             fail_msg("retention removed %s, which is not due", kept[i]);
     free(after);
     /* Each piece once: Alice erased whole, two tickets, one raw message, one attachment. */
@@ -348,7 +323,7 @@ static void test_retention_reaches_what_has_no_ticket(void **state)
                                          "WHERE erased_at IS NOT NULL"),
                      erased_before + 2);
 
-    char *after = dump();
+    char *after = dump_check_rows(db.url);
     static const char *const idle_gone[] = {"Frank Idle",  "frank-idle@example.test",
                                             "Grace Gone",  "idle-grace@example.test",
                                             "Visitor Old", "visitor-old@example.test"};
@@ -357,10 +332,10 @@ static void test_retention_reaches_what_has_no_ticket(void **state)
         "IVY-TEXT",     "judy-idle@example.test",    "Visitor New", "visitor-new@example.test",
         "Agent Stream", "retention-bob@example.test"};
     for (size_t i = 0; i < sizeof(idle_gone) / sizeof(idle_gone[0]); i++)
-        if (holds(after, idle_gone[i]))
+        if (dump_check_holds(after, idle_gone[i]))
             fail_msg("%s is still in the database after retention", idle_gone[i]);
     for (size_t i = 0; i < sizeof(idle_kept) / sizeof(idle_kept[0]); i++)
-        if (!holds(after, idle_kept[i]))
+        if (!dump_check_holds(after, idle_kept[i]))
             fail_msg("retention removed %s, which is not due", idle_kept[i]);
     free(after);
     /* Each erased customer is in the trail by number. */

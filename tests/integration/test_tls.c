@@ -418,12 +418,7 @@ static int run_with_pair(const char *cmd, const char *cert, const char *key, cha
              "INTAKE_LISTEN=127.0.0.1:%d INTAKE_PUBLIC_URL=https://127.0.0.1 "
              "INTAKE_TLS_CERT_FILE=%s INTAKE_TLS_KEY_FILE=%s timeout 20 %s %s 2>&1",
              HARNESS_TOKEN, db.url, harness_free_port(), cert, key, INTAKE_BINARY, cmd);
-    FILE *p = popen(line, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return harness_shell(line, out, cap);
 }
 
 static void test_weak_or_broken_pairs_are_refused_before_serving(void **state)

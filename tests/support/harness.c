@@ -659,12 +659,26 @@ int harness_ingest_email(const char *db_url, const char *raw, char *output, size
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "INTAKE_DATABASE_URL='%s' INTAKE_CONFIG= %s ingest-email < %s 2>&1",
              db_url, INTAKE_BINARY, in_path);
-    FILE *p = popen(cmd, "r");
-    size_t n = p && output ? fread(output, 1, output_len - 1, p) : 0;
-    if (output)
-        output[n] = '\0';
-    int st = p ? pclose(p) : -1;
+    int rc = harness_shell(cmd, output, output_len);
     unlink(in_path);
+    return rc;
+}
+
+int harness_shell(const char *command_line, char *out, size_t cap)
+{
+    FILE *p = popen(command_line, "r");
+    if (!p)
+        fail_msg("cannot run: %s", command_line);
+    size_t n = 0;
+    if (out) {
+        n = fread(out, 1, cap - 1, p);
+        out[n] = '\0';
+    } else {
+        char sink[4096];
+        while (fread(sink, 1, sizeof(sink), p) > 0)
+            ;
+    }
+    int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

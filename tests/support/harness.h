@@ -149,6 +149,12 @@ char *harness_imap_command(struct harness_imap *imap, const char *command);
 char *harness_imap_command_bearer(struct harness_imap *imap, const char *bearer,
                                   const char *command);
 
+/*
+ * Runs a shell command line (append 2>&1 to catch stderr too); its exit
+ * status (-1 when it did not exit), its output in out when out is not NULL.
+ */
+int harness_shell(const char *command_line, char *out, size_t cap);
+
 /* Runs `intake ingest-email` on the given bytes against db_url; returns its exit status. */
 int harness_ingest_email(const char *db_url, const char *raw, char *output, size_t output_len);
 

@@ -10,6 +10,9 @@ GET /control?KNOB=VALUE..., GET /stats. Knobs:
   lifetime=S        access tokens issued from now on live S seconds (default 3600)
   revoke=1|0        the refresh token is refused with invalid_grant (1) or good again (0)
   down=1|0          the token endpoint answers 503 (1) or works (0)
+  garbage=KIND|0    the token endpoint answers 200 with something that is no token:
+                    html (a sign-in page), truncated (JSON cut off), empty (an empty
+                    token), array (JSON that is not an object); 0 works again
   expire_access=1   every access token issued so far stops being active
   refresh=TOKEN     the refresh token that is accepted from now on
   rotate=1|0        each refresh answers a new refresh token, and only the newest is good
@@ -36,6 +39,7 @@ class State:
         self.lifetime = 3600
         self.revoked = False
         self.down = False
+        self.garbage = None
         self.access = {}  # token -> expiry (epoch seconds)
         self.serial = 0
         self.device_script = ["ok"]
@@ -52,6 +56,24 @@ def answer(handler, status, doc):
     body = json.dumps(doc).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+GARBAGE = {
+    "html": ("text/html", b"<html><body>Sign in to continue. at-leak-1</body></html>"),
+    "truncated": ("application/json", b'{"access_token": "at-leak-2", "expires_in": 36'),
+    "empty": ("application/json", b'{"access_token": "", "token_type": "Bearer"}'),
+    "array": ("application/json", b'["at-leak-3"]'),
+}
+
+
+def garbage(handler, kind):
+    """A 200 that carries no usable token (the text is never to reach a log)."""
+    ctype, body = GARBAGE[kind]
+    handler.send_response(200)
+    handler.send_header("Content-Type", ctype)
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
@@ -125,6 +147,9 @@ class Handler(BaseHTTPRequestHandler):
                     "expires_in": 60, "interval": 1})
             if path.endswith("/token"):
                 grant = form.get("grant_type", "")
+                if s.garbage and grant == "refresh_token":
+                    s.token_requests.append(time.time())
+                    return garbage(self, s.garbage)
                 if grant == "refresh_token":
                     return answer(self, *refresh_grant(s, form))
                 if grant == "urn:ietf:params:oauth:grant-type:device_code":
@@ -144,6 +169,8 @@ class Handler(BaseHTTPRequestHandler):
                         s.revoked = v == "1"
                     elif k == "down":
                         s.down = v == "1"
+                    elif k == "garbage":
+                        s.garbage = v if v in GARBAGE else None
                     elif k == "expire_access":
                         s.access = {t: 0 for t in s.access}
                     elif k == "refresh":
