@@ -85,6 +85,7 @@ struct gw_config {
     int outbox_backoff_s; /* first retry delay; doubles per attempt */
     int outbox_poll_ms;
     int outbox_lease_s; /* a claimed row returns to the pool after this */
+    int outbox_probe_s; /* a receiver away is tried with one waiting row this often */
 
     /* "smtp": outbound mail; NULL host: not configured (deliveries by SMTP are skipped). */
     char *smtp_hostport; /* "host:port" from smtp://host:port */

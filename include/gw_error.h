@@ -23,6 +23,7 @@ enum gw_err {
     GW_ERR_SHUTTING_DOWN,  /* not accepting new work */
     GW_ERR_BUSY,           /* queue full: retry later */
     GW_ERR_DELIVERY,       /* an outbound delivery failed */
+    GW_ERR_UNREACHABLE,    /* an outbound delivery's receiver did not answer, or was unavailable */
     GW_ERR__COUNT
 };
 

@@ -425,6 +425,7 @@ const struct gw_cfg_key gw_cfg_keys[] = {
     INT("outbox.backoff_seconds", outbox_backoff_s, 1, 86400),
     INT("outbox.poll_ms", outbox_poll_ms, 10, 60000),
     INT("outbox.lease_seconds", outbox_lease_s, 5, 86400),
+    INT("outbox.probe_seconds", outbox_probe_s, 1, 3600),
 
     SECTION("classification"),
     {.path = "classification.categories", .type = GW_CFG_HOOK, .hook = categories_hook},

@@ -16,6 +16,7 @@ static const char *const messages[GW_ERR__COUNT] = {
     [GW_ERR_SHUTTING_DOWN] = "shutting down",
     [GW_ERR_BUSY] = "busy",
     [GW_ERR_DELIVERY] = "delivery failed",
+    [GW_ERR_UNREACHABLE] = "receiver unreachable",
 };
 
 const char *gw_strerror(enum gw_err err)

@@ -26,6 +26,16 @@ GW_MUST_USE enum gw_err gw_register_prepare(PGconn *conn);
 GW_MUST_USE enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
                                           struct gw_intake_job **jobs, size_t n);
 
+/*
+ * The same, the jobs registered in the order given (gw_register_batch takes
+ * its locks in name order, which may reorder the jobs of different keys):
+ * for a single caller replaying what came in order (the spool). The batch
+ * may wait for a worker's in a circle; PostgreSQL breaks that and the batch
+ * runs again.
+ */
+GW_MUST_USE enum gw_err gw_register_in_order(PGconn *conn, const struct gw_config *cfg,
+                                             struct gw_intake_job **jobs, size_t n);
+
 /* The JSON document intake_register() takes; malloc'd, the caller frees it. */
 char *gw_register_document(const struct gw_config *cfg, const struct gw_contact *contact);
 

@@ -20,6 +20,11 @@ void gw_smtp_init(void);
 /* True when an SMTP server is configured. */
 int gw_smtp_configured(const struct gw_config *cfg);
 
+/*
+ * GW_ERR_UNREACHABLE when the server could not be reached (no session) or
+ * said it cannot take mail now (421); GW_ERR_DELIVERY when it answered and
+ * refused the recipient or the message.
+ */
 GW_MUST_USE enum gw_err gw_smtp_send(const struct gw_config *cfg, const char *mail_from,
                                      const char *rcpt_to, const char *message, char *why,
                                      size_t why_len);

@@ -4,6 +4,29 @@
 #include <curl/curl.h>
 #include <stdio.h>
 
+int gw_curl_unreachable(int curl_code)
+{
+    switch ((CURLcode)curl_code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Statuses that say "not now" about the receiver rather than "no" about the request. */
+static int status_unavailable(long status)
+{
+    return status == 408 || status == 429 || status == 502 || status == 503 || status == 504;
+}
+
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
 {
     (void)ptr;
@@ -47,11 +70,11 @@ enum gw_err gw_http_post(void *handle, const struct gw_http_post *post, char *wh
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
         snprintf(why, why_len, "%s", curl_easy_strerror(rc));
-        return GW_ERR_DELIVERY;
+        return gw_curl_unreachable(rc) ? GW_ERR_UNREACHABLE : GW_ERR_DELIVERY;
     }
     if (status < 200 || status > 299) {
         snprintf(why, why_len, "HTTP %ld", status);
-        return GW_ERR_DELIVERY;
+        return status_unavailable(status) ? GW_ERR_UNREACHABLE : GW_ERR_DELIVERY;
     }
     return GW_OK;
 }

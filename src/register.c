@@ -554,8 +554,8 @@ static bool order_by_lock(struct gw_intake_job **jobs, size_t n)
     return true;
 }
 
-enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
-                              struct gw_intake_job **jobs_in, size_t n)
+static enum gw_err register_jobs(PGconn *conn, const struct gw_config *cfg,
+                                 struct gw_intake_job **jobs_in, size_t n, bool by_lock)
 {
     if (n == 0)
         return GW_OK;
@@ -565,7 +565,7 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
         return GW_OK;
     }
     memcpy(jobs, jobs_in, n * sizeof(*jobs));
-    if (n > 1 && !order_by_lock(jobs, n)) {
+    if (by_lock && n > 1 && !order_by_lock(jobs, n)) {
         free(jobs);
         fail_all(jobs_in, n, GW_ERR_NOMEM);
         return GW_OK;
@@ -640,4 +640,16 @@ enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
     free(docs);
     free(jobs);
     return ret;
+}
+
+enum gw_err gw_register_batch(PGconn *conn, const struct gw_config *cfg,
+                              struct gw_intake_job **jobs, size_t n)
+{
+    return register_jobs(conn, cfg, jobs, n, true);
+}
+
+enum gw_err gw_register_in_order(PGconn *conn, const struct gw_config *cfg,
+                                 struct gw_intake_job **jobs, size_t n)
+{
+    return register_jobs(conn, cfg, jobs, n, false);
 }

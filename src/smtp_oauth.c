@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "gw_config.h"
+#include "gw_http_send.h"
 #include "gw_oauth.h"
 #include "gw_smtp_send.h"
 
@@ -118,6 +119,8 @@ enum gw_err gw_smtp_send_xoauth2(const struct gw_config *cfg, const char *mail_f
         if (rc == CURLE_OK)
             return GW_OK;
         set_why(why, why_len, rc, errbuf, code);
+        if (code == 421 || (code == 0 && gw_curl_unreachable(rc)))
+            return GW_ERR_UNREACHABLE; /* the server away, as in gw_smtp_send */
         if (!refused)
             return GW_ERR_DELIVERY;
     }

@@ -11,6 +11,7 @@
 
 #include <auth-client.h>
 #include <libesmtp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +57,15 @@ static void set_why(char *why, size_t n, const char *what, const smtp_status_t *
     }
     /* Server texts end in CRLF; keep the reason on one line. */
     why[strcspn(why, "\r\n")] = '\0';
+}
+
+/*
+ * No answer at all, or 421 (the server closing: it cannot take mail now):
+ * the server is away, not refusing this message.
+ */
+static bool server_away(const smtp_status_t *st)
+{
+    return !st || st->code == 0 || st->code == 421;
 }
 
 enum gw_err gw_smtp_send(const struct gw_config *cfg, const char *mail_from, const char *rcpt_to,
@@ -109,16 +119,20 @@ enum gw_err gw_smtp_send(const struct gw_config *cfg, const char *mail_from, con
     }
     if (!smtp_start_session(session)) {
         set_why(why, why_len, "SMTP session failed", NULL);
+        err = GW_ERR_UNREACHABLE;
         goto out;
     }
     const smtp_status_t *rs = smtp_recipient_status(rcpt);
     const smtp_status_t *ms = smtp_message_transfer_status(msg);
+    const smtp_status_t *bad = NULL;
     if (!rs || rs->code < 200 || rs->code > 299)
-        set_why(why, why_len, "recipient refused", rs);
+        set_why(why, why_len, "recipient refused", bad = rs);
     else if (!ms || ms->code < 200 || ms->code > 299)
-        set_why(why, why_len, "message refused", ms);
+        set_why(why, why_len, "message refused", bad = ms);
     else
         err = GW_OK;
+    if (err != GW_OK && server_away(bad))
+        err = GW_ERR_UNREACHABLE;
 out:
     smtp_destroy_session(session);
     if (auth)

@@ -69,39 +69,97 @@ $fn$;
 -- are published in bulk above), oldest first, skipping rows another
 -- dispatcher holds; each claim is a lease of p_lease_s seconds, after which
 -- a row its dispatcher never finished is due again.
+--
+-- Besides, a probe for each receiver away (outbox_receivers) whose turn has
+-- come: its waiting row next due, tried now out of turn. A probe is not an
+-- attempt of its row (attempts stays; resume_at, in epoch seconds, is when
+-- the row was due, and the dispatcher puts it back there if the probe
+-- fails), so probing neither hurries a row to its last attempt nor keeps it
+-- from getting there. A receiver nothing waits for any more is forgotten.
+-- Nothing here waits for a lock: receivers and rows another dispatcher
+-- holds are skipped.
 CREATE OR REPLACE FUNCTION intake_outbox_claim(p_lease_s int, p_limit int)
-RETURNS TABLE (id bigint, kind text, channel text, payload text, attempts int)
+RETURNS TABLE (id bigint, kind text, channel text, payload text, attempts int,
+               resume_at double precision)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
+DECLARE
+    r        record;
+    v_id     bigint;
+    v_due    timestamptz;
+    v_probes bigint[] := '{}';
+    v_resume timestamptz[] := '{}';
 BEGIN
+    FOR r IN SELECT x.receiver FROM outbox_receivers x WHERE x.next_probe_at <= now()
+               FOR UPDATE SKIP LOCKED
+    LOOP
+        SELECT x.id, x.next_attempt_at INTO v_id, v_due FROM outbox x
+         WHERE x.receiver = r.receiver AND x.status = 'pending'
+         ORDER BY x.next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            -- Nothing waits (or another dispatcher holds what does: its
+            -- outcome names the receiver again if it is still away).
+            DELETE FROM outbox_receivers x WHERE x.receiver = r.receiver;
+        ELSIF v_due > now() THEN
+            v_probes := v_probes || v_id;
+            v_resume := v_resume || v_due;
+            -- The probe's outcome sets the next turn; a dispatcher that
+            -- dies probing leaves it to the lease.
+            UPDATE outbox_receivers x SET next_probe_at = now() + make_interval(secs => p_lease_s)
+             WHERE x.receiver = r.receiver;
+        END IF;
+        -- A row already due is tried below anyway: that try is the probe.
+    END LOOP;
     RETURN QUERY
-    UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,
+    UPDATE outbox o SET status = 'sending',
+           attempts = o.attempts + CASE WHEN o.id = ANY (v_probes) THEN 0 ELSE 1 END,
            next_attempt_at = now() + make_interval(secs => p_lease_s)
-     WHERE o.id IN (SELECT x.id FROM outbox x
-                     WHERE x.status IN ('pending', 'sending') AND x.kind <> 'agent_notify'
-                       AND x.next_attempt_at <= now()
-                     ORDER BY x.next_attempt_at LIMIT p_limit
-                       FOR UPDATE SKIP LOCKED)
-    RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts;
+     WHERE o.id IN (SELECT x.id FROM (
+                        SELECT x.id FROM outbox x
+                         WHERE x.status IN ('pending', 'sending') AND x.kind <> 'agent_notify'
+                           AND x.next_attempt_at <= now()
+                         ORDER BY x.next_attempt_at LIMIT p_limit
+                           FOR UPDATE SKIP LOCKED) x
+                    UNION ALL SELECT unnest(v_probes))
+    RETURNING o.id, o.kind, coalesce(o.channel, ''), o.payload::text, o.attempts,
+              (SELECT extract(epoch FROM p.due)::double precision
+                 FROM unnest(v_probes, v_resume) AS p(id, due) WHERE p.id = o.id);
 END
 $fn$;
 
 -- What a dispatcher's pass decided for the rows it claimed (p_claimed), in
 -- one statement: d = {sent: [id], skipped: [{id, why}], retry: [{id, delay,
--- why}], records: [{id, ref, subject, text}]}. A row retried p_max_attempts
--- times has failed. Sent mail is kept on its ticket as an outbound message
--- (its Message-ID is how replies find the ticket again); a reply, on the
--- ticket already, gets its mail's Message-ID. Every part reaches its rows
--- through p_claimed by key. PL/pgSQL, so its plan is made once per
--- connection: planned at every pass (as a SQL function is), the statement
--- took a share of the CPU the registering backend needs. A lasting plan made
--- while the tables were empty (a new database) would scan the whole outbox
--- on every pass as it grew: the dispatcher's connection plans without
--- sequential scans (src/outbox.c, gw_outbox_prepare).
+-- why, at, receiver, probe_after}], records: [{id, ref, subject, text}],
+-- reached: [receiver]}. A row retried p_max_attempts times has failed. A
+-- retry waits delay seconds, or, a probe's row, until at (epoch seconds:
+-- when it was due before the probe). Sent mail is kept on its ticket as an
+-- outbound message (its Message-ID is how replies find the ticket again); a
+-- reply, on the ticket already, gets its mail's Message-ID. Every part
+-- reaches its rows through p_claimed by key. PL/pgSQL, so its plan is made
+-- once per connection: planned at every pass (as a SQL function is), the
+-- statement took a share of the CPU the registering backend needs. A
+-- lasting plan made while the tables were empty (a new database) would scan
+-- the whole outbox on every pass as it grew: the dispatcher's connection
+-- plans without sequential scans (src/outbox.c, gw_outbox_prepare).
+--
+-- Receivers (outbox_receivers, db/0066): a retry naming a receiver could
+-- not reach it; the row keeps the name and the receiver is away, probed
+-- again after probe_after seconds. A receiver reached (a delivery it took
+-- or answered, in reached, or a row named after it sent) is back: its other
+-- waiting rows are due at once (woken).
 CREATE OR REPLACE FUNCTION intake_outbox_record(d jsonb, p_max_attempts int, p_claimed bigint[])
-RETURNS TABLE (sent bigint, skipped bigint, retried bigint, recorded bigint, linked bigint)
+RETURNS TABLE (sent bigint, skipped bigint, retried bigint, recorded bigint, linked bigint,
+               woken bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
+DECLARE
+    v_sent     bigint;
+    v_skipped  bigint;
+    v_retried  bigint;
+    v_recorded bigint;
+    v_linked   bigint;
+    v_woken    bigint := 0;
+    v_back     text[];
 BEGIN
     -- The dispatcher's connection commits without waiting for the WAL
     -- (src/outbox.c, gw_outbox_prepare), but a delivery that left is a fact
@@ -112,13 +170,12 @@ BEGIN
     IF jsonb_array_length(coalesce(d->'sent', '[]')) > 0 THEN
         PERFORM set_config('synchronous_commit', 'on', true);
     END IF;
-    RETURN QUERY
     WITH sent AS (
         UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,
                payload = payload - 'token'
          WHERE id = ANY (p_claimed)
            AND id IN (SELECT jsonb_array_elements_text(d->'sent')::bigint)
-        RETURNING id
+        RETURNING id, receiver
     ), skipped AS (
         UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why,
                payload = o.payload - 'token'
@@ -128,8 +185,12 @@ BEGIN
     ), retried AS (
         UPDATE outbox o SET status = CASE WHEN o.attempts >= p_max_attempts THEN 'failed'
                                           ELSE 'pending' END,
-               next_attempt_at = now() + make_interval(secs => r.delay), last_error = r.why
-          FROM jsonb_to_recordset(d->'retry') AS r(id bigint, delay int, why text)
+               next_attempt_at = CASE WHEN r.at IS NULL
+                                      THEN now() + make_interval(secs => r.delay)
+                                      ELSE greatest(to_timestamp(r.at), now()) END,
+               last_error = r.why, receiver = r.receiver
+          FROM jsonb_to_recordset(d->'retry')
+               AS r(id bigint, delay int, why text, at double precision, receiver text)
          WHERE o.id = ANY (p_claimed) AND o.id = r.id
         RETURNING o.id
     ), recorded AS (
@@ -155,8 +216,60 @@ BEGIN
     )
     SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM skipped),
            (SELECT count(*) FROM retried), (SELECT count(*) FROM recorded),
-           (SELECT count(*) FROM linked);
+           (SELECT count(*) FROM linked),
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(d->'reached', '[]'))
+                 UNION SELECT receiver FROM sent WHERE receiver IS NOT NULL)
+      INTO v_sent, v_skipped, v_retried, v_recorded, v_linked, v_back;
+    -- Receivers: nothing to do, the usual case, unless one is away.
+    IF EXISTS (SELECT 1 FROM outbox_receivers) THEN
+        v_woken := intake_outbox_receivers_back(v_back);
+    END IF;
+    IF jsonb_path_exists(d, '$.retry[*].receiver') THEN
+        PERFORM intake_outbox_receivers_away(d->'retry', v_back);
+    END IF;
+    RETURN QUERY SELECT v_sent, v_skipped, v_retried, v_recorded, v_linked, v_woken;
 END
+$fn$;
+
+-- Receivers reached again: no longer away, and the rows waiting for them
+-- due now. Takes no lock another dispatcher holds (a receiver another is
+-- forgetting, a row another has claimed): the other does that part.
+CREATE OR REPLACE FUNCTION intake_outbox_receivers_back(p_back text[]) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_woken bigint;
+BEGIN
+    WITH back AS (
+        DELETE FROM outbox_receivers x
+         WHERE x.receiver IN (SELECT y.receiver FROM outbox_receivers y
+                               WHERE y.receiver = ANY (p_back) FOR UPDATE SKIP LOCKED)
+        RETURNING x.receiver
+    ), woken AS (
+        UPDATE outbox o SET next_attempt_at = now()
+         WHERE o.id IN (SELECT x.id FROM outbox x
+                         WHERE x.receiver IN (SELECT receiver FROM back)
+                           AND x.status = 'pending' AND x.next_attempt_at > now()
+                           FOR UPDATE SKIP LOCKED)
+        RETURNING o.id
+    )
+    SELECT count(*) INTO v_woken FROM woken;
+    RETURN v_woken;
+END
+$fn$;
+
+-- Receivers a retry could not reach (p_retry: the record's retry entries
+-- naming one), unless the same pass reached them (p_back): away, probed
+-- after the longest probe_after of their entries. In name order, so two
+-- dispatchers never wait for each other's receivers in a circle.
+CREATE OR REPLACE FUNCTION intake_outbox_receivers_away(p_retry jsonb, p_back text[])
+RETURNS void
+LANGUAGE sql AS $fn$
+    INSERT INTO outbox_receivers AS x (receiver, next_probe_at)
+    SELECT a.receiver, now() + make_interval(secs => max(a.probe_after))
+      FROM jsonb_to_recordset(p_retry) AS a(receiver text, probe_after double precision)
+     WHERE a.receiver IS NOT NULL AND a.receiver <> ALL (p_back)
+     GROUP BY a.receiver ORDER BY a.receiver
+    ON CONFLICT (receiver) DO UPDATE SET next_probe_at = excluded.next_probe_at
 $fn$;
 
 -- Acknowledgements sent to one reply handle in the last hour (the per-sender

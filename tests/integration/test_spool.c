@@ -188,6 +188,45 @@ static long cti(struct fixture *f, const char *call, const char *event)
     return webhook_cti(&f->gw, CTI_TOKEN, form);
 }
 
+/*
+ * More calls than one replay batch (32) takes, each missed by a caller of
+ * its own, so each opens a ticket: the tickets' order is the calls' order
+ * of arrival across the batches, and each call is registered once.
+ */
+static void test_many_calls_replay_in_batches_in_arrival_order(void **state)
+{
+    struct fixture *f = *state;
+    gateway_start(f);
+    assert_int_equal(database(f, "stop"), 0);
+    enum { CALLS = 75 };
+    for (int i = 0; i < CALLS; i++) {
+        char call[64], from[64];
+        /* Call ids that sort against their arrival: a batch in lock order would reverse them. */
+        snprintf(call, sizeof(call), "CallSid=CA-BATCH-%03d", CALLS - i);
+        snprintf(from, sizeof(from), "From=+86139000%05d", i);
+        const char *fields[] = {call, "CallStatus=no-answer", "Direction=inbound",
+                                from, "To=+861012345678",     NULL};
+        assert_int_equal(webhook_twilio(&f->gw, PUBLIC_URL, TWILIO_TOKEN, NULL, fields, NULL), 200);
+    }
+    assert_int_equal(spooled_files(f), CALLS);
+    assert_int_equal(database(f, "start"), 0);
+    wait_drained(f);
+    assert_int_equal(spooled_files(f), 0);
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM call_events WHERE call_id LIKE "
+                                            "'CA-BATCH-%'"),
+                     CALLS);
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(DISTINCT ticket_id) FROM calls WHERE "
+                                            "call_id LIKE 'CA-BATCH-%'"),
+                     CALLS);
+    /* No later call (a lower id) has an older ticket. */
+    assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM calls a, calls b WHERE "
+                                            "a.call_id LIKE 'CA-BATCH-%' AND b.call_id LIKE "
+                                            "'CA-BATCH-%' AND a.call_id > b.call_id AND "
+                                            "a.ticket_id > b.ticket_id"),
+                     0);
+    assert_int_equal(harness_gateway_stop(&f->gw), 0);
+}
+
 static long post_mail(struct fixture *f, const char *message_id)
 {
     char mail[512], url[160];
@@ -253,12 +292,21 @@ static void test_outage_spools_and_replays_once_in_order(void **state)
     wait_drained(f);
     assert_int_equal(spooled_files(f), 0);
     assert_int_equal((long)harness_metric(&f->gw, "intake_spool_replayed_total"), 4);
-    /* Registered once each, in the order they came: the missed call made its ticket. */
+    /*
+     * Registered once each, in the order they came: the missed call made its
+     * ticket. The replay registers them in one transaction (one batch), so
+     * the events share its time: never the later one first.
+     */
     harness_pg_text_is(f->pg, "SELECT state FROM calls WHERE call_id = 'CA-SPOOL-1'", "missed");
     harness_pg_text_is(f->pg,
-                       "SELECT string_agg(kind, ',' ORDER BY received_at, event_key) FROM "
+                       "SELECT string_agg(kind, ',' ORDER BY kind DESC) FROM "
                        "call_events WHERE call_id = 'CA-SPOOL-1'",
                        "ringing,missed");
+    harness_pg_text_is(f->pg,
+                       "SELECT bool_and(r.received_at <= m.received_at)::text FROM call_events r, "
+                       "call_events m WHERE r.call_id = 'CA-SPOOL-1' AND m.call_id = r.call_id "
+                       "AND r.kind = 'ringing' AND m.kind = 'missed'",
+                       "true");
     assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM call_events"), 4);
     assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM calls"), 2);
     assert_int_equal(harness_pg_long(f->pg, "SELECT count(*) FROM tickets"), 2);
@@ -471,6 +519,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_outage_spools_and_replays_once_in_order, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_many_calls_replay_in_batches_in_arrival_order,
+                                        test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_mail_spools_when_asked, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_over_the_bound_is_503, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_and_a_torn_file_lose_nothing, test_setup,
