@@ -83,30 +83,6 @@ BEGIN
 END
 $fn$;
 
--- Pushes one event to every agent of a role (lead, supervisor) who serves
--- the queue, or to every agent of that role when none serves it.
-CREATE OR REPLACE FUNCTION intake_push_role(p_role text, p_queue text, p_event jsonb) RETURNS int
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_agent bigint;
-    v_n     int := 0;
-BEGIN
-    FOR v_agent IN
-        SELECT a.id FROM agents a
-         WHERE a.role = p_role AND a.disabled_at IS NULL
-           AND (EXISTS (SELECT 1 FROM agent_queues q WHERE q.agent_id = a.id AND q.queue = p_queue)
-                OR NOT EXISTS (SELECT 1 FROM agents b JOIN agent_queues q ON q.agent_id = b.id
-                                WHERE b.role = p_role AND b.disabled_at IS NULL
-                                  AND q.queue = p_queue))
-         ORDER BY a.id
-    LOOP
-        PERFORM intake_agent_push(v_agent, p_event);
-        v_n := v_n + 1;
-    END LOOP;
-    RETURN v_n;
-END
-$fn$;
-
 -- Appends many events to agents' streams in one go: p_events[i] to agent
 -- p_agents[i] (NULL: nobody), each stream's in the arrays' order. What
 -- intake_agent_push does one event at a time (four statements each), for
@@ -150,8 +126,8 @@ $fn$;
 
 -- Tells the tiers: for each i, p_events[i] to every agent of role
 -- p_roles[i] who serves queue p_queues[i] (every agent of the role when
--- none serves it), as intake_push_role does, and to the ticket's assignee
--- p_assignees[i]; all of it through intake_agents_push.
+-- none serves it), and to the ticket's assignee p_assignees[i] (NULL:
+-- none); all of it through intake_agents_push.
 CREATE OR REPLACE FUNCTION intake_tiers_push(p_roles text[], p_queues text[],
                                              p_assignees bigint[], p_events jsonb[])
 RETURNS int
@@ -169,6 +145,14 @@ LANGUAGE sql AS $fn$
                                      AND q.queue = n.queue))
            UNION ALL
            SELECT n.assignee, 2 WHERE n.assignee IS NOT NULL) r
+$fn$;
+
+-- Pushes one event to every agent of a role (lead, supervisor) who serves
+-- the queue, or to every agent of that role when none serves it; returns
+-- how many.
+CREATE OR REPLACE FUNCTION intake_push_role(p_role text, p_queue text, p_event jsonb) RETURNS int
+LANGUAGE sql AS $fn$
+    SELECT intake_tiers_push(ARRAY[p_role], ARRAY[p_queue], ARRAY[NULL::bigint], ARRAY[p_event])
 $fn$;
 
 -- With the agent's row locked: takes them offline when no stream of theirs
