@@ -195,7 +195,7 @@ int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg)
     }
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    /* A pass takes at most 25 due tickets and says when it left some: pass
+    /* A pass takes at most 10 due tickets and says when it left some: pass
      * again until it has not, printing each pass's answer. */
     int rc = text ? 0 : 70;
     for (bool more = text != NULL; more && rc == 0;) {

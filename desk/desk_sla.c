@@ -21,9 +21,9 @@
 #include "gw_poll.h"
 
 /* Passes a turn at most: the poller's other work (the streams' sweep,
- * retention, reports) waits for them. 80 passes of 25 tickets: 2,000
+ * retention, reports) waits for them. 200 passes of 10 tickets: 2,000
  * escalations a turn. */
-#define SLA_PASSES_A_TURN 80
+#define SLA_PASSES_A_TURN 200
 
 /* Runs one desk operation on the poller's connection; its answer (a JSON object) or NULL. */
 static json_t *run(struct gw_poll_ctx *ctx, enum desk_operation op, json_t *doc)

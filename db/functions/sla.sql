@@ -118,7 +118,7 @@ CREATE OR REPLACE TRIGGER tickets_sla_next
 -- one, it moves the ticket's sla_next_at to its next running deadline still
 -- ahead, so a clock that ran out at level 3 is not read again every pass.
 --
--- A pass deals with at most d.limit (25) due tickets, the most overdue
+-- A pass deals with at most d.limit (10) due tickets, the most overdue
 -- first, and answers "more": true when it may have left some: the caller
 -- passes again at once (desk_sla.c), each pass a short transaction, so a
 -- backlog (a desk coming back after a night's downtime) neither holds the
@@ -129,7 +129,7 @@ CREATE OR REPLACE FUNCTION intake_sla_scan(d jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_now      timestamptz := coalesce((d->>'now')::timestamptz, now());
-    v_limit    int := coalesce((d->>'limit')::int, 25);
+    v_limit    int := coalesce((d->>'limit')::int, 10);
     v_ids      bigint[];
     v_id       bigint;
     v_clock    text;

@@ -66,7 +66,7 @@ static void test_breached_clocks_escalate_to_the_next_tier(void **state)
 
 /*
  * A backlog: 120 first responses run out at once. The gateway's scanner
- * takes them in passes of 25 back to back in one turn (not one pass a
+ * takes them in passes of 10 back to back in one turn (not one pass a
  * scan interval), and the lead's stream gets the 120 notices numbered
  * without a gap, the first ticket's first.
  */
