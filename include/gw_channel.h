@@ -178,7 +178,7 @@ struct gw_operation {
      * crashes within about 0.6 s of the commit (three wal_writer_delay;
      * any later durable commit on the server flushes it sooner): only an
      * operation whose writes may be lost that way sets this (a view's
-     * audit row, docs/privacy.md).
+     * audit row, docs/operations.md "Privacy at size").
      */
     bool read_lane;
     /*
