@@ -78,6 +78,7 @@ enum desk_operation {
     DESK_OP_REPORT_REFRESH,    /* the poller keeps reports people read fresh */
     DESK_OP_REPORT_MAIL_DUE,   /* the report the schedule says is due by mail, if any */
     DESK_OP_REPORT_MAIL_QUEUE, /* one recipient's mail of it, exactly once */
+    DESK_OP_DESK_READ,         /* an agent's GET (intake_desk), on the intake's read lane */
     DESK_OP__COUNT
 };
 extern const struct gw_operation desk_operations[DESK_OP__COUNT];

@@ -2,7 +2,9 @@
  * The desk's REST API. Every request becomes one intake_desk() call (one
  * transaction, which also checks the agent's token); this file only checks
  * the shape of what was sent, so that the database sees well-formed
- * documents and the caller learns exactly which field was wrong.
+ * documents and the caller learns exactly which field was wrong. GETs run
+ * on the intake's read lane (gw_operation.read_lane): they never wait
+ * behind a batch of contacts or for the WAL flush of a view's audit row.
  *
  *   GET  /v1/tickets                  ?queue= &status=a,b &priority= &assignee=me|none|id
  *                                     &overdue= &limit= &after= (the page before's "next")
@@ -350,7 +352,9 @@ bool desk_api_answer(const struct gw_http_request *req, struct gw_arena *arena,
         gw_event(GW_LOG_INFO, "desk.request",
                  GW_STR("action", json_string_value(json_object_get(doc, "action"))),
                  GW_STR("ticket", json_string_value(json_object_get(doc, "ticket"))));
-    if (!desk_submit_document(job, arena, DESK_OP_DESK, doc))
+    /* A GET reads (a ticket view also writes its audit row): the read lane. */
+    if (!desk_submit_document(job, arena,
+                              strcmp(req->method, "GET") ? DESK_OP_DESK : DESK_OP_DESK_READ, doc))
         return refuse(reply, arena, 500, "out of memory", NULL);
     return true;
 }

@@ -195,7 +195,19 @@ int desk_sla_scan_command(int argc, char **argv, const struct gw_config *cfg)
     }
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    int rc = text ? run_call(cfg, "SELECT intake_sla_scan($1::jsonb)", text, NULL, NULL) : 70;
+    /* A pass takes at most 10 due tickets and says when it left some: pass
+     * again until it has not, printing each pass's answer. */
+    int rc = text ? 0 : 70;
+    for (bool more = text != NULL; more && rc == 0;) {
+        char *answer = NULL;
+        rc = run_call(cfg, "SELECT intake_sla_scan($1::jsonb)", text, NULL, &answer);
+        json_t *got = answer ? json_loads(answer, 0, NULL) : NULL;
+        more = json_is_true(json_object_get(got, "more"));
+        if (answer)
+            puts(answer);
+        json_decref(got);
+        free(answer);
+    }
     free(text);
     return rc;
 }

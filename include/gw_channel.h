@@ -170,6 +170,18 @@ struct gw_operation {
      */
     bool own_lane;
     /*
+     * An agent's reading (the ticket view, lists, search): run by a worker
+     * of its own, never batched with registrations, on a connection whose
+     * commits do not wait for the WAL flush (synchronous_commit off). Such
+     * an operation's answer waits neither for a batch of contacts nor for
+     * the disk. What it writes is kept unless the database server itself
+     * crashes within about 0.6 s of the commit (three wal_writer_delay;
+     * any later durable commit on the server flushes it sooner): only an
+     * operation whose writes may be lost that way sets this (a view's
+     * audit row, docs/operations.md "Privacy at size").
+     */
+    bool read_lane;
+    /*
      * Heavy work on a committed answer, run by the intake's worker rather
      * than on the event loop (an export's zip, a report's rendering): may
      * replace result->document, or set result->body, body_len and

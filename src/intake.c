@@ -10,6 +10,11 @@
  * worker with its own connection: a query of seconds there delays only the
  * next such operation, never a registration (batched with registrations, it
  * would hold every contact of the batch, and those behind it).
+ * Operations marked read_lane (an agent's ticket view, lists, search) go to
+ * one more worker, whose connection commits without waiting for the WAL
+ * flush: they never wait behind a batch of contacts and its flush, and
+ * what they write (a view's audit row) is not worth a wait on the disk
+ * (gw_channel.h says what a crash can lose).
  */
 #include "gw_intake.h"
 
@@ -39,7 +44,7 @@ struct lane {
     int idle_workers; /* workers waiting for jobs, for splitting a backlog fairly */
 };
 
-enum { LANE_REGISTER, LANE_OWN, LANES };
+enum { LANE_REGISTER, LANE_OWN, LANE_READ, LANES };
 
 /* Slow operations waiting at most; more are refused (503, retry later). */
 #define OWN_LANE_QUEUE_MAX 8
@@ -91,7 +96,18 @@ static struct gw_intake_job *list_pop(struct job_list *l)
     return j;
 }
 
-static int ensure_connection(struct gw_intake *in, PGconn **conn, const char *name)
+/* The read lane's session setting: commits do not wait for the WAL flush. */
+static bool commit_without_flush(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SET synchronous_commit = off");
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        gw_error("database: cannot set the read lane's commits: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+static int ensure_connection(struct gw_intake *in, PGconn **conn, const char *name, bool read_lane)
 {
     if (*conn && !gw_db_is_broken(*conn))
         return 1;
@@ -102,7 +118,7 @@ static int ensure_connection(struct gw_intake *in, PGconn **conn, const char *na
     PGconn *c = NULL;
     if (gw_db_connect(in->cfg->database_url, name, &c) != GW_OK)
         return 0;
-    if (gw_register_prepare(c) != GW_OK) {
+    if (gw_register_prepare(c) != GW_OK || (read_lane && !commit_without_flush(c))) {
         PQfinish(c);
         return 0;
     }
@@ -184,6 +200,9 @@ static void *worker_main(void *arg)
     PGconn *conn = NULL;
     /* Slow operations one at a time: each its own transaction. */
     size_t cap = lane == &in->lanes[LANE_OWN] ? 1 : (size_t)in->cfg->db_batch_max;
+    const char *lane_name = lane == &in->lanes[LANE_OWN]    ? "intake-slow"
+                            : lane == &in->lanes[LANE_READ] ? "intake-read"
+                                                            : "intake-register";
     struct gw_intake_job **batch = calloc(cap, sizeof(*batch));
     struct gw_intake_job **todo = calloc(cap, sizeof(*todo));
     if (!batch || !todo) {
@@ -220,8 +239,7 @@ static void *worker_main(void *arg)
 
         int committed = 0;
         size_t m = queue_behind_spool(in, todo, parse_deferred(batch, n, todo));
-        if (m && !ensure_connection(
-                     in, &conn, lane == &in->lanes[LANE_OWN] ? "intake-slow" : "intake-register")) {
+        if (m && !ensure_connection(in, &conn, lane_name, lane == &in->lanes[LANE_READ])) {
             for (size_t i = 0; i < m; i++) {
                 memset(&todo[i]->result, 0, sizeof(todo[i]->result));
                 todo[i]->result.err = GW_ERR_DB_UNAVAILABLE;
@@ -276,8 +294,8 @@ enum gw_err gw_intake_create(const struct gw_config *cfg, gw_intake_wake_fn wake
     pthread_mutex_init(&in->lock, NULL);
     for (int l = 0; l < LANES; l++)
         pthread_cond_init(&in->lanes[l].work, NULL);
-    /* cfg->db_workers registration workers, and one for the own lane. */
-    int n = cfg->db_workers + 1;
+    /* cfg->db_workers registration workers, one for the own lane, one for the read lane. */
+    int n = cfg->db_workers + 2;
     in->threads = calloc((size_t)n, sizeof(*in->threads));
     in->args = calloc((size_t)n, sizeof(*in->args));
     if (!in->threads || !in->args) {
@@ -288,7 +306,9 @@ enum gw_err gw_intake_create(const struct gw_config *cfg, gw_intake_wake_fn wake
     }
     for (int i = 0; i < n; i++) {
         in->args[i].in = in;
-        in->args[i].lane = &in->lanes[i < cfg->db_workers ? LANE_REGISTER : LANE_OWN];
+        in->args[i].lane = &in->lanes[i < cfg->db_workers    ? LANE_REGISTER
+                                      : i == cfg->db_workers ? LANE_OWN
+                                                             : LANE_READ];
         if (pthread_create(&in->threads[i], NULL, worker_main, &in->args[i]) != 0) {
             gw_intake_destroy(in);
             return GW_ERR_NOMEM;
@@ -344,10 +364,10 @@ enum gw_err gw_intake_submit(struct gw_intake *in, struct gw_intake_job *job)
 {
     if (!job->parse && gw_intake_job_prepare(in->cfg, job) != GW_OK)
         return GW_ERR_NOMEM;
-    struct lane *lane =
-        &in->lanes[job->kind == GW_JOB_OPERATION && job->operation && job->operation->own_lane
-                       ? LANE_OWN
-                       : LANE_REGISTER];
+    const struct gw_operation *op = job->kind == GW_JOB_OPERATION ? job->operation : NULL;
+    struct lane *lane = &in->lanes[op && op->own_lane    ? LANE_OWN
+                                   : op && op->read_lane ? LANE_READ
+                                                         : LANE_REGISTER];
     pthread_mutex_lock(&in->lock);
     enum gw_err err = GW_OK;
     if (in->stopping)

@@ -83,28 +83,76 @@ BEGIN
 END
 $fn$;
 
--- Pushes one event to every agent of a role (lead, supervisor) who serves
--- the queue, or to every agent of that role when none serves it.
-CREATE OR REPLACE FUNCTION intake_push_role(p_role text, p_queue text, p_event jsonb) RETURNS int
+-- Appends many events to agents' streams in one go: p_events[i] to agent
+-- p_agents[i] (NULL: nobody), each stream's in the arrays' order. What
+-- intake_agent_push does one event at a time (four statements each), for
+-- the SLA scanner's pass, which tells the tiers of dozens of escalations:
+-- one number range per stream, one insert, one notification per stream.
+-- The streams' rows are locked in id order.
+CREATE OR REPLACE FUNCTION intake_agents_push(p_agents bigint[], p_events jsonb[]) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_agent bigint;
-    v_n     int := 0;
+    v_agents  bigint[];
+    v_streams bigint[];
+    v_n       int;
 BEGIN
-    FOR v_agent IN
-        SELECT a.id FROM agents a
-         WHERE a.role = p_role AND a.disabled_at IS NULL
-           AND (EXISTS (SELECT 1 FROM agent_queues q WHERE q.agent_id = a.id AND q.queue = p_queue)
-                OR NOT EXISTS (SELECT 1 FROM agents b JOIN agent_queues q ON q.agent_id = b.id
-                                WHERE b.role = p_role AND b.disabled_at IS NULL
-                                  AND q.queue = p_queue))
-         ORDER BY a.id
-    LOOP
-        PERFORM intake_agent_push(v_agent, p_event);
-        v_n := v_n + 1;
-    END LOOP;
+    SELECT array_agg(a ORDER BY a), array_agg(intake_agent_stream(a) ORDER BY a)
+      INTO v_agents, v_streams
+      FROM (SELECT DISTINCT a FROM unnest(p_agents) a WHERE a IS NOT NULL) d;
+    IF v_agents IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM 1 FROM live_sessions WHERE id = ANY (v_streams) ORDER BY id FOR UPDATE;
+    WITH pushes AS (
+        SELECT v_streams[array_position(v_agents, u.a)] AS stream, u.e,
+               row_number() OVER (PARTITION BY u.a ORDER BY u.ord) AS k
+          FROM unnest(p_agents, p_events) WITH ORDINALITY u(a, e, ord)
+         WHERE u.a IS NOT NULL),
+    counted AS (SELECT stream, count(*) AS n FROM pushes GROUP BY stream),
+    bumped AS (
+        UPDATE live_sessions l SET last_seq = l.last_seq + c.n
+          FROM counted c WHERE l.id = c.stream
+        RETURNING l.id, l.last_seq - c.n AS base)
+    INSERT INTO session_events (session_id, seq, client_id, event)
+    SELECT p.stream, b.base + p.k, NULL,
+           p.e || jsonb_build_object('at', extract(epoch FROM now()))
+      FROM pushes p JOIN bumped b ON b.id = p.stream;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    PERFORM pg_notify('intake_session', id || ' ' || last_seq)
+       FROM live_sessions WHERE id = ANY (v_streams) ORDER BY id;
     RETURN v_n;
 END
+$fn$;
+
+-- Tells the tiers: for each i, p_events[i] to every agent of role
+-- p_roles[i] who serves queue p_queues[i] (every agent of the role when
+-- none serves it), and to the ticket's assignee p_assignees[i] (NULL:
+-- none); all of it through intake_agents_push.
+CREATE OR REPLACE FUNCTION intake_tiers_push(p_roles text[], p_queues text[],
+                                             p_assignees bigint[], p_events jsonb[])
+RETURNS int
+LANGUAGE sql AS $fn$
+    SELECT intake_agents_push(coalesce(array_agg(r.agent ORDER BY n.ord, r.pos, r.agent), '{}'),
+                              coalesce(array_agg(n.event ORDER BY n.ord, r.pos, r.agent), '{}'))
+      FROM unnest(p_roles, p_queues, p_assignees, p_events) WITH ORDINALITY
+           n(role, queue, assignee, event, ord)
+     CROSS JOIN LATERAL (
+           SELECT a.id AS agent, 1 AS pos FROM agents a
+            WHERE a.role = n.role AND a.disabled_at IS NULL
+              AND (EXISTS (SELECT 1 FROM agent_queues q WHERE q.agent_id = a.id AND q.queue = n.queue)
+                   OR NOT EXISTS (SELECT 1 FROM agents b JOIN agent_queues q ON q.agent_id = b.id
+                                   WHERE b.role = n.role AND b.disabled_at IS NULL
+                                     AND q.queue = n.queue))
+           UNION ALL
+           SELECT n.assignee, 2 WHERE n.assignee IS NOT NULL) r
+$fn$;
+
+-- Pushes one event to every agent of a role (lead, supervisor) who serves
+-- the queue, or to every agent of that role when none serves it; returns
+-- how many.
+CREATE OR REPLACE FUNCTION intake_push_role(p_role text, p_queue text, p_event jsonb) RETURNS int
+LANGUAGE sql AS $fn$
+    SELECT intake_tiers_push(ARRAY[p_role], ARRAY[p_queue], ARRAY[NULL::bigint], ARRAY[p_event])
 $fn$;
 
 -- With the agent's row locked: takes them offline when no stream of theirs

@@ -226,10 +226,16 @@ BEGIN
 END
 $fn$;
 
--- One ticket with its customer record, messages, timeline, surveys and follow-ups.
-CREATE OR REPLACE FUNCTION intake_desk_show(t tickets) RETURNS jsonb
+-- One ticket with its customer record, messages, timeline, surveys and
+-- follow-ups, as JSON text (the body of the ticket view). The messages, all
+-- of the answer's size (130 KB for 200 messages), are built as json, which
+-- is text, and joined to the rest as text: built as jsonb they were turned
+-- into jsonb once by jsonb_build_object, again by jsonb_agg, again merged
+-- with the brief, again wrapped in the answer, and then printed, half of
+-- the view's time (13-15 ms against 3-8 ms on a loaded host, desk_work).
+CREATE OR REPLACE FUNCTION intake_desk_show_text(t tickets) RETURNS text
 LANGUAGE sql STABLE AS $fn$
-    SELECT intake_desk_ok(intake_ticket_brief(t) || jsonb_build_object(
+    SELECT left((intake_ticket_brief(t) || jsonb_build_object(
         'product', t.product, 'solution', t.solution, 'result', t.result,
         'handling_started_at', t.handling_started_at, 'closed_at', t.closed_at,
         'deadlines', jsonb_build_object('first_response', t.first_response_due_at,
@@ -243,11 +249,6 @@ LANGUAGE sql STABLE AS $fn$
                          'open_tickets', (SELECT count(*) FROM tickets o
                              WHERE o.customer_id = c.id AND o.status IN ('new', 'open', 'pending')))
                        FROM customers c WHERE c.id = t.customer_id),
-        'messages', coalesce((SELECT jsonb_agg(jsonb_build_object('id', m.id,
-                         'direction', m.direction, 'channel', m.channel,
-                         'from', m.sender_name, 'address', m.sender_address,
-                         'subject', m.subject, 'text', m.body, 'at', m.received_at)
-                         ORDER BY m.id) FROM messages m WHERE m.ticket_id = t.id), '[]'),
         'events', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', e.kind,
                          'actor', e.actor, 'detail', e.detail, 'at', e.created_at)
                          ORDER BY e.id) FROM ticket_events e WHERE e.ticket_id = t.id), '[]'),
@@ -262,7 +263,44 @@ LANGUAGE sql STABLE AS $fn$
                          'comment', s.comment)) ORDER BY s.id)
                          FROM surveys s WHERE s.ticket_id = t.id), '[]'),
         'followups', coalesce((SELECT jsonb_agg(intake_followup_brief(f) ORDER BY f.id)
-                         FROM followups f WHERE f.ticket_id = t.id), '[]')))
+                         FROM followups f WHERE f.ticket_id = t.id), '[]')))::text, -1)
+        || ', "messages": '
+        || coalesce((SELECT json_agg(json_build_object('id', m.id,
+                         'direction', m.direction, 'channel', m.channel,
+                         'from', m.sender_name, 'address', m.sender_address,
+                         'subject', m.subject, 'text', m.body, 'at', m.received_at)
+                         ORDER BY m.id) FROM messages m WHERE m.ticket_id = t.id)::text, '[]')
+        || '}'
+$fn$;
+
+-- The ticket view as an answer of intake_desk (SQL callers).
+CREATE OR REPLACE FUNCTION intake_desk_show(t tickets) RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT intake_desk_ok(intake_desk_show_text(t)::jsonb)
+$fn$;
+
+-- The desk's GETs as the gateway's read lane runs them (desk_api.c): the
+-- answer of intake_desk as text, the ticket view's built as text
+-- (intake_desk_show_text) after intake_desk has checked the caller and
+-- written the view's audit row (d.reader: answer the ticket's id only).
+-- The text has jsonb's shape, {"body": {...}, "status": 200}, which the
+-- gateway hands on without parsing it.
+CREATE OR REPLACE FUNCTION intake_desk_read(d jsonb) RETURNS text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_res jsonb;
+    t     tickets;
+BEGIN
+    IF d->>'action' IS DISTINCT FROM 'show' THEN
+        RETURN intake_desk(d)::text;
+    END IF;
+    v_res := intake_desk(d || '{"reader": true}');
+    SELECT * INTO t FROM tickets WHERE id = (v_res->'body'->>'shown')::bigint;
+    IF NOT FOUND THEN
+        RETURN v_res::text;
+    END IF;
+    RETURN '{"body": ' || intake_desk_show_text(t) || ', "status": 200}';
+END
 $fn$;
 
 -- An agent's reply on a ticket: d = {ticket, text, agent, agent_id, key}.
@@ -508,6 +546,9 @@ BEGIN
 
     IF v_action = 'show' THEN
         PERFORM intake_audit_view(a.id, t.customer_id, t.number);
+        IF coalesce((d->>'reader')::boolean, false) THEN
+            RETURN intake_desk_ok(jsonb_build_object('shown', t.id)); -- intake_desk_read
+        END IF;
         RETURN intake_desk_show(t);
     ELSIF v_action IN ('reply', 'transfer') AND t.status = 'closed' THEN
         RETURN intake_desk_error(409, 'the ticket is closed; a new contact opens a new ticket');

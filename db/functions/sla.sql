@@ -20,10 +20,12 @@ LANGUAGE sql STABLE AS $fn$
                 ELSE least(p_due, intake_business_add(p_now, p_secs, d->'calendar')) END
 $fn$;
 
--- Raises a ticket's escalation level (to at most 3) and tells the next tier:
--- level 2 the team leads, level 3 the supervisors (the emergency group). The
--- running clocks restart with the new level's times (d.respond_s, d.resolve_s).
-CREATE OR REPLACE FUNCTION intake_ticket_escalate(t tickets, p_actor text, p_reason text, d jsonb)
+-- Raises a ticket's escalation level (to at most 3), without telling
+-- anyone: the SLA scanner tells the tiers of a whole pass at once. The
+-- running clocks restart with the new level's times (d.respond_s,
+-- d.resolve_s).
+CREATE OR REPLACE FUNCTION intake_ticket_escalate_quietly(t tickets, p_actor text, p_reason text,
+                                                          d jsonb)
 RETURNS tickets
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -34,7 +36,6 @@ DECLARE
                               (ARRAY[86400, 43200, 7200])[v_level]);
     v_resolve int := coalesce((d->'resolve_s'->>(v_level - 1))::int,
                               (ARRAY[86400, 172800, 172800])[v_level]);
-    v_event   jsonb;
 BEGIN
     -- A clock that ran out starts again with the new level's time (so one
     -- breach raises the level once instead of cascading to level 3); one
@@ -50,10 +51,29 @@ BEGIN
      WHERE id = t.id RETURNING * INTO t;
     INSERT INTO ticket_events (ticket_id, kind, actor, detail)
     VALUES (t.id, 'escalated', p_actor, jsonb_build_object('level', v_level, 'reason', p_reason));
-    v_event := jsonb_build_object('type', 'ticket.escalated', 'level', v_level,
-                                  'reason', p_reason, 'by', p_actor,
-                                  'ticket', intake_ticket_brief(t));
-    PERFORM intake_push_role(CASE WHEN v_level = 2 THEN 'lead' ELSE 'supervisor' END,
+    RETURN t;
+END
+$fn$;
+
+-- The event that tells the next tier of an escalation to t's level now.
+CREATE OR REPLACE FUNCTION intake_escalation_event(t tickets, p_actor text, p_reason text)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $fn$
+    SELECT jsonb_build_object('type', 'ticket.escalated', 'level', t.escalation_level,
+                              'reason', p_reason, 'by', p_actor, 'ticket', intake_ticket_brief(t))
+$fn$;
+
+-- Raises a ticket's escalation level (to at most 3) and tells the next tier:
+-- level 2 the team leads, level 3 the supervisors (the emergency group).
+CREATE OR REPLACE FUNCTION intake_ticket_escalate(t tickets, p_actor text, p_reason text, d jsonb)
+RETURNS tickets
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_event jsonb;
+BEGIN
+    t := intake_ticket_escalate_quietly(t, p_actor, p_reason, d);
+    v_event := intake_escalation_event(t, p_actor, p_reason);
+    PERFORM intake_push_role(CASE WHEN t.escalation_level = 2 THEN 'lead' ELSE 'supervisor' END,
                              t.queue, v_event);
     PERFORM intake_agent_push(t.assignee_id, v_event);
     RETURN t;
@@ -97,22 +117,39 @@ CREATE OR REPLACE TRIGGER tickets_sla_next
 -- It reads only tickets that are due (tickets_sla_next): after dealing with
 -- one, it moves the ticket's sla_next_at to its next running deadline still
 -- ahead, so a clock that ran out at level 3 is not read again every pass.
+--
+-- A pass deals with at most d.limit (10) due tickets, the most overdue
+-- first, and answers "more": true when it may have left some: the caller
+-- passes again at once (desk_sla.c), each pass a short transaction, so a
+-- backlog (a desk coming back after a night's downtime) neither holds the
+-- tickets' locks for seconds nor delays a breach by a scan interval. The
+-- tiers are told of a pass's escalations together (intake_agents_push: one
+-- statement per pass, not four per ticket).
 CREATE OR REPLACE FUNCTION intake_sla_scan(d jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_now      timestamptz := coalesce((d->>'now')::timestamptz, now());
+    v_limit    int := coalesce((d->>'limit')::int, 10);
+    v_ids      bigint[];
     v_id       bigint;
     v_clock    text;
     v_due      timestamptz;
     t          tickets;
     v_breaches jsonb := '[]';
+    v_event    jsonb;
+    -- Who is told what, one element per notice: a role of the ticket's
+    -- queue, the ticket's assignee, the event.
+    v_roles    text[] := '{}';
+    v_queues   text[] := '{}';
+    v_assigned bigint[] := '{}';
+    v_events   jsonb[] := '{}';
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('intake_sla_scan')) THEN
-        RETURN jsonb_build_object('skipped', true, 'breaches', '[]'::jsonb);
+        RETURN jsonb_build_object('skipped', true, 'breaches', '[]'::jsonb, 'more', false);
     END IF;
-    FOR v_id IN
-        SELECT id FROM tickets WHERE sla_next_at <= v_now
-         ORDER BY sla_next_at, id LIMIT coalesce((d->>'limit')::int, 500)
+    v_ids := ARRAY(SELECT id FROM tickets WHERE sla_next_at <= v_now
+                    ORDER BY sla_next_at, id LIMIT v_limit);
+    FOREACH v_id IN ARRAY v_ids
     LOOP
         SELECT * INTO t FROM tickets WHERE id = v_id FOR UPDATE SKIP LOCKED;
         IF NOT FOUND THEN
@@ -150,27 +187,34 @@ BEGIN
             v_breaches := v_breaches || jsonb_build_object('ticket', t.number, 'clock', v_clock,
                                                            'level', t.escalation_level);
             IF t.escalation_level < 3 THEN
-                t := intake_ticket_escalate(t, 'sla', v_clock || ' clock breached',
-                                            d || jsonb_build_object('now', v_now));
+                t := intake_ticket_escalate_quietly(t, 'sla', v_clock || ' clock breached',
+                                                    d || jsonb_build_object('now', v_now));
+                v_event := intake_escalation_event(t, 'sla', v_clock || ' clock breached');
             ELSE
-                PERFORM intake_push_role('supervisor', t.queue, jsonb_build_object(
-                    'type', 'sla.breached', 'clock', v_clock, 'level', 3,
-                    'ticket', intake_ticket_brief(t)));
-                PERFORM intake_agent_push(t.assignee_id, jsonb_build_object(
-                    'type', 'sla.breached', 'clock', v_clock, 'level', 3,
-                    'ticket', intake_ticket_brief(t)));
+                v_event := jsonb_build_object('type', 'sla.breached', 'clock', v_clock,
+                                              'level', 3, 'ticket', intake_ticket_brief(t));
             END IF;
+            v_roles := v_roles || CASE WHEN t.escalation_level = 2 THEN 'lead' ELSE 'supervisor' END;
+            v_queues := v_queues || t.queue;
+            v_assigned := v_assigned || t.assignee_id;
+            v_events := v_events || v_event;
         END LOOP;
         -- Every running clock past v_now is recorded at the ticket's level
-        -- now: the next look is at the first deadline still ahead.
-        UPDATE tickets
-           SET sla_next_at = (SELECT min(c.due) FROM (VALUES
-                   (CASE WHEN first_responded_at IS NULL THEN first_response_due_at END),
-                   (CASE WHEN handling_started_at IS NULL THEN handling_due_at END),
-                   (CASE WHEN resolved_at IS NULL THEN resolution_due_at END)) AS c(due)
-                   WHERE c.due >= v_now AND status IN ('new', 'open', 'pending'))
-         WHERE id = t.id;
+        -- now: the next look is at the first deadline still ahead. After an
+        -- escalation every running clock is ahead already (the trigger has
+        -- set sla_next_at to the first): nothing to move.
+        IF t.sla_next_at < v_now THEN
+            UPDATE tickets
+               SET sla_next_at = (SELECT min(c.due) FROM (VALUES
+                       (CASE WHEN first_responded_at IS NULL THEN first_response_due_at END),
+                       (CASE WHEN handling_started_at IS NULL THEN handling_due_at END),
+                       (CASE WHEN resolved_at IS NULL THEN resolution_due_at END)) AS c(due)
+                       WHERE c.due >= v_now AND status IN ('new', 'open', 'pending'))
+             WHERE id = t.id;
+        END IF;
     END LOOP;
-    RETURN jsonb_build_object('skipped', false, 'breaches', v_breaches);
+    PERFORM intake_tiers_push(v_roles, v_queues, v_assigned, v_events);
+    RETURN jsonb_build_object('skipped', false, 'breaches', v_breaches,
+                              'more', cardinality(v_ids) >= v_limit);
 END
 $fn$;

@@ -100,7 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* One JSON object with its action and the caller, for intake_desk(). */
         json_t *doc = job.document ? json_loads(job.document, 0, NULL) : NULL;
         if (!json_is_object(doc) || !json_string_value(json_object_get(doc, "action")) ||
-            !json_object_get(doc, "token_hash") || job.operation != &desk_operations[DESK_OP_DESK])
+            !json_object_get(doc, "token_hash") ||
+            job.operation !=
+                &desk_operations[strcmp(r->method, "GET") ? DESK_OP_DESK : DESK_OP_DESK_READ])
             abort();
         if (!strcmp(json_string_value(json_object_get(doc, "action")), "list"))
             check_query(query, doc, arena);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "desk_env.h"
 
@@ -63,6 +64,64 @@ static void test_breached_clocks_escalate_to_the_next_tier(void **state)
     desk_env_stop(&f);
 }
 
+/*
+ * A backlog: 120 first responses run out at once. The gateway's scanner
+ * takes them in passes of 10 back to back in one turn (not one pass a
+ * scan interval), and the lead's stream gets the 120 notices numbered
+ * without a gap, the first ticket's first.
+ */
+static void test_a_backlog_is_escalated_in_one_turn(void **state)
+{
+    (void)state;
+    struct desk_env f;
+    desk_env_start(&f, "desk_sla_backlog", "\"escalation\":{\"scan_seconds\":4}");
+    char lee[64];
+    desk_env_add_agent(&f, "Lee", "lee@desk.test", "lead", "technical", "10", lee, sizeof(lee));
+    char *first = NULL;
+    for (int i = 0; i < 120; i++) {
+        char id[32], from[48];
+        snprintf(id, sizeof(id), "backlog-%d", i);
+        snprintf(from, sizeof(from), "c%d@x.test", i);
+        char *t = desk_env_contact(&f, id, from, "the app crashes");
+        if (i == 0)
+            first = t;
+        else
+            free(t);
+    }
+    struct ws_client *sl = desk_env_stream(&f, lee, 0, "away");
+    harness_pg_exec(f.pg, "UPDATE tickets SET first_response_due_at = now() - interval '1 minute'");
+    long escalated = 0;
+    for (int waited = 0; waited < 3 * DESK_WAIT_MS && escalated < 120; waited += 100) {
+        usleep(100 * 1000);
+        escalated =
+            harness_pg_long(f.pg, "SELECT count(*) FROM tickets WHERE escalation_level = 2");
+    }
+    assert_int_equal(escalated, 120);
+    /* One turn: the passes ran back to back, not a scan interval (4 s) apart. */
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM ticket_events WHERE kind = "
+                                           "'escalated' HAVING max(created_at) - min(created_at) "
+                                           "< interval '2 seconds'"),
+                     120);
+    /* The lead's notices: 120, numbered on from the stream's earlier events without a gap. */
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM session_events e "
+                                           "JOIN agents a ON a.stream_id = e.session_id "
+                                           "WHERE a.email = 'lee@desk.test' "
+                                           "AND e.event->>'type' = 'ticket.escalated'"),
+                     120);
+    assert_int_equal(harness_pg_long(f.pg, "SELECT count(*) FROM live_sessions l "
+                                           "JOIN agents a ON a.stream_id = l.id "
+                                           "WHERE a.email = 'lee@desk.test' AND l.last_seq = "
+                                           "(SELECT count(*) FROM session_events e "
+                                           "WHERE e.session_id = l.id) AND l.last_seq = "
+                                           "(SELECT max(seq) FROM session_events e "
+                                           "WHERE e.session_id = l.id)"),
+                     1);
+    desk_env_expect_event(sl, "ticket.escalated", first);
+    ws_free(sl);
+    free(first);
+    desk_env_stop(&f);
+}
+
 static void test_working_days_skip_the_weekend(void **state)
 {
     (void)state;
@@ -94,6 +153,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_breached_clocks_escalate_to_the_next_tier),
+        cmocka_unit_test(test_a_backlog_is_escalated_in_one_turn),
         cmocka_unit_test(test_working_days_skip_the_weekend),
     };
     return cmocka_run_group_tests_name("desk SLA", tests, NULL, NULL);

@@ -389,12 +389,69 @@ static void test_agent_changes_and_views_audited(void **state)
     free(ann_id);
 }
 
+static void *contact_request(void *arg)
+{
+    harness_post_contact(&env.gw,
+                         "{\"external_id\":\"pa-view-2\",\"customer\":{\"email\":"
+                         "\"waiting.one@example.org\"},\"body\":\"hello\"}",
+                         arg);
+    return NULL;
+}
+
+/*
+ * Opening a ticket waits for no registration: while a lock holds up the one
+ * registration worker's batch, a supervisor's view is answered at once (the
+ * intake's read lane, gw_operation.read_lane) and its audit row is written.
+ */
+static void test_a_view_waits_for_no_registration(void **state)
+{
+    (void)state;
+    char *ticket =
+        harness_post_new_contact(&env.gw, "{\"external_id\":\"pa-view-1\",\"customer\":{\"email\":"
+                                          "\"viewed.one@example.org\"},\"body\":\"hello\"}");
+    assert_non_null(ticket);
+    PGconn *holder = PQconnectdb(env.db.url);
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    PQclear(PQexec(holder, "BEGIN; LOCK TABLE messages IN EXCLUSIVE MODE"));
+    struct harness_response waiting;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, contact_request, &waiting), 0);
+    /* The registration now waits for the lock ... */
+    assert_int_equal(harness_pg_wait(env.pg,
+                                     "SELECT count(*) FROM pg_stat_activity WHERE "
+                                     "wait_event_type = 'Lock' AND application_name = "
+                                     "'intake-register'",
+                                     1),
+                     1);
+    /* ... and the view is answered all the same, its audit row written. */
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/tickets/%s", ticket);
+    double t0 = now_s();
+    assert_int_equal(status_of("GET", path, boss, NULL), 200);
+    assert_true(now_s() - t0 < 2.0);
+    assert_int_equal(harness_pg_longf(env.pg,
+                                      "SELECT count(*) FROM audit_log a JOIN customers c "
+                                      "ON c.number = a.subject JOIN tickets t "
+                                      "ON t.customer_id = c.id WHERE a.action = 'customer.view' "
+                                      "AND a.actor = 'agent:1' AND t.number = '%s'",
+                                      ticket),
+                     1);
+    PQclear(PQexec(holder, "COMMIT"));
+    PQfinish(holder);
+    pthread_join(t, NULL);
+    /* The contact was held, not refused. */
+    assert_int_equal(waiting.status, 201);
+    harness_response_free(&waiting);
+    free(ticket);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_zip_and_json),
         cmocka_unit_test(test_refusals_change_nothing),
         cmocka_unit_test(test_erase_waits_alone),
+        cmocka_unit_test(test_a_view_waits_for_no_registration),
         cmocka_unit_test(test_audit_pages),
         cmocka_unit_test(test_agent_changes_and_views_audited),
     };
