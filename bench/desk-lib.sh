@@ -10,6 +10,7 @@
 #   report_month DB            the month with the most tickets (YYYY-MM)
 #   report_seconds URL MONTH FORMAT   wall time of one `intake report`
 #   desk_summary FILE          the table of rounds and the verdict
+#   cluster_cpu                CPU time of the cluster in PGDIR so far (1/100 s)
 # They expect PG_PORT, BUILD (a release build), OUT and, for the gateway's
 # parts, API_TOKEN, SECS and the arrays GW_PIDS, PORT, VIEW, AGENT, DB
 # (indexed by size: small, large).
@@ -203,4 +204,16 @@ print("verdict: PASS (large: every list p99 <= 50 ms, the ticket <= 30 ms, a sca
       "a search <= 100 ms, the report <= 3 s, registration >= 90 % of the small database's "
       "rate with p99 <= 25 ms)")
 PY
+}
+
+# CPU time (1/100 s) the cluster's processes have used so far, backends that
+# ended included (the postmaster reaps them): what a fill costs whatever
+# else the host runs.
+cluster_cpu() {
+  local pm t=0 pid
+  pm="$(head -1 "$PGDIR/data/postmaster.pid")"
+  for pid in "$pm" $(ps --ppid "$pm" -o pid=); do
+    t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo $((t * 100 / $(getconf CLK_TCK)))
 }

@@ -462,6 +462,9 @@ BEGIN
     SELECT count(*) INTO v_n FROM outbox
      WHERE status IN ('pending', 'sending') AND next_attempt_at <= now();
     IF v_n > 0 THEN RETURN NEXT v_n || ' outbox rows due and not sent'; END IF;
+    -- Each agent's open_tickets (what routing reads) agrees with their tickets.
+    SELECT count(*) INTO v_n FROM intake_agent_load_drift();
+    IF v_n > 0 THEN RETURN NEXT v_n || ' agents whose open_tickets is not their open work'; END IF;
     -- The clocks: open work carries its SLA deadlines, finished work none running.
     SELECT count(*) INTO v_n FROM tickets
      WHERE first_response_due_at IS NULL OR handling_due_at IS NULL OR resolution_due_at IS NULL

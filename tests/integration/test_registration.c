@@ -311,6 +311,84 @@ static void test_routing_to_online_agent_with_fewest_open_tickets(void **state)
     free(t), free(b);
 }
 
+/* The number of open tickets kept on each agent (what routing reads,
+ * db/migrations/0075) follows every change of a ticket, whoever makes it:
+ * a registration, a status change, a transfer through the desk's function,
+ * a reply reopening a resolved ticket, an operator's INSERT, UPDATE or
+ * DELETE; and capacity counts it. Runs after the routing test (Ann and
+ * Bob hold two tickets each of queue orders). */
+#define LOAD  "SELECT open_tickets FROM agents WHERE name = '%s'"
+#define DRIFT "SELECT count(*) FROM intake_agent_load_drift()"
+static void test_agent_load_follows_every_change(void **state)
+{
+    struct harness_env *f = *state;
+    assert_int_equal(sqlf(f, LOAD, "Ann"), 2);
+    assert_int_equal(sqlf(f, LOAD, "Bob"), 2);
+    assert_int_equal(harness_pg_long(f->pg, DRIFT), 0);
+
+    /* Ann resolves one: one fewer; Bob takes Ann's other: 0 and 3 (with
+     * the earlier tests' unassigned work closed, nothing waits that a
+     * transfer would hand back to Ann). */
+    harness_pg_exec(f->pg, "UPDATE tickets SET status = 'closed' WHERE assignee_id IS NULL");
+    harness_pg_exec(f->pg, "UPDATE tickets SET status = 'resolved', resolved_at = now() "
+                           "WHERE id = (SELECT min(t.id) FROM tickets t JOIN agents a "
+                           "ON a.id = t.assignee_id WHERE a.name = 'Ann')");
+    assert_int_equal(sqlf(f, LOAD, "Ann"), 1);
+    harness_pg_exec(f->pg, "SELECT intake_ticket_assign(t, (SELECT id FROM agents WHERE name = "
+                           "'Bob'), 'test', 'transfer') FROM tickets t WHERE id = (SELECT "
+                           "t.id FROM tickets t JOIN agents a ON a.id = t.assignee_id "
+                           "WHERE a.name = 'Ann' AND t.status <> 'resolved')");
+    assert_int_equal(sqlf(f, LOAD, "Ann"), 0);
+    assert_int_equal(sqlf(f, LOAD, "Bob"), 3);
+    assert_int_equal(harness_pg_long(f->pg, DRIFT), 0);
+
+    /* The customer writes again on the resolved ticket: reopened, Ann's again. */
+    char *number = harness_pg_text(f->pg, "SELECT t.number FROM tickets t JOIN agents a ON "
+                                          "a.id = t.assignee_id WHERE a.name = 'Ann'");
+    char *email = harness_pg_text(f->pg, "SELECT i.value FROM tickets t JOIN "
+                                         "customer_identities i ON i.customer_id = "
+                                         "t.customer_id AND i.kind = 'email' JOIN agents a ON "
+                                         "a.id = t.assignee_id WHERE a.name = 'Ann'");
+    free(post(f, 201,
+              "{\"external_id\":\"load-reopen\",\"customer\":{\"email\":\"%s\"},"
+              "\"ticket\":\"%s\",\"body\":\"it broke again\"}",
+              email, number));
+    assert_int_equal(sqlf(f,
+                          "SELECT count(*) FROM tickets WHERE number = '%s' AND status = "
+                          "'open'",
+                          number),
+                     1);
+    assert_int_equal(sqlf(f, LOAD, "Ann"), 1);
+    free(number), free(email);
+
+    /* Full agents get nothing: Bob at capacity, Ann's capacity lowered to
+     * what she holds; the next contact waits unassigned. */
+    harness_pg_exec(f->pg, "UPDATE agents SET capacity = open_tickets WHERE name IN ('Ann', "
+                           "'Bob')");
+    char *b = post(f, 201,
+                   "{\"external_id\":\"load-full\",\"customer\":{\"email\":"
+                   "\"full@example.com\"},\"body\":\"where is my order?\"}");
+    char *t = field(b, "ticket");
+    assert_int_equal(sqlf(f,
+                          "SELECT count(*) FROM tickets WHERE number = '%s' AND assignee_id "
+                          "IS NULL",
+                          t),
+                     1);
+    free(t), free(b);
+    harness_pg_exec(f->pg, "UPDATE agents SET capacity = DEFAULT");
+
+    /* An operator's INSERT and DELETE. */
+    harness_pg_exec(f->pg, "INSERT INTO tickets (number, customer_id, channel, category, "
+                           "priority, queue, assignee_id, language, first_response_due_at, "
+                           "handling_due_at, resolution_due_at) SELECT 'LOAD-1', customer_id, "
+                           "channel, category, priority, queue, (SELECT id FROM agents WHERE "
+                           "name = 'Bob'), language, now(), now(), now() FROM tickets LIMIT 1");
+    assert_int_equal(sqlf(f, LOAD, "Bob"), 4);
+    harness_pg_exec(f->pg, "DELETE FROM tickets WHERE number = 'LOAD-1'");
+    assert_int_equal(sqlf(f, LOAD, "Bob"), 3);
+    assert_int_equal(harness_pg_long(f->pg, DRIFT), 0);
+}
+
 /* A value from /metrics; the line must be there. */
 static double metric(struct harness_env *f, const char *name)
 {
@@ -346,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_classification_and_deadlines_per_priority),
         cmocka_unit_test(test_language_follows_text_then_preference),
         cmocka_unit_test(test_routing_to_online_agent_with_fewest_open_tickets),
+        cmocka_unit_test(test_agent_load_follows_every_change),
         cmocka_unit_test(test_metrics_time_every_answered_registration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
