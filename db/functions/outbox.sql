@@ -170,17 +170,24 @@ BEGIN
     IF jsonb_array_length(coalesce(d->'sent', '[]')) > 0 THEN
         PERFORM set_config('synchronous_commit', 'on', true);
     END IF;
+    -- A customer erased while their mail or text was on its way
+    -- (intake_outbox_erase: payload {"erased": true}) gets nothing written
+    -- back: not the text as sent, nor a refusal's words. The rows are
+    -- locked first, in a statement of their own, so that an erase running
+    -- now has committed before the statement below takes its snapshot;
+    -- an erase that comes later finds the message recorded and erases it.
+    PERFORM 1 FROM outbox WHERE id = ANY (p_claimed) FOR UPDATE;
     WITH sent AS (
         UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,
                payload = payload - 'token'
-         WHERE id = ANY (p_claimed)
+         WHERE id = ANY (p_claimed) AND payload->>'erased' IS NULL
            AND id IN (SELECT jsonb_array_elements_text(d->'sent')::bigint)
         RETURNING id, receiver
     ), skipped AS (
         UPDATE outbox o SET status = 'skipped', sent_at = now(), last_error = k.why,
                payload = o.payload - 'token'
           FROM jsonb_to_recordset(d->'skipped') AS k(id bigint, why text)
-         WHERE o.id = ANY (p_claimed) AND o.id = k.id
+         WHERE o.id = ANY (p_claimed) AND o.id = k.id AND o.payload->>'erased' IS NULL
         RETURNING o.id
     ), retried AS (
         UPDATE outbox o SET status = CASE WHEN o.attempts >= p_max_attempts THEN 'failed'
@@ -191,7 +198,7 @@ BEGIN
                last_error = r.why, receiver = r.receiver
           FROM jsonb_to_recordset(d->'retry')
                AS r(id bigint, delay int, why text, at double precision, receiver text)
-         WHERE o.id = ANY (p_claimed) AND o.id = r.id
+         WHERE o.id = ANY (p_claimed) AND o.id = r.id AND o.payload->>'erased' IS NULL
         RETURNING o.id
     ), recorded AS (
         INSERT INTO messages (ticket_id, direction, channel, idempotency_key, external_ref,
@@ -200,7 +207,7 @@ BEGIN
                coalesce(r.text, '')
           FROM jsonb_to_recordset(d->'records') AS r(id bigint, ref text, subject text, text text)
           JOIN outbox o ON o.id = r.id
-         WHERE o.id = ANY (p_claimed) AND o.ticket_id IS NOT NULL
+         WHERE o.id = ANY (p_claimed) AND o.ticket_id IS NOT NULL AND o.payload->>'erased' IS NULL
            AND NOT (o.kind = 'reply' AND o.message_id IS NOT NULL)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id

@@ -143,6 +143,12 @@ BEGIN
     UPDATE tickets SET subject = NULL, summary = NULL, solution = NULL, result = NULL,
                        product = NULL, updated_at = now(), personal_data_erased_at = now()
      WHERE id = ANY (p_tickets);
+    -- Outbox rows before messages: a dispatcher recording a delivery of one
+    -- of them now (intake_outbox_record) has finished, its message is read
+    -- below; one that records later writes nothing back.
+    PERFORM intake_outbox_erase(ARRAY(SELECT id FROM outbox
+                                       WHERE ticket_id = ANY (p_tickets)
+                                         AND payload <> '{"erased": true}'));
     v_messages := intake_messages_erase(ARRAY(
         SELECT id FROM messages
          WHERE ticket_id = ANY (p_tickets) AND idempotency_key NOT LIKE 'erased:%'));
@@ -162,9 +168,6 @@ BEGIN
                     WHERE strpos(e.event::text, '"' || n || '"') > 0);
     UPDATE surveys SET comment = NULL WHERE ticket_id = ANY (p_tickets);
     UPDATE followups SET outcome = NULL WHERE ticket_id = ANY (p_tickets);
-    PERFORM intake_outbox_erase(ARRAY(SELECT id FROM outbox
-                                       WHERE ticket_id = ANY (p_tickets)
-                                         AND payload <> '{"erased": true}'));
     RETURN jsonb_build_object('messages', v_messages, 'calls', v_calls,
                               'chat_sessions', cardinality(v_sessions));
 END
@@ -173,11 +176,15 @@ $fn$;
 -- Messages' text, senders and copies, their raw mail and attachments. Keys
 -- stay unique and a delivery of the same mail again stays a duplicate, but
 -- no longer show a Message-ID (which may hold an address). Returns how many.
+-- The search indexer's passes are kept out until the erase commits
+-- (intake_search_catch_up): one running now is waited for, so the rewrite
+-- below re-indexes what it wrote, and none reads the old text meanwhile.
 CREATE OR REPLACE FUNCTION intake_messages_erase(p_messages bigint[]) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_count int;
 BEGIN
+    PERFORM pg_advisory_xact_lock(intake_search_lock_key());
     DELETE FROM message_sources WHERE message_id = ANY (p_messages);
     DELETE FROM attachments WHERE message_id = ANY (p_messages);
     UPDATE messages
@@ -268,6 +275,16 @@ BEGIN
                       UNION
                       SELECT ticket_id FROM live_sessions
                        WHERE id = ANY (v_sessions) AND ticket_id IS NOT NULL);
+    -- Outbox rows to them: on those tickets, or on none (mail such as a
+    -- report's), found through outbox_ticket (db/migrations/0065), never
+    -- by reading the whole outbox; their own tickets' rows go with
+    -- intake_tickets_erase. Before any message, as there.
+    PERFORM intake_outbox_erase(ARRAY(
+        SELECT id FROM outbox
+         WHERE (ticket_id = ANY (v_others) OR ticket_id IS NULL)
+           AND (payload->>'reply_handle' = ANY (v_addresses) OR payload->>'to' = ANY (v_addresses)
+                OR lower(payload->>'email') = ANY (v_emails)
+                OR payload->>'phone' = ANY (v_addresses))));
     v_done := intake_tickets_erase(v_tickets);
 
     v_messages := intake_messages_erase(ARRAY(
@@ -279,15 +296,6 @@ BEGIN
      WHERE from_number = ANY (v_addresses) OR to_number = ANY (v_addresses);
     GET DIAGNOSTICS v_calls = ROW_COUNT;
     PERFORM intake_sessions_erase(v_sessions);
-    -- Outbox rows to them: on those tickets, or on none (mail such as a
-    -- report's), found through outbox_ticket (db/migrations/0065), never
-    -- by reading the whole outbox. Their own tickets' rows went above.
-    PERFORM intake_outbox_erase(ARRAY(
-        SELECT id FROM outbox
-         WHERE (ticket_id = ANY (v_others) OR ticket_id IS NULL)
-           AND (payload->>'reply_handle' = ANY (v_addresses) OR payload->>'to' = ANY (v_addresses)
-                OR lower(payload->>'email') = ANY (v_emails)
-                OR payload->>'phone' = ANY (v_addresses))));
     DELETE FROM customer_identities WHERE customer_id = p_customer;
     UPDATE customers SET name = NULL, company = NULL, industry = NULL, updated_at = now(),
                          erased_at = now()

@@ -32,6 +32,11 @@ $fn$;
 -- commits land in any order) is indexed by the next call that finds a newer
 -- message. Several gateways may call it at once: a message indexed twice is
 -- kept once.
+--
+-- An erase (intake_messages_erase) holds intake_search_lock_key()
+-- exclusively while it rewrites messages; a pass that finds it held does
+-- nothing this time. Without it a pass that read a message before the
+-- erase committed wrote the message's old words into the index after it.
 CREATE OR REPLACE FUNCTION intake_search_catch_up(p_limit int) RETURNS int
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $fn$
 DECLARE
@@ -40,6 +45,9 @@ DECLARE
 BEGIN
     IF coalesce((SELECT max(id) FROM messages), 0) <= v_high THEN
         RETURN 0; -- nothing new: the idle pass costs two index lookups
+    END IF;
+    IF NOT pg_try_advisory_xact_lock_shared(intake_search_lock_key()) THEN
+        RETURN 0; -- an erase is rewriting messages; the next pass reads them as erased
     END IF;
     -- v_high - 1000 a value the plan sees (a generic plan would guess a third of
     -- messages), on both sides: two short index ranges merged.
@@ -56,6 +64,13 @@ BEGIN
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_n;
 END
+$fn$;
+
+-- The advisory lock between the indexer's passes (shared) and an erase of
+-- messages (exclusive).
+CREATE OR REPLACE FUNCTION intake_search_lock_key() RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT hashtextextended('message_search', 0)
 $fn$;
 
 -- A message whose text changes (an erasure rewrites it) is indexed again at
