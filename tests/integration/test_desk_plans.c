@@ -267,6 +267,33 @@ static void test_routing_reads_no_tickets(void **state)
         fail_msg("routing a ticket read %ld tickets", read);
 }
 
+/* The phone channel's sweep of calls whose end never came reads the
+ * unfinished calls that are due (calls_unfinished), not the calls that
+ * ended: 20,000 finished calls, 30 unfinished of which 12 silent for an
+ * hour, a sweep of at most 10. */
+static void test_the_stale_call_sweep_reads_what_is_due(void **state)
+{
+    (void)state;
+    harness_pg_exec(pg, "INSERT INTO calls (provider, call_id, state, started_at, ended_at, "
+                        "last_event_at) SELECT 'twilio', 'done-' || g, 'ended', now() - "
+                        "interval '2 days', now() - interval '2 days', now() - interval '2 days' "
+                        "FROM generate_series(1, 20000) g;"
+                        "INSERT INTO calls (provider, call_id, state, last_event_at) "
+                        "SELECT 'twilio', 'live-' || g, 'ringing', now() - CASE WHEN g <= 12 "
+                        "THEN interval '1 hour' ELSE interval '10 seconds' END "
+                        "FROM generate_series(1, 30) g; ANALYZE calls");
+    char *answer = NULL;
+    long read = rows_read("calls",
+                          "SELECT jsonb_array_length(intake_stale_calls('{\"older_than_s\": "
+                          "600, \"limit\": 10}') -> 'calls')",
+                          &answer);
+    assert_non_null(answer);
+    assert_string_equal(answer, "10");
+    free(answer);
+    if (read > 12)
+        fail_msg("the stale-call sweep read %ld calls for 10", read);
+}
+
 /* The dispatcher's claim with nothing due reads nothing of the outbox's
  * history (an acknowledgement per ticket, all sent long ago). */
 static void test_the_outbox_claim_reads_what_is_due(void **state)
@@ -481,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_the_sla_scan_reads_what_is_due),
         cmocka_unit_test(test_routing_reads_no_tickets),
         cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
+        cmocka_unit_test(test_the_stale_call_sweep_reads_what_is_due),
         cmocka_unit_test(test_an_erase_reads_the_customers_outbox_rows),
         cmocka_unit_test(test_counts_read_open_work_only),
         cmocka_unit_test(test_assign_waiting_reads_what_it_hands_out),
