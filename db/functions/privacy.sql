@@ -220,10 +220,14 @@ LANGUAGE sql AS $fn$
 $fn$;
 
 -- The advisory lock that keeps a customer's erase and their registrations
--- apart: an erase takes it exclusively, a registration shared.
+-- apart: an erase takes it exclusively, a registration shared. The cast
+-- is spelled out: text || bigint is anytextcat, which is only STABLE, and
+-- PostgreSQL does not inline an IMMUTABLE function whose body is less so;
+-- called as a function, the key cost every registration 35-40 us instead
+-- of 4-5 (the same key either way).
 CREATE OR REPLACE FUNCTION intake_customer_lock_key(p_customer bigint) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
-    SELECT hashtextextended('customer:' || p_customer, 0)
+    SELECT hashtextextended('customer:' || p_customer::text, 0)
 $fn$;
 
 -- Erases a customer's personal data (see the top of this file), in one
