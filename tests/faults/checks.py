@@ -115,6 +115,8 @@ def judge_deliveries(cluster, db, sink, smtp):
         else:
             d.received += 1
             d.repeated += got - 1
+            if got > 1:
+                d.notes.append(f"outbox row {row_id} ({channel} {kind}) received {got} times")
     # What arrived with no outbox row behind it was sent from nowhere.
     for key, n in list(http_keys.items()) + list(mail_ids.items()):
         d.repeated += n

@@ -182,6 +182,7 @@ class HttpSink:
         self.lock = threading.Lock()
         self.requests = []
         self.open = set()  # connections kept alive: cut when the sink goes away
+        self.cut = []  # keys of requests taken whose answer away() cut
         self.server = None
 
     def start(self):
@@ -206,12 +207,21 @@ class HttpSink:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace")
+                key = self.headers.get("Idempotency-Key")
                 with sink.lock:
-                    sink.requests.append((self.path, self.headers.get("Idempotency-Key"), body))
-                self.send_response(201)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
+                    sink.requests.append((self.path, key, body))
+                try:
+                    self.send_response(201)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                except OSError:
+                    # away() cut the connection between taking the request
+                    # and answering it: the sender saw no answer and sends
+                    # it again, as after a kill -9 between send and record.
+                    with sink.lock:
+                        sink.cut.append(key)
+                    raise
 
             def log_message(self, *args):
                 pass

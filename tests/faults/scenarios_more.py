@@ -230,6 +230,10 @@ def receiver_outage(env, name, mail):
         fault_end = run_loads(env, pairs, fault, pause=env.p.outage_seconds / 25)
         finish(env, row, db, pairs, fault_end, None if mail else receiver,
                receiver if mail else None, drain=env.p.outage_seconds + 120)
+        if not mail and receiver.cut:
+            row.repeats_allowed += len(receiver.cut)
+            row.notes.append(f"{len(receiver.cut)} text message(s) taken as the provider went "
+                             "away, the answer cut: sent again (the provider drops it by its key)")
         stop_gateway(gw, row)
     finally:
         stack.close()
