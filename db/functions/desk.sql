@@ -196,7 +196,13 @@ BEGIN
         v_where := v_where || ' AND t.assignee_id = ($4->>''assignee'')::bigint';
     END IF;
     IF coalesce((d->>'overdue')::boolean, false) THEN
-        v_where := v_where || ' AND intake_ticket_overdue(t, now())';
+        -- Open work is walked in due order, and an open ticket is overdue
+        -- exactly when its nearest running deadline has passed: as a range
+        -- of the walk's index the walk stops at the first ticket not yet
+        -- due, where the filter read the queue to its end whenever fewer
+        -- than a page were overdue (130 ms at 2,000,000 tickets).
+        v_where := v_where || CASE WHEN p_finished THEN ' AND intake_ticket_overdue(t, now())'
+                                   ELSE format(' AND %s < now()', v_order) END;
     END IF;
     IF p_after_at IS NOT NULL THEN
         v_where := v_where || format(' AND (%s, t.id) %s ($5, $6)', v_order,

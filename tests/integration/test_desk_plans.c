@@ -294,6 +294,35 @@ static void test_the_stale_call_sweep_reads_what_is_due(void **state)
         fail_msg("the stale-call sweep read %ld calls for 10", read);
 }
 
+/* The overdue filter when few are overdue: three open tickets of a queue
+ * past a deadline, the rest of its open work due tomorrow. The walk in due
+ * order stops at the first ticket not yet due; it read the whole queue. */
+static void test_overdue_reads_what_is_overdue(void **state)
+{
+    (void)state;
+    harness_pg_exec(pg, "BEGIN");
+    harness_pg_exec(pg, "UPDATE tickets SET first_response_due_at = now() + interval '1 day', "
+                        "handling_due_at = now() + interval '1 day', resolution_due_at = now() "
+                        "+ interval '2 days' WHERE queue = 'technical' AND status IN ('new', "
+                        "'open', 'pending')");
+    harness_pg_exec(pg, "UPDATE tickets SET resolution_due_at = now() - interval '1 hour' "
+                        "WHERE id IN (SELECT id FROM tickets WHERE queue = 'technical' AND "
+                        "status IN ('new', 'open', 'pending') AND resolved_at IS NULL "
+                        "ORDER BY id LIMIT 3)");
+    long open = harness_pg_long(pg, "SELECT count(*) FROM tickets WHERE queue = 'technical' "
+                                    "AND status IN ('new', 'open', 'pending')");
+    assert_true(open >= 100);
+    long before = pending_reads("tickets");
+    long n = harness_pg_long(pg, "SELECT jsonb_array_length(intake_desk_list(NULL::agents, "
+                                 "'{\"queue\": \"technical\", \"overdue\": true}') -> "
+                                 "'body' -> 'tickets')");
+    long read = pending_reads("tickets") - before;
+    harness_pg_exec(pg, "ROLLBACK");
+    assert_int_equal(n, 3);
+    if (read > 10)
+        fail_msg("overdue=true read %ld tickets for 3 (of %ld open in the queue)", read, open);
+}
+
 /* Small SQL functions every registration calls are inlined into the
  * statement that calls them: one that PostgreSQL must call as a function
  * costs an executor start-up each time (intake_customer_lock_key did:
@@ -530,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_the_ticket_view_reads_its_own_rows),
         cmocka_unit_test(test_the_sla_scan_reads_what_is_due),
         cmocka_unit_test(test_routing_reads_no_tickets),
+        cmocka_unit_test(test_overdue_reads_what_is_overdue),
         cmocka_unit_test(test_registration_helpers_are_inlined),
         cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
         cmocka_unit_test(test_the_stale_call_sweep_reads_what_is_due),
