@@ -323,6 +323,26 @@ static void test_overdue_reads_what_is_overdue(void **state)
         fail_msg("overdue=true read %ld tickets for 3 (of %ld open in the queue)", read, open);
 }
 
+/* A queue and a priority that none of its open work has: an empty page,
+ * read from the index of open work by queue and priority (0076), not by
+ * walking the queue's open work for tickets of that priority. */
+static void test_a_filter_matching_nothing_reads_nothing(void **state)
+{
+    (void)state;
+    harness_pg_exec(pg, "BEGIN");
+    harness_pg_exec(pg, "UPDATE tickets SET priority = 'normal' WHERE queue = 'technical' "
+                        "AND status IN ('new', 'open', 'pending') AND priority = 'urgent'");
+    long before = pending_reads("tickets");
+    long n = harness_pg_long(pg, "SELECT jsonb_array_length(intake_desk_list(NULL::agents, "
+                                 "'{\"queue\": \"technical\", \"priority\": \"urgent\"}') "
+                                 "-> 'body' -> 'tickets')");
+    long read = pending_reads("tickets") - before;
+    harness_pg_exec(pg, "ROLLBACK");
+    assert_int_equal(n, 0);
+    if (read > 0)
+        fail_msg("queue=technical&priority=urgent read %ld tickets for an empty page", read);
+}
+
 /* Small SQL functions every registration calls are inlined into the
  * statement that calls them: one that PostgreSQL must call as a function
  * costs an executor start-up each time (intake_customer_lock_key did:
@@ -560,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_the_sla_scan_reads_what_is_due),
         cmocka_unit_test(test_routing_reads_no_tickets),
         cmocka_unit_test(test_overdue_reads_what_is_overdue),
+        cmocka_unit_test(test_a_filter_matching_nothing_reads_nothing),
         cmocka_unit_test(test_registration_helpers_are_inlined),
         cmocka_unit_test(test_the_outbox_claim_reads_what_is_due),
         cmocka_unit_test(test_the_stale_call_sweep_reads_what_is_due),
