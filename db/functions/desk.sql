@@ -210,15 +210,29 @@ BEGIN
     END IF;
     IF p_queues IS NULL OR d->>'assignee' = 'me' THEN
         -- All of it is theirs to see (the API token, leads, supervisors, or
-        -- an agent's own tickets): one walk.
-        EXECUTE format('SELECT ARRAY(SELECT t FROM tickets t WHERE %s ORDER BY %s%s, t.id%s '
-                       'LIMIT $7)', v_where, v_order, v_dir, v_dir)
+        -- an agent's own tickets): one arm.
+        v_arms := ARRAY['true'];
+    ELSE
+        -- Their own tickets in their queues come up in two arms: once is enough.
+        v_arms := ARRAY(SELECT format('t.queue = %L', q) FROM unnest(p_queues) q)
+                  || 't.assignee_id = $2'::text;
+    END IF;
+    -- A part of open work by status is an arm per status, each read in order
+    -- from db/migrations/0077's indexes: a filter on the walk of all open
+    -- work read the other statuses first (status=open read 169,649 new
+    -- tickets for a page: 210 ms at 2,000,000 tickets).
+    IF NOT p_finished AND NOT ARRAY['new', 'open', 'pending'] <@ p_statuses THEN
+        v_arms := ARRAY(SELECT format('t.status = %L AND %s', s, arm)
+                          FROM unnest(v_arms) arm,
+                               unnest(ARRAY['new', 'open', 'pending']) s
+                         WHERE s = ANY (p_statuses));
+    END IF;
+    IF cardinality(v_arms) = 1 THEN
+        EXECUTE format('SELECT ARRAY(SELECT t FROM tickets t WHERE %s AND %s ORDER BY %s%s, t.id%s '
+                       'LIMIT $7)', v_where, v_arms[1], v_order, v_dir, v_dir)
            INTO v_rows USING p_statuses, a.id, p_queues, d, p_after_at, p_after_id, p_limit;
         RETURN v_rows;
     END IF;
-    -- Their own tickets in their queues come up in two arms: once is enough.
-    v_arms := ARRAY(SELECT format('t.queue = %L', q) FROM unnest(p_queues) q)
-              || 't.assignee_id = $2'::text;
     EXECUTE format('SELECT ARRAY(SELECT v.t FROM (SELECT DISTINCT ON (u.k, (u.t).id) u.t, u.k '
                    'FROM (%s) u ORDER BY u.k%s, (u.t).id%s) v ORDER BY v.k%s, (v.t).id%s LIMIT $7)',
                    (SELECT string_agg(format('(SELECT t, %s AS k FROM tickets t WHERE %s AND %s '
