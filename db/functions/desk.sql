@@ -217,6 +217,13 @@ BEGIN
         v_arms := ARRAY(SELECT format('t.queue = %L', q) FROM unnest(p_queues) q)
                   || 't.assignee_id = $2'::text;
     END IF;
+    -- A priority across the desk's open work: an arm per queue, each read
+    -- from 0076's index of a queue's open work by priority (the walk of all
+    -- open work read all of it when none was of that priority).
+    IF v_arms = ARRAY['true'] AND NOT p_finished AND d->>'priority' IS NOT NULL
+       AND d->>'queue' IS NULL THEN
+        v_arms := ARRAY(SELECT format('t.queue = %L', name) FROM queues ORDER BY name);
+    END IF;
     -- A part of open work by status is an arm per status, each read in order
     -- from db/migrations/0077's indexes: a filter on the walk of all open
     -- work read the other statuses first (status=open read 169,649 new
