@@ -4,7 +4,7 @@
 -- contacts come from returning customers), with a subject and a body of a
 -- realistic size (~300 bytes) in English or Chinese, cycling through the
 -- templates below so that every category and priority is exercised.
--- Environment: BENCH_TOKEN (required), BENCH_NONCE, BENCH_EMAILS.
+-- Environment: BENCH_TOKEN (required), BENCH_NONCE, BENCH_EMAILS, BENCH_TEMPLATES.
 -- pgbench-register.sql reuses the gateway's classification of these same
 -- texts (bench/run copies it into bench_templates), so keep the texts free
 -- of characters that need JSON escaping.
@@ -58,6 +58,19 @@ local templates = {
     "address. I also noticed my company name is spelled wrongly on the account page. Could " ..
     "you correct both for me? Many thanks and have a nice day"},
 }
+
+-- BENCH_TEMPLATES: a file of "subject<TAB>body" lines to use instead (bench/
+-- scale-run's rounds send the texts their database was filled with, so that
+-- the newest messages are like the rest of its history).
+local file = os.getenv("BENCH_TEMPLATES")
+if file and file ~= "" then
+   templates = {}
+   for line in io.lines(file) do
+      local subject, body = line:match("^([^\t]*)\t(.*)$")
+      if subject then templates[#templates + 1] = {subject, body} end
+   end
+   assert(#templates > 0, "no templates in " .. file)
+end
 
 local token = os.getenv("BENCH_TOKEN") or error("BENCH_TOKEN is not set")
 local nonce = os.getenv("BENCH_NONCE") or tostring(os.time())

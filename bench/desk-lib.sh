@@ -77,8 +77,18 @@ desk_round() {
     printf '%s\t%s\t%s\n' "$name" "$(sed -n 's/.* p50_ms=\([^ ]*\).*/\1/p' <<<"$line")" \
       "$(sed -n 's/.* p99_ms=\([^ ]*\).*/\1/p' <<<"$line")"
   done
-  # Registration: new contacts over 64 connections (bench/run's contacts.lua).
-  BENCH_TOKEN="$API_TOKEN" BENCH_NONCE="desk$s$RANDOM$RANDOM" BENCH_EMAILS=10000 \
+  # Registration: new contacts over 64 connections (bench/run's contacts.lua),
+  # in a database filled by bench/scale-run with the fill's own texts: with
+  # bench/run's, whose words no search asks for, every round put thousands
+  # of messages without them at the newest end, and a search walking the
+  # newest messages for a word read more of them every time (docs/desk.md).
+  local templates=""
+  if desk_sql "${DB[$s]}" "SELECT to_regclass('scale_bench.templates') IS NOT NULL" | grep -q t; then
+    templates="$OUT/templates-$s.tsv"
+    desk_sql "${DB[$s]}" "SELECT subject || chr(9) || body FROM scale_bench.templates ORDER BY id" \
+      >"$templates"
+  fi
+  BENCH_TEMPLATES="$templates" BENCH_TOKEN="$API_TOKEN" BENCH_NONCE="desk$s$RANDOM$RANDOM" BENCH_EMAILS=10000 \
     wrk -t2 -c64 -d"${SECS}s" --latency -s "$ROOT/bench/contacts.lua" \
     "http://127.0.0.1:${PORT[$s]}/" >"$OUT/wrk.txt" 2>&1
   line="$(grep '^BENCH ' "$OUT/wrk.txt" | tail -1)"
@@ -216,4 +226,28 @@ cluster_cpu() {
     t=$((t + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
   done
   echo $((t * 100 / $(getconf CLK_TCK)))
+}
+
+# register_once PORT LABEL: new contacts over CONNS connections (bench/run's
+# contacts.lua) for SECS seconds on the gateway at PORT; prints "contacts/s
+# p99_ms cpu_ms_per_contact", the last the cluster's CPU a contact. The
+# wrk output is kept in $OUT/wrk-LABEL.txt.
+register_once() {
+  local port="$1" label="$2" cpu line ok
+  cpu="$(cluster_cpu)"
+  BENCH_TOKEN="$API_TOKEN" BENCH_NONCE="$label$RANDOM$RANDOM" BENCH_EMAILS=10000 \
+    wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$ROOT/bench/contacts.lua" \
+    "http://127.0.0.1:$port/" >"$OUT/wrk-$label.txt" 2>&1
+  cpu=$(($(cluster_cpu) - cpu))
+  line="$(grep '^BENCH ' "$OUT/wrk-$label.txt" | tail -1)"
+  ok="$(sed -n 's/.* ok_rps=\([^ ]*\).*/\1/p' <<<"$line")"
+  [ -n "$ok" ] || { cat "$OUT/wrk-$label.txt" >&2; exit 1; }
+  printf '%s %s %s\n' "$ok" "$(sed -n 's/.* p99_ms=\([^ ]*\).*/\1/p' <<<"$line")" \
+    "$(awk -v c="$cpu" -v r="$ok" -v t="$SECS" 'BEGIN {printf "%.2f", c * 10 / (r * t)}')"
+}
+
+# median_spread: "median (min-max)" of the numbers on stdin, one a line.
+median_spread() {
+  sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
+                                 printf "%s (%s-%s)", m, v[1], v[NR]}'
 }

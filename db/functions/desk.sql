@@ -77,7 +77,7 @@ $fn$;
 -- A ticket's nearest running deadline ('infinity' when every clock has
 -- stopped): the desk's order of urgency. An overdue ticket's has passed, so
 -- "overdue first, then the nearest clock" is this one order. The expression
--- is the one index tickets_open_by_due holds (db/migrations/0023).
+-- is the one the indexes of open work hold (db/migrations/0023, 0077).
 CREATE OR REPLACE FUNCTION intake_ticket_due(t tickets) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE AS $fn$
     SELECT coalesce(least(
@@ -181,6 +181,7 @@ DECLARE
                             ELSE '(''new'', ''open'', ''pending'')' END;
     v_part  text[] := CASE WHEN p_finished THEN ARRAY['resolved', 'closed']
                            ELSE ARRAY['new', 'open', 'pending'] END;
+    v_lead  text := ''; -- an order before v_order, constant within the walk
     v_arms  text[];
     v_rows  tickets[];
 BEGIN
@@ -226,19 +227,32 @@ BEGIN
        AND d->>'queue' IS NULL AND d->>'assignee' IS NULL THEN
         v_arms := ARRAY(SELECT format('t.queue = %L', name) FROM queues ORDER BY name);
     END IF;
-    -- A part of open or finished work by status is an arm per status, each
-    -- read in order from the indexes of db/migrations/0077 and 0079: a
-    -- filter on the walk of all of it read the other statuses first
-    -- (status=open read 169,649 new tickets for a page: 210 ms at 2,000,000
-    -- tickets; status=resolved, when few are, the desk's whole history).
-    IF NOT v_part <@ p_statuses THEN
+    -- Open work is an arm per status, each read in order from the indexes
+    -- of db/migrations/0077 (by status, alone and within a queue; 0080
+    -- dropped the walks of all open work, which these merged do, so that a
+    -- new ticket pays for no more indexes than before): a status filter on
+    -- one walk of all open work read the other statuses first (status=open
+    -- read 169,649 new tickets for a page: 210 ms at 2,000,000 tickets).
+    -- With a priority or an assignee, one index holds all of an arm's open
+    -- work in order (0076's by queue and priority, 0024's by assignee; the
+    -- unassigned too, across the desk, ordered by the assignee first: all
+    -- NULL, but PostgreSQL takes "IS NULL" for no equality and would not
+    -- see the order otherwise): split only for a part of it. Finished work
+    -- is one walk, or an arm per status when a part of it is asked for
+    -- (status=resolved, when few are, read the desk's whole history; 0079).
+    IF d->>'assignee' = 'none' AND v_arms = ARRAY['true'] AND NOT p_finished
+       AND v_part <@ p_statuses THEN
+        v_lead := 't.assignee_id, ';
+    ELSIF NOT v_part <@ p_statuses
+          OR (NOT p_finished AND d->>'priority' IS NULL
+              AND coalesce(d->>'assignee', 'none') = 'none') THEN
         v_arms := ARRAY(SELECT format('t.status = %L AND %s', s, arm)
                           FROM unnest(v_arms) arm, unnest(v_part) s
                          WHERE s = ANY (p_statuses));
     END IF;
     IF cardinality(v_arms) = 1 THEN
-        EXECUTE format('SELECT ARRAY(SELECT t FROM tickets t WHERE %s AND %s ORDER BY %s%s, t.id%s '
-                       'LIMIT $7)', v_where, v_arms[1], v_order, v_dir, v_dir)
+        EXECUTE format('SELECT ARRAY(SELECT t FROM tickets t WHERE %s AND %s ORDER BY %s%s%s, '
+                       't.id%s LIMIT $7)', v_where, v_arms[1], v_lead, v_order, v_dir, v_dir)
            INTO v_rows USING p_statuses, a.id, p_queues, d, p_after_at, p_after_id, p_limit;
         RETURN v_rows;
     END IF;
