@@ -60,6 +60,15 @@ BEGIN
     IF v_stream IS NOT NULL THEN
         RETURN v_stream;
     END IF;
+    -- The first use: whoever makes it waits for the agent's row first.
+    -- Inserting first, two makers deadlocked: one holding the row (a
+    -- transfer moves the agent's open_tickets) waited for the other's
+    -- uncommitted stream, which waited for the row to record its id. (No
+    -- KEY: a new ticket's reference to the agent is not held up.)
+    SELECT stream_id INTO v_stream FROM agents WHERE id = p_agent FOR NO KEY UPDATE;
+    IF v_stream IS NOT NULL THEN
+        RETURN v_stream;
+    END IF;
     INSERT INTO live_sessions (token_hash, visitor, channel, name)
     SELECT sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')),
            'agent-' || p_agent, 'desk', name

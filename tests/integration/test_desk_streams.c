@@ -336,6 +336,58 @@ static void test_database_down_stream_closes_1011_and_survey_page_says_later(voi
     assert_int_equal(harness_gateway_stop(&gw), 0);
 }
 
+/*
+ * An agent's stream is made on first use. Two first uses at once, one of
+ * them in a transaction that holds the agent's row (as a transfer to the
+ * agent does, moving their open_tickets): the other waits for the row
+ * before making anything, and both end with the one stream. Made first
+ * and the row taken after, the two waited for each other (a deadlock in a
+ * CI run: test_registration's transfer against the gateway's push).
+ */
+static void test_first_uses_of_an_agent_stream_do_not_deadlock(void **state)
+{
+    (void)state;
+    struct desk_env f;
+    desk_env_start(&f, "desk_stream_first", NULL);
+    harness_pg_exec(f.pg, "INSERT INTO agents (name, email, capacity) "
+                          "VALUES ('Newcomer', 'newcomer@desk.test', 5)");
+    long agent = harness_pg_long(f.pg, "SELECT id FROM agents WHERE name = 'Newcomer'");
+    char sql[256];
+    PGconn *holder = harness_pg(f.db.url), *other = harness_pg(f.db.url);
+    harness_pg_exec(holder, "BEGIN");
+    snprintf(sql, sizeof(sql), "UPDATE agents SET open_tickets = open_tickets WHERE id = %ld",
+             agent);
+    harness_pg_exec(holder, sql);
+    snprintf(sql, sizeof(sql), "SELECT intake_agent_stream(%ld)", agent);
+    assert_int_equal(PQsendQuery(other, sql), 1);
+    assert_int_equal(harness_pg_wait(f.pg,
+                                     "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                     "current_database() AND wait_event_type = 'Lock' "
+                                     "AND query LIKE 'SELECT intake_agent_stream(%'",
+                                     1),
+                     1);
+    long made = harness_pg_long(holder, sql);
+    harness_pg_exec(holder, "COMMIT");
+    PGresult *res;
+    long seen = -1;
+    while ((res = PQgetResult(other))) {
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            seen = atol(PQgetvalue(res, 0, 0));
+        else
+            fprintf(stderr, "the other first use: %s", PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    PQfinish(holder);
+    PQfinish(other);
+    assert_int_equal(seen, made);
+    assert_int_equal(harness_pg_longf(f.pg,
+                                      "SELECT count(*) FROM live_sessions "
+                                      "WHERE visitor = 'agent-%ld'",
+                                      agent),
+                     1);
+    desk_env_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_presence_follows_streams_on_every_gateway),
         cmocka_unit_test(test_revoked_token_ends_open_streams),
         cmocka_unit_test(test_database_down_stream_closes_1011_and_survey_page_says_later),
+        cmocka_unit_test(test_first_uses_of_an_agent_stream_do_not_deadlock),
     };
     return cmocka_run_group_tests_name("desk streams", tests, NULL, NULL);
 }
