@@ -238,21 +238,23 @@ static void test_a_status_of_finished_work_reads_what_it_returns(void **state)
         "WHERE status = 'resolved' ORDER BY intake_ticket_finished(tickets), id LIMIT 5);"
         "ANALYZE tickets";
     static const struct {
-        const char *what, *agent;
+        const char *what, *agent, *d;
         long expected; /* tickets on the page; -1: up to five */
-    } lists[] = {{"status=resolved", API, 5},
-                 {"a lead's resolved", LEAD, 5},
-                 {"an agent's resolved", AGENT, -1},
-                 {"an agent's own resolved", AGENT, -1}};
+    } lists[] = {
+        {"status=resolved", API, "{\"limit\": 20, \"status\": [\"resolved\"]}", 5},
+        {"a lead's resolved", LEAD, "{\"limit\": 20, \"status\": [\"resolved\"]}", 5},
+        {"an agent's resolved", AGENT, "{\"limit\": 20, \"status\": [\"resolved\"]}", -1},
+        {"an agent's own resolved", AGENT,
+         "{\"limit\": 20, \"status\": [\"resolved\"], \"assignee\": \"me\"}", -1},
+    };
     long finished = harness_pg_long(pg, "SELECT count(*) FROM tickets "
                                         "WHERE status IN ('resolved', 'closed')");
     assert_true(finished > 10 * MAX_READ);
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         char sql[512], *answer = NULL;
         snprintf(sql, sizeof(sql),
-                 "SELECT jsonb_array_length(intake_desk_list(%s, '{\"limit\": 20, "
-                 "\"status\": [\"resolved\"]%s}') -> 'body' -> 'tickets')",
-                 lists[i].agent, i == 3 ? ", \"assignee\": \"me\"" : "");
+                 "SELECT jsonb_array_length(intake_desk_list(%s, '%s') -> 'body' -> 'tickets')",
+                 lists[i].agent, lists[i].d);
         long read = rows_read_after("tickets", setup, sql, &answer);
         long n = answer ? atol(answer) : -1;
         free(answer);
