@@ -250,7 +250,9 @@ BEGIN
                           FROM unnest(v_arms) arm, unnest(v_part) s
                          WHERE s = ANY (p_statuses));
     END IF;
-    IF cardinality(v_arms) = 1 THEN
+    IF cardinality(v_arms) = 0 THEN
+        RETURN '{}'; -- no queue at all (a priority across a desk of none)
+    ELSIF cardinality(v_arms) = 1 THEN
         EXECUTE format('SELECT ARRAY(SELECT t FROM tickets t WHERE %s AND %s ORDER BY %s%s%s, '
                        't.id%s LIMIT $7)', v_where, v_arms[1], v_lead, v_order, v_dir, v_dir)
            INTO v_rows USING p_statuses, a.id, p_queues, d, p_after_at, p_after_id, p_limit;
