@@ -88,12 +88,10 @@ desk_round() {
     desk_sql "${DB[$s]}" "SELECT subject || chr(9) || body FROM scale_bench.templates ORDER BY id" \
       >"$templates"
   fi
-  BENCH_TEMPLATES="$templates" BENCH_TOKEN="$API_TOKEN" BENCH_NONCE="desk$s$RANDOM$RANDOM" BENCH_EMAILS=10000 \
-    wrk -t2 -c64 -d"${SECS}s" --latency -s "$ROOT/bench/contacts.lua" \
-    "http://127.0.0.1:${PORT[$s]}/" >"$OUT/wrk.txt" 2>&1
-  line="$(grep '^BENCH ' "$OUT/wrk.txt" | tail -1)"
-  printf '%s\t%s\t%s\n' "registration, contacts/s" "$(sed -n 's/.* ok_rps=\([^ ]*\).*/\1/p' <<<"$line")" \
-    "$(sed -n 's/.* p99_ms=\([^ ]*\).*/\1/p' <<<"$line")"
+  local run rate p99 _
+  run="$(BENCH_TEMPLATES="$templates" CONNS=64 register_once "${PORT[$s]}" "desk$s")"
+  read -r rate p99 _ <<<"$run"
+  printf '%s\t%s\t%s\n' "registration, contacts/s" "$rate" "$p99"
   # The SLA scanner's pass, as every gateway makes it every 30 s.
   local t
   t="$(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "${DB[$s]}" -X -q \
@@ -229,13 +227,14 @@ cluster_cpu() {
 }
 
 # register_once PORT LABEL: new contacts over CONNS connections (bench/run's
-# contacts.lua) for SECS seconds on the gateway at PORT; prints "contacts/s
-# p99_ms cpu_ms_per_contact", the last the cluster's CPU a contact. The
-# wrk output is kept in $OUT/wrk-LABEL.txt.
+# contacts.lua, its texts or BENCH_TEMPLATES's) for SECS seconds on the
+# gateway at PORT; prints "contacts/s p99_ms cpu_ms_per_contact", the last
+# the cluster's CPU a contact. The wrk output is kept in $OUT/wrk-LABEL.txt.
 register_once() {
   local port="$1" label="$2" cpu line ok
   cpu="$(cluster_cpu)"
-  BENCH_TOKEN="$API_TOKEN" BENCH_NONCE="$label$RANDOM$RANDOM" BENCH_EMAILS=10000 \
+  BENCH_TEMPLATES="${BENCH_TEMPLATES:-}" BENCH_TOKEN="$API_TOKEN" \
+    BENCH_NONCE="$label$RANDOM$RANDOM" BENCH_EMAILS=10000 \
     wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$ROOT/bench/contacts.lua" \
     "http://127.0.0.1:$port/" >"$OUT/wrk-$label.txt" 2>&1
   cpu=$(($(cluster_cpu) - cpu))
